@@ -1,0 +1,43 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+
+# Local ClickHouse (scripts/clickhouse.sh); override on the command line or in the environment.
+WEIR_CLICKHOUSE_TCP_PORT ?= 19000
+WEIR_CLICKHOUSE_HTTP_PORT ?= 18123
+WEIR_CLICKHOUSE_ENDPOINT ?= tcp://127.0.0.1:$(WEIR_CLICKHOUSE_TCP_PORT)
+WEIR_CLICKHOUSE_DATABASE ?= weir
+# Tests use the server that the clickhouse target starts.
+WEIR_TEST_CLICKHOUSE_ADDR = 127.0.0.1:$(WEIR_CLICKHOUSE_TCP_PORT)
+export WEIR_CLICKHOUSE_TCP_PORT WEIR_CLICKHOUSE_HTTP_PORT WEIR_CLICKHOUSE_ENDPOINT WEIR_CLICKHOUSE_DATABASE WEIR_TEST_CLICKHOUSE_ADDR
+
+.PHONY: all clickhouse clickhouse-stop build run test bench fmt clean
+
+all: build
+
+# Start (or reuse) the project-local ClickHouse; installs it via apt-get when root.
+clickhouse:
+	scripts/clickhouse.sh start
+
+clickhouse-stop:
+	scripts/clickhouse.sh stop
+
+build:
+	$(GO) build -o bin/weir ./cmd/weir
+
+# Run the collector in the foreground against the local ClickHouse.
+run: clickhouse build
+	bin/weir --config config/weir.yaml
+
+test: clickhouse
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 14m ./...
+
+bench: clickhouse
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fmt:
+	$(GO) fmt ./...
+
+clean:
+	rm -rf bin/

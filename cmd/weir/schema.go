@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/spf13/cobra"
+
+	"github.com/weirhq/weir/rollup"
+)
+
+// schemaCommand is `weir schema`: print the DDL weir runs for a server version, or apply it.
+func schemaCommand() *cobra.Command {
+	var (
+		endpoint, database, user, serverVersion string
+		apply                                  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "schema",
+		Short: "Print (or --apply) the ClickHouse DDL weir runs for a server version",
+		Long: `Print the DDL of weir's tables. With --server-version it is rendered for that
+ClickHouse version without connecting; otherwise the version is detected from --endpoint.
+With --apply the pending migrations are run and the schema version is reported.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			if apply && serverVersion != "" {
+				return errors.New("--server-version renders offline; drop it to --apply against a server")
+			}
+			if serverVersion != "" {
+				v, err := rollup.ParseVersion(serverVersion)
+				if err != nil {
+					return err
+				}
+				return printPlan(rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, 0, v)
+			}
+			conn, err := connect(endpoint, user)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if apply {
+				res, err := rollup.Migrate(ctx, conn, database, 0)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "ClickHouse %s: %s at schema version %d (was %d), %d statements run\n",
+					res.Server, database, res.To, res.From, len(res.Ran))
+				return nil
+			}
+			v, err := rollup.DetectVersion(ctx, conn)
+			if err != nil {
+				return err
+			}
+			from, err := rollup.CurrentVersion(ctx, conn, database)
+			if err != nil {
+				return err
+			}
+			return printPlan(rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, from, v)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
+	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
+	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")
+	f.StringVar(&serverVersion, "server-version", "", "render for this ClickHouse version (e.g. 18.16.1, 24.8) without connecting")
+	f.BoolVar(&apply, "apply", false, "run the pending migrations against the server")
+	return cmd
+}
+
+func printPlan(opts rollup.Options, from int, v rollup.Version) error {
+	stmts, err := rollup.Plan(opts, from, rollup.LatestVersion())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("-- weir schema for ClickHouse %s, database %s: version %d -> %d (%d statements)\n\n",
+		v, opts.Database, from, rollup.LatestVersion(), len(stmts))
+	for _, st := range stmts {
+		fmt.Printf("-- %s\n%s;\n\n", st.Name, st.SQL)
+	}
+	return nil
+}
+
+func connect(endpoint, user string) (driver.Conn, error) {
+	addr := strings.TrimPrefix(strings.TrimPrefix(endpoint, "tcp://"), "clickhouse://")
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol:    clickhouse.Native,
+		Addr:        strings.Split(addr, ","),
+		Auth:        clickhouse.Auth{Database: "default", Username: user, Password: os.Getenv("WEIR_CLICKHOUSE_PASSWORD")},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", endpoint, err)
+	}
+	if err := conn.Ping(context.Background()); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("connect %s: %w (is ClickHouse running? scripts/clickhouse.sh start)", endpoint, err)
+	}
+	return conn, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

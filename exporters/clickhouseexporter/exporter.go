@@ -1,0 +1,242 @@
+package clickhouseexporter
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/weirhq/weir/rollup"
+)
+
+// chExporter holds one connection pool and the reusable blocks. It is safe for concurrent
+// use: every export call takes its own block from a pool.
+type chExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *telemetry
+
+	conn driver.Conn
+
+	schemaMu    sync.Mutex
+	schemaReady bool
+
+	spanBlocks   sync.Pool // *spanBlock
+	metricBlocks sync.Pool // *metricBlocks
+}
+
+func newExporter(cfg *Config, set component.TelemetrySettings) (*chExporter, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	return &chExporter{cfg: cfg, logger: set.Logger, tel: tel}, nil
+}
+
+func (e *chExporter) start(ctx context.Context, _ component.Host) error {
+	opts, err := e.options(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return fmt.Errorf("open clickhouse %s: %w", e.cfg.Endpoint, err)
+	}
+	e.conn = conn
+	e.logger.Info("clickhouse exporter starting",
+		zap.String("endpoint", e.cfg.Endpoint), zap.String("database", e.cfg.Database),
+		zap.String("compression", e.cfg.Compression))
+	// A server that is away at start is not fatal: data waits in the queue and the schema
+	// is created before the first insert that reaches it.
+	if err := e.ensureSchema(ctx); err != nil {
+		e.logger.Warn("ClickHouse not ready at start; will retry before the first insert", zap.Error(err))
+	}
+	return nil
+}
+
+func (e *chExporter) shutdown(context.Context) error {
+	if e.conn == nil {
+		return nil
+	}
+	err := e.conn.Close()
+	e.conn = nil
+	return err
+}
+
+func (e *chExporter) options(ctx context.Context) (*clickhouse.Options, error) {
+	addrs, err := e.cfg.addrs()
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if !e.cfg.TLS.Insecure {
+		if tlsCfg, err = e.cfg.TLS.LoadTLSConfig(ctx); err != nil {
+			return nil, fmt.Errorf("load tls config: %w", err)
+		}
+	}
+	method := clickhouse.CompressionLZ4
+	switch e.cfg.Compression {
+	case "none":
+		method = clickhouse.CompressionNone
+	case "zstd":
+		method = clickhouse.CompressionZSTD
+	}
+	return &clickhouse.Options{
+		Protocol: clickhouse.Native, // the driver's HTTP mode does not work with 18.16
+		Addr:     addrs,
+		Auth: clickhouse.Auth{
+			Database: "default", // weir's database may not exist yet
+			Username: e.cfg.Username,
+			Password: string(e.cfg.Password),
+		},
+		TLS:         tlsCfg,
+		DialTimeout: e.cfg.DialTimeout,
+		Compression: &clickhouse.Compression{Method: method},
+		// Inserts run one per queue consumer; a few more for schema work.
+		MaxOpenConns:    8,
+		MaxIdleConns:    4,
+		ConnMaxLifetime: time.Hour,
+	}, nil
+}
+
+// ensureSchema migrates the database once per process when create_schema is on.
+func (e *chExporter) ensureSchema(ctx context.Context) error {
+	if !e.cfg.CreateSchema {
+		return nil
+	}
+	e.schemaMu.Lock()
+	defer e.schemaMu.Unlock()
+	if e.schemaReady {
+		return nil
+	}
+	res, err := rollup.Migrate(ctx, e.conn, e.cfg.Database, 0)
+	if err != nil {
+		if errors.Is(err, rollup.ErrSchemaTooNew) {
+			return consumererror.NewPermanent(err)
+		}
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	if res.From != res.To {
+		e.logger.Info("schema migrated", zap.String("server", res.Server.String()),
+			zap.Int("from", res.From), zap.Int("to", res.To))
+	}
+	e.schemaReady = true
+	return nil
+}
+
+func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	if err := e.ensureSchema(ctx); err != nil {
+		return err
+	}
+	b := e.getSpanBlock()
+	defer e.spanBlocks.Put(b)
+	var pos spanPos
+	for {
+		next, done := b.fill(td, pos, e.cfg.BlockMaxRows, e.cfg.BlockMaxBytes)
+		if b.rows > 0 {
+			if err := e.insert(ctx, rollup.TableSpans, b); err != nil {
+				// Hand back only what was not written, so a retry cannot duplicate rows.
+				return consumererror.NewTraces(err, tracesFrom(td, pos))
+			}
+		}
+		if b.invalid > 0 {
+			e.tel.invalidSpans.Add(ctx, int64(b.invalid))
+		}
+		if done {
+			return nil
+		}
+		pos = next
+	}
+}
+
+func (e *chExporter) getSpanBlock() *spanBlock {
+	if b, ok := e.spanBlocks.Get().(*spanBlock); ok {
+		return b
+	}
+	return newSpanBlock()
+}
+
+func (e *chExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if err := e.ensureSchema(ctx); err != nil {
+		return err
+	}
+	bs, ok := e.metricBlocks.Get().(*metricBlocks)
+	if !ok {
+		bs = newMetricBlocks()
+	}
+	defer e.metricBlocks.Put(bs)
+	bs.fill(md)
+	var failed []pmetric.MetricType
+	var errs []error
+	for _, b := range bs.all() {
+		if b.rows == 0 {
+			continue
+		}
+		if err := e.insert(ctx, b.table, b); err != nil {
+			errs = append(errs, err)
+			failed = append(failed, b.metricType)
+		}
+	}
+	if len(errs) > 0 {
+		return consumererror.NewMetrics(errors.Join(errs...), metricsOfTypes(md, failed))
+	}
+	return nil
+}
+
+// block is a set of columns ready for one INSERT.
+type block interface {
+	columns() []string
+	appendTo(batch driver.Batch) error
+	size() (rows, bytes int)
+}
+
+func (e *chExporter) insert(ctx context.Context, table string, b block) error {
+	rows, bytes := b.size()
+	start := time.Now()
+	err := e.send(ctx, table, b)
+	e.tel.record(ctx, table, rows, bytes, time.Since(start), err)
+	if err != nil {
+		return fmt.Errorf("insert %d rows into %s.%s: %w", rows, e.cfg.Database, table, err)
+	}
+	return nil
+}
+
+func (e *chExporter) send(ctx context.Context, table string, b block) error {
+	batch, err := e.conn.PrepareBatch(ctx, insertQuery(e.cfg.Database, table, b.columns()))
+	if err != nil {
+		return err
+	}
+	if err := b.appendTo(batch); err != nil {
+		_ = batch.Abort()
+		return err
+	}
+	return batch.Send()
+}
+
+// insertQuery names the columns: ClickHouse 18.16 rejects a bare INSERT INTO t from the driver.
+func insertQuery(db, table string, cols []string) string {
+	q := make([]byte, 0, 64+len(cols)*24)
+	q = append(q, "INSERT INTO "...)
+	q = append(q, db...)
+	q = append(q, '.')
+	q = append(q, table...)
+	q = append(q, " ("...)
+	for i, c := range cols {
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, c...)
+	}
+	q = append(q, ')')
+	return string(q)
+}

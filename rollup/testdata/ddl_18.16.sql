@@ -1,0 +1,358 @@
+-- database
+CREATE DATABASE IF NOT EXISTS weir;
+
+-- schema_migrations
+CREATE TABLE IF NOT EXISTS weir.schema_migrations (
+    Version   UInt32,
+    Name      String,
+    AppliedAt DateTime,
+    Binary    String
+) ENGINE = MergeTree
+ORDER BY Version;
+
+-- spans
+CREATE TABLE IF NOT EXISTS weir.spans (
+    Timestamp                   DateTime,
+    StartTimeUnixNano           UInt64,
+    DurationNano                Int64,
+    ServiceName                 String,
+    SpanName                    String,
+    SpanKind                    UInt8,
+    TraceId                     FixedString(16),
+    SpanId                      FixedString(8),
+    ParentSpanId                FixedString(8),
+    TraceState                  String,
+    Flags                       UInt32,
+    StatusCode                  UInt8,
+    StatusMessage               String,
+    SampleWeight                Float64,
+    SpanAttributeKeys           Array(String),
+    SpanAttributeValues         Array(String),
+    SpanAttributeTypes          Array(UInt8),
+    DroppedAttributesCount      UInt32,
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Events Nested (
+        TimeUnixNano            UInt64,
+        Name                    String,
+        AttributeKeys           Array(String),
+        AttributeValues         Array(String),
+        AttributeTypes          Array(UInt8),
+        DroppedAttributesCount  UInt32
+    ),
+    DroppedEventsCount          UInt32,
+    Links Nested (
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        TraceState              String,
+        Flags                   UInt32,
+        AttributeKeys           Array(String),
+        AttributeValues         Array(String),
+        AttributeTypes          Array(UInt8),
+        DroppedAttributesCount  UInt32
+    ),
+    DroppedLinksCount           UInt32
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_gauge
+CREATE TABLE IF NOT EXISTS weir.metrics_gauge (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    ValueType                   UInt8,
+    DoubleValue                 Float64,
+    IntValue                    Int64,
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_sum
+CREATE TABLE IF NOT EXISTS weir.metrics_sum (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    IsMonotonic                 UInt8,
+    ValueType                   UInt8,
+    DoubleValue                 Float64,
+    IntValue                    Int64,
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_histogram (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    Count                       UInt64,
+    Sum                         Float64,
+    HasSum                      UInt8,
+    Min                         Float64,
+    HasMin                      UInt8,
+    Max                         Float64,
+    HasMax                      UInt8,
+    BucketCounts                Array(UInt64),
+    ExplicitBounds              Array(Float64),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_exponential_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_exponential_histogram (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    Count                       UInt64,
+    Sum                         Float64,
+    HasSum                      UInt8,
+    Min                         Float64,
+    HasMin                      UInt8,
+    Max                         Float64,
+    HasMax                      UInt8,
+    Scale                       Int32,
+    ZeroCount                   UInt64,
+    ZeroThreshold               Float64,
+    PositiveOffset              Int32,
+    PositiveBucketCounts        Array(UInt64),
+    NegativeOffset              Int32,
+    NegativeBucketCounts        Array(UInt64),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_summary
+CREATE TABLE IF NOT EXISTS weir.metrics_summary (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    Count                       UInt64,
+    Sum                         Float64,
+    Quantiles Nested (
+        Quantile                Float64,
+        Value                   Float64
+    ),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- trace_index
+CREATE TABLE IF NOT EXISTS weir.trace_index (
+    TraceId       FixedString(16),
+    Day           Date,
+    StartUnixNano AggregateFunction(min, UInt64),
+    EndUnixNano   AggregateFunction(max, UInt64),
+    Services      AggregateFunction(groupUniqArray, String),
+    SpanCount     AggregateFunction(count)
+) ENGINE = AggregatingMergeTree
+PARTITION BY Day
+ORDER BY TraceId
+SETTINGS index_granularity = 8192;
+
+-- trace_index_mv
+CREATE MATERIALIZED VIEW IF NOT EXISTS weir.trace_index_mv TO weir.trace_index AS
+SELECT
+    TraceId,
+    toDate(Timestamp) AS Day,
+    minState(StartTimeUnixNano) AS StartUnixNano,
+    maxState(toUInt64(StartTimeUnixNano + DurationNano)) AS EndUnixNano,
+    groupUniqArrayState(toString(ServiceName)) AS Services,
+    countState() AS SpanCount
+FROM weir.spans
+GROUP BY TraceId, Day;
+
