@@ -88,10 +88,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 		if err := execAll(ctx, conn, stmts); err != nil {
 			return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 		}
-		err = conn.Exec(ctx, "INSERT INTO "+database+"."+TableSchemaMigrations+
-			" (Version, Name, AppliedAt, Binary) VALUES (?, ?, ?, ?)",
-			uint32(m.Version), m.Name, time.Now().UTC().Truncate(time.Second), binary)
-		if err != nil {
+		if err := recordMigration(ctx, conn, database, m, binary); err != nil {
 			return res, fmt.Errorf("record migration %d: %w", m.Version, err)
 		}
 		res.Ran = append(res.Ran, stmts...)
@@ -109,4 +106,19 @@ func execAll(ctx context.Context, conn driver.Conn, stmts []Statement) error {
 		}
 	}
 	return nil
+}
+
+// recordMigration appends m's row to the version table. It goes as a one-row block:
+// 18.16 waits forever for data after an INSERT ... VALUES sent with bound parameters.
+func recordMigration(ctx context.Context, conn driver.Conn, database string, m Migration, binary string) error {
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+"."+TableSchemaMigrations+
+		" (Version, Name, AppliedAt, Binary)")
+	if err != nil {
+		return err
+	}
+	if err := batch.Append(uint32(m.Version), m.Name, time.Now().UTC().Truncate(time.Second), binary); err != nil {
+		_ = batch.Abort()
+		return err
+	}
+	return batch.Send()
 }
