@@ -74,25 +74,25 @@ func readSpans(t *testing.T, db *chtest.DB) map[string]ptrace.Traces {
 	out := map[string]ptrace.Traces{}
 	for rows.Next() {
 		var (
-			start                                        uint64
-			dur                                          int64
-			name, traceID, spanID, parentID, traceState  string
-			statusMsg, resSchema, scopeName, scopeVer    string
-			scopeSchema                                  string
-			kind, status                                 uint8
-			flags, dropped, resDropped, scopeDropped     uint32
-			droppedEvents, droppedLinks                  uint32
-			ak, av, rk, rv, sk, sv                       []string
-			at, rt, st                                   []uint8
-			evTime                                       []uint64
-			evName                                       []string
-			evK, evV                                     [][]string
-			evT                                          [][]uint8
-			evDropped                                    []uint32
-			lkTrace, lkSpan, lkState                     []string
-			lkFlags, lkDropped                           []uint32
-			lkK, lkV                                     [][]string
-			lkT                                          [][]uint8
+			start                                       uint64
+			dur                                         int64
+			name, traceID, spanID, parentID, traceState string
+			statusMsg, resSchema, scopeName, scopeVer   string
+			scopeSchema                                 string
+			kind, status                                uint8
+			flags, dropped, resDropped, scopeDropped    uint32
+			droppedEvents, droppedLinks                 uint32
+			ak, av, rk, rv, sk, sv                      []string
+			at, rt, st                                  []uint8
+			evTime                                      []uint64
+			evName                                      []string
+			evK, evV                                    [][]string
+			evT                                         [][]uint8
+			evDropped                                   []uint32
+			lkTrace, lkSpan, lkState                    []string
+			lkFlags, lkDropped                          []uint32
+			lkK, lkV                                    [][]string
+			lkT                                         [][]uint8
 		)
 		require.NoError(t, rows.Scan(&start, &dur, &name, &kind, &traceID, &spanID, &parentID,
 			&traceState, &flags, &status, &statusMsg,

@@ -19,7 +19,7 @@ import (
 func schemaCommand() *cobra.Command {
 	var (
 		endpoint, database, user, serverVersion string
-		apply                                  bool
+		apply                                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "schema",
