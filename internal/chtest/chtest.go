@@ -210,3 +210,16 @@ func (db *DB) QueryUint64(t testing.TB, query string, args ...any) uint64 {
 		return 0
 	}
 }
+
+// QueryString runs a query that returns one String value, such as
+// "SELECT toString(arr) FROM ...", and fails the test on error.
+func (db *DB) QueryString(t testing.TB, query string, args ...any) string {
+	t.Helper()
+	ctx, cancel := opContext()
+	defer cancel()
+	var s string
+	if err := db.Conn.QueryRow(ctx, query, args...).Scan(&s); err != nil {
+		t.Fatalf("chtest: query %q: %v", query, err)
+	}
+	return s
+}
