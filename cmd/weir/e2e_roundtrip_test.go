@@ -171,8 +171,8 @@ func TestRoundTrip_Traces(t *testing.T) {
 	waitForCount(t, w.DB, "SELECT count() FROM "+w.DB.Table("spans"), uint64(len(want)), 30*time.Second)
 	requireSameSpans(t, want, readSpans(t, w.DB))
 
-	// Every stored span weighs 1: nothing sampled it.
-	require.Equal(t, uint64(len(want)), w.DB.QueryUint64(t, "SELECT toUInt64(sum(SampleWeight)) FROM "+w.DB.Table("spans")))
+	// tracestate ot=th:c says a sampler kept 1 in 4 (threshold 0xc of 0x10): each span weighs 4.
+	require.Equal(t, uint64(4*len(want)), w.DB.QueryUint64(t, "SELECT toUInt64(sum(SampleWeight)) FROM "+w.DB.Table("spans")))
 	// The trace index holds every trace with its span count and time range.
 	require.Equal(t, uint64(6*4), w.DB.QueryUint64(t,
 		"SELECT count() FROM (SELECT TraceId FROM "+w.DB.Table("trace_index")+" GROUP BY TraceId)"))
