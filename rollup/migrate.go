@@ -41,11 +41,20 @@ func CurrentVersion(ctx context.Context, conn driver.Conn, database string) (int
 
 // Migrate brings database up to version target (LatestVersion when target is 0), detecting
 // the server's features. It is safe to run again and from several processes at once: every
-// statement is idempotent and the version table only ever grows. A database at a newer
-// version than this binary knows is refused with ErrSchemaTooNew.
+// statement is idempotent and the version table only ever grows (migrators that race may
+// each record the same version; the schema version is the highest one). A database at a
+// newer version than this binary knows, or a target beyond it, is refused with
+// ErrSchemaTooNew.
 func Migrate(ctx context.Context, conn driver.Conn, database string, target int) (Applied, error) {
 	if target == 0 {
 		target = LatestVersion()
+	}
+	if target < 0 {
+		return Applied{}, fmt.Errorf("migrate %s to schema version %d: versions start at 1", database, target)
+	}
+	if target > LatestVersion() {
+		return Applied{}, fmt.Errorf("migrate %s to schema version %d: this binary knows up to %d: %w",
+			database, target, LatestVersion(), ErrSchemaTooNew)
 	}
 	server, err := DetectVersion(ctx, conn)
 	if err != nil {

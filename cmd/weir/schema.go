@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ With --apply the pending migrations are run and the schema version is reported.`
 				if err != nil {
 					return err
 				}
-				return printPlan(rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, 0, v)
+				return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, 0, v)
 			}
 			conn, err := connect(endpoint, user)
 			if err != nil {
@@ -51,7 +52,7 @@ With --apply the pending migrations are run and the schema version is reported.`
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(os.Stderr, "ClickHouse %s: %s at schema version %d (was %d), %d statements run\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "ClickHouse %s: %s at schema version %d (was %d), %d statements run\n",
 					res.Server, database, res.To, res.From, len(res.Ran))
 				return nil
 			}
@@ -63,7 +64,7 @@ With --apply the pending migrations are run and the schema version is reported.`
 			if err != nil {
 				return err
 			}
-			return printPlan(rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, from, v)
+			return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, from, v)
 		},
 	}
 	f := cmd.Flags()
@@ -75,15 +76,17 @@ With --apply the pending migrations are run and the schema version is reported.`
 	return cmd
 }
 
-func printPlan(opts rollup.Options, from int, v rollup.Version) error {
+// printPlan writes the statements that bring opts.Database from schema version from to the
+// latest, rendered for server version v.
+func printPlan(w io.Writer, opts rollup.Options, from int, v rollup.Version) error {
 	stmts, err := rollup.Plan(opts, from, rollup.LatestVersion())
 	if err != nil {
 		return err
 	}
-	fmt.Printf("-- weir schema for ClickHouse %s, database %s: version %d -> %d (%d statements)\n\n",
+	fmt.Fprintf(w, "-- weir schema for ClickHouse %s, database %s: version %d -> %d (%d statements)\n\n",
 		v, opts.Database, from, rollup.LatestVersion(), len(stmts))
 	for _, st := range stmts {
-		fmt.Printf("-- %s\n%s;\n\n", st.Name, st.SQL)
+		fmt.Fprintf(w, "-- %s\n%s;\n\n", st.Name, st.SQL)
 	}
 	return nil
 }

@@ -198,3 +198,23 @@ func TestAdjustedCount(t *testing.T) {
 	f("a=b,ot=th:8,c=d", 2)           // among other vendors
 	f("ot=th:zz", 1)                  // malformed: counted once, not dropped
 }
+
+func TestSeriesHash_IgnoresAttributeOrder(t *testing.T) {
+	build := func(order []string, value string) uint64 {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "a")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("m")
+		p := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		for _, k := range order {
+			p.Attributes().PutStr(k, value)
+		}
+		bs := newMetricBlocks()
+		bs.fill(md)
+		return bs.of(pmetric.MetricTypeGauge).seriesHash[0]
+	}
+	assert.Equal(t, build([]string{"x", "y", "z"}, "1"), build([]string{"z", "x", "y"}, "1"))
+	assert.NotEqual(t, build([]string{"x", "y"}, "1"), build([]string{"x", "y"}, "2"))
+	assert.NotEqual(t, build([]string{"x"}, "1"), build([]string{"x", "y"}, "1"))
+}

@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/weirhq/weir/internal/anyvalue"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -111,22 +112,43 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 // seriesSeed hashes what a series shares across its points: resource, scope and metric name.
 func (bs *metricBlocks) seriesSeed(rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric) uint64 {
 	d := &bs.hash
+	res := attrsHash(d, rm.Resource().Attributes(), &bs.a)
 	d.Reset()
-	hashMap(d, rm.Resource().Attributes(), &bs.a)
 	_, _ = d.WriteString(sm.Scope().Name())
 	_, _ = d.WriteString("\x00")
 	_, _ = d.WriteString(m.Name())
-	return d.Sum64()
+	return mix(d.Sum64(), res)
 }
 
-func hashMap(d *xxhash.Digest, m pcommon.Map, a *arena) {
+// attrsHash hashes a map so that the order of its keys does not matter: senders may list the
+// same attributes in any order and still mean the same series. Each key/value pair is hashed
+// on its own and the hashes are added, which commutes.
+func attrsHash(d *xxhash.Digest, m pcommon.Map, a *arena) uint64 {
+	var sum uint64
 	m.Range(func(k string, v pcommon.Value) bool {
+		d.Reset()
 		_, _ = d.WriteString(k)
 		_, _ = d.WriteString("\x00")
+		_, _ = d.WriteString(typeTags[anyvalue.TypeOf(v)&7])
 		_, _ = d.WriteString(a.str(v))
-		_, _ = d.WriteString("\x00")
+		sum += d.Sum64()
 		return true
 	})
+	return sum
+}
+
+// typeTags separate values that print alike but differ in type (the string "1", the int 1).
+var typeTags = [8]string{"\x00", "\x01", "\x02", "\x03", "\x04", "\x05", "\x06", "\x07"}
+
+// mix combines two 64-bit hashes (the finalizer of MurmurHash3, applied to a xor-shifted sum).
+func mix(a, b uint64) uint64 {
+	h := a ^ (b + 0x9e3779b97f4a7c15 + (a << 6) + (a >> 2))
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb93c185ec53
+	h ^= h >> 33
+	return h
 }
 
 type pointCtx struct {
@@ -360,14 +382,7 @@ func (b *metricBlock) head(c pointCtx, p commonPoint, d *xxhash.Digest) {
 	b.desc = append(b.desc, c.m.Description())
 	b.unit = append(b.unit, c.m.Unit())
 	// The series is the resource, scope and name (the seed) plus the point's attributes.
-	d.Reset()
-	var seed [8]byte
-	for i := range seed {
-		seed[i] = byte(c.seed >> (8 * i))
-	}
-	_, _ = d.Write(seed[:])
-	hashMap(d, p.Attributes(), b.a)
-	b.seriesHash = append(b.seriesHash, d.Sum64())
+	b.seriesHash = append(b.seriesHash, mix(c.seed, attrsHash(d, p.Attributes(), b.a)))
 	b.bytes += 80 + len(c.m.Name()) + len(c.service) + b.attrs.appendMap(p.Attributes(), b.a)
 	b.flags = append(b.flags, uint32(p.Flags()))
 }
