@@ -146,10 +146,13 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 		if b.rows > 0 {
 			if err := e.insert(ctx, rollup.TableSpans, b); err != nil {
 				// Hand back only what was not written, so a retry cannot duplicate rows.
+				// Invalid spans are counted when the retry skips them again.
 				return consumererror.NewTraces(err, tracesFrom(td, pos))
 			}
 		}
 		if b.invalid > 0 {
+			// Counted once the block they were skipped from is settled, so a retried block
+			// does not count them twice.
 			e.tel.invalidSpans.Add(ctx, int64(b.invalid))
 		}
 		if done {
