@@ -1,0 +1,331 @@
+package tailsamplingprocessor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/fastcache"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+)
+
+// traceState is one held trace: its spans as concatenated OTLP TracesData messages (protobuf
+// concatenation is message merging, so one Unmarshal of the whole buffer gives every span)
+// and its summary.
+type traceState struct {
+	id       pcommon.TraceID
+	buf      []byte
+	sum      summary
+	first    time.Time // first span arrived
+	last     time.Time // latest span arrived
+	decided  bool
+	overhead int64
+}
+
+// traceOverhead approximates the bytes a held trace costs beyond its buffer: the struct, its
+// map entry and queue slot.
+const traceOverhead = 224
+
+func (t *traceState) bytes() int64 { return int64(cap(t.buf)) + traceOverhead }
+
+// tailSampler is the processor. ConsumeTraces may be called concurrently.
+type tailSampler struct {
+	cfg    *Config
+	pol    *policies
+	next   consumer.Traces
+	logger *zap.Logger
+	tel    *telemetry
+	now    func() time.Time
+
+	cache *fastcache.Cache
+
+	mu      sync.Mutex
+	traces  map[pcommon.TraceID]*traceState
+	fifo    []*traceState // arrival order; decided entries are skipped and compacted away
+	head    int
+	held    int64 // bytes of all held traces
+	budgets map[string]*budget
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newTailSampler(cfg *Config, set component.TelemetrySettings, next consumer.Traces) (*tailSampler, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	ts := &tailSampler{
+		cfg:     cfg,
+		pol:     newPolicies(cfg),
+		next:    next,
+		logger:  set.Logger,
+		tel:     tel,
+		now:     time.Now,
+		traces:  map[pcommon.TraceID]*traceState{},
+		budgets: map[string]*budget{},
+	}
+	if err := tel.observe(ts); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+func (ts *tailSampler) Capabilities() consumer.Capabilities {
+	// Spans are moved out of the incoming batch into per-trace buffers.
+	return consumer.Capabilities{MutatesData: true}
+}
+
+func (ts *tailSampler) Start(context.Context, component.Host) error {
+	ts.cache = fastcache.New(ts.cfg.DecisionCacheBytes)
+	ts.stop, ts.done = make(chan struct{}), make(chan struct{})
+	go ts.loop()
+	ts.logger.Info("tail sampler started",
+		zap.Duration("idle_time", ts.cfg.IdleTime), zap.Duration("max_wait", ts.cfg.MaxWait),
+		zap.Int64("max_buffered_bytes", ts.cfg.MaxBufferedBytes),
+		zap.Float64("baseline", ts.cfg.Baseline.Probability))
+	return nil
+}
+
+// Shutdown decides every held trace (nothing is dropped undecided) and forwards what is kept.
+func (ts *tailSampler) Shutdown(ctx context.Context) error {
+	if ts.stop == nil {
+		return nil
+	}
+	close(ts.stop)
+	<-ts.done
+	ts.mu.Lock()
+	var out batch
+	for _, t := range ts.traces {
+		ts.decideLocked(t, &out, causeShutdown)
+	}
+	ts.compactLocked()
+	ts.mu.Unlock()
+	err := ts.flush(ctx, &out)
+	ts.logger.Info("tail sampler stopped")
+	if ts.cache != nil {
+		ts.cache.Reset()
+	}
+	return err
+}
+
+func (ts *tailSampler) loop() {
+	defer close(ts.done)
+	t := time.NewTicker(ts.cfg.tick())
+	defer t.Stop()
+	for {
+		select {
+		case <-ts.stop:
+			return
+		case <-t.C:
+			if err := ts.tick(context.Background()); err != nil {
+				ts.logger.Warn("forwarding sampled traces failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// tick decides the traces that are due and forwards what is kept.
+func (ts *tailSampler) tick(ctx context.Context) error {
+	now := ts.now()
+	var out batch
+	ts.mu.Lock()
+	for _, t := range ts.traces {
+		switch {
+		case now.Sub(t.first) >= ts.cfg.MaxWait:
+			ts.decideLocked(t, &out, causeMaxWait)
+		case t.sum.hasRoot && now.Sub(t.last) >= ts.cfg.IdleTime:
+			ts.decideLocked(t, &out, causeComplete)
+		}
+	}
+	ts.compactLocked()
+	ts.mu.Unlock()
+	return ts.flush(ctx, &out)
+}
+
+// ConsumeTraces takes the spans of td into their traces' buffers. Spans of traces that were
+// already decided follow the decision at once.
+func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	g := getGroups()
+	defer putGroups(g)
+	g.split(td, ts.pol.attrs)
+
+	var out batch
+	var errs []error
+	// Late spans of decided traces: forward or drop without touching the store.
+	for i := range g.list {
+		gr := &g.list[i]
+		if gr.id.IsEmpty() {
+			// No trace to judge: pass through, the exporter refuses and counts such spans.
+			gr.late = true
+			out.direct = append(out.direct, gr.td)
+			continue
+		}
+		if d, ok := ts.cachedDecision(gr.id); ok {
+			gr.late = true
+			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), decisionAttr(d.keep))
+			if d.keep {
+				annotate(gr.td, d, ts.reasonName(d.reason), ts.cfg.ReasonAttribute)
+				out.direct = append(out.direct, gr.td)
+			}
+			continue
+		}
+		b, err := marshaler.MarshalTraces(gr.td)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		gr.buf = b
+	}
+
+	now := ts.now()
+	ts.mu.Lock()
+	for i := range g.list {
+		gr := &g.list[i]
+		if gr.late || gr.buf == nil {
+			continue
+		}
+		t, ok := ts.traces[gr.id]
+		if !ok {
+			if d, ok := ts.cachedDecision(gr.id); ok {
+				// Decided between the check above and the lock.
+				ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), decisionAttr(d.keep))
+				if d.keep {
+					annotate(gr.td, d, ts.reasonName(d.reason), ts.cfg.ReasonAttribute)
+					out.direct = append(out.direct, gr.td)
+				}
+				continue
+			}
+			t = &traceState{id: gr.id, first: now}
+			ts.traces[gr.id] = t
+			ts.fifo = append(ts.fifo, t)
+			ts.held += traceOverhead
+		}
+		before := int64(cap(t.buf))
+		t.buf = append(t.buf, gr.buf...)
+		ts.held += int64(cap(t.buf)) - before
+		t.sum.merge(&gr.sum)
+		t.last = now
+		if int64(len(t.buf)) >= ts.cfg.MaxTraceBytes {
+			ts.tel.traceCapHits.Add(ctx, 1)
+			ts.decideLocked(t, &out, causeTraceCap)
+		}
+	}
+	// At the memory bound, decide the oldest traces early instead of losing spans.
+	for ts.held > ts.cfg.MaxBufferedBytes && ts.head < len(ts.fifo) {
+		t := ts.fifo[ts.head]
+		ts.head++
+		if !t.decided {
+			ts.decideLocked(t, &out, causeMemory)
+		}
+	}
+	ts.compactLocked()
+	ts.mu.Unlock()
+	if err := ts.flush(ctx, &out); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (ts *tailSampler) cachedDecision(id pcommon.TraceID) (decision, bool) {
+	var buf [16]byte
+	v := ts.cache.Get(buf[:0], id[:])
+	if len(v) == 0 {
+		return decision{}, false
+	}
+	return decodeDecision(v)
+}
+
+// Why a decision was made when it was.
+const (
+	causeComplete = "complete"  // root ended and the trace went quiet
+	causeMaxWait  = "max_wait"  // held for max_wait
+	causeTraceCap = "trace_cap" // the trace reached max_trace_bytes
+	causeMemory   = "memory"    // all traces together reached max_buffered_bytes
+	causeShutdown = "shutdown"
+)
+
+// decideLocked decides t, records the decision and queues t's spans when kept.
+func (ts *tailSampler) decideLocked(t *traceState, out *batch, cause string) {
+	if t.decided {
+		return
+	}
+	t.decided = true
+	d := ts.evaluateLocked(t)
+	var enc [10]byte
+	ts.cache.Set(t.id[:], d.encode(enc[:0]))
+	delete(ts.traces, t.id)
+	ts.held -= t.bytes()
+	ts.tel.decided(cause, d, ts.reasonName(d.reason), t.sum.spans)
+	if d.keep {
+		out.add(t.id, t.buf, d)
+	}
+	t.buf = nil
+}
+
+// evaluateLocked runs the policies on t. Only the budget depends on anything but t.
+func (ts *tailSampler) evaluateLocked(t *traceState) decision {
+	if r, ok := ts.pol.mustKeep(&t.sum); ok {
+		return decision{keep: true, reason: r}
+	}
+	prob := ts.pol.baseline
+	if limit := ts.budgetLimit(t.sum.service()); limit > 0 {
+		b := ts.budgets[t.sum.service()]
+		if b == nil {
+			b = &budget{limit: limit}
+			ts.budgets[t.sum.service()] = b
+		}
+		prob = b.probability(ts.now(), t.sum.spans, prob)
+	}
+	return baselineDecision(t.id, &t.sum, prob)
+}
+
+func (ts *tailSampler) budgetLimit(service string) float64 {
+	if l, ok := ts.pol.budgets.Services[service]; ok {
+		return l
+	}
+	return ts.pol.budgets.DefaultSpansPerSecond
+}
+
+// compactLocked drops decided traces from the front of the arrival queue, and rewrites the
+// queue when most of it is dead, so it stays proportional to the traces held.
+func (ts *tailSampler) compactLocked() {
+	for ts.head < len(ts.fifo) && ts.fifo[ts.head].decided {
+		ts.fifo[ts.head] = nil
+		ts.head++
+	}
+	if ts.head > 1024 && ts.head > len(ts.fifo)/2 || len(ts.fifo) > 4*len(ts.traces)+1024 {
+		live := ts.fifo[:0]
+		for _, t := range ts.fifo[ts.head:] {
+			if t != nil && !t.decided {
+				live = append(live, t)
+			}
+		}
+		clear(ts.fifo[len(live):])
+		ts.fifo, ts.head = live, 0
+	}
+}
+
+func (ts *tailSampler) reasonName(r uint8) string {
+	switch r {
+	case reasonError:
+		return "error"
+	case reasonLatency:
+		return "latency"
+	case reasonSpanCount:
+		return "span_count"
+	case reasonBaseline:
+		return "baseline"
+	case reasonDropped:
+		return "dropped"
+	}
+	if i := int(r - reasonAttributeBase); i < len(ts.pol.attrs) {
+		return "attribute:" + ts.pol.attrs[i].name
+	}
+	return "unknown"
+}
