@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
+	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
 
 // components is weir's explicit list of collector components: upstream ones where they
@@ -28,6 +29,7 @@ func components() (otelcol.Factories, error) {
 	if f.Processors, err = otelcol.MakeFactoryMap(
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
+		tailsamplingprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -39,8 +38,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weirhq/weir/internal/chtest"
-	"github.com/weirhq/weir/internal/collectortest"
-	"github.com/weirhq/weir/internal/testnet"
 )
 
 // traceExportMethod is the gRPC method OTLP trace exporters call.
@@ -428,41 +425,6 @@ func TestBadInput_Bomb(t *testing.T) {
 	requireStoredIDs(t, w.DB, spanIDs(td))
 }
 
-// startWeirWithMetrics is startWeir with the collector's own metrics served in Prometheus text
-// format; it returns weir and the scrape URL. weirOptions cannot change the telemetry section,
-// so this rewrites it in e2eConfig and otherwise does what startWeir does.
-func startWeirWithMetrics(t *testing.T, opt weirOptions) (*weirUnderTest, string) {
-	t.Helper()
-	const off = "  telemetry:\n    metrics:\n      level: none\n"
-	require.Contains(t, e2eConfig, off, "e2eConfig's telemetry section changed: update startWeirWithMetrics")
-	port := testnet.FreePort(t)
-	on := "  telemetry:\n    metrics:\n      level: normal\n      readers:\n        - pull:\n" +
-		"            exporter:\n              prometheus:\n                host: 127.0.0.1\n" +
-		"                port: " + strconv.Itoa(port) + "\n"
-	db := chtest.New(t)
-	w := &weirUnderTest{DB: db, GRPCAddr: testnet.FreeAddr(t), HTTPAddr: testnet.FreeAddr(t)}
-	endpoint := opt.Endpoint
-	if endpoint == "" {
-		endpoint = chtest.Endpoint()
-	}
-	cfg := strings.NewReplacer(
-		off, on,
-		"{{GRPC}}", w.GRPCAddr,
-		"{{HTTP}}", w.HTTPAddr,
-		"{{ENDPOINT}}", endpoint,
-		"{{DB}}", db.Name,
-		"{{QUEUE}}", filepath.Join(t.TempDir(), "queue"),
-		"{{EXTENSIONS}}", opt.Extensions,
-		"{{EXTENSION_LIST}}", opt.ExtensionList,
-		"{{RECEIVER_EXTRA_GRPC}}", opt.ReceiverExtraGRPC,
-		"{{RECEIVER_EXTRA_HTTP}}", opt.ReceiverExtraHTTP,
-	).Replace(e2eConfig)
-	factories, err := components()
-	require.NoError(t, err)
-	w.Col = collectortest.Start(t, factories, cfg)
-	return w, "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
-}
-
 // scrapeCounter sums the samples of the Prometheus metric name (with or without the _total
 // suffix the exporter may add) at metricsURL.
 func scrapeCounter(t *testing.T, metricsURL, name string) float64 {
@@ -532,7 +494,8 @@ func withZeroIDs(seed byte) (ptrace.Traces, []string) {
 // them in weir_clickhouse_invalid_spans.
 func TestInvalidID_ZeroIDs(t *testing.T) {
 	t.Parallel()
-	w, metricsURL := startWeirWithMetrics(t, weirOptions{})
+	w := startWeir(t, weirOptions{ServeMetrics: true})
+	metricsURL := w.MetricsURL
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tracesURL := "http://" + w.HTTPAddr + "/v1/traces"

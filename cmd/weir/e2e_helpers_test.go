@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,6 +20,8 @@ type weirUnderTest struct {
 	GRPCAddr string
 	HTTPAddr string
 	Col      *collectortest.Collector
+	// MetricsURL is the Prometheus scrape URL of weir's own metrics, with ServeMetrics.
+	MetricsURL string
 }
 
 // e2eConfig is config/weir.yaml's shape with test ports and a fast, small queue.
@@ -39,6 +42,8 @@ receivers:
       http:
         endpoint: {{HTTP}}
 {{RECEIVER_EXTRA_HTTP}}
+processors:
+{{PROCESSORS}}
 exporters:
   clickhouse:
     endpoint: {{ENDPOINT}}
@@ -56,13 +61,13 @@ exporters:
 service:
   extensions: [file_storage/queue{{EXTENSION_LIST}}]
   telemetry:
-    metrics:
-      level: none
+{{TELEMETRY}}
     logs:
       level: warn
   pipelines:
     traces:
       receivers: [otlp]
+      processors: [{{TRACE_PROCESSORS}}]
       exporters: [clickhouse]
     metrics:
       receivers: [otlp]
@@ -76,6 +81,11 @@ type weirOptions struct {
 	ExtensionList     string // extra names for service.extensions, e.g. ", bearertokenauth"
 	ReceiverExtraGRPC string // YAML under protocols.grpc, indented eight spaces
 	ReceiverExtraHTTP string // YAML under protocols.http, indented eight spaces
+	Processors        string // YAML under processors:, indented two spaces
+	TraceProcessors   string // the traces pipeline's processors, e.g. "weir_tail_sampling"
+	// ServeMetrics serves the collector's own metrics in Prometheus text format at
+	// weirUnderTest.MetricsURL; otherwise they are off.
+	ServeMetrics bool
 }
 
 func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
@@ -86,7 +96,16 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 	if endpoint == "" {
 		endpoint = chtest.Endpoint()
 	}
+	telemetry := "    metrics:\n      level: none"
+	if opt.ServeMetrics {
+		port := testnet.FreePort(t)
+		telemetry = "    metrics:\n      level: normal\n      readers:\n        - pull:\n" +
+			"            exporter:\n              prometheus:\n                host: 127.0.0.1\n" +
+			"                port: " + strconv.Itoa(port)
+		w.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
+	}
 	cfg := strings.NewReplacer(
+		"{{TELEMETRY}}", telemetry,
 		"{{GRPC}}", w.GRPCAddr,
 		"{{HTTP}}", w.HTTPAddr,
 		"{{ENDPOINT}}", endpoint,
@@ -96,6 +115,8 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 		"{{EXTENSION_LIST}}", opt.ExtensionList,
 		"{{RECEIVER_EXTRA_GRPC}}", opt.ReceiverExtraGRPC,
 		"{{RECEIVER_EXTRA_HTTP}}", opt.ReceiverExtraHTTP,
+		"{{PROCESSORS}}", opt.Processors,
+		"{{TRACE_PROCESSORS}}", opt.TraceProcessors,
 	).Replace(e2eConfig)
 	factories, err := components()
 	require.NoError(t, err)

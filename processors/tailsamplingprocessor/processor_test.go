@@ -227,7 +227,7 @@ func TestTiming_RootIdleMaxWaitAndNoRoot(t *testing.T) {
 	cfg.IdleTime, cfg.MaxWait = 2*time.Second, 10*time.Second
 	h := newHarness(t, cfg)
 
-	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}))            // root only
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}))             // root only
 	h.send(t, makeTraces(spanSpec{trace: 2, span: 2, parent: 99})) // no root yet
 	h.advance(t, time.Second)
 	_, n := h.kept()
@@ -278,7 +278,7 @@ func sumCounter(t *testing.T, tel *componenttest.Telemetry, name, key, value str
 	}
 	var total int64
 	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if v, ok := dp.Attributes.Value(attributeKey(key)); ok && v.Emit() == value {
+		if v, ok := dp.Attributes.Value(attributeKey(key)); key == "" || ok && v.Emit() == value {
 			total += dp.Value
 		}
 	}
@@ -403,3 +403,137 @@ func TestWeights_UnbiasedAcrossSeeds(t *testing.T) {
 }
 
 func attributeKey(k string) attribute.Key { return attribute.Key(k) }
+
+// bigBatch makes one batch holding n spans of one trace (one root).
+func bigBatch(trace uint64, first, n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "giant")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := first; i < first+n; i++ {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(traceID(trace))
+		sp.SetSpanID(spanID(uint64(i + 1)))
+		if i > 0 {
+			sp.SetParentSpanID(spanID(1))
+		}
+		sp.SetName("SELECT 1")
+		sp.Attributes().PutStr("db.statement", "SELECT * FROM items WHERE id = ?")
+	}
+	return td
+}
+
+func TestGiantTraceDoesNotCrowdOutOthers(t *testing.T) {
+	cfg := testConfig()
+	cfg.Baseline.Probability = 1
+	cfg.MaxTraceBytes = 1 << 20
+	cfg.MaxBufferedBytes = 4 << 20
+	h := newHarness(t, cfg)
+	// Small traces before, during and after a 100k-span trace.
+	for i := 0; i < 100; i++ {
+		h.send(t, makeTraces(spanSpec{trace: uint64(1000 + i), span: uint64(1_000_000 + i)}))
+		h.send(t, bigBatch(1, i*1000, 1000))
+		h.ts.mu.Lock()
+		held := h.ts.held
+		h.ts.mu.Unlock()
+		require.LessOrEqual(t, held, cfg.MaxBufferedBytes, "memory bound held at batch %d", i)
+	}
+	assert.Equal(t, int64(1), sumCounter(t, h.tel, "weir_tailsampling_trace_cap_reached", "", ""))
+	h.advance(t, cfg.IdleTime)
+	kept, n := h.kept()
+	for i := 0; i < 100; i++ {
+		assert.Contains(t, kept, uint64(1000+i), "small trace %d decided normally", i)
+	}
+	assert.Equal(t, 100+100_000, n, "every span of the giant trace was kept: early ones at the cap, the rest as late spans")
+	assert.Equal(t, int64(0), sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", "memory"),
+		"the giant trace hit its own cap, not the global bound")
+}
+
+func TestMemoryBound_DecidesOldestEarlyUnderFlood(t *testing.T) {
+	cfg := testConfig()
+	cfg.Baseline.Probability = 0.5
+	cfg.MaxBufferedBytes = 1 << 20
+	cfg.MaxTraceBytes = 64 << 10
+	h := newHarness(t, cfg)
+	const traces = 20_000
+	for i := 0; i < traces; i += 100 {
+		var specs []spanSpec
+		for j := i; j < i+100; j++ {
+			specs = append(specs, spanSpec{trace: uint64(j + 1), span: uint64(2*j + 1)}, spanSpec{trace: uint64(j + 1), span: uint64(2*j + 2), parent: uint64(2*j + 1)})
+		}
+		h.send(t, makeTraces(specs...))
+		h.ts.mu.Lock()
+		held := h.ts.held
+		h.ts.mu.Unlock()
+		require.LessOrEqual(t, held, cfg.MaxBufferedBytes)
+	}
+	forced := sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", "memory")
+	assert.Greater(t, forced, int64(traces/2), "most traces were decided early")
+	h.advance(t, cfg.IdleTime)
+	decided := sumCounterAll(t, h.tel, "weir_tailsampling_traces_decided")
+	assert.Equal(t, int64(traces), decided, "every trace was decided: none lost undecided")
+	kept, n := h.kept()
+	assert.Equal(t, 2*len(kept), n, "kept traces are whole")
+	assert.InDelta(t, traces/2, len(kept), traces/20)
+}
+
+func sumCounterAll(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	require.NoError(t, err)
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		total += dp.Value
+	}
+	return total
+}
+
+func TestBudget_CapsKeptSpansAndWeightsCompensate(t *testing.T) {
+	cfg := testConfig()
+	cfg.Errors.Enabled = false
+	cfg.Baseline.Probability = 1
+	cfg.Budgets = BudgetPolicy{DefaultSpansPerSecond: 200, Services: map[string]float64{"free": 0}}
+	h := newHarness(t, cfg)
+	rng := rand.New(rand.NewPCG(3, 4))
+	// 10 seconds of 2,000 spans/s from "busy" (budget 200/s) and 100 spans/s from "free" (no cap).
+	var busy, free int
+	for sec := 0; sec < 10; sec++ {
+		for b := 0; b < 10; b++ {
+			var specs []spanSpec
+			for i := 0; i < 200; i++ {
+				busy++
+				specs = append(specs, spanSpec{trace: rng.Uint64() >> 1, span: uint64(busy), service: "busy"})
+			}
+			for i := 0; i < 10; i++ {
+				free++
+				specs = append(specs, spanSpec{trace: rng.Uint64() >> 1, span: uint64(1 << 40 + free), service: "free"})
+			}
+			h.send(t, makeTraces(specs...))
+			h.advance(t, 100*time.Millisecond)
+		}
+	}
+	h.advance(t, cfg.IdleTime)
+	var keptBusy, keptFree int
+	var weightBusy float64
+	for _, td := range h.sink.AllTraces() {
+		for r := 0; r < td.ResourceSpans().Len(); r++ {
+			rs := td.ResourceSpans().At(r)
+			svc, _ := rs.Resource().Attributes().Get("service.name")
+			spans := rs.ScopeSpans().At(0).Spans()
+			for i := 0; i < spans.Len(); i++ {
+				if svc.Str() == "free" {
+					keptFree++
+					continue
+				}
+				keptBusy++
+				st, err := sampling.NewW3CTraceState(spans.At(i).TraceState().AsRaw())
+				require.NoError(t, err)
+				weightBusy += st.OTelValue().AdjustedCount()
+			}
+		}
+	}
+	t.Logf("busy: kept %d of %d spans, sum of weights %.0f; free: kept %d of %d", keptBusy, busy, weightBusy, keptFree, free)
+	assert.Equal(t, free, keptFree, "a service without a budget keeps everything at probability 1")
+	assert.InDelta(t, 2000, keptBusy, 600, "about 200 spans/s over 10 s")
+	assert.InDelta(t, busy, weightBusy, 0.15*float64(busy), "weights make up for the budget")
+}
