@@ -506,7 +506,7 @@ func TestBudget_CapsKeptSpansAndWeightsCompensate(t *testing.T) {
 			}
 			for i := 0; i < 10; i++ {
 				free++
-				specs = append(specs, spanSpec{trace: rng.Uint64() >> 1, span: uint64(1 << 40 + free), service: "free"})
+				specs = append(specs, spanSpec{trace: rng.Uint64() >> 1, span: uint64(1<<40 + free), service: "free"})
 			}
 			h.send(t, makeTraces(specs...))
 			h.advance(t, 100*time.Millisecond)
