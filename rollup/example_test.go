@@ -27,4 +27,10 @@ func ExamplePlan() {
 	// metrics_summary
 	// trace_index
 	// trace_index_mv
+	// red_1m
+	// red_1h
+	// red_1d
+	// edges_1m
+	// edges_1h
+	// edges_1d
 }

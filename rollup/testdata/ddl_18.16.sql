@@ -356,3 +356,111 @@ SELECT
 FROM weir.spans
 GROUP BY TraceId, Day;
 
+-- red_1m
+CREATE TABLE IF NOT EXISTS weir.red_1m (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1h
+CREATE TABLE IF NOT EXISTS weir.red_1h (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1d
+CREATE TABLE IF NOT EXISTS weir.red_1d (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1m
+CREATE TABLE IF NOT EXISTS weir.edges_1m (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1h
+CREATE TABLE IF NOT EXISTS weir.edges_1h (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1d
+CREATE TABLE IF NOT EXISTS weir.edges_1d (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+

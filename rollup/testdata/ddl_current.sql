@@ -357,3 +357,111 @@ SELECT
 FROM weir.spans
 GROUP BY TraceId, Day;
 
+-- red_1m
+CREATE TABLE IF NOT EXISTS weir.red_1m (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName     LowCardinality(String),
+    SpanName        LowCardinality(String),
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(LowCardinality(String)),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1h
+CREATE TABLE IF NOT EXISTS weir.red_1h (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName     LowCardinality(String),
+    SpanName        LowCardinality(String),
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(LowCardinality(String)),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1d
+CREATE TABLE IF NOT EXISTS weir.red_1d (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName     LowCardinality(String),
+    SpanName        LowCardinality(String),
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(LowCardinality(String)),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1m
+CREATE TABLE IF NOT EXISTS weir.edges_1m (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    Client          LowCardinality(String),
+    Server          LowCardinality(String),
+    ConnectionType  LowCardinality(String),
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1h
+CREATE TABLE IF NOT EXISTS weir.edges_1h (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    Client          LowCardinality(String),
+    Server          LowCardinality(String),
+    ConnectionType  LowCardinality(String),
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1d
+CREATE TABLE IF NOT EXISTS weir.edges_1d (
+    Timestamp       DateTime CODEC(DoubleDelta, ZSTD(1)),
+    Client          LowCardinality(String),
+    Server          LowCardinality(String),
+    ConnectionType  LowCardinality(String),
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
