@@ -183,22 +183,6 @@ func TestPushMetrics_FailureHandsBackOnlyFailedTypes(t *testing.T) {
 	assert.Equal(t, uint64(1), db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_gauge")), "the gauge went in")
 }
 
-func TestAdjustedCount(t *testing.T) {
-	f := func(ts string, want float64) {
-		t.Helper()
-		assert.InDelta(t, want, adjustedCount(ts), 1e-9, ts)
-	}
-	f("", 1)
-	f("vendor=x", 1)
-	f("ot=th:0", 1)                   // always sampled
-	f("ot=th:8", 2)                   // probability 1/2
-	f("ot=th:c;rv:8cc62e28b3e2f2", 4) // probability 1/4
-	f("ot=th:c;rv:01", 1)             // bad rv: the header is invalid, weight 1
-	f("ot=th:fc", 64)                 // probability 1/64
-	f("a=b,ot=th:8,c=d", 2)           // among other vendors
-	f("ot=th:zz", 1)                  // malformed: counted once, not dropped
-}
-
 func TestSeriesHash_IgnoresAttributeOrder(t *testing.T) {
 	build := func(order []string, value string) uint64 {
 		md := pmetric.NewMetrics()

@@ -1,12 +1,11 @@
 package clickhouseexporter
 
 import (
-	"strings"
-
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weirhq/weir/internal/sampleweight"
 )
 
 // spanColumns is the INSERT column list of the spans table; appendTo appends in this order.
@@ -175,7 +174,7 @@ func (b *spanBlock) appendSpan(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, sp
 	b.flags = append(b.flags, sp.Flags())
 	b.statusCode = append(b.statusCode, uint8(sp.Status().Code()))
 	b.statusMessage = append(b.statusMessage, sp.Status().Message())
-	b.weight = append(b.weight, adjustedCount(sp.TraceState().AsRaw()))
+	b.weight = append(b.weight, sampleweight.FromTraceState(sp.TraceState().AsRaw()))
 	n := 120 + len(service) + len(sp.Name()) + len(sp.Status().Message())
 	n += b.attrs.appendMap(sp.Attributes(), a)
 	b.droppedAttrs = append(b.droppedAttrs, sp.DroppedAttributesCount())
@@ -298,21 +297,4 @@ func tracesFrom(td ptrace.Traces, pos spanPos) ptrace.Traces {
 		}
 	}
 	return out
-}
-
-// adjustedCount is the span's sampling weight: the number of spans it stands for, from the
-// OpenTelemetry threshold (ot=th:...) in its W3C tracestate. Spans nothing sampled weigh 1,
-// and so do spans whose tracestate does not parse: a bad header must not inflate counts.
-func adjustedCount(traceState string) float64 {
-	if !strings.Contains(traceState, "th:") {
-		return 1
-	}
-	w3c, err := sampling.NewW3CTraceState(traceState)
-	if err != nil {
-		return 1
-	}
-	if ac := w3c.OTelValue().AdjustedCount(); ac > 0 {
-		return ac
-	}
-	return 1
 }
