@@ -6,6 +6,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/nopexporter"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
@@ -13,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
+	"github.com/weirhq/weir/exporters/traceroutingexporter"
+	"github.com/weirhq/weir/processors/redconnector"
 	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
 
@@ -37,6 +40,8 @@ func components() (otelcol.Factories, error) {
 		clickhouseexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		nopexporter.NewFactory(),
+		otlpexporter.NewFactory(),
+		traceroutingexporter.NewFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -44,6 +49,11 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
+	); err != nil {
+		return f, err
+	}
+	if f.Connectors, err = otelcol.MakeFactoryMap(
+		redconnector.NewFactory(),
 	); err != nil {
 		return f, err
 	}

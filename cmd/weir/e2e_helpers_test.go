@@ -44,6 +44,8 @@ receivers:
 {{RECEIVER_EXTRA_HTTP}}
 processors:
 {{PROCESSORS}}
+connectors:
+{{CONNECTORS}}
 exporters:
   clickhouse:
     endpoint: {{ENDPOINT}}
@@ -72,6 +74,7 @@ service:
     metrics:
       receivers: [otlp]
       exporters: [clickhouse]
+{{PIPELINES}}
 `
 
 // weirOptions adjust the e2e config.
@@ -83,6 +86,8 @@ type weirOptions struct {
 	ReceiverExtraHTTP string // YAML under protocols.http, indented eight spaces
 	Processors        string // YAML under processors:, indented two spaces
 	TraceProcessors   string // the traces pipeline's processors, e.g. "weir_tail_sampling"
+	Connectors        string // YAML under connectors:, indented two spaces
+	Pipelines         string // more pipelines, indented four spaces
 	// ServeMetrics serves the collector's own metrics in Prometheus text format at
 	// weirUnderTest.MetricsURL; otherwise they are off.
 	ServeMetrics bool
@@ -117,6 +122,8 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 		"{{RECEIVER_EXTRA_HTTP}}", opt.ReceiverExtraHTTP,
 		"{{PROCESSORS}}", opt.Processors,
 		"{{TRACE_PROCESSORS}}", opt.TraceProcessors,
+		"{{CONNECTORS}}", opt.Connectors,
+		"{{PIPELINES}}", opt.Pipelines,
 	).Replace(e2eConfig)
 	factories, err := components()
 	require.NoError(t, err)

@@ -179,7 +179,8 @@ func (e *chExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error 
 	}
 	defer e.metricBlocks.Put(bs)
 	bs.fill(md)
-	var failed []pmetric.MetricType
+	failed := map[pmetric.MetricType]bool{}
+	redFailed := false
 	var errs []error
 	for _, b := range bs.all() {
 		if b.rows == 0 {
@@ -187,11 +188,30 @@ func (e *chExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error 
 		}
 		if err := e.insert(ctx, b.table, b); err != nil {
 			errs = append(errs, err)
-			failed = append(failed, b.metricType)
+			failed[b.metricType] = true
+		}
+	}
+	for _, rb := range []struct {
+		table string
+		b     block
+		rows  int
+	}{{rollup.TableRED1m, &bs.red.red, bs.red.red.rows}, {rollup.TableEdges1m, &bs.red.edge, bs.red.edge.rows}} {
+		if rb.rows == 0 {
+			continue
+		}
+		if err := e.insert(ctx, rb.table, rb.b); err != nil {
+			errs = append(errs, err)
+			redFailed = true
 		}
 	}
 	if len(errs) > 0 {
-		return consumererror.NewMetrics(errors.Join(errs...), metricsOfTypes(md, failed))
+		// Hand back only the metrics whose table failed.
+		return consumererror.NewMetrics(errors.Join(errs...), metricsWhere(md, func(sm pmetric.ScopeMetrics, m pmetric.Metric) bool {
+			if isRED(sm) {
+				return redFailed
+			}
+			return failed[m.Type()]
+		}))
 	}
 	return nil
 }

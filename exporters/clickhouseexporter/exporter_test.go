@@ -84,7 +84,7 @@ func TestSpanBlock_FillSplitsAndTracesFromResumes(t *testing.T) {
 	assert.Equal(t, all, seen)
 }
 
-func TestMetricsOfTypes(t *testing.T) {
+func TestMetricsWhere(t *testing.T) {
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty()
@@ -93,7 +93,9 @@ func TestMetricsOfTypes(t *testing.T) {
 	other := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	other.Metrics().AppendEmpty().SetEmptyGauge()
 
-	got := metricsOfTypes(md, []pmetric.MetricType{pmetric.MetricTypeSum, pmetric.MetricTypeSummary})
+	got := metricsWhere(md, func(_ pmetric.ScopeMetrics, m pmetric.Metric) bool {
+		return m.Type() == pmetric.MetricTypeSum || m.Type() == pmetric.MetricTypeSummary
+	})
 	require.Equal(t, 1, got.ResourceMetrics().Len(), "resources left without metrics are dropped")
 	ms := got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
 	require.Equal(t, 2, ms.Len())

@@ -56,6 +56,7 @@ var metricOrder = []pmetric.MetricType{
 // metricBlocks is one block per metric table, sharing an arena. Reused across batches.
 type metricBlocks struct {
 	a      arena
+	red    redBlocks
 	blocks [5]*metricBlock
 	hash   xxhash.Digest
 }
@@ -87,6 +88,7 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 	for _, b := range bs.blocks {
 		b.reset()
 	}
+	bs.red.reset()
 	rms := md.ResourceMetrics()
 	for r := 0; r < rms.Len(); r++ {
 		rm := rms.At(r)
@@ -94,6 +96,11 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 		sms := rm.ScopeMetrics()
 		for s := 0; s < sms.Len(); s++ {
 			sm := sms.At(s)
+			if isRED(sm) {
+				// weir_red's metrics go to the RED tiers, not the generic tables.
+				bs.red.addScope(service, sm)
+				continue
+			}
 			ms := sm.Metrics()
 			for i := 0; i < ms.Len(); i++ {
 				m := ms.At(i)
@@ -475,20 +482,13 @@ func (b *metricBlock) appendTo(batch driver.Batch) error {
 	return appendColumns(batch, b.cols, cols)
 }
 
-// metricsOfTypes copies the metrics of md whose type is in types, for a retry.
-func metricsOfTypes(md pmetric.Metrics, types []pmetric.MetricType) pmetric.Metrics {
+// metricsWhere copies the metrics of md for which keep is true, for a retry.
+func metricsWhere(md pmetric.Metrics, keep func(sm pmetric.ScopeMetrics, m pmetric.Metric) bool) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	md.CopyTo(out)
 	out.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
-			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
-				for _, t := range types {
-					if m.Type() == t {
-						return false
-					}
-				}
-				return true
-			})
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return !keep(sm, m) })
 			return sm.Metrics().Len() == 0
 		})
 		return rm.ScopeMetrics().Len() == 0

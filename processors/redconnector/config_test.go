@@ -1,0 +1,52 @@
+package redconnector
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func load(t *testing.T, file, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.MustNewIDWithName(typeStr, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestConfig_Load(t *testing.T) {
+	def, err := load(t, "config.yaml", "")
+	require.NoError(t, err)
+	assert.Equal(t, NewFactory().CreateDefaultConfig(), def)
+	c, err := load(t, "config.yaml", "custom")
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, c.Window)
+	assert.Equal(t, []string{"http.route", "http.response.status_code"}, c.Dimensions)
+	assert.Equal(t, 1000, c.ServiceGraph.MaxPending)
+}
+
+func TestConfig_ValidateReportsEveryMistake(t *testing.T) {
+	_, err := load(t, "bad_everything.yaml", "")
+	require.Error(t, err)
+	for _, want := range []string{
+		"window must be at least 1s and divide an hour evenly, got 7m0s",
+		"flush_interval must be positive",
+		"dimensions: empty attribute name",
+		`dimensions: "http.route" listed twice`,
+		"max_series_per_service must be at least 1",
+		"series_idle must be positive",
+		"service_graph.wait_time must be positive",
+		"service_graph.max_pending must be at least 1",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+}

@@ -1,0 +1,279 @@
+package redconnector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/weirhq/weir/rollup"
+)
+
+type harness struct {
+	c    *redConnector
+	sink *consumertest.MetricsSink
+	now  time.Time
+	tel  *componenttest.Telemetry
+}
+
+func newHarness(t *testing.T, mutate func(*Config)) *harness {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.FlushInterval = time.Hour // tests flush by hand
+	if mutate != nil {
+		mutate(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	h := &harness{sink: new(consumertest.MetricsSink), now: time.Unix(1_790_000_000, 0), tel: componenttest.NewTelemetry()}
+	c, err := newConnector(cfg, h.tel.NewTelemetrySettings(), h.sink)
+	require.NoError(t, err)
+	c.now = func() time.Time { return h.now }
+	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		require.NoError(t, c.Shutdown(context.Background()))
+		_ = h.tel.Shutdown(context.Background())
+	})
+	h.c = c
+	return h
+}
+
+type sp struct {
+	service    string
+	name       string
+	kind       ptrace.SpanKind
+	err        bool
+	end        time.Time
+	dur        time.Duration
+	attrs      map[string]any
+	trace      byte
+	id, parent byte
+	state      string
+}
+
+func traces(spans ...sp) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, s := range spans {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", s.service)
+		x := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		x.SetName(s.name)
+		x.SetKind(s.kind)
+		x.SetTraceID(pcommon.TraceID{s.trace, 1})
+		x.SetSpanID(pcommon.SpanID{s.id, 1})
+		if s.parent != 0 {
+			x.SetParentSpanID(pcommon.SpanID{s.parent, 1})
+		}
+		x.SetStartTimestamp(pcommon.NewTimestampFromTime(s.end.Add(-s.dur)))
+		x.SetEndTimestamp(pcommon.NewTimestampFromTime(s.end))
+		if s.err {
+			x.Status().SetCode(ptrace.StatusCodeError)
+		}
+		_ = x.Attributes().FromRaw(s.attrs)
+		x.TraceState().FromRaw(s.state)
+	}
+	return td
+}
+
+// point is a flattened emitted data point.
+type point struct {
+	metric string
+	start  time.Time
+	attrs  map[string]any
+	count  uint64
+	sum    float64
+}
+
+func (h *harness) flush(t *testing.T) []point {
+	t.Helper()
+	require.NoError(t, h.c.flush(context.Background(), false))
+	var out []point
+	for _, md := range h.sink.AllMetrics() {
+		for r := 0; r < md.ResourceMetrics().Len(); r++ {
+			rm := md.ResourceMetrics().At(r)
+			for s := 0; s < rm.ScopeMetrics().Len(); s++ {
+				sm := rm.ScopeMetrics().At(s)
+				require.Equal(t, rollup.REDScope, sm.Scope().Name())
+				for i := 0; i < sm.Metrics().Len(); i++ {
+					m := sm.Metrics().At(i)
+					require.Equal(t, pmetric.AggregationTemporalityDelta, m.ExponentialHistogram().AggregationTemporality())
+					dps := m.ExponentialHistogram().DataPoints()
+					for j := 0; j < dps.Len(); j++ {
+						p := dps.At(j)
+						a := p.Attributes().AsRaw()
+						if svc, ok := rm.Resource().Attributes().Get("service.name"); ok {
+							a["service"] = svc.Str()
+						}
+						out = append(out, point{metric: m.Name(), start: p.StartTimestamp().AsTime(), attrs: a, count: p.Count(), sum: p.Sum()})
+					}
+				}
+			}
+		}
+	}
+	h.sink.Reset()
+	return out
+}
+
+func find(ps []point, metric string, match map[string]any) []point {
+	var out []point
+	for _, p := range ps {
+		if p.metric != metric {
+			continue
+		}
+		ok := true
+		for k, v := range match {
+			if p.attrs[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestRED_EventTimeWindowsStatusAndDimensions(t *testing.T) {
+	h := newHarness(t, nil)
+	m0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(
+		sp{service: "cart", name: "GET /cart", kind: ptrace.SpanKindServer, end: m0.Add(10 * time.Second), dur: 4 * time.Millisecond, attrs: map[string]any{"http.route": "/cart", "http.request.method": "GET"}},
+		sp{service: "cart", name: "GET /cart", kind: ptrace.SpanKindServer, end: m0.Add(50 * time.Second), dur: 6 * time.Millisecond, attrs: map[string]any{"http.route": "/cart", "http.request.method": "GET"}},
+		sp{service: "cart", name: "GET /cart", kind: ptrace.SpanKindServer, end: m0.Add(70 * time.Second), dur: 8 * time.Millisecond, err: true, attrs: map[string]any{"http.route": "/cart", "http.request.method": "GET"}},
+		// A backfilled span from an hour ago lands in its own minute.
+		sp{service: "cart", name: "GET /cart", kind: ptrace.SpanKindServer, end: m0.Add(-time.Hour + time.Second), dur: time.Millisecond, attrs: map[string]any{"http.route": "/cart", "http.request.method": "GET"}},
+		// Weighted: sampled upstream at 1/4.
+		sp{service: "cart", name: "SELECT", kind: ptrace.SpanKindClient, end: m0.Add(20 * time.Second), dur: time.Millisecond, state: "ot=th:c", attrs: map[string]any{"db.system": "postgresql"}},
+	)))
+	ps := h.flush(t)
+	base := map[string]any{"service": "cart", "span.name": "GET /cart", "span.kind": int64(2), "http.route": "/cart", "http.request.method": "GET"}
+	ok := find(ps, rollup.REDMetric, mergeMap(base, map[string]any{"status.code": int64(0)}))
+	require.Len(t, ok, 2)
+	byStart := map[time.Time]point{}
+	for _, p := range ok {
+		byStart[p.start] = p
+	}
+	assert.Equal(t, uint64(2), byStart[m0].count)
+	assert.InDelta(t, 10e6, byStart[m0].sum, 1)
+	assert.Equal(t, uint64(1), byStart[m0.Add(-time.Hour)].count)
+	errs := find(ps, rollup.REDMetric, mergeMap(base, map[string]any{"status.code": int64(2)}))
+	require.Len(t, errs, 1)
+	assert.Equal(t, m0.Add(time.Minute), errs[0].start)
+	assert.Equal(t, uint64(1), errs[0].count)
+	db := find(ps, rollup.REDMetric, map[string]any{"span.name": "SELECT"})
+	require.Len(t, db, 1)
+	assert.Equal(t, uint64(4), db[0].count, "a span sampled at 1/4 counts 4")
+	assert.Equal(t, "postgresql", db[0].attrs["db.system"])
+	assert.NotContains(t, db[0].attrs, "http.route", "absent dimensions are left out")
+	// A second flush emits only what came since.
+	assert.Empty(t, find(h.flush(t), rollup.REDMetric, nil))
+}
+
+func mergeMap(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func TestRED_OverflowKeepsTotalsAndSeriesExpire(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxSeriesPerService = 3; c.SeriesIdle = time.Minute })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	var spans []sp
+	for i := 0; i < 10; i++ {
+		spans = append(spans, sp{service: "api", name: string(rune('a' + i)), kind: ptrace.SpanKindServer, end: end, dur: time.Millisecond, err: i == 9})
+	}
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(spans...)))
+	ps := h.flush(t)
+	var total uint64
+	for _, p := range find(ps, rollup.REDMetric, map[string]any{"service": "api"}) {
+		total += p.count
+	}
+	assert.Equal(t, uint64(10), total, "totals stay right")
+	assert.Len(t, find(ps, rollup.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(0)}), 1)
+	assert.Equal(t, uint64(1), find(ps, rollup.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(2)})[0].count, "overflow keeps the status")
+	assert.Equal(t, int64(3), h.c.activeSeries()-2, "3 series and 2 overflow series")
+
+	// Idle series expire and make room for new ones.
+	h.now = h.now.Add(2 * time.Minute)
+	h.flush(t)
+	assert.Equal(t, int64(0), h.c.activeSeries())
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(sp{service: "api", name: "new", kind: ptrace.SpanKindServer, end: end, dur: time.Millisecond})))
+	assert.Len(t, find(h.flush(t), rollup.REDMetric, map[string]any{"span.name": "new"}), 1)
+}
+
+func edgeCounts(ps []point) map[[3]string]uint64 {
+	out := map[[3]string]uint64{}
+	for _, p := range find(ps, rollup.EdgeMetric, nil) {
+		k := [3]string{p.attrs["client"].(string), p.attrs["server"].(string), p.attrs["connection_type"].(string)}
+		if p.attrs["failed"].(bool) {
+			k[2] += "!"
+		}
+		out[k] += p.count
+	}
+	return out
+}
+
+func TestGraph_PairsVirtualNodesMessagingAndUnpaired(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ServiceGraph.WaitTime = time.Second })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	ctx := context.Background()
+	// gateway -> cart, client first; cart -> payments, server first; a failed call.
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "gateway", kind: ptrace.SpanKindClient, trace: 1, id: 1, end: end, dur: 5 * time.Millisecond},
+		sp{service: "payments", kind: ptrace.SpanKindServer, trace: 1, id: 3, parent: 2, end: end, dur: time.Millisecond, err: true},
+	)))
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "cart", kind: ptrace.SpanKindServer, trace: 1, id: 4, parent: 1, end: end, dur: 4 * time.Millisecond},
+		sp{service: "cart", kind: ptrace.SpanKindClient, trace: 1, id: 2, end: end, dur: 2 * time.Millisecond},
+		// A database call and a cache call by peer.service: no server spans.
+		sp{service: "cart", kind: ptrace.SpanKindClient, trace: 1, id: 5, end: end, dur: time.Millisecond, attrs: map[string]any{"db.system": "postgresql"}},
+		sp{service: "cart", kind: ptrace.SpanKindClient, trace: 1, id: 6, end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": "redis"}},
+		// Messaging: producer in checkout, consumer in notifications.
+		sp{service: "checkout", kind: ptrace.SpanKindProducer, trace: 2, id: 7, end: end, dur: time.Millisecond},
+		sp{service: "notifications", kind: ptrace.SpanKindConsumer, trace: 2, id: 8, parent: 7, end: end, dur: time.Millisecond},
+		// Unpaired: a client call nobody answers, a server span whose client is not traced.
+		sp{service: "search", kind: ptrace.SpanKindClient, trace: 3, id: 9, end: end, dur: time.Millisecond},
+		sp{service: "search", kind: ptrace.SpanKindServer, trace: 3, id: 10, parent: 99, end: end, dur: time.Millisecond},
+	)))
+	assert.Equal(t, map[[3]string]uint64{
+		{"gateway", "cart", ""}:                    1,
+		{"cart", "payments", "!"}:                  1,
+		{"checkout", "notifications", "messaging"}: 1,
+	}, edgeCounts(h.flush(t)), "paired edges are emitted at once; virtual ones wait")
+	h.now = h.now.Add(2 * time.Second)
+	assert.Equal(t, map[[3]string]uint64{
+		{"cart", "postgresql", "database"}: 1,
+		{"cart", "redis", "virtual"}:       1,
+	}, edgeCounts(h.flush(t)))
+	m, err := h.tel.GetMetric("weir_red_unpaired_spans")
+	require.NoError(t, err)
+	var unpaired int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		unpaired += dp.Value
+	}
+	assert.Equal(t, int64(2), unpaired)
+}
+
+func TestGraph_PendingIsBounded(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ServiceGraph.MaxPending = 100 })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(sp{service: "a", kind: ptrace.SpanKindClient, trace: byte(i), id: byte(i >> 8), end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": "ext"}})))
+		require.LessOrEqual(t, len(h.c.graph.pending), 100)
+	}
+	h.now = h.now.Add(time.Minute)
+	got := edgeCounts(h.flush(t))
+	assert.Equal(t, uint64(1000), got[[3]string{"a", "ext", "virtual"}], "evicted halves still become their virtual edge")
+}

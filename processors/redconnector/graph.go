@@ -1,0 +1,219 @@
+package redconnector
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weirhq/weir/rollup"
+)
+
+// Connection types of an edge.
+const (
+	connDirect    = ""          // a client span paired with the server span of the callee
+	connMessaging = "messaging" // a producer paired with a consumer, or a client of a broker
+	connDatabase  = "database"  // a client span with db.system and no server span
+	connVirtual   = "virtual"   // a client span naming a peer that sends no spans
+)
+
+// halfKey identifies an edge by the client (or producer) span: the server side finds it
+// through its parent span ID.
+type halfKey struct {
+	trace pcommon.TraceID
+	span  pcommon.SpanID
+}
+
+// half is one side of an edge waiting for the other.
+type half struct {
+	key      halfKey
+	isClient bool
+	service  string
+	peer     string // for clients: the virtual node to use if no server answers
+	peerType string
+	producer bool
+	failed   bool
+	dur      float64
+	w        float64
+	end      int64
+	arrived  time.Time
+	done     bool
+}
+
+type edgeKey struct {
+	window int64
+	client string
+	server string
+	conn   string
+	failed bool
+}
+
+// graph pairs client and server spans into edges. Not safe for concurrent use: the
+// connector's mutex guards it.
+type graph struct {
+	cfg     *ServiceGraphConfig
+	window  int64
+	pending map[halfKey]*half
+	order   []*half // arrival order, for expiry
+	head    int
+	edges   map[edgeKey]*hist
+}
+
+func newGraph(cfg *ServiceGraphConfig, window time.Duration) *graph {
+	return &graph{cfg: cfg, window: int64(window), pending: map[halfKey]*half{}, edges: map[edgeKey]*hist{}}
+}
+
+func (g *graph) add(sp ptrace.Span, service string, w float64, now time.Time, virt []string, tel *telemetry) {
+	var h half
+	switch sp.Kind() {
+	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+		h.key = halfKey{sp.TraceID(), sp.SpanID()}
+		h.isClient = true
+		h.producer = sp.Kind() == ptrace.SpanKindProducer
+		h.peer, h.peerType = virtualPeer(sp.Attributes(), virt, h.producer)
+	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+		if sp.ParentSpanID().IsEmpty() {
+			return // called from outside the traced world
+		}
+		h.key = halfKey{sp.TraceID(), sp.ParentSpanID()}
+		h.producer = sp.Kind() == ptrace.SpanKindConsumer
+	default:
+		return
+	}
+	h.service = service
+	h.failed = sp.Status().Code() == ptrace.StatusCodeError
+	h.dur = float64(int64(sp.EndTimestamp()) - int64(sp.StartTimestamp()))
+	h.w = w
+	h.end = int64(sp.EndTimestamp())
+	h.arrived = now
+
+	if other, ok := g.pending[h.key]; ok && other.isClient != h.isClient {
+		client, server := other, &h
+		if h.isClient {
+			client, server = &h, other
+		}
+		conn := connDirect
+		if client.producer || server.producer {
+			conn = connMessaging
+		}
+		g.record(client, server.service, conn, client.failed || server.failed)
+		other.done = true
+		delete(g.pending, h.key)
+		return
+	}
+	for len(g.pending) >= g.cfg.MaxPending {
+		tel.pendingEvicted.Add(context.Background(), 1)
+		g.expireOne(virt, tel)
+	}
+	hp := new(half)
+	*hp = h
+	g.pending[h.key] = hp
+	g.order = append(g.order, hp)
+}
+
+// record adds one call of client to server, weighted by the client span's weight, in the
+// window of the client span's end time.
+func (g *graph) record(client *half, server, conn string, failed bool) {
+	k := edgeKey{window: client.end - client.end%g.window, client: client.service, server: server, conn: conn, failed: failed}
+	e, ok := g.edges[k]
+	if !ok {
+		e = &hist{}
+		g.edges[k] = e
+	}
+	e.add(client.dur, client.w)
+}
+
+// expire settles half edges that waited wait_time (all of them when final): a client with a
+// peer attribute becomes an edge to a virtual node, anything else is counted unpaired.
+func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry) {
+	for g.head < len(g.order) {
+		h := g.order[g.head]
+		if h.done {
+			g.order[g.head] = nil
+			g.head++
+			continue
+		}
+		if !final && now.Sub(h.arrived) < g.cfg.WaitTime {
+			break
+		}
+		g.expireOne(virt, tel)
+	}
+	if g.head > 1024 && g.head > len(g.order)/2 {
+		n := copy(g.order, g.order[g.head:])
+		clear(g.order[n:])
+		g.order, g.head = g.order[:n], 0
+	}
+}
+
+// expireOne settles the oldest half edge.
+func (g *graph) expireOne(_ []string, tel *telemetry) {
+	for g.head < len(g.order) {
+		h := g.order[g.head]
+		g.order[g.head] = nil
+		g.head++
+		if h.done {
+			continue
+		}
+		delete(g.pending, h.key)
+		if h.isClient && h.peer != "" {
+			g.record(h, h.peer, h.peerType, h.failed)
+		} else {
+			side := "server"
+			if h.isClient {
+				side = "client"
+			}
+			tel.unpaired(side)
+		}
+		return
+	}
+}
+
+// virtualPeer names the node a client span calls when that node sends no spans.
+func virtualPeer(attrs pcommon.Map, keys []string, producer bool) (string, string) {
+	for _, k := range keys {
+		v, ok := attrs.Get(k)
+		if !ok || v.AsString() == "" {
+			continue
+		}
+		switch {
+		case k == "db.system":
+			return v.AsString(), connDatabase
+		case k == "messaging.system" || producer:
+			return v.AsString(), connMessaging
+		default:
+			return v.AsString(), connVirtual
+		}
+	}
+	return "", ""
+}
+
+// emit appends the accumulated edges to md as points of rollup.EdgeMetric and resets them.
+func (g *graph) emit(md pmetric.Metrics, window int64) int {
+	if len(g.edges) == 0 {
+		return 0
+	}
+	rm := md.ResourceMetrics().AppendEmpty()
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(rollup.REDScope)
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(rollup.EdgeMetric)
+	m.SetUnit("ns")
+	eh := m.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	for k, h := range g.edges {
+		p := eh.DataPoints().AppendEmpty()
+		p.SetStartTimestamp(pcommon.Timestamp(k.window))
+		p.SetTimestamp(pcommon.Timestamp(k.window + window))
+		a := p.Attributes()
+		a.PutStr("client", k.client)
+		a.PutStr("server", k.server)
+		a.PutStr("connection_type", k.conn)
+		a.PutBool("failed", k.failed)
+		h.writeTo(p)
+	}
+	n := len(g.edges)
+	clear(g.edges)
+	return n
+}
