@@ -4,6 +4,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/connector/forwardconnector"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
@@ -54,6 +55,7 @@ func components() (otelcol.Factories, error) {
 	}
 	if f.Connectors, err = otelcol.MakeFactoryMap(
 		redconnector.NewFactory(),
+		forwardconnector.NewFactory(),
 	); err != nil {
 		return f, err
 	}
