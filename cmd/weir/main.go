@@ -38,6 +38,7 @@ func main() {
 	}
 	cmd := otelcol.NewCommand(set)
 	cmd.AddCommand(schemaCommand())
+	cmd.AddCommand(rollupCommand())
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

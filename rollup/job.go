@@ -1,0 +1,400 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultGrace is how long after a window ends the rollup job waits before it treats the
+// window as closed, so that one-minute rows arriving late are in before the hour is summed.
+const DefaultGrace = 5 * time.Minute
+
+// DefaultLookback is how far back RunRecent rebuilds when it is given no lookback: two days
+// covers the current and the previous day partition of the hourly tiers.
+const DefaultLookback = 48 * time.Hour
+
+// family is the column layout shared by the tiers of one signal.
+type family struct {
+	series []string // the series key, as stored
+	count  string   // the request (or call) counter
+}
+
+func (f family) columns() []string {
+	cols := append([]string{"Timestamp"}, f.series...)
+	return append(cols, f.count, "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts")
+}
+
+var (
+	redFamily  = family{series: []string{"ServiceName", "SpanName", "SpanKind", "StatusCode", "DimKeys", "DimValues"}, count: "Requests"}
+	edgeFamily = family{series: []string{"Client", "Server", "ConnectionType", "Failed"}, count: "Calls"}
+)
+
+// partitioning is how a tier's table is partitioned.
+type partitioning int
+
+const (
+	byDay   partitioning = iota // toDate(Timestamp): partition ID YYYYMMDD
+	byMonth                     // toYYYYMM(Timestamp): partition ID YYYYMM
+)
+
+// rollupTier is one computed tier: table is rebuilt from source, one window per row per series.
+type rollupTier struct {
+	table, source string
+	fam           family
+	startOf       string // ClickHouse function mapping a time to its window start (server time zone)
+	window        time.Duration
+	parts         partitioning
+}
+
+// rollupOrder is the order Run rebuilds tiers in: every hourly tier before any daily one, so a
+// day is summed from hours rebuilt in the same run.
+var rollupOrder = []rollupTier{
+	{table: TableRED1h, source: TableRED1m, fam: redFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
+	{table: TableEdges1h, source: TableEdges1m, fam: edgeFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
+	{table: TableRED1d, source: TableRED1h, fam: redFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
+	{table: TableEdges1d, source: TableEdges1h, fam: edgeFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
+}
+
+// Job computes the hourly tiers from the one-minute tiers and the daily tiers from the hourly
+// ones, over closed windows only. It rebuilds whole partitions: for each partition it sums the
+// finer tier into a staging table (<tier>_staging, created AS the tier so partitioning matches)
+// and swaps it in with ALTER TABLE ... REPLACE PARTITION, which readers see atomically. Running
+// it again over the same range rewrites the same rows, so it is idempotent.
+//
+// A Job is safe for concurrent use: Run calls are serialised. Two Jobs (or processes) must not
+// roll up the same database at once, since they would share the staging tables.
+type Job struct {
+	// Conn is the ClickHouse connection (native protocol).
+	Conn driver.Conn
+	// Database holds weir's tables.
+	Database string
+	// Grace is how long after its end a window counts as closed; 0 means DefaultGrace.
+	Grace time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line per rebuilt partition (debug) and per run (info); nil discards.
+	Logger *slog.Logger
+
+	mu sync.Mutex
+}
+
+// Report says what a Run rebuilt.
+type Report struct {
+	// Partitions are the partitions replaced, in the order they were rebuilt.
+	Partitions []RebuiltPartition
+}
+
+// Rows is the number of rows in all rebuilt partitions.
+func (r Report) Rows() uint64 {
+	var n uint64
+	for _, p := range r.Partitions {
+		n += p.Rows
+	}
+	return n
+}
+
+// RebuiltPartition is one partition a Run replaced.
+type RebuiltPartition struct {
+	Table       string // the tier rebuilt, e.g. red_1h
+	Source      string // the tier it was summed from, e.g. red_1m
+	PartitionID string // as system.parts shows it: 20240305 (day) or 202403 (month)
+	// From and To bound the windows recomputed from Source: the partition's start up to
+	// the partition's end or the last closed window's end, whichever is earlier.
+	From, To time.Time
+	// Rows is how many rows the partition holds now.
+	Rows uint64
+	// Preserved is how many of those were kept from the tier as they were, because Source no
+	// longer holds their windows (its retention is shorter) or they lie past To.
+	Preserved uint64
+}
+
+func (j *Job) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+func (j *Job) grace() time.Duration {
+	if j.Grace > 0 {
+		return j.Grace
+	}
+	return DefaultGrace
+}
+
+func (j *Job) logger() *slog.Logger {
+	if j.Logger != nil {
+		return j.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RunRecent rolls up the partitions overlapping the last lookback (DefaultLookback when 0):
+// what a schedule calls, every few minutes to every hour.
+func (j *Job) RunRecent(ctx context.Context, lookback time.Duration) (Report, error) {
+	if lookback <= 0 {
+		lookback = DefaultLookback
+	}
+	now := j.now()
+	return j.Run(ctx, now.Add(-lookback), now)
+}
+
+// Run rebuilds every partition of the hourly tiers (red_1h, edges_1h), then of the daily
+// tiers (red_1d, edges_1d), that overlaps [from, to) and holds at least one closed window.
+// A window is closed when its end is at or before Now() - Grace. Partitions whose source has
+// no rows in their closed windows are left as they are. Only closed windows are computed; rows the tier
+// already has for windows its source no longer holds are kept, so running the job after the
+// finer tier's retention dropped a day never loses the coarser rows.
+func (j *Job) Run(ctx context.Context, from, to time.Time) (Report, error) {
+	var rep Report
+	if err := ValidateDatabase(j.Database); err != nil {
+		return rep, err
+	}
+	if j.Conn == nil {
+		return rep, errors.New("rollup job: no ClickHouse connection")
+	}
+	if !from.Before(to) {
+		return rep, fmt.Errorf("rollup job: empty range [%s, %s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+
+	loc, err := serverLocation(ctx, j.Conn)
+	if err != nil {
+		return rep, err
+	}
+	start := time.Now()
+	closedBy := j.now().Add(-j.grace())
+	for _, tier := range rollupOrder {
+		parts, err := j.rollupTier(ctx, tier, loc, from, to, closedBy)
+		rep.Partitions = append(rep.Partitions, parts...)
+		if err != nil {
+			return rep, err
+		}
+	}
+	j.logger().Info("rollup done", "database", j.Database,
+		"from", from, "to", to, "closed_by", closedBy,
+		"partitions", len(rep.Partitions), "rows", rep.Rows(), "took", time.Since(start))
+	return rep, nil
+}
+
+// rollupTier rebuilds the partitions of one tier.
+func (j *Job) rollupTier(ctx context.Context, tier rollupTier, loc *time.Location, from, to, closedBy time.Time) ([]RebuiltPartition, error) {
+	closedEnd := windowStart(closedBy, tier.window, loc)
+	ids, err := j.candidatePartitions(ctx, tier, loc, from, to, closedEnd)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	db := j.Database
+	target := db + "." + tier.table
+	staging := target + "_staging"
+	// Recreate the staging table each pass, so it always has the tier's current structure
+	// and partition key (a later migration may alter the tier).
+	if err := j.Conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
+		return nil, fmt.Errorf("rollup %s: drop staging table: %w", tier.table, err)
+	}
+	if err := j.Conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+staging+" AS "+target); err != nil {
+		return nil, fmt.Errorf("rollup %s: create staging table: %w", tier.table, err)
+	}
+	var out []RebuiltPartition
+	for _, id := range ids {
+		p, replaced, err := j.rebuild(ctx, tier, staging, id, loc, closedEnd)
+		if err != nil {
+			return out, fmt.Errorf("rollup %s partition %s: %w", tier.table, id, err)
+		}
+		if replaced {
+			j.logger().Debug("rollup partition rebuilt", "table", tier.table, "partition", id,
+				"from", p.From, "to", p.To, "rows", p.Rows, "preserved", p.Preserved)
+			out = append(out, p)
+		}
+	}
+	// The staging table's parts are hard links to the tier's now; dropping it frees nothing
+	// the tier uses and leaves no extra table behind.
+	if err := j.Conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
+		return out, fmt.Errorf("rollup %s: drop staging table: %w", tier.table, err)
+	}
+	return out, nil
+}
+
+// candidatePartitions lists, oldest first, the IDs of tier's partitions that overlap
+// [from, to), start before closedEnd, and whose range the source has rows in.
+func (j *Job) candidatePartitions(ctx context.Context, tier rollupTier, loc *time.Location, from, to, closedEnd time.Time) ([]string, error) {
+	rows, err := j.Conn.Query(ctx,
+		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND active AND table = ?",
+		j.Database, tier.source)
+	if err != nil {
+		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
+	}
+	defer rows.Close()
+	set := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
+		}
+		// Source partitions are days; a monthly tier's partition is the day's month.
+		if tier.parts == byMonth && len(id) == 8 {
+			id = id[:6]
+		}
+		start, end, ok := partitionRange(id, loc)
+		if !ok {
+			continue
+		}
+		if start.Before(to) && end.After(from) && start.Before(closedEnd) {
+			set[id] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// rebuild fills the staging table with partition id's new contents and swaps it in. It
+// reports false when the source has no rows in the partition's closed windows: then the
+// partition would be replaced by itself.
+func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, loc *time.Location, closedEnd time.Time) (RebuiltPartition, bool, error) {
+	pStart, pEnd, _ := partitionRange(id, loc)
+	winEnd := pEnd
+	if closedEnd.Before(winEnd) {
+		winEnd = closedEnd
+	}
+	p := RebuiltPartition{Table: tier.table, Source: tier.source, PartitionID: id, From: pStart, To: winEnd}
+	db := j.Database
+	target := db + "." + tier.table
+	source := db + "." + tier.source
+
+	// TRUNCATE works on 18.16 for MergeTree tables.
+	if err := j.Conn.Exec(ctx, "TRUNCATE TABLE "+staging); err != nil {
+		return p, false, fmt.Errorf("truncate staging: %w", err)
+	}
+	cols := strings.Join(tier.fam.columns(), ", ")
+	series := strings.Join(tier.fam.series, ", ")
+	inRange := "Timestamp >= " + sqlTime(pStart) + " AND Timestamp < " + sqlTime(winEnd)
+
+	// The closed windows, summed from the source. Several source rows per series and window
+	// are normal, so everything is summed; the distributions merge by adding bucket counts.
+	compute := "INSERT INTO " + staging + " (" + cols + ")\n" +
+		"SELECT " + tier.startOf + "(Timestamp) AS rollup_window, " + series + ",\n" +
+		"       sum(" + tier.fam.count + "), sum(DurationSumNano), sum(ZeroCount),\n" +
+		"       (sumMap(BucketIndexes, BucketCounts) AS rollup_buckets).1, rollup_buckets.2\n" +
+		"FROM " + source + "\n" +
+		"WHERE " + inRange + "\n" +
+		"GROUP BY rollup_window, " + series
+	if err := j.Conn.Exec(ctx, compute); err != nil {
+		return p, false, fmt.Errorf("sum %s: %w", tier.source, err)
+	}
+	computed, err := j.count(ctx, staging)
+	if err != nil {
+		return p, false, err
+	}
+	// Keep the tier's rows whose windows were not just recomputed: REPLACE PARTITION swaps
+	// the whole partition, and the source may have lost those windows to retention.
+	keep := "INSERT INTO " + staging + " (" + cols + ")\n" +
+		"SELECT " + cols + " FROM " + target + "\n" +
+		"WHERE Timestamp >= " + sqlTime(pStart) + " AND Timestamp < " + sqlTime(pEnd) + "\n" +
+		"  AND Timestamp NOT IN (SELECT DISTINCT " + tier.startOf + "(Timestamp) FROM " + source + " WHERE " + inRange + ")"
+	if err := j.Conn.Exec(ctx, keep); err != nil {
+		return p, false, fmt.Errorf("keep rows of %s: %w", tier.table, err)
+	}
+	total, err := j.count(ctx, staging)
+	if err != nil {
+		return p, false, err
+	}
+	p.Rows, p.Preserved = total, total-computed
+	if computed == 0 {
+		// Nothing to recompute: the staging table holds exactly what the partition holds.
+		return p, false, nil
+	}
+	if err := j.Conn.Exec(ctx, "ALTER TABLE "+target+" REPLACE PARTITION ID '"+id+"' FROM "+staging); err != nil {
+		return p, false, fmt.Errorf("replace partition: %w", err)
+	}
+	return p, true, nil
+}
+
+func (j *Job) count(ctx context.Context, table string) (uint64, error) {
+	var n uint64
+	if err := j.Conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// serverLocation is the server's time zone, which toDate, toStartOfHour and toStartOfDay use,
+// and so the zone partitions and windows are aligned to.
+func serverLocation(ctx context.Context, conn driver.Conn) (*time.Location, error) {
+	var name string
+	if err := conn.QueryRow(ctx, "SELECT timezone()").Scan(&name); err != nil {
+		return nil, fmt.Errorf("read server time zone: %w", err)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("server time zone %q: %w", name, err)
+	}
+	return loc, nil
+}
+
+// windowStart is the start of the window of length w (an hour or a day) holding t, in loc.
+func windowStart(t time.Time, w time.Duration, loc *time.Location) time.Time {
+	t = t.In(loc)
+	if w >= 24*time.Hour {
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc)
+}
+
+// partitionRange is the time range [start, end) in loc of a partition ID of a table
+// partitioned by day (YYYYMMDD) or by month (YYYYMM). ok is false for any other ID.
+func partitionRange(id string, loc *time.Location) (start, end time.Time, ok bool) {
+	if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		return start, end, false
+	}
+	switch len(id) {
+	case 8:
+		y, _ := strconv.Atoi(id[:4])
+		m, _ := strconv.Atoi(id[4:6])
+		d, _ := strconv.Atoi(id[6:])
+		start = time.Date(y, time.Month(m), d, 0, 0, 0, 0, loc)
+		if start.Format("20060102") != id {
+			return start, end, false
+		}
+		return start, start.AddDate(0, 0, 1), true
+	case 6:
+		y, _ := strconv.Atoi(id[:4])
+		m, _ := strconv.Atoi(id[4:])
+		start = time.Date(y, time.Month(m), 1, 0, 0, 0, 0, loc)
+		if start.Format("200601") != id {
+			return start, end, false
+		}
+		return start, start.AddDate(0, 1, 0), true
+	}
+	return start, end, false
+}
+
+// sqlTime is t as a DateTime literal, clamped to DateTime's range. Times go into the SQL as
+// integers the code computed, never as text a user typed.
+func sqlTime(t time.Time) string {
+	s := t.Unix()
+	if s < 0 {
+		s = 0
+	}
+	if s > math.MaxUint32 {
+		s = math.MaxUint32
+	}
+	return "toDateTime(" + strconv.FormatInt(s, 10) + ")"
+}

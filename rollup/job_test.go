@@ -1,0 +1,541 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirhq/weir/internal/chtest"
+)
+
+// tierRow is one row of a RED or edges tier: the family's series values in order, then
+// the counters and the distribution.
+type tierRow struct {
+	ts     time.Time
+	series []any
+	count  uint64
+	durSum float64
+	zero   uint64
+	idx    []int32
+	counts []uint64
+}
+
+// agg is what one series has in one window, merged.
+type agg struct {
+	count   uint64
+	durSum  float64
+	zero    uint64
+	buckets map[int32]uint64
+	rows    int // stored rows merged into it
+}
+
+func (a *agg) add(r tierRow) {
+	a.count += r.count
+	a.durSum += r.durSum
+	a.zero += r.zero
+	if a.buckets == nil {
+		a.buckets = map[int32]uint64{}
+	}
+	for k, i := range r.idx {
+		a.buckets[i] += r.counts[k]
+	}
+	a.rows++
+}
+
+// key identifies a series in a window.
+func key(window time.Time, series []any) string {
+	return window.UTC().Format(time.RFC3339) + " " + fmt.Sprint(series...)
+}
+
+// mergeBy merges rows per series and window; windowOf maps a row's time to its window.
+func mergeBy(rows []tierRow, windowOf func(time.Time) time.Time) map[string]*agg {
+	out := map[string]*agg{}
+	for _, r := range rows {
+		k := key(windowOf(r.ts), r.series)
+		a := out[k]
+		if a == nil {
+			a = &agg{}
+			out[k] = a
+		}
+		a.add(r)
+	}
+	return out
+}
+
+func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
+func dayOf(t time.Time) time.Time  { return t.UTC().Truncate(24 * time.Hour) }
+
+// assertSameAggs compares merged windows, ignoring how many rows each came from.
+func assertSameAggs(t *testing.T, want, got map[string]*agg, msg string) {
+	t.Helper()
+	require.Equal(t, sortedKeys(want), sortedKeys(got), "%s: series and windows", msg)
+	for k, w := range want {
+		g := got[k]
+		assert.Equal(t, w.count, g.count, "%s %s: count", msg, k)
+		assert.Equal(t, w.durSum, g.durSum, "%s %s: duration sum", msg, k)
+		assert.Equal(t, w.zero, g.zero, "%s %s: zero count", msg, k)
+		assert.Equal(t, w.buckets, g.buckets, "%s %s: buckets", msg, k)
+	}
+}
+
+func sortedKeys(m map[string]*agg) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// insertRows writes rows into table as one block.
+func insertRows(t *testing.T, db *chtest.DB, table string, fam family, rows []tierRow) {
+	t.Helper()
+	ctx := testContext(t)
+	batch, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Table(table)+" ("+strings.Join(fam.columns(), ", ")+")")
+	require.NoError(t, err)
+	for _, r := range rows {
+		vals := append([]any{r.ts}, r.series...)
+		vals = append(vals, r.count, r.durSum, r.zero, r.idx, r.counts)
+		require.NoError(t, batch.Append(vals...))
+	}
+	require.NoError(t, batch.Send())
+}
+
+// readRows reads every row of table.
+func readRows(t *testing.T, db *chtest.DB, table string, fam family) []tierRow {
+	t.Helper()
+	rows, err := db.Conn.Query(testContext(t), "SELECT "+strings.Join(fam.columns(), ", ")+" FROM "+db.Table(table))
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []tierRow
+	for rows.Next() {
+		var r tierRow
+		var series []any
+		if fam.count == "Requests" {
+			var svc, span string
+			var kind, status uint8
+			var dk, dv []string
+			series = []any{&svc, &span, &kind, &status, &dk, &dv}
+		} else {
+			var client, server, ct string
+			var failed uint8
+			series = []any{&client, &server, &ct, &failed}
+		}
+		dest := append([]any{&r.ts}, series...)
+		dest = append(dest, &r.count, &r.durSum, &r.zero, &r.idx, &r.counts)
+		require.NoError(t, rows.Scan(dest...))
+		for _, p := range series {
+			switch v := p.(type) {
+			case *string:
+				r.series = append(r.series, *v)
+			case *uint8:
+				r.series = append(r.series, *v)
+			case *[]string:
+				r.series = append(r.series, *v)
+			}
+		}
+		out = append(out, r)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// genSeries are the series the generators write.
+var (
+	redSeries = [][]any{
+		{"checkout", "POST /checkout", uint8(2), uint8(0), []string{"region"}, []string{"eu"}},
+		{"checkout", "POST /checkout", uint8(2), uint8(2), []string{"region"}, []string{"eu"}},
+		{"checkout", "POST /checkout", uint8(2), uint8(0), []string{"region"}, []string{"us"}},
+		{"cart", "GET /cart", uint8(2), uint8(1), []string{}, []string{}},
+		{"cart", "SELECT", uint8(3), uint8(0), []string{}, []string{}},
+	}
+	edgeSeries = [][]any{
+		{"frontend", "checkout", "", uint8(0)},
+		{"frontend", "checkout", "", uint8(1)},
+		{"checkout", "postgres", "database", uint8(0)},
+	}
+)
+
+// genRows writes, for every minute of [from, to), one to three rows for most series (the
+// exporter flushes several times a minute), each with a few lognormal durations bucketed at
+// LatencyScale and the odd zero duration. Durations are whole nanoseconds, so sums are exact.
+func genRows(rng *rand.Rand, series [][]any, from, to time.Time) []tierRow {
+	var out []tierRow
+	for m := from; m.Before(to); m = m.Add(time.Minute) {
+		for _, s := range series {
+			if rng.IntN(10) < 2 {
+				continue
+			}
+			for range 1 + rng.IntN(3) {
+				r := tierRow{ts: m.Add(time.Duration(rng.IntN(60)) * time.Second), series: s}
+				b := map[int32]uint64{}
+				for range 1 + rng.IntN(12) {
+					r.count++
+					if rng.IntN(40) == 0 {
+						r.zero++
+						continue
+					}
+					d := math.Round(math.Exp(math.Log(20e6) + rng.NormFloat64()))
+					if d < 1 {
+						d = 1
+					}
+					r.durSum += d
+					b[LatencyBucketIndex(d)]++
+				}
+				for i := range b {
+					r.idx = append(r.idx, i)
+				}
+				sort.Slice(r.idx, func(a, c int) bool { return r.idx[a] < r.idx[c] })
+				for _, i := range r.idx {
+					r.counts = append(r.counts, b[i])
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func before(rows []tierRow, end time.Time) []tierRow {
+	var out []tierRow
+	for _, r := range rows {
+		if r.ts.Before(end) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// seeded is a database with one-minute rows from 2024-02-28 22:00 to 2024-03-01 12:05 UTC:
+// three day partitions, a month boundary, and an open hour at the end.
+type seeded struct {
+	db         *chtest.DB
+	red, edges []tierRow
+	now        time.Time
+}
+
+var (
+	seedFrom = time.Date(2024, 2, 28, 22, 0, 0, 0, time.UTC)
+	seedTo   = time.Date(2024, 3, 1, 12, 5, 0, 0, time.UTC)
+	// seedNow is 3 minutes past 12:00: with the default 5-minute grace the 11:00 hour is still open.
+	seedNow = time.Date(2024, 3, 1, 12, 3, 0, 0, time.UTC)
+)
+
+func seed(t *testing.T) seeded {
+	t.Helper()
+	db := chtest.New(t)
+	_, err := Migrate(testContext(t), db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := seeded{db: db, now: seedNow,
+		red:   genRows(rng, redSeries, seedFrom, seedTo),
+		edges: genRows(rng, edgeSeries, seedFrom, seedTo)}
+	// Two blocks per table, so the rows of a minute sit in different parts too.
+	half := len(s.red) / 2
+	insertRows(t, db, TableRED1m, redFamily, s.red[:half])
+	insertRows(t, db, TableRED1m, redFamily, s.red[half:])
+	insertRows(t, db, TableEdges1m, edgeFamily, s.edges)
+	return s
+}
+
+func (s seeded) job() *Job {
+	return &Job{Conn: s.db.Conn, Database: s.db.Name, Now: func() time.Time { return s.now }}
+}
+
+// checkTiers asserts that every hourly row is the merge of its one-minute rows and every
+// daily row the merge of its hourly rows, for the windows closed by closedBy.
+func checkTiers(t *testing.T, db *chtest.DB, red, edges []tierRow, closedBy time.Time) {
+	t.Helper()
+	for _, tc := range []struct {
+		name          string
+		rows          []tierRow
+		fam           family
+		hour, daytier string
+	}{
+		{"red", red, redFamily, TableRED1h, TableRED1d},
+		{"edges", edges, edgeFamily, TableEdges1h, TableEdges1d},
+	} {
+		hourEnd, dayEnd := hourOf(closedBy), dayOf(closedBy)
+		hourly := readRows(t, db, tc.hour, tc.fam)
+		gotHours := mergeBy(hourly, hourOf)
+		for k, a := range gotHours {
+			assert.Equal(t, 1, a.rows, "%s: one row per series and hour: %s", tc.hour, k)
+		}
+		for _, r := range hourly {
+			assert.Equal(t, hourOf(r.ts), r.ts.UTC(), "%s rows start on the hour", tc.hour)
+		}
+		assertSameAggs(t, mergeBy(before(tc.rows, hourEnd), hourOf), gotHours, tc.hour+" from 1m")
+
+		daily := readRows(t, db, tc.daytier, tc.fam)
+		gotDays := mergeBy(daily, dayOf)
+		for k, a := range gotDays {
+			assert.Equal(t, 1, a.rows, "%s: one row per series and day: %s", tc.daytier, k)
+		}
+		assertSameAggs(t, mergeBy(before(hourly, dayEnd), dayOf), gotDays, tc.daytier+" from 1h")
+		assertSameAggs(t, mergeBy(before(tc.rows, dayEnd), dayOf), gotDays, tc.daytier+" from 1m")
+	}
+}
+
+// snapshot is every tier's rows, merged per key, for before/after comparisons.
+func snapshot(t *testing.T, db *chtest.DB) map[string]map[string]*agg {
+	t.Helper()
+	out := map[string]map[string]*agg{}
+	for _, tc := range []struct {
+		table string
+		fam   family
+	}{
+		{TableRED1m, redFamily}, {TableRED1h, redFamily}, {TableRED1d, redFamily},
+		{TableEdges1m, edgeFamily}, {TableEdges1h, edgeFamily}, {TableEdges1d, edgeFamily},
+	} {
+		out[tc.table] = mergeBy(readRows(t, db, tc.table, tc.fam), func(t time.Time) time.Time { return t })
+	}
+	return out
+}
+
+func partitionIDs(rep Report) []string {
+	var out []string
+	for _, p := range rep.Partitions {
+		out = append(out, p.Table+"/"+p.PartitionID)
+	}
+	return out
+}
+
+func TestJob_RollsUpClosedWindows(t *testing.T) {
+	t.Parallel()
+	s := seed(t)
+	ctx := testContext(t)
+	job := s.job()
+
+	rep, err := job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"red_1h/20240228", "red_1h/20240229", "red_1h/20240301",
+		"edges_1h/20240228", "edges_1h/20240229", "edges_1h/20240301",
+		"red_1d/202402", "edges_1d/202402",
+	}, partitionIDs(rep), "hourly tiers first; March has no closed day yet")
+	closedBy := s.now.Add(-DefaultGrace)
+	for _, p := range rep.Partitions {
+		assert.NotZero(t, p.Rows, p.Table+"/"+p.PartitionID)
+		assert.Zero(t, p.Preserved, p.Table+"/"+p.PartitionID)
+	}
+	assert.Equal(t, time.Date(2024, 3, 1, 11, 0, 0, 0, time.UTC), rep.Partitions[2].To.UTC(), "last closed hour ends at 11:00")
+	assert.Equal(t, time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), rep.Partitions[6].To.UTC(), "last closed day ends on March 1")
+	checkTiers(t, s.db, s.red, s.edges, closedBy)
+
+	var rows uint64
+	for _, table := range []string{TableRED1h, TableEdges1h, TableRED1d, TableEdges1d} {
+		rows += s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(table))
+	}
+	assert.Equal(t, rows, rep.Rows(), "the report counts the rows written")
+
+	// The open hour (11:00, ends within the grace) and the open day are not rolled up.
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1h)+" WHERE Timestamp >= toDateTime('2024-03-01 11:00:00')"))
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1d)+" WHERE Timestamp >= toDateTime('2024-03-01 00:00:00')"))
+	// No staging table is left behind.
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM system.tables WHERE database = ? AND name LIKE '%staging%'", s.db.Name))
+}
+
+func TestJob_RerunChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := seed(t)
+	ctx := testContext(t)
+	job := s.job()
+	_, err := job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	want := snapshot(t, s.db)
+
+	for _, r := range []struct{ from, to time.Time }{
+		{seedFrom, seedTo},
+		{seedFrom.Add(-72 * time.Hour), seedTo.Add(72 * time.Hour)},
+		{time.Date(2024, 2, 29, 13, 0, 0, 0, time.UTC), time.Date(2024, 2, 29, 14, 0, 0, 0, time.UTC)},
+	} {
+		rep, err := job.Run(ctx, r.from, r.to)
+		require.NoError(t, err)
+		require.NotEmpty(t, rep.Partitions)
+		got := snapshot(t, s.db)
+		for table, w := range want {
+			assertSameAggs(t, w, got[table], fmt.Sprintf("%s after rerun over [%s, %s)", table, r.from, r.to))
+		}
+	}
+}
+
+func TestJob_OpenWindowsWaitForGrace(t *testing.T) {
+	t.Parallel()
+	s := seed(t)
+	ctx := testContext(t)
+	job := s.job()
+	_, err := job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+
+	// A late row for a closed hour and more rows for the open hour arrive.
+	late := tierRow{ts: time.Date(2024, 3, 1, 10, 59, 0, 0, time.UTC), series: redSeries[0],
+		count: 5, durSum: 5e6, idx: []int32{LatencyBucketIndex(1e6)}, counts: []uint64{5}}
+	insertRows(t, s.db, TableRED1m, redFamily, []tierRow{late})
+	red := append(append([]tierRow(nil), s.red...), late)
+
+	// Still within the grace of 12:00: 11:00 stays open, 10:00 is recomputed with the late row.
+	s.now = time.Date(2024, 3, 1, 12, 4, 59, 0, time.UTC)
+	_, err = s.job().Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	checkTiers(t, s.db, red, s.edges, s.now.Add(-DefaultGrace))
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1h)+" WHERE Timestamp >= toDateTime('2024-03-01 11:00:00')"))
+
+	// Past the grace the 11:00 hour closes; 12:00 (its rows run to 12:05) stays open.
+	s.now = time.Date(2024, 3, 1, 12, 5, 0, 0, time.UTC)
+	_, err = s.job().Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	checkTiers(t, s.db, red, s.edges, s.now.Add(-DefaultGrace))
+	assert.NotZero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1h)+" WHERE Timestamp = toDateTime('2024-03-01 11:00:00')"))
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1h)+" WHERE Timestamp >= toDateTime('2024-03-01 12:00:00')"))
+
+	// A longer grace holds back more.
+	s.now = time.Date(2024, 3, 2, 0, 30, 0, 0, time.UTC)
+	job = s.job()
+	job.Grace = time.Hour
+	_, err = job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	assert.Zero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1d)+" WHERE Timestamp >= toDateTime('2024-03-01 00:00:00')"),
+		"March 1 ends within the hour of grace")
+	job.Grace = 30 * time.Minute
+	_, err = job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	checkTiers(t, s.db, red, s.edges, s.now.Add(-job.Grace))
+	assert.NotZero(t, s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(TableRED1d)+" WHERE Timestamp = toDateTime('2024-03-01 00:00:00')"))
+}
+
+func TestJob_KeepsWindowsTheSourceLost(t *testing.T) {
+	t.Parallel()
+	s := seed(t)
+	ctx := testContext(t)
+	job := s.job()
+	_, err := job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	want := snapshot(t, s.db)
+
+	// Retention dropped February 28 and 29 from the one-minute tiers and February 28 from
+	// the hourly ones. Rolling up again must keep the hourly partition of February 29 as it
+	// is and keep February 28 in the daily partition of February, which is rebuilt from
+	// the hours of February 29.
+	for _, table := range []string{TableRED1m, TableEdges1m} {
+		s.db.Exec(t, "ALTER TABLE "+s.db.Table(table)+" DROP PARTITION ID '20240228'")
+		s.db.Exec(t, "ALTER TABLE "+s.db.Table(table)+" DROP PARTITION ID '20240229'")
+	}
+	for _, table := range []string{TableRED1h, TableEdges1h} {
+		s.db.Exec(t, "ALTER TABLE "+s.db.Table(table)+" DROP PARTITION ID '20240228'")
+		for k := range want[table] {
+			if strings.HasPrefix(k, "2024-02-28") {
+				delete(want[table], k)
+			}
+		}
+	}
+	rep, err := job.Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"red_1h/20240301", "edges_1h/20240301", "red_1d/202402", "edges_1d/202402"},
+		partitionIDs(rep), "only partitions with source rows are rebuilt")
+	for _, p := range rep.Partitions[2:] {
+		var feb28 uint64
+		for k := range want[p.Table] {
+			if strings.HasPrefix(k, "2024-02-28") {
+				feb28++
+			}
+		}
+		assert.NotZero(t, feb28)
+		assert.Equal(t, feb28, p.Preserved, "%s keeps February 28", p.Table)
+	}
+	got := snapshot(t, s.db)
+	for _, table := range []string{TableRED1h, TableRED1d, TableEdges1h, TableEdges1d} {
+		assertSameAggs(t, want[table], got[table], table)
+	}
+}
+
+func TestJob_EmptyAndBadInput(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	job := &Job{Conn: db.Conn, Database: db.Name}
+	rep, err := job.RunRecent(ctx, 0)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Partitions)
+
+	_, err = job.Run(ctx, seedTo, seedFrom)
+	assert.ErrorContains(t, err, "empty range")
+	_, err = (&Job{Conn: db.Conn, Database: "no-such db"}).Run(ctx, seedFrom, seedTo)
+	assert.ErrorContains(t, err, "database name")
+	_, err = (&Job{Conn: db.Conn, Database: "weir_missing_db_for_rollup"}).Run(ctx, seedFrom, seedTo)
+	assert.NoError(t, err, "no parts, nothing to do")
+}
+
+func TestJob_ConcurrentRunsSerialise(t *testing.T) {
+	t.Parallel()
+	s := seed(t)
+	ctx := testContext(t)
+	job := s.job()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = job.Run(ctx, seedFrom, seedTo) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	checkTiers(t, s.db, s.red, s.edges, s.now.Add(-DefaultGrace))
+}
+
+func TestPartitionRange(t *testing.T) {
+	t.Parallel()
+	f := func(id string, wantStart, wantEnd time.Time, wantOK bool) {
+		t.Helper()
+		start, end, ok := partitionRange(id, time.UTC)
+		require.Equal(t, wantOK, ok, id)
+		if ok {
+			assert.Equal(t, wantStart, start, id)
+			assert.Equal(t, wantEnd, end, id)
+		}
+	}
+	d := func(y int, m time.Month, day int) time.Time { return time.Date(y, m, day, 0, 0, 0, 0, time.UTC) }
+	f("20240229", d(2024, 2, 29), d(2024, 3, 1), true)
+	f("20241231", d(2024, 12, 31), d(2025, 1, 1), true)
+	f("202402", d(2024, 2, 1), d(2024, 3, 1), true)
+	f("202412", d(2024, 12, 1), d(2025, 1, 1), true)
+	f("20230229", time.Time{}, time.Time{}, false) // not a date
+	f("202413", time.Time{}, time.Time{}, false)
+	f("all", time.Time{}, time.Time{}, false)
+	f("2024-03-05", time.Time{}, time.Time{}, false)
+	f("", time.Time{}, time.Time{}, false)
+}
+
+// Roll up the last two days and apply the default retention, as `weir rollup --retention` does.
+func ExampleJob_RunRecent() {
+	ctx := context.Background()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:9000"}})
+	if err != nil {
+		panic(err)
+	}
+	job := &Job{Conn: conn, Database: "weir", Logger: slog.Default()}
+	rep, err := job.RunRecent(ctx, 48*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range rep.Partitions {
+		fmt.Println(p.Table, p.PartitionID, p.Rows)
+	}
+	dropped, err := ApplyRetention(ctx, conn, "weir", DefaultRetention(), time.Now())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(dropped), "partitions dropped")
+}

@@ -1,0 +1,612 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Signal is the family of tiers a Query reads.
+type Signal uint8
+
+const (
+	// SignalRED reads red_1m, red_1h and red_1d: requests, errors and latency per service,
+	// operation and span kind.
+	SignalRED Signal = iota + 1
+	// SignalEdges reads edges_1m, edges_1h and edges_1d: calls, failures and latency per
+	// service-graph edge.
+	SignalEdges
+)
+
+// String names the signal.
+func (s Signal) String() string {
+	switch s {
+	case SignalRED:
+		return "red"
+	case SignalEdges:
+		return "edges"
+	}
+	return "signal(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Series columns a Query can group by, as they are named in the result.
+const (
+	GroupService        = "service"         // RED: ServiceName
+	GroupSpanName       = "span_name"       // RED: SpanName
+	GroupSpanKind       = "span_kind"       // RED: SpanKind
+	GroupClient         = "client"          // edges: Client
+	GroupServer         = "server"          // edges: Server
+	GroupConnectionType = "connection_type" // edges: ConnectionType
+)
+
+// seriesColumn is one series column of a signal: its stored name, result name and the
+// literal it reads as when the query does not group by it.
+type seriesColumn struct {
+	stored, name, zero string
+}
+
+// signalTiers describes the tiers of a signal, finest first.
+type signalTiers struct {
+	tiers  []queryTier
+	series []seriesColumn
+	count  string // the counter column
+	failed string // the condition that makes a row an error
+	inner  []string
+}
+
+type queryTier struct {
+	table  string
+	window time.Duration
+}
+
+var signals = map[Signal]signalTiers{
+	SignalRED: {
+		tiers: []queryTier{{TableRED1m, time.Minute}, {TableRED1h, time.Hour}, {TableRED1d, 24 * time.Hour}},
+		series: []seriesColumn{
+			{"ServiceName", GroupService, "''"},
+			{"SpanName", GroupSpanName, "''"},
+			{"SpanKind", GroupSpanKind, "toUInt8(0)"},
+		},
+		count:  "Requests",
+		failed: "StatusCode = 2",
+		inner:  []string{"Timestamp", "ServiceName", "SpanName", "SpanKind", "StatusCode", "Requests", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+	},
+	SignalEdges: {
+		tiers: []queryTier{{TableEdges1m, time.Minute}, {TableEdges1h, time.Hour}, {TableEdges1d, 24 * time.Hour}},
+		series: []seriesColumn{
+			{"Client", GroupClient, "''"},
+			{"Server", GroupServer, "''"},
+			{"ConnectionType", GroupConnectionType, "''"},
+		},
+		count:  "Calls",
+		failed: "Failed != 0",
+		inner:  []string{"Timestamp", "Client", "Server", "ConnectionType", "Failed", "Calls", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+	},
+}
+
+// Query asks for one signal over [From, To) in buckets of Step, per series.
+type Query struct {
+	Signal Signal
+	// From and To bound the rows read by their Timestamp: From <= Timestamp < To.
+	From, To time.Time
+	// Step is the bucket width: a positive whole number of minutes. Buckets are aligned to
+	// the Unix epoch (intDiv on the epoch seconds), so a 1h step starts on the hour and a 1d
+	// step at 00:00 UTC.
+	Step time.Duration
+
+	// RED filters; a nil or empty list does not filter.
+	ServiceNames []string
+	SpanNames    []string
+	SpanKinds    []uint8
+
+	// Edge filters; a nil or empty list does not filter.
+	Clients         []string
+	Servers         []string
+	ConnectionTypes []string
+
+	// GroupBy lists the series columns (Group* constants of the signal) the result is split
+	// by; nil means all of the signal's: service, span_name, span_kind for RED and client,
+	// server, connection_type for edges. Columns not grouped by read as "" or 0.
+	GroupBy []string
+}
+
+// TierSpan is the time a tier holds rolled-up windows for: [From, To), from the start of its
+// oldest window to the end of its newest.
+type TierSpan struct {
+	From, To time.Time
+}
+
+// Availability is what PlanQuery needs to know about the server.
+type Availability struct {
+	// Location is the server's time zone (the hourly and daily windows are aligned to it);
+	// nil means UTC.
+	Location *time.Location
+	// Tiers holds the span of each coarse tier, by table name. A tier missing here holds no
+	// rows and is not read.
+	Tiers map[string]TierSpan
+}
+
+// Read is one part of a QueryPlan: Table serves [From, To).
+type Read struct {
+	Table    string
+	From, To time.Time
+}
+
+// QueryPlan is the SQL that answers a Query and the tiers it reads.
+type QueryPlan struct {
+	Query Query
+	// SQL is one SELECT with a ? placeholder per filter value, bound from Args in order
+	// (clickhouse-go binds them client-side, quoting and escaping each). Its columns are:
+	// bucket DateTime, three series columns (service, span_name, span_kind for RED; client,
+	// server, connection_type for edges), requests (calls for edges) UInt64, errors UInt64,
+	// duration_sum_nano Float64, zero_count UInt64, bucket_indexes Array(Int32),
+	// bucket_counts Array(UInt64). Rows are ordered by bucket and series.
+	SQL  string
+	Args []any
+	// Reads are the tiers read, in time order; together they cover [From, To) exactly once.
+	Reads []Read
+}
+
+// Tables lists the tables the plan reads, coarsest first.
+func (p QueryPlan) Tables() []string {
+	var out []string
+	for _, r := range p.Reads {
+		if !slices.Contains(out, r.Table) {
+			out = append(out, r.Table)
+		}
+	}
+	grain := map[string]time.Duration{}
+	for _, st := range signals {
+		for _, t := range st.tiers {
+			grain[t.table] = t.window
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return grain[out[i]] > grain[out[j]] })
+	return out
+}
+
+// String describes the reads, EXPLAIN-style: "red_1h [from, to) + red_1m [from, to)".
+func (p QueryPlan) String() string {
+	parts := make([]string, len(p.Reads))
+	for i, r := range p.Reads {
+		parts[i] = r.Table + " [" + r.From.UTC().Format(time.RFC3339) + ", " + r.To.UTC().Format(time.RFC3339) + ")"
+	}
+	return strings.Join(parts, " + ")
+}
+
+// PlanQuery picks the tiers for q and writes its SQL, without talking to the server.
+//
+// The top tier is the coarsest one whose window divides q.Step (and whose windows line up
+// with epoch-aligned buckets in the server's time zone). It serves the whole windows of
+// [From, To) it has rolled up (avail.Tiers); what lies before or after them, like the last
+// hours a daily tier has not rolled up yet or a From that is not on a window boundary, is
+// served the same way by the next finer tier, down to the one-minute tier, which serves
+// whatever is left.
+func PlanQuery(database string, q Query, avail Availability) (QueryPlan, error) {
+	if err := ValidateDatabase(database); err != nil {
+		return QueryPlan{}, err
+	}
+	sig, err := q.validate()
+	if err != nil {
+		return QueryPlan{}, err
+	}
+	loc := avail.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	top := 0
+	for i, t := range sig.tiers {
+		if q.Step%t.window == 0 && alignedWindows(t.window, loc, q.From, q.To) {
+			top = i
+		}
+	}
+	reads := serve(sig.tiers, top, avail.Tiers, q.From, q.To, nil)
+	plan := QueryPlan{Query: q, Reads: reads}
+	plan.SQL, plan.Args = buildSQL(database, q, sig, reads)
+	return plan, nil
+}
+
+// serve appends the reads that cover [lo, hi) with tiers[:i+1] to out.
+func serve(tiers []queryTier, i int, spans map[string]TierSpan, lo, hi time.Time, out []Read) []Read {
+	if !lo.Before(hi) {
+		return out
+	}
+	t := tiers[i]
+	if i == 0 {
+		return appendRead(out, Read{Table: t.table, From: lo, To: hi})
+	}
+	a, b := ceilTime(lo, t.window), floorTime(hi, t.window)
+	if span, ok := spans[t.table]; ok {
+		if span.From.After(a) {
+			a = span.From
+		}
+		if span.To.Before(b) {
+			b = span.To
+		}
+	} else {
+		b = a // the tier holds nothing
+	}
+	if !a.Before(b) {
+		return serve(tiers, i-1, spans, lo, hi, out)
+	}
+	out = serve(tiers, i-1, spans, lo, a, out)
+	out = appendRead(out, Read{Table: t.table, From: a, To: b})
+	return serve(tiers, i-1, spans, b, hi, out)
+}
+
+// appendRead appends r, joining it to the last read when that is the same table and ends
+// where r starts.
+func appendRead(out []Read, r Read) []Read {
+	if n := len(out); n > 0 && out[n-1].Table == r.Table && out[n-1].To.Equal(r.From) {
+		out[n-1].To = r.To
+		return out
+	}
+	return append(out, r)
+}
+
+// alignedWindows reports whether windows of w in loc start on epoch multiples of w around
+// from and to, so that whole windows fall into whole epoch-aligned buckets.
+func alignedWindows(w time.Duration, loc *time.Location, from, to time.Time) bool {
+	sec := int(w / time.Second)
+	for _, t := range []time.Time{from, to} {
+		if _, off := t.In(loc).Zone(); off%sec != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func floorTime(t time.Time, w time.Duration) time.Time {
+	s, ws := t.Unix(), int64(w/time.Second)
+	f := s - ((s%ws)+ws)%ws
+	return time.Unix(f, 0).In(t.Location())
+}
+
+func ceilTime(t time.Time, w time.Duration) time.Time {
+	f := floorTime(t, w)
+	if f.Equal(t) {
+		return t
+	}
+	return f.Add(w)
+}
+
+func (q Query) validate() (signalTiers, error) {
+	sig, ok := signals[q.Signal]
+	if !ok {
+		return sig, fmt.Errorf("query: unknown signal %d", q.Signal)
+	}
+	var errs []error
+	if !q.From.Before(q.To) {
+		errs = append(errs, fmt.Errorf("query: empty range [%s, %s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339)))
+	}
+	if q.Step < time.Minute || q.Step%time.Minute != 0 {
+		errs = append(errs, fmt.Errorf("query: step %s is not a positive whole number of minutes", q.Step))
+	}
+	if q.Signal == SignalRED && (len(q.Clients) > 0 || len(q.Servers) > 0 || len(q.ConnectionTypes) > 0) {
+		errs = append(errs, errors.New("query: client, server and connection type filters apply to edges, not RED"))
+	}
+	if q.Signal == SignalEdges && (len(q.ServiceNames) > 0 || len(q.SpanNames) > 0 || len(q.SpanKinds) > 0) {
+		errs = append(errs, errors.New("query: service, span name and span kind filters apply to RED, not edges"))
+	}
+	for _, g := range q.GroupBy {
+		if !slices.ContainsFunc(sig.series, func(c seriesColumn) bool { return c.name == g }) {
+			names := make([]string, len(sig.series))
+			for i, c := range sig.series {
+				names[i] = c.name
+			}
+			errs = append(errs, fmt.Errorf("query: cannot group %s by %q (one of %s)", q.Signal, g, strings.Join(names, ", ")))
+		}
+	}
+	return sig, errors.Join(errs...)
+}
+
+// buildSQL writes the SELECT over reads. Filter values go in as ? placeholders; times and
+// the step are integers the code computed.
+func buildSQL(database string, q Query, sig signalTiers, reads []Read) (string, []any) {
+	var filter []string
+	var filterArgs []any
+	in := func(col string, n int) string {
+		return col + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	}
+	addStrings := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		filter = append(filter, in(col, len(vals)))
+		for _, v := range vals {
+			filterArgs = append(filterArgs, v)
+		}
+	}
+	addStrings("ServiceName", q.ServiceNames)
+	addStrings("SpanName", q.SpanNames)
+	if len(q.SpanKinds) > 0 {
+		filter = append(filter, in("SpanKind", len(q.SpanKinds)))
+		for _, v := range q.SpanKinds {
+			filterArgs = append(filterArgs, v)
+		}
+	}
+	addStrings("Client", q.Clients)
+	addStrings("Server", q.Servers)
+	addStrings("ConnectionType", q.ConnectionTypes)
+
+	var b strings.Builder
+	var args []any
+	step := strconv.FormatInt(int64(q.Step/time.Second), 10)
+	b.WriteString("SELECT toDateTime(intDiv(toUInt32(Timestamp), " + step + ") * " + step + ") AS bucket")
+	var group []string
+	for _, c := range sig.series {
+		if q.GroupBy == nil || slices.Contains(q.GroupBy, c.name) {
+			b.WriteString(",\n       " + c.stored + " AS " + c.name)
+			group = append(group, c.name)
+		} else {
+			b.WriteString(",\n       " + c.zero + " AS " + c.name)
+		}
+	}
+	countName := "requests"
+	if q.Signal == SignalEdges {
+		countName = "calls"
+	}
+	b.WriteString(",\n       sum(" + sig.count + ") AS " + countName +
+		",\n       sumIf(" + sig.count + ", " + sig.failed + ") AS errors" +
+		",\n       sum(DurationSumNano) AS duration_sum_nano" +
+		",\n       sum(ZeroCount) AS zero_count" +
+		",\n       (sumMap(BucketIndexes, BucketCounts) AS merged).1 AS bucket_indexes" +
+		",\n       merged.2 AS bucket_counts\nFROM (")
+	for i, r := range reads {
+		if i > 0 {
+			b.WriteString("\n    UNION ALL")
+		}
+		b.WriteString("\n    SELECT " + strings.Join(sig.inner, ", ") +
+			"\n    FROM " + database + "." + r.Table +
+			"\n    WHERE Timestamp >= " + sqlTime(r.From) + " AND Timestamp < " + sqlTime(r.To))
+		for _, f := range filter {
+			b.WriteString(" AND " + f)
+		}
+		args = append(args, filterArgs...)
+	}
+	keys := strings.Join(append([]string{"bucket"}, group...), ", ")
+	b.WriteString("\n)\nGROUP BY " + keys + "\nORDER BY " + keys)
+	return b.String(), args
+}
+
+// Series identifies a row's series; only the fields of the query's signal and GroupBy are set.
+type Series struct {
+	ServiceName, SpanName string
+	SpanKind              uint8
+	Client, Server        string
+	ConnectionType        string
+}
+
+// Row is one bucket of one series.
+type Row struct {
+	Bucket time.Time // start of the bucket
+	Series Series
+	// Requests counts requests (RED) or calls (edges); Errors those with StatusCode 2 (RED)
+	// or Failed (edges).
+	Requests, Errors uint64
+	DurationSumNano  float64
+	// Latency is the merged distribution of durations in nanoseconds at LatencyScale.
+	Latency Distribution
+}
+
+// Result is a QueryPlan and the rows it returned.
+type Result struct {
+	Plan QueryPlan
+	Rows []Row
+}
+
+// Querier runs tier-aware queries against weir's tables. It is safe for concurrent use if
+// Conn is.
+type Querier struct {
+	Conn     driver.Conn
+	Database string
+	// Logger gets each plan's reads at debug level; nil discards.
+	Logger *slog.Logger
+}
+
+// Availability reads from system.parts which windows the coarse tiers of sig hold, and the
+// server's time zone.
+func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, error) {
+	st, ok := signals[sig]
+	if !ok {
+		return Availability{}, fmt.Errorf("query: unknown signal %d", sig)
+	}
+	if err := ValidateDatabase(q.Database); err != nil {
+		return Availability{}, err
+	}
+	loc, err := serverLocation(ctx, q.Conn)
+	if err != nil {
+		return Availability{}, err
+	}
+	av := Availability{Location: loc, Tiers: map[string]TierSpan{}}
+	windows := map[string]time.Duration{}
+	var tables []any
+	for _, t := range st.tiers[1:] {
+		windows[t.table] = t.window
+		tables = append(tables, t.table)
+	}
+	// min_time and max_time are the part's minimum and maximum Timestamp (the partition
+	// key's column), so this reads metadata only.
+	rows, err := q.Conn.Query(ctx, "SELECT table, min(min_time), max(max_time) FROM system.parts "+
+		"WHERE database = ? AND active AND rows > 0 AND table IN (?, ?) GROUP BY table",
+		append([]any{q.Database}, tables...)...)
+	if err != nil {
+		return av, fmt.Errorf("query: read tier spans: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var lo, hi time.Time
+		if err := rows.Scan(&table, &lo, &hi); err != nil {
+			return av, fmt.Errorf("query: read tier spans: %w", err)
+		}
+		w := windows[table]
+		av.Tiers[table] = TierSpan{From: windowStart(lo, w, loc), To: windowStart(hi, w, loc).Add(w)}
+	}
+	if err := rows.Err(); err != nil {
+		return av, fmt.Errorf("query: read tier spans: %w", err)
+	}
+	return av, nil
+}
+
+// Plan picks the tiers for qr from what the server holds now (see PlanQuery).
+func (q *Querier) Plan(ctx context.Context, qr Query) (QueryPlan, error) {
+	av, err := q.Availability(ctx, qr.Signal)
+	if err != nil {
+		return QueryPlan{}, err
+	}
+	p, err := PlanQuery(q.Database, qr, av)
+	if err != nil {
+		return p, err
+	}
+	if q.Logger != nil {
+		q.Logger.Debug("rollup query plan", "signal", qr.Signal, "step", qr.Step, "reads", p.String())
+	}
+	return p, nil
+}
+
+// Rows runs a plan and returns its rows.
+func (q *Querier) Rows(ctx context.Context, p QueryPlan) ([]Row, error) {
+	rows, err := q.Conn.Query(ctx, p.SQL, p.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var s1, s2, s3 string
+		var kind uint8
+		dest := []any{&r.Bucket, &s1, &s2, &kind}
+		if p.Query.Signal == SignalEdges {
+			dest = []any{&r.Bucket, &s1, &s2, &s3}
+		}
+		dest = append(dest, &r.Requests, &r.Errors, &r.DurationSumNano,
+			&r.Latency.ZeroCount, &r.Latency.Indexes, &r.Latency.Counts)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("query %s: scan: %w", p.Query.Signal, err)
+		}
+		if p.Query.Signal == SignalEdges {
+			r.Series = Series{Client: s1, Server: s2, ConnectionType: s3}
+		} else {
+			r.Series = Series{ServiceName: s1, SpanName: s2, SpanKind: kind}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
+	}
+	return out, nil
+}
+
+// Query plans qr and runs it.
+func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
+	p, err := q.Plan(ctx, qr)
+	if err != nil {
+		return Result{Plan: p}, err
+	}
+	rows, err := q.Rows(ctx, p)
+	return Result{Plan: p, Rows: rows}, err
+}
+
+// Distribution is a latency distribution at LatencyScale: ZeroCount values of zero, and
+// Counts[k] values in bucket Indexes[k], which holds (2^(i/64), 2^((i+1)/64)] nanoseconds.
+type Distribution struct {
+	ZeroCount uint64
+	Indexes   []int32
+	Counts    []uint64
+}
+
+var latencyBase = math.Ldexp(1, LatencyScale)
+
+// LatencyBucketIndex is the bucket at LatencyScale holding v > 0 (nanoseconds).
+func LatencyBucketIndex(v float64) int32 {
+	frac, exp := math.Frexp(v)
+	if frac == 0.5 {
+		// Exact powers of two sit on a bucket's upper bound.
+		return int32((exp-1)<<LatencyScale) - 1
+	}
+	return int32(math.Ceil(math.Log2(v)*latencyBase)) - 1
+}
+
+// LatencyBucketValue is the geometric midpoint of bucket i at LatencyScale, 2^((i+0.5)/64)
+// nanoseconds: within 0.55% of every value in the bucket.
+func LatencyBucketValue(i int32) float64 {
+	return math.Exp2((float64(i) + 0.5) / latencyBase)
+}
+
+// Count is the number of values in d.
+func (d Distribution) Count() uint64 {
+	n := d.ZeroCount
+	for _, c := range d.Counts {
+		n += c
+	}
+	return n
+}
+
+// Merge adds o's counts to d.
+func (d *Distribution) Merge(o Distribution) {
+	d.ZeroCount += o.ZeroCount
+	m := make(map[int32]uint64, len(d.Indexes)+len(o.Indexes))
+	for k, i := range d.Indexes {
+		m[i] += d.Counts[k]
+	}
+	for k, i := range o.Indexes {
+		m[i] += o.Counts[k]
+	}
+	d.Indexes, d.Counts = d.Indexes[:0], d.Counts[:0]
+	for i := range m {
+		d.Indexes = append(d.Indexes, i)
+	}
+	slices.Sort(d.Indexes)
+	for _, i := range d.Indexes {
+		d.Counts = append(d.Counts, m[i])
+	}
+}
+
+// Quantile estimates the q-quantile (0 <= q <= 1) in nanoseconds: the midpoint of the bucket
+// holding the ceil(q*n)-th smallest value, 0 when that value is in the zero bucket. It is NaN
+// when d is empty.
+func (d Distribution) Quantile(q float64) float64 {
+	n := d.Count()
+	if n == 0 || math.IsNaN(q) {
+		return math.NaN()
+	}
+	q = min(max(q, 0), 1)
+	rank := uint64(math.Ceil(q * float64(n)))
+	if rank < 1 {
+		rank = 1
+	}
+	cum := d.ZeroCount
+	if cum >= rank {
+		return 0
+	}
+	idx := make([]int, len(d.Indexes))
+	for k := range idx {
+		idx[k] = k
+	}
+	if !slices.IsSorted(d.Indexes) {
+		sort.Slice(idx, func(a, b int) bool { return d.Indexes[idx[a]] < d.Indexes[idx[b]] })
+	}
+	for _, k := range idx {
+		cum += d.Counts[k]
+		if cum >= rank {
+			return LatencyBucketValue(d.Indexes[k])
+		}
+	}
+	return LatencyBucketValue(d.Indexes[idx[len(idx)-1]])
+}
+
+// Percentiles returns the 50th, 95th and 99th percentiles in nanoseconds (see Quantile).
+func (d Distribution) Percentiles() (p50, p95, p99 float64) {
+	return d.Quantile(0.50), d.Quantile(0.95), d.Quantile(0.99)
+}

@@ -1,0 +1,429 @@
+package rollup
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirhq/weir/internal/chtest"
+)
+
+// assertCovers checks that reads cover [from, to) exactly once, in order.
+func assertCovers(t *testing.T, reads []Read, from, to time.Time) {
+	t.Helper()
+	require.NotEmpty(t, reads)
+	assert.True(t, reads[0].From.Equal(from), "first read starts at %s, not %s", reads[0].From, from)
+	for i, r := range reads {
+		assert.True(t, r.From.Before(r.To), "read %d is empty", i)
+		if i > 0 {
+			assert.True(t, reads[i-1].To.Equal(r.From), "gap or overlap before read %d", i)
+		}
+	}
+	assert.True(t, reads[len(reads)-1].To.Equal(to), "last read ends at %s, not %s", reads[len(reads)-1].To, to)
+}
+
+func TestPlanQuery_PicksTiers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, 3, 10, 12, 3, 0, 0, time.UTC)
+	at := func(m time.Month, d, h, min int) time.Time { return time.Date(2024, m, d, h, min, 0, 0, time.UTC) }
+	rolled := Availability{Tiers: map[string]TierSpan{
+		TableRED1h: {From: at(2, 10, 0, 0), To: at(3, 10, 11, 0)},
+		TableRED1d: {From: at(1, 1, 0, 0), To: at(3, 10, 0, 0)},
+	}}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	require.NoError(t, err)
+	withLoc := func(loc *time.Location) Availability { a := rolled; a.Location = loc; return a }
+
+	type read struct {
+		table    string
+		from, to time.Time
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		step     time.Duration
+		avail    Availability
+		want     []read
+	}{
+		{"7 days at 1h: hours, then the minutes not rolled up yet", now.Add(-7 * 24 * time.Hour), now, time.Hour, rolled, []read{
+			{TableRED1m, at(3, 3, 12, 3), at(3, 3, 13, 0)},
+			{TableRED1h, at(3, 3, 13, 0), at(3, 10, 11, 0)},
+			{TableRED1m, at(3, 10, 11, 0), now},
+		}},
+		{"7 days on the hour at 2h", at(3, 3, 12, 0), at(3, 10, 12, 0), 2 * time.Hour, rolled, []read{
+			{TableRED1h, at(3, 3, 12, 0), at(3, 10, 11, 0)},
+			{TableRED1m, at(3, 10, 11, 0), at(3, 10, 12, 0)},
+		}},
+		{"15 minutes at 1m", now.Add(-15 * time.Minute), now, time.Minute, rolled, []read{{TableRED1m, now.Add(-15 * time.Minute), now}}},
+		{"15 minutes at 15m", now.Add(-15 * time.Minute), now, 15 * time.Minute, rolled, []read{{TableRED1m, now.Add(-15 * time.Minute), now}}},
+		{"15 minutes at 1h: no whole hour", at(3, 9, 10, 45), at(3, 9, 11, 0), time.Hour, rolled, []read{{TableRED1m, at(3, 9, 10, 45), at(3, 9, 11, 0)}}},
+		{"30 days at 1d: days, hours, minutes", at(2, 9, 0, 0), now, 24 * time.Hour, rolled, []read{
+			{TableRED1d, at(2, 9, 0, 0), at(3, 10, 0, 0)},
+			{TableRED1h, at(3, 10, 0, 0), at(3, 10, 11, 0)},
+			{TableRED1m, at(3, 10, 11, 0), now},
+		}},
+		{"before the hourly tier starts", at(2, 1, 0, 0), at(2, 20, 0, 0), time.Hour, rolled, []read{
+			{TableRED1m, at(2, 1, 0, 0), at(2, 10, 0, 0)},
+			{TableRED1h, at(2, 10, 0, 0), at(2, 20, 0, 0)},
+		}},
+		{"nothing rolled up yet", at(3, 3, 0, 0), now, 24 * time.Hour, Availability{}, []read{{TableRED1m, at(3, 3, 0, 0), now}}},
+		{"90m is not a whole number of hours", at(3, 3, 0, 0), now, 90 * time.Minute, rolled, []read{{TableRED1m, at(3, 3, 0, 0), now}}},
+		{"Berlin: hours line up with epoch buckets, days do not", at(3, 3, 0, 0), at(3, 5, 0, 0), 24 * time.Hour, withLoc(berlin), []read{
+			{TableRED1h, at(3, 3, 0, 0), at(3, 5, 0, 0)},
+		}},
+		{"Kolkata (+05:30): only minutes line up", at(3, 3, 0, 0), at(3, 5, 0, 0), time.Hour, withLoc(kolkata), []read{
+			{TableRED1m, at(3, 3, 0, 0), at(3, 5, 0, 0)},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := PlanQuery("weir", Query{Signal: SignalRED, From: tc.from, To: tc.to, Step: tc.step}, tc.avail)
+			require.NoError(t, err)
+			var got []read
+			for _, r := range p.Reads {
+				got = append(got, read{r.Table, r.From.UTC(), r.To.UTC()})
+			}
+			assert.Equal(t, tc.want, got, p.String())
+			assertCovers(t, p.Reads, tc.from, tc.to)
+			for _, r := range p.Reads {
+				assert.Contains(t, p.SQL, "FROM weir."+r.Table+"\n    WHERE Timestamp >= "+sqlTime(r.From)+" AND Timestamp < "+sqlTime(r.To))
+			}
+			assert.Equal(t, len(p.Reads)-1, strings.Count(p.SQL, "UNION ALL"))
+		})
+	}
+}
+
+func TestPlanQuery_SQL(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2024, 3, 3, 0, 0, 0, 0, time.UTC)
+	q := Query{Signal: SignalRED, From: from, To: from.Add(2 * time.Hour), Step: 5 * time.Minute,
+		ServiceNames: []string{"checkout", "x') OR 1=1 --"}, SpanKinds: []uint8{2}, GroupBy: []string{GroupService}}
+	p, err := PlanQuery("weir", q, Availability{})
+	require.NoError(t, err)
+	assert.Equal(t, `SELECT toDateTime(intDiv(toUInt32(Timestamp), 300) * 300) AS bucket,
+       ServiceName AS service,
+       '' AS span_name,
+       toUInt8(0) AS span_kind,
+       sum(Requests) AS requests,
+       sumIf(Requests, StatusCode = 2) AS errors,
+       sum(DurationSumNano) AS duration_sum_nano,
+       sum(ZeroCount) AS zero_count,
+       (sumMap(BucketIndexes, BucketCounts) AS merged).1 AS bucket_indexes,
+       merged.2 AS bucket_counts
+FROM (
+    SELECT Timestamp, ServiceName, SpanName, SpanKind, StatusCode, Requests, DurationSumNano, ZeroCount, BucketIndexes, BucketCounts
+    FROM weir.red_1m
+    WHERE Timestamp >= toDateTime(1709424000) AND Timestamp < toDateTime(1709431200) AND ServiceName IN (?, ?) AND SpanKind IN (?)
+)
+GROUP BY bucket, service
+ORDER BY bucket, service`, p.SQL)
+	assert.Equal(t, []any{"checkout", "x') OR 1=1 --", uint8(2)}, p.Args, "user values are bound, never spliced")
+	assert.NotContains(t, p.SQL, "toStartOfInterval")
+	assert.Equal(t, []string{TableRED1m}, p.Tables())
+}
+
+func TestPlanQuery_RejectsBadQueries(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2024, 3, 3, 0, 0, 0, 0, time.UTC)
+	ok := Query{Signal: SignalRED, From: from, To: from.Add(time.Hour), Step: time.Minute}
+	for _, tc := range []struct {
+		name string
+		edit func(*Query)
+		want string
+	}{
+		{"unknown signal", func(q *Query) { q.Signal = 9 }, "unknown signal"},
+		{"empty range", func(q *Query) { q.To = q.From }, "empty range"},
+		{"sub-minute step", func(q *Query) { q.Step = 30 * time.Second }, "whole number of minutes"},
+		{"odd step", func(q *Query) { q.Step = 90 * time.Second }, "whole number of minutes"},
+		{"edge filter on RED", func(q *Query) { q.Clients = []string{"a"} }, "apply to edges"},
+		{"RED filter on edges", func(q *Query) { q.Signal = SignalEdges; q.ServiceNames = []string{"a"} }, "apply to RED"},
+		{"unknown group", func(q *Query) { q.GroupBy = []string{"ServiceName; DROP TABLE x"} }, "cannot group red"},
+		{"edge group on RED", func(q *Query) { q.GroupBy = []string{GroupClient} }, "cannot group red"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := ok
+			tc.edit(&q)
+			_, err := PlanQuery("weir", q, Availability{})
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := PlanQuery("weir; x", ok, Availability{})
+	assert.ErrorContains(t, err, "database name")
+}
+
+// rowMap indexes rows by bucket and series.
+func rowMap(rows []Row) map[string]Row {
+	out := make(map[string]Row, len(rows))
+	for _, r := range rows {
+		out[r.Bucket.UTC().Format(time.RFC3339)+" "+fmt.Sprint(r.Series)] = r
+	}
+	return out
+}
+
+type totals struct {
+	requests, errors, zero uint64
+	durSum                 float64
+	buckets                map[int32]uint64
+}
+
+func sumRows(rows []Row) totals {
+	tot := totals{buckets: map[int32]uint64{}}
+	for _, r := range rows {
+		tot.requests += r.Requests
+		tot.errors += r.Errors
+		tot.durSum += r.DurationSumNano
+		tot.zero += r.Latency.ZeroCount
+		for k, i := range r.Latency.Indexes {
+			tot.buckets[i] += r.Latency.Counts[k]
+		}
+	}
+	return tot
+}
+
+// seedTotals sums seeded rows in [from, to) the way a query over them must.
+func seedTotals(rows []tierRow, from, to time.Time, errorOf func(tierRow) bool, keep func(tierRow) bool) totals {
+	tot := totals{buckets: map[int32]uint64{}}
+	for _, r := range rows {
+		if r.ts.Before(from) || !r.ts.Before(to) || (keep != nil && !keep(r)) {
+			continue
+		}
+		tot.requests += r.count
+		if errorOf(r) {
+			tot.errors += r.count
+		}
+		tot.durSum += r.durSum
+		tot.zero += r.zero
+		for k, i := range r.idx {
+			tot.buckets[i] += r.counts[k]
+		}
+	}
+	return tot
+}
+
+func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	now := time.Date(2024, 3, 10, 12, 3, 0, 0, time.UTC)
+	start := time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(3, 4))
+	red := genRows(rng, redSeries, start, now)
+	edges := genRows(rng, edgeSeries, start, now)
+	insertRows(t, db, TableRED1m, redFamily, red)
+	insertRows(t, db, TableEdges1m, edgeFamily, edges)
+	_, err = (&Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return now }}).Run(ctx, start, now)
+	require.NoError(t, err)
+
+	querier := &Querier{Conn: db.Conn, Database: db.Name}
+	redErr := func(r tierRow) bool { return r.series[3] == uint8(2) }
+	edgeErr := func(r tierRow) bool { return r.series[3] == uint8(1) }
+	for _, tc := range []struct {
+		name   string
+		q      Query
+		tables []string
+		seeds  []tierRow
+		isErr  func(tierRow) bool
+		keep   func(tierRow) bool
+	}{
+		{"7 days at 1h", Query{Signal: SignalRED, From: now.Add(-7 * 24 * time.Hour), To: now, Step: time.Hour},
+			[]string{TableRED1h, TableRED1m}, red, redErr, nil},
+		{"7 days at 1d", Query{Signal: SignalRED, From: now.Add(-7 * 24 * time.Hour), To: now, Step: 24 * time.Hour},
+			[]string{TableRED1d, TableRED1h, TableRED1m}, red, redErr, nil},
+		{"15 minutes at 1m", Query{Signal: SignalRED, From: now.Add(-15 * time.Minute), To: now, Step: time.Minute},
+			[]string{TableRED1m}, red, redErr, nil},
+		{"one service, by service", Query{Signal: SignalRED, From: start, To: now, Step: 6 * time.Hour,
+			ServiceNames: []string{"checkout", "o'brien\\"}, GroupBy: []string{GroupService}},
+			[]string{TableRED1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[0] == "checkout" }},
+		{"client spans", Query{Signal: SignalRED, From: start, To: now, Step: 24 * time.Hour, SpanKinds: []uint8{3}},
+			[]string{TableRED1d, TableRED1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[2] == uint8(3) }},
+		{"edges from frontend", Query{Signal: SignalEdges, From: now.Add(-7 * 24 * time.Hour), To: now, Step: time.Hour, Clients: []string{"frontend"}},
+			[]string{TableEdges1h, TableEdges1m}, edges, edgeErr, func(r tierRow) bool { return r.series[0] == "frontend" }},
+		{"edges per server", Query{Signal: SignalEdges, From: start, To: now, Step: 24 * time.Hour, GroupBy: []string{GroupServer}},
+			[]string{TableEdges1d, TableEdges1h, TableEdges1m}, edges, edgeErr, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := querier.Query(ctx, tc.q)
+			require.NoError(t, err)
+			assert.Equal(t, tc.tables, res.Plan.Tables(), res.Plan.String())
+			assertCovers(t, res.Plan.Reads, tc.q.From, tc.q.To)
+			require.NotEmpty(t, res.Rows)
+
+			// The same query over the one-minute tier alone.
+			flat, err := PlanQuery(db.Name, tc.q, Availability{})
+			require.NoError(t, err)
+			require.Equal(t, []string{tc.tables[len(tc.tables)-1]}, flat.Tables())
+			flatRows, err := querier.Rows(ctx, flat)
+			require.NoError(t, err)
+			assert.Equal(t, rowMap(flatRows), rowMap(res.Rows), "stitched tiers and the 1m tier agree bucket by bucket")
+
+			want := seedTotals(tc.seeds, tc.q.From, tc.q.To, tc.isErr, tc.keep)
+			assert.Equal(t, want, sumRows(res.Rows), "totals match the seeded rows")
+			assert.NotZero(t, want.requests)
+
+			for i, r := range res.Rows {
+				assert.Zero(t, r.Bucket.Unix()%int64(tc.q.Step/time.Second), "bucket %s on a step boundary", r.Bucket)
+				assert.True(t, slices.IsSorted(r.Latency.Indexes))
+				if i > 0 {
+					assert.False(t, r.Bucket.Before(res.Rows[i-1].Bucket), "ordered by bucket")
+				}
+				if tc.q.GroupBy != nil {
+					switch tc.q.Signal {
+					case SignalRED:
+						assert.Empty(t, r.Series.SpanName)
+						assert.NotEmpty(t, r.Series.ServiceName)
+					case SignalEdges:
+						assert.Empty(t, r.Series.Client)
+						assert.NotEmpty(t, r.Series.Server)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("injection attempt is a value", func(t *testing.T) {
+		t.Parallel()
+		res, err := querier.Query(ctx, Query{Signal: SignalRED, From: start, To: now, Step: time.Hour,
+			ServiceNames: []string{"x' OR 1=1 OR ServiceName = '"}})
+		require.NoError(t, err)
+		assert.Empty(t, res.Rows)
+	})
+}
+
+// lognormal draws n samples with median 20 ms.
+func lognormal(rng *rand.Rand, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Exp(math.Log(20e6) + 0.8*rng.NormFloat64())
+	}
+	return out
+}
+
+func distributionOf(samples []float64) Distribution {
+	b := map[int32]uint64{}
+	var d Distribution
+	for _, v := range samples {
+		if v == 0 {
+			d.ZeroCount++
+			continue
+		}
+		b[LatencyBucketIndex(v)]++
+	}
+	for i := range b {
+		d.Indexes = append(d.Indexes, i)
+	}
+	slices.Sort(d.Indexes)
+	for _, i := range d.Indexes {
+		d.Counts = append(d.Counts, b[i])
+	}
+	return d
+}
+
+func TestDistribution_QuantileWithinOnePercent(t *testing.T) {
+	t.Parallel()
+	samples := lognormal(rand.New(rand.NewPCG(5, 6)), 10000)
+	d := distributionOf(samples)
+	require.Equal(t, uint64(len(samples)), d.Count())
+	sorted := slices.Clone(samples)
+	sort.Float64s(sorted)
+	truth := func(q float64) float64 { return sorted[int(math.Ceil(q*float64(len(sorted))))-1] }
+	for _, q := range []float64{0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1} {
+		assert.InEpsilon(t, truth(q), d.Quantile(q), 0.01, "q=%v", q)
+	}
+	p50, p95, p99 := d.Percentiles()
+	assert.InEpsilon(t, truth(0.5), p50, 0.01)
+	assert.InEpsilon(t, truth(0.95), p95, 0.01)
+	assert.InEpsilon(t, truth(0.99), p99, 0.01)
+
+	// Merging two halves gives the same distribution, in any order of buckets.
+	a, b := distributionOf(samples[:4000]), distributionOf(samples[4000:])
+	slices.Reverse(b.Indexes)
+	slices.Reverse(b.Counts)
+	a.Merge(b)
+	assert.Equal(t, d, a)
+	c := distributionOf(samples[4000:])
+	slices.Reverse(c.Indexes)
+	slices.Reverse(c.Counts)
+	assert.Equal(t, distributionOf(samples[4000:]).Quantile(0.9), c.Quantile(0.9), "unsorted buckets are walked in order")
+}
+
+func TestDistribution_ZerosAndEmpty(t *testing.T) {
+	t.Parallel()
+	assert.True(t, math.IsNaN(Distribution{}.Quantile(0.5)))
+	d := Distribution{ZeroCount: 60, Indexes: []int32{0, 64}, Counts: []uint64{30, 10}}
+	assert.Equal(t, 0.0, d.Quantile(0.5), "60 of 100 values are zero")
+	assert.Equal(t, 0.0, d.Quantile(0.6))
+	assert.Equal(t, LatencyBucketValue(0), d.Quantile(0.61))
+	assert.Equal(t, LatencyBucketValue(64), d.Quantile(0.95))
+	assert.Equal(t, LatencyBucketValue(64), d.Quantile(1.5), "q is clamped")
+	assert.Equal(t, 0.0, d.Quantile(-1))
+}
+
+func TestLatencyBuckets(t *testing.T) {
+	t.Parallel()
+	f := func(v float64, want int32) {
+		t.Helper()
+		assert.Equal(t, want, LatencyBucketIndex(v), "v=%v", v)
+	}
+	f(1, -1) // bucket i holds (2^(i/64), 2^((i+1)/64)]
+	f(2, 63)
+	f(1024, 639)
+	f(math.Nextafter(2, 3), 64)
+	f(1.5, 37)
+	for i := int32(-100); i < 3000; i += 7 {
+		v := LatencyBucketValue(i)
+		assert.Equal(t, i, LatencyBucketIndex(v), "the midpoint of bucket %d lies in it", i)
+		lo, hi := math.Exp2(float64(i)/64), math.Exp2(float64(i+1)/64)
+		assert.InDelta(t, math.Sqrt(lo*hi), v, v*1e-12, "geometric midpoint")
+		assert.Less(t, (v-lo)/lo, 0.0055)
+	}
+}
+
+// Pick the tiers for a week of RED at a one-hour step: the hourly tier up to its newest
+// rolled-up hour, the one-minute tier for the rest.
+func ExamplePlanQuery() {
+	now := time.Date(2024, 3, 10, 12, 3, 0, 0, time.UTC)
+	avail := Availability{Tiers: map[string]TierSpan{
+		TableRED1h: {From: time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2024, 3, 10, 11, 0, 0, 0, time.UTC)},
+	}}
+	p, err := PlanQuery("weir", Query{
+		Signal: SignalRED, From: time.Date(2024, 3, 3, 12, 0, 0, 0, time.UTC), To: now, Step: time.Hour,
+		ServiceNames: []string{"checkout"},
+	}, avail)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Tables())
+	fmt.Println(p)
+	fmt.Println(p.Args)
+	// Output:
+	// [red_1h red_1m]
+	// red_1h [2024-03-03T12:00:00Z, 2024-03-10T11:00:00Z) + red_1m [2024-03-10T11:00:00Z, 2024-03-10T12:03:00Z)
+	// [checkout checkout]
+}
+
+// Percentiles of a merged latency distribution, in milliseconds: each is the midpoint of its
+// bucket, within 0.55% of the values in it.
+func ExampleDistribution_Percentiles() {
+	var d Distribution
+	for _, ms := range []float64{10, 10, 10, 10, 10, 12, 12, 15, 40, 250} {
+		d.Merge(Distribution{Indexes: []int32{LatencyBucketIndex(ms * 1e6)}, Counts: []uint64{1}})
+	}
+	p50, p95, p99 := d.Percentiles()
+	fmt.Printf("p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", p50/1e6, p95/1e6, p99/1e6)
+	// Output:
+	// p50 10.0 ms, p95 250.2 ms, p99 250.2 ms
+}
