@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weirhq/weir/rollup"
 )
 
 // redPipelines runs weir_red on every span (its own pipeline from the same receiver) while
@@ -130,6 +132,38 @@ func TestRED_ExactUnderSampling(t *testing.T) {
 			want := ds[int(math.Ceil(q*float64(len(ds))))-1]
 			gotQ := bucketQuantile(idx, cnt, zero, q)
 			assert.InDelta(t, 0, (gotQ-want)/want, 0.02, "%s p%g: got %.0f want %.0f", op[1], q*100, gotQ, want)
+		}
+	}
+
+	// The 1h and 1d tiers, computed by the rollup job, hold the same exact counts, and the
+	// query layer answers the quantiles from them.
+	job := &rollup.Job{Conn: w.DB.Conn, Database: w.DB.Name, Grace: 5 * time.Minute, Now: time.Now}
+	_, err = job.Run(ctx, base.Add(-24*time.Hour), base.Add(48*time.Hour))
+	require.NoError(t, err)
+	for _, tier := range []string{"red_1h", "red_1d"} {
+		for k, n := range truth {
+			assert.Equal(t, uint64(n), w.DB.QueryUint64(t, "SELECT sum(Requests) FROM "+w.DB.Table(tier)+
+				" WHERE ServiceName = ? AND SpanName = ? AND StatusCode = ?", k.service, k.op, uint8(k.status)), "%s %v", tier, k)
+		}
+	}
+	q := &rollup.Querier{Conn: w.DB.Conn, Database: w.DB.Name}
+	for op, ds := range durations {
+		res, err := q.Query(ctx, rollup.Query{Signal: rollup.SignalRED, From: base, To: base.Add(3 * time.Hour), Step: 3 * time.Hour,
+			ServiceNames: []string{op[0]}, SpanNames: []string{op[1]}})
+		require.NoError(t, err)
+		var d rollup.Distribution
+		var requests uint64
+		for _, row := range res.Rows {
+			d.Merge(row.Latency)
+			requests += row.Requests
+		}
+		assert.Equal(t, uint64(len(ds)), requests, "%s from %v", op[1], res.Plan.Tables())
+		assert.Contains(t, res.Plan.Tables(), "red_1h", "a 3-hour step reads the hour tier")
+		p50, p95, p99 := d.Percentiles()
+		for i, q := range []float64{0.5, 0.95, 0.99} {
+			want := ds[int(math.Ceil(q*float64(len(ds))))-1]
+			got := []float64{p50, p95, p99}[i]
+			assert.InDelta(t, 0, (got-want)/want, 0.02, "%s p%g from tiers", op[1], q*100)
 		}
 	}
 
