@@ -1,0 +1,321 @@
+// Command weirload sends OTLP traces over gRPC at a steady rate, to load weir (or any OTLP
+// receiver) for benchmarks.
+//
+// Spans are shaped like telemetrygen's defaults: traces of two spans, a SERVER parent
+// "lets-go" and a CLIENT child "okey-dokey", each lasting 123µs, with resource
+// service.name=telemetrygen, scope "telemetrygen", and span attributes
+// net.sock.peer.addr=1.2.3.4 and peer.service (telemetrygen-client on the parent,
+// telemetrygen-server on the child). Trace and span IDs are random.
+//
+// Every request carries -batch spans (512 by default, the OpenTelemetry SDK's batch size) in
+// one resource and is built afresh with pdata, as an SDK would. -workers goroutines share one
+// gRPC connection and one schedule: request k is due at start + k*batch/rate, so the offered
+// rate holds as long as the workers keep up; -rate 0 sends as fast as they can.
+//
+// weirload stops issuing requests when -duration has passed, waits at most -timeout for the
+// ones in flight, and prints one summary line of key=value pairs to stdout:
+//
+//	weirload: rate_target=50000 elapsed_s=30.01 requests=2930 spans_sent=1500160
+//	spans_acked=1500160 spans_rejected=0 errors=0 rate_achieved=49989 ...
+//
+// spans_acked counts spans in requests the receiver answered OK, minus those it reported as
+// rejected in a partial success; rate_achieved is spans_acked per second of elapsed time.
+// Progress goes to stderr every -report interval. The exit status is 0 even when some
+// requests failed (errors > 0 tells); it is 1 on bad flags or when nothing was acked.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/status"
+)
+
+// spanDuration is telemetrygen's default span duration.
+const spanDuration = 123 * time.Microsecond
+
+type config struct {
+	endpoint    string
+	rate        float64
+	duration    time.Duration
+	batch       int
+	workers     int
+	timeout     time.Duration
+	report      time.Duration
+	service     string
+	compression string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.endpoint, "endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint, host:port (plaintext)")
+	flag.Float64Var(&cfg.rate, "rate", 50000, "target spans per second; 0 sends as fast as the workers go")
+	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long to send")
+	flag.IntVar(&cfg.batch, "batch", 512, "spans per request")
+	flag.IntVar(&cfg.workers, "workers", 4, "concurrent senders")
+	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of one request")
+	flag.DurationVar(&cfg.report, "report", 5*time.Second, "progress interval on stderr; 0 for none")
+	flag.StringVar(&cfg.service, "service", "telemetrygen", "service.name of the resource")
+	flag.StringVar(&cfg.compression, "compression", "none", "request compression: none or gzip")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := cfg.validate(); err != nil {
+		log.Error("bad flags", "err", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := run(ctx, cfg, log)
+	if err != nil {
+		log.Error("weirload failed", "err", err)
+		os.Exit(1)
+	}
+	fmt.Println(st.summary(cfg))
+	if st.acked.Load() == 0 {
+		log.Error("no span was acknowledged", "endpoint", cfg.endpoint)
+		os.Exit(1)
+	}
+}
+
+func (c config) validate() error {
+	var errs []error
+	if c.endpoint == "" {
+		errs = append(errs, errors.New("-endpoint is empty"))
+	}
+	if c.rate < 0 {
+		errs = append(errs, fmt.Errorf("-rate must be >= 0, got %g", c.rate))
+	}
+	if c.duration <= 0 {
+		errs = append(errs, fmt.Errorf("-duration must be positive, got %s", c.duration))
+	}
+	if c.batch < 1 {
+		errs = append(errs, fmt.Errorf("-batch must be at least 1, got %d", c.batch))
+	}
+	if c.workers < 1 {
+		errs = append(errs, fmt.Errorf("-workers must be at least 1, got %d", c.workers))
+	}
+	if c.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("-timeout must be positive, got %s", c.timeout))
+	}
+	if c.compression != "none" && c.compression != "gzip" {
+		errs = append(errs, fmt.Errorf("-compression %q: use none or gzip", c.compression))
+	}
+	return errors.Join(errs...)
+}
+
+// stats are the run's counters, updated by every worker.
+type stats struct {
+	start    time.Time
+	end      atomic.Int64 // unix nanos of the last response
+	requests atomic.Int64
+	sent     atomic.Int64
+	acked    atomic.Int64
+	rejected atomic.Int64
+	failed   atomic.Int64 // requests that failed
+	latency  atomic.Int64 // sum of request latencies, ns
+
+	mu     sync.Mutex
+	errors map[string]int64 // by gRPC code
+}
+
+func (s *stats) fail(err error) {
+	s.failed.Add(1)
+	code := status.Code(err).String()
+	s.mu.Lock()
+	s.errors[code]++
+	s.mu.Unlock()
+}
+
+func (s *stats) elapsed() time.Duration {
+	return time.Unix(0, s.end.Load()).Sub(s.start)
+}
+
+func (s *stats) summary(cfg config) string {
+	el := s.elapsed().Seconds()
+	reqs := s.requests.Load()
+	var meanMS float64
+	if reqs > 0 {
+		meanMS = float64(s.latency.Load()) / float64(reqs) / 1e6
+	}
+	s.mu.Lock()
+	codes := make([]string, 0, len(s.errors))
+	for c, n := range s.errors {
+		codes = append(codes, fmt.Sprintf("%s:%d", c, n))
+	}
+	s.mu.Unlock()
+	sort.Strings(codes)
+	errs := "none"
+	if len(codes) > 0 {
+		errs = strings.Join(codes, ",")
+	}
+	return fmt.Sprintf("weirload: rate_target=%g elapsed_s=%.2f requests=%d spans_sent=%d spans_acked=%d "+
+		"spans_rejected=%d errors=%d error_codes=%s rate_achieved=%.0f mean_latency_ms=%.2f batch=%d workers=%d",
+		cfg.rate, el, reqs, s.sent.Load(), s.acked.Load(), s.rejected.Load(), s.failed.Load(), errs,
+		float64(s.acked.Load())/el, meanMS, cfg.batch, cfg.workers)
+}
+
+func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64 << 20)),
+	}
+	if cfg.compression == "gzip" {
+		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)))
+	}
+	cc, err := grpc.NewClient(cfg.endpoint, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", cfg.endpoint, err)
+	}
+	defer cc.Close()
+	client := ptraceotlp.NewGRPCClient(cc)
+
+	st := &stats{start: time.Now(), errors: map[string]int64{}}
+	st.end.Store(st.start.UnixNano())
+	stopAt := st.start.Add(cfg.duration)
+	// Requests still in flight when the duration is over get at most one timeout more.
+	ctx, cancel := context.WithDeadline(ctx, stopAt.Add(cfg.timeout))
+	defer cancel()
+
+	var interval time.Duration // between two requests' due times; 0 means no pacing
+	if cfg.rate > 0 {
+		interval = time.Duration(float64(cfg.batch) / cfg.rate * float64(time.Second))
+	}
+	var next atomic.Int64 // the next request slot
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := next.Add(1) - 1
+				due := st.start
+				if interval > 0 {
+					due = st.start.Add(time.Duration(k) * interval)
+				}
+				if !due.Before(stopAt) || ctx.Err() != nil {
+					return
+				}
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+				// A worker that fell behind the schedule stops on time too.
+				if !time.Now().Before(stopAt) {
+					return
+				}
+				send(ctx, cfg, client, st)
+			}
+		}()
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var tick <-chan time.Time
+	if cfg.report > 0 {
+		t := time.NewTicker(cfg.report)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-done:
+			return st, nil
+		case <-tick:
+			log.Info("progress", "elapsed", time.Since(st.start).Round(time.Second),
+				"spans_acked", st.acked.Load(), "errors", st.failed.Load())
+		}
+	}
+}
+
+// send builds one request and exports it, counting the outcome.
+func send(ctx context.Context, cfg config, client ptraceotlp.GRPCClient, st *stats) {
+	req := ptraceotlp.NewExportRequestFromTraces(buildTraces(cfg.batch, cfg.service, time.Now()))
+	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	t0 := time.Now()
+	resp, err := client.Export(rctx, req)
+	now := time.Now()
+	st.requests.Add(1)
+	st.sent.Add(int64(cfg.batch))
+	st.latency.Add(int64(now.Sub(t0)))
+	for {
+		last := st.end.Load()
+		if now.UnixNano() <= last || st.end.CompareAndSwap(last, now.UnixNano()) {
+			break
+		}
+	}
+	if err != nil {
+		st.fail(err)
+		return
+	}
+	rej := resp.PartialSuccess().RejectedSpans()
+	st.rejected.Add(rej)
+	st.acked.Add(int64(cfg.batch) - rej)
+}
+
+// buildTraces makes n telemetrygen-shaped spans starting at now: pairs of a SERVER parent
+// and its CLIENT child, each trace with a fresh random ID.
+func buildTraces(n int, service string, now time.Time) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("telemetrygen")
+	spans := ss.Spans()
+	spans.EnsureCapacity(n)
+	start := pcommon.NewTimestampFromTime(now)
+	end := pcommon.NewTimestampFromTime(now.Add(spanDuration))
+	var tid pcommon.TraceID
+	var parent pcommon.SpanID
+	for i := 0; i < n; i++ {
+		sp := spans.AppendEmpty()
+		var sid pcommon.SpanID
+		binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1)
+		child := i%2 == 1
+		if !child {
+			binary.LittleEndian.PutUint64(tid[:8], rand.Uint64()|1)
+			binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
+			parent = sid
+		}
+		sp.SetTraceID(tid)
+		sp.SetSpanID(sid)
+		sp.SetStartTimestamp(start)
+		sp.SetEndTimestamp(end)
+		a := sp.Attributes()
+		a.EnsureCapacity(2)
+		a.PutStr("net.sock.peer.addr", "1.2.3.4")
+		if child {
+			sp.SetParentSpanID(parent)
+			sp.SetName("okey-dokey")
+			sp.SetKind(ptrace.SpanKindClient)
+			a.PutStr("peer.service", "telemetrygen-server")
+		} else {
+			sp.SetName("lets-go")
+			sp.SetKind(ptrace.SpanKindServer)
+			a.PutStr("peer.service", "telemetrygen-client")
+		}
+	}
+	return td
+}
