@@ -33,4 +33,7 @@ func ExamplePlan() {
 	// edges_1m
 	// edges_1h
 	// edges_1d
+	// series_1m
+	// series_1h
+	// series_1d
 }

@@ -42,6 +42,7 @@ var allObjects = []string{
 	TableMetricsSummary,
 	TableRED1d, TableRED1h, TableRED1m,
 	TableSchemaMigrations,
+	TableSeries1d, TableSeries1h, TableSeries1m,
 	TableSpans,
 	TableTraceIndex,
 	"trace_index_mv",

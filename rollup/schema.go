@@ -32,6 +32,12 @@ const (
 	TableEdges1m = "edges_1m"
 	TableEdges1h = "edges_1h"
 	TableEdges1d = "edges_1d"
+
+	// Metric series tiers: one row per series and window with mergeable aggregates; one
+	// minute (written by the clickhouse exporter), one hour and one day.
+	TableSeries1m = "series_1m"
+	TableSeries1h = "series_1h"
+	TableSeries1d = "series_1d"
 )
 
 // REDScope is the instrumentation scope of the metrics the weir_red connector emits; the
@@ -159,6 +165,7 @@ var migrations = []Migration{
 		"red_1m", "red_1h", "red_1d",
 		"edges_1m", "edges_1h", "edges_1d",
 	}},
+	{Version: 4, Name: "metric series tiers", Files: []string{"series_1m", "series_1h", "series_1d"}},
 }
 
 // Migrations returns the schema history, oldest first.

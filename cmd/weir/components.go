@@ -4,6 +4,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/cumulativetodeltaprocessor"
 	"go.opentelemetry.io/collector/connector/forwardconnector"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/nopexporter"
@@ -17,6 +18,7 @@ import (
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
 	"github.com/weirhq/weir/exporters/traceroutingexporter"
 	"github.com/weirhq/weir/processors/redconnector"
+	"github.com/weirhq/weir/processors/serieslimitprocessor"
 	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
 
@@ -34,6 +36,8 @@ func components() (otelcol.Factories, error) {
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
 		tailsamplingprocessor.NewFactory(),
+		cumulativetodeltaprocessor.NewFactory(),
+		serieslimitprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}

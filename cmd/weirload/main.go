@@ -7,6 +7,13 @@
 // net.sock.peer.addr=1.2.3.4 and peer.service (telemetrygen-client on the parent,
 // telemetrygen-server on the child). Trace and span IDs are random.
 //
+// -trace-spans changes the shape to traces of that many spans, a root SERVER span and CLIENT
+// children of it; -error-share makes that share of traces carry an Error status on their last
+// span, and -slow-share makes that share last -slow-duration (the root spans it, the children
+// start at its start). The defaults keep telemetrygen's shape. A trace never straddles two
+// requests: use a -batch that is a multiple of -trace-spans, or the last trace of each request
+// is cut short.
+//
 // Every request carries -batch spans (512 by default, the OpenTelemetry SDK's batch size) in
 // one resource and is built afresh with pdata, as an SDK would. -workers goroutines share one
 // gRPC connection and one schedule: request k is due at start + k*batch/rate, so the offered
@@ -63,6 +70,15 @@ type config struct {
 	report      time.Duration
 	service     string
 	compression string
+	shape       shape
+}
+
+// shape is the shape of the generated traces.
+type shape struct {
+	spans    int           // spans per trace, the first is the root
+	errShare float64       // share of traces with an Error status on their last span
+	slow     float64       // share of traces lasting slowDur
+	slowDur  time.Duration // length of a slow trace
 }
 
 func main() {
@@ -76,6 +92,10 @@ func main() {
 	flag.DurationVar(&cfg.report, "report", 5*time.Second, "progress interval on stderr; 0 for none")
 	flag.StringVar(&cfg.service, "service", "telemetrygen", "service.name of the resource")
 	flag.StringVar(&cfg.compression, "compression", "none", "request compression: none or gzip")
+	flag.IntVar(&cfg.shape.spans, "trace-spans", 2, "spans per trace: one root and its children")
+	flag.Float64Var(&cfg.shape.errShare, "error-share", 0, "share of traces with an Error span, in [0, 1]")
+	flag.Float64Var(&cfg.shape.slow, "slow-share", 0, "share of traces lasting -slow-duration, in [0, 1]")
+	flag.DurationVar(&cfg.shape.slowDur, "slow-duration", 2*time.Second, "length of a slow trace")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := cfg.validate(); err != nil {
@@ -115,6 +135,18 @@ func (c config) validate() error {
 	}
 	if c.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-timeout must be positive, got %s", c.timeout))
+	}
+	if c.shape.spans < 1 {
+		errs = append(errs, fmt.Errorf("-trace-spans must be at least 1, got %d", c.shape.spans))
+	}
+	if c.shape.errShare < 0 || c.shape.errShare > 1 {
+		errs = append(errs, fmt.Errorf("-error-share must be within [0, 1], got %g", c.shape.errShare))
+	}
+	if c.shape.slow < 0 || c.shape.slow > 1 {
+		errs = append(errs, fmt.Errorf("-slow-share must be within [0, 1], got %g", c.shape.slow))
+	}
+	if c.shape.slowDur <= 0 {
+		errs = append(errs, fmt.Errorf("-slow-duration must be positive, got %s", c.shape.slowDur))
 	}
 	if c.compression != "none" && c.compression != "gzip" {
 		errs = append(errs, fmt.Errorf("-compression %q: use none or gzip", c.compression))
@@ -251,7 +283,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
 
 // send builds one request and exports it, counting the outcome.
 func send(ctx context.Context, cfg config, client ptraceotlp.GRPCClient, st *stats) {
-	req := ptraceotlp.NewExportRequestFromTraces(buildTraces(cfg.batch, cfg.service, time.Now()))
+	req := ptraceotlp.NewExportRequestFromTraces(buildTraces(cfg.batch, cfg.service, cfg.shape, time.Now()))
 	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	t0 := time.Now()
@@ -275,9 +307,10 @@ func send(ctx context.Context, cfg config, client ptraceotlp.GRPCClient, st *sta
 	st.acked.Add(int64(cfg.batch) - rej)
 }
 
-// buildTraces makes n telemetrygen-shaped spans starting at now: pairs of a SERVER parent
-// and its CLIENT child, each trace with a fresh random ID.
-func buildTraces(n int, service string, now time.Time) ptrace.Traces {
+// buildTraces makes n spans starting at now: traces of sh.spans spans, a SERVER root and
+// its CLIENT children, each trace with a fresh random ID. With the default shape (2 spans, no
+// errors, no slow traces) they are telemetrygen's pairs.
+func buildTraces(n int, service string, sh shape, now time.Time) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", service)
@@ -287,17 +320,25 @@ func buildTraces(n int, service string, now time.Time) ptrace.Traces {
 	spans.EnsureCapacity(n)
 	start := pcommon.NewTimestampFromTime(now)
 	end := pcommon.NewTimestampFromTime(now.Add(spanDuration))
+	rootEnd := end
 	var tid pcommon.TraceID
 	var parent pcommon.SpanID
+	var withErr bool
 	for i := 0; i < n; i++ {
 		sp := spans.AppendEmpty()
 		var sid pcommon.SpanID
 		binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1)
-		child := i%2 == 1
+		pos := i % sh.spans
+		child := pos != 0
 		if !child {
 			binary.LittleEndian.PutUint64(tid[:8], rand.Uint64()|1)
 			binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
 			parent = sid
+			rootEnd = end
+			if sh.slow > 0 && rand.Float64() < sh.slow {
+				rootEnd = pcommon.NewTimestampFromTime(now.Add(sh.slowDur))
+			}
+			withErr = sh.errShare > 0 && rand.Float64() < sh.errShare
 		}
 		sp.SetTraceID(tid)
 		sp.SetSpanID(sid)
@@ -312,9 +353,14 @@ func buildTraces(n int, service string, now time.Time) ptrace.Traces {
 			sp.SetKind(ptrace.SpanKindClient)
 			a.PutStr("peer.service", "telemetrygen-server")
 		} else {
+			sp.SetEndTimestamp(rootEnd)
 			sp.SetName("lets-go")
 			sp.SetKind(ptrace.SpanKindServer)
 			a.PutStr("peer.service", "telemetrygen-client")
+		}
+		if withErr && (pos == sh.spans-1 || i == n-1) {
+			sp.Status().SetCode(ptrace.StatusCodeError)
+			withErr = false
 		}
 	}
 	return td

@@ -44,8 +44,26 @@ type Config struct {
 	// Timeout bounds one export call (all inserts of a batch).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// RetryOnFailure and SendingQueue are the collector's exporterhelper settings.
+	// Rollup schedules the tier rollup job and retention inside weir. The metrics exporter runs
+	// them (it writes the 1m tiers); a traces-only exporter does not.
+	Rollup         RollupConfig                                             `mapstructure:"rollup"`
 	RetryOnFailure configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 	SendingQueue   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+}
+
+// RollupConfig schedules rollup.Job and rollup.ApplyRetention.
+type RollupConfig struct {
+	// Interval between rollup runs over the last Lookback; 0 turns the schedule off (run
+	// `weir rollup` from cron instead).
+	Interval time.Duration `mapstructure:"interval"`
+	Lookback time.Duration `mapstructure:"lookback"`
+	// Grace is how long after a window ends its finer rows may still arrive.
+	Grace time.Duration `mapstructure:"grace"`
+	// RetentionInterval between retention runs; 0 turns retention off.
+	RetentionInterval time.Duration `mapstructure:"retention_interval"`
+	// Retention overrides the default keep time of a table (spans 7d, metric points 15d,
+	// 1m tiers 30d, 1h tiers 400d, 1d tiers 5 years); 0 keeps a table forever.
+	Retention map[string]time.Duration `mapstructure:"retention"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -75,6 +93,22 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.BlockMaxBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("block_max_bytes must be at least 1024, got %d", cfg.BlockMaxBytes))
+	}
+	r := cfg.Rollup
+	if r.Interval < 0 || r.Lookback < 0 || r.Grace < 0 || r.RetentionInterval < 0 {
+		errs = append(errs, errors.New("rollup: interval, lookback, grace and retention_interval must not be negative"))
+	}
+	if r.Interval > 0 && r.Lookback < time.Hour {
+		errs = append(errs, fmt.Errorf("rollup.lookback must be at least 1h when the rollup runs, got %s", r.Lookback))
+	}
+	known := rollup.DefaultRetention()
+	for table, d := range r.Retention {
+		if _, ok := known[table]; !ok {
+			errs = append(errs, fmt.Errorf("rollup.retention: unknown table %q", table))
+		}
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("rollup.retention[%s] must not be negative, got %s", table, d))
+		}
 	}
 	if cfg.Password != "" && cfg.Username == "" {
 		errs = append(errs, errors.New("password is set but username is empty: set username too"))

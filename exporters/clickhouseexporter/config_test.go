@@ -70,6 +70,9 @@ func TestConfig_ValidateReportsEveryMistake(t *testing.T) {
 		`block_max_rows must be at least 1`,
 		`block_max_bytes must be at least 1024`,
 		`password is set but username is empty`,
+		`rollup: interval, lookback, grace and retention_interval must not be negative`,
+		`rollup.retention: unknown table "nope"`,
+		`rollup.retention[spans] must not be negative`,
 	} {
 		assert.Contains(t, msg, want)
 	}

@@ -31,6 +31,10 @@ type chExporter struct {
 	schemaMu    sync.Mutex
 	schemaReady bool
 
+	// scheduleRollups is set for the metrics exporter, which runs the rollup schedule.
+	scheduleRollups bool
+	sched           *scheduler
+
 	spanBlocks   sync.Pool // *spanBlock
 	metricBlocks sync.Pool // *metricBlocks
 }
@@ -61,10 +65,14 @@ func (e *chExporter) start(ctx context.Context, _ component.Host) error {
 	if err := e.ensureSchema(ctx); err != nil {
 		e.logger.Warn("ClickHouse not ready at start; will retry before the first insert", zap.Error(err))
 	}
+	if e.scheduleRollups {
+		e.startScheduler()
+	}
 	return nil
 }
 
 func (e *chExporter) shutdown(context.Context) error {
+	e.stopScheduler()
 	if e.conn == nil {
 		return nil
 	}
@@ -204,14 +212,17 @@ func (e *chExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error 
 			redFailed = true
 		}
 	}
+	// series_1m last, from the points now stored raw: see seriesOnlyKey for why.
+	seriesFailed := false
+	if sb := bs.buildSeries(failed); sb.rows > 0 {
+		if err := e.insert(ctx, rollup.TableSeries1m, sb); err != nil {
+			errs = append(errs, err)
+			seriesFailed = true
+		}
+	}
 	if len(errs) > 0 {
-		// Hand back only the metrics whose table failed.
-		return consumererror.NewMetrics(errors.Join(errs...), metricsWhere(md, func(sm pmetric.ScopeMetrics, m pmetric.Metric) bool {
-			if isRED(sm) {
-				return redFailed
-			}
-			return failed[m.Type()]
-		}))
+		// Hand back only what a failed table still needs.
+		return consumererror.NewMetrics(errors.Join(errs...), metricsToRetry(md, failed, redFailed, seriesFailed))
 	}
 	return nil
 }

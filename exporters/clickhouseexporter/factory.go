@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/weirhq/weir/rollup"
 )
 
 const typeStr = "clickhouse"
@@ -42,16 +44,22 @@ func createDefaultConfig() component.Config {
 	batch.Partition.IdleTimeout = 90 * time.Second
 	queue.Batch = configoptional.Some(batch)
 	return &Config{
-		Endpoint:       "tcp://127.0.0.1:9000",
-		Database:       "weir",
-		Username:       "default",
-		TLS:            configtls.ClientConfig{Insecure: true},
-		Compression:    "lz4",
-		DialTimeout:    5 * time.Second,
-		CreateSchema:   true,
-		BlockMaxRows:   1_000_000,
-		BlockMaxBytes:  512 << 20,
-		Timeout:        30 * time.Second,
+		Endpoint:      "tcp://127.0.0.1:9000",
+		Database:      "weir",
+		Username:      "default",
+		TLS:           configtls.ClientConfig{Insecure: true},
+		Compression:   "lz4",
+		DialTimeout:   5 * time.Second,
+		CreateSchema:  true,
+		BlockMaxRows:  1_000_000,
+		BlockMaxBytes: 512 << 20,
+		Timeout:       30 * time.Second,
+		Rollup: RollupConfig{
+			Interval:          5 * time.Minute,
+			Lookback:          rollup.DefaultLookback,
+			Grace:             rollup.DefaultGrace,
+			RetentionInterval: time.Hour,
+		},
 		RetryOnFailure: configretry.NewDefaultBackOffConfig(),
 		SendingQueue:   configoptional.Some(queue),
 	}
@@ -72,6 +80,7 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
+	e.scheduleRollups = true
 	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(c, e)...)
 }
 

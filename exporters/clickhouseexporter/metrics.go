@@ -59,6 +59,12 @@ type metricBlocks struct {
 	red    redBlocks
 	blocks [5]*metricBlock
 	hash   xxhash.Digest
+
+	// seriesOnly holds the points of scopes handed back for series_1m alone (see
+	// seriesOnlyKey): never inserted into the raw tables, only aggregated into series.
+	seriesOnly [5]*metricBlock
+	series     seriesBlock
+	seriesSrc  []*metricBlock
 }
 
 func newMetricBlocks() *metricBlocks {
@@ -66,14 +72,33 @@ func newMetricBlocks() *metricBlocks {
 	for i, t := range metricOrder {
 		cols := append(append(append([]string(nil), metricHead...), typeColumns[t]...), metricTail...)
 		bs.blocks[i] = &metricBlock{table: metricTables[t], metricType: t, cols: cols, a: &bs.a}
+		bs.seriesOnly[i] = &metricBlock{metricType: t, cols: cols, a: &bs.a}
 	}
 	return bs
 }
 
+// buildSeries aggregates series_1m's rows from the raw blocks whose insert succeeded (failed
+// names the types whose insert did not) and from the series-only points.
+func (bs *metricBlocks) buildSeries(failed map[pmetric.MetricType]bool) *seriesBlock {
+	src := bs.seriesSrc[:0]
+	for _, b := range bs.blocks {
+		if !failed[b.metricType] {
+			src = append(src, b)
+		}
+	}
+	src = append(src, bs.seriesOnly[:]...)
+	bs.series.build(src)
+	clear(src)
+	bs.seriesSrc = src[:0]
+	return &bs.series
+}
+
 func (bs *metricBlocks) all() []*metricBlock { return bs.blocks[:] }
 
-func (bs *metricBlocks) of(t pmetric.MetricType) *metricBlock {
-	for _, b := range bs.blocks {
+func (bs *metricBlocks) of(t pmetric.MetricType) *metricBlock { return blockOf(bs.blocks[:], t) }
+
+func blockOf(blocks []*metricBlock, t pmetric.MetricType) *metricBlock {
+	for _, b := range blocks {
 		if b.metricType == t {
 			return b
 		}
@@ -88,6 +113,10 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 	for _, b := range bs.blocks {
 		b.reset()
 	}
+	for _, b := range bs.seriesOnly {
+		b.reset()
+	}
+	bs.series.reset()
 	bs.red.reset()
 	rms := md.ResourceMetrics()
 	for r := 0; r < rms.Len(); r++ {
@@ -101,10 +130,14 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 				bs.red.addScope(service, sm)
 				continue
 			}
+			blocks := bs.blocks[:]
+			if isSeriesOnly(sm) {
+				blocks = bs.seriesOnly[:]
+			}
 			ms := sm.Metrics()
 			for i := 0; i < ms.Len(); i++ {
 				m := ms.At(i)
-				b := bs.of(m.Type())
+				b := blockOf(blocks, m.Type())
 				if b == nil {
 					continue
 				}

@@ -465,3 +465,72 @@ PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (Client, Server, Timestamp)
 SETTINGS index_granularity = 8192;
 
+-- series_1m
+CREATE TABLE IF NOT EXISTS weir.series_1m (
+    Timestamp        DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName      LowCardinality(String),
+    MetricName       LowCardinality(String),
+    MetricUnit       LowCardinality(String),
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(LowCardinality(String)),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+
+-- series_1h
+CREATE TABLE IF NOT EXISTS weir.series_1h (
+    Timestamp        DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName      LowCardinality(String),
+    MetricName       LowCardinality(String),
+    MetricUnit       LowCardinality(String),
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(LowCardinality(String)),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+
+-- series_1d
+CREATE TABLE IF NOT EXISTS weir.series_1d (
+    Timestamp        DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName      LowCardinality(String),
+    MetricName       LowCardinality(String),
+    MetricUnit       LowCardinality(String),
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(LowCardinality(String)),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+

@@ -1,0 +1,6 @@
+-- series_1h: count, sum, min, max, last value and histogram buckets per metric series; one-hour rows rolled up from series_1m.
+CREATE TABLE IF NOT EXISTS {{.DB}}.series_1h ({{template "series_columns" .}}
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192
