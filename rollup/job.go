@@ -26,17 +26,41 @@ const DefaultLookback = 48 * time.Hour
 // family is the column layout shared by the tiers of one signal.
 type family struct {
 	series []string // the series key, as stored
-	count  string   // the request (or call) counter
+	values []string // the value columns, in the order aggregates computes them
+	// aggregates merges a window's rows: one SELECT expression per value column.
+	aggregates string
 }
 
 func (f family) columns() []string {
 	cols := append([]string{"Timestamp"}, f.series...)
-	return append(cols, f.count, "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts")
+	return append(cols, f.values...)
+}
+
+// latencyAggregates merge RED and edge rows: counts add, distributions add bucket by bucket.
+func latencyAggregates(count string) string {
+	return "sum(" + count + "), sum(DurationSumNano), sum(ZeroCount),\n" +
+		"       (sumMap(BucketIndexes, BucketCounts) AS rollup_buckets).1, rollup_buckets.2"
 }
 
 var (
-	redFamily  = family{series: []string{"ServiceName", "SpanName", "SpanKind", "StatusCode", "DimKeys", "DimValues"}, count: "Requests"}
-	edgeFamily = family{series: []string{"Client", "Server", "ConnectionType", "Failed"}, count: "Calls"}
+	redFamily = family{
+		series:     []string{"ServiceName", "SpanName", "SpanKind", "StatusCode", "DimKeys", "DimValues"},
+		values:     []string{"Requests", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+		aggregates: latencyAggregates("Requests"),
+	}
+	edgeFamily = family{
+		series:     []string{"Client", "Server", "ConnectionType", "Failed"},
+		values:     []string{"Calls", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+		aggregates: latencyAggregates("Calls"),
+	}
+	// seriesFamily merges metric series rows: points and delta sums add, min and max keep
+	// their extremes, last is the value with the latest time, histogram buckets add by bound.
+	seriesFamily = family{
+		series: []string{"ServiceName", "MetricName", "MetricUnit", "MetricType", "SeriesHash", "AttributeKeys", "AttributeValues"},
+		values: []string{"Count", "Sum", "Min", "Max", "Last", "LastTimeUnixNano", "BucketBounds", "BucketCounts"},
+		aggregates: "sum(Count), sum(Sum), min(Min), max(Max), argMax(Last, LastTimeUnixNano), max(LastTimeUnixNano),\n" +
+			"       (sumMap(BucketBounds, BucketCounts) AS rollup_buckets).1, rollup_buckets.2",
+	}
 )
 
 // partitioning is how a tier's table is partitioned.
@@ -61,8 +85,10 @@ type rollupTier struct {
 var rollupOrder = []rollupTier{
 	{table: TableRED1h, source: TableRED1m, fam: redFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
 	{table: TableEdges1h, source: TableEdges1m, fam: edgeFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
+	{table: TableSeries1h, source: TableSeries1m, fam: seriesFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
 	{table: TableRED1d, source: TableRED1h, fam: redFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
 	{table: TableEdges1d, source: TableEdges1h, fam: edgeFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
+	{table: TableSeries1d, source: TableSeries1h, fam: seriesFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
 }
 
 // Job computes the hourly tiers from the one-minute tiers and the daily tiers from the hourly
@@ -291,8 +317,7 @@ func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, 
 	// are normal, so everything is summed; the distributions merge by adding bucket counts.
 	compute := "INSERT INTO " + staging + " (" + cols + ")\n" +
 		"SELECT " + tier.startOf + "(Timestamp) AS rollup_window, " + series + ",\n" +
-		"       sum(" + tier.fam.count + "), sum(DurationSumNano), sum(ZeroCount),\n" +
-		"       (sumMap(BucketIndexes, BucketCounts) AS rollup_buckets).1, rollup_buckets.2\n" +
+		"       " + tier.fam.aggregates + "\n" +
 		"FROM " + source + "\n" +
 		"WHERE " + inRange + "\n" +
 		"GROUP BY rollup_window, " + series

@@ -122,7 +122,7 @@ func readRows(t *testing.T, db *chtest.DB, table string, fam family) []tierRow {
 	for rows.Next() {
 		var r tierRow
 		var series []any
-		if fam.count == "Requests" {
+		if fam.values[0] == "Requests" {
 			var svc, span string
 			var kind, status uint8
 			var dk, dv []string
@@ -538,4 +538,51 @@ func ExampleJob_RunRecent() {
 		panic(err)
 	}
 	fmt.Println(len(dropped), "partitions dropped")
+}
+
+func TestJob_SeriesTiers(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	h10 := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+	batch, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Table(TableSeries1m)+
+		" (Timestamp, ServiceName, MetricName, MetricType, SeriesHash, Count, Sum, Min, Max, Last, LastTimeUnixNano, BucketBounds, BucketCounts)")
+	require.NoError(t, err)
+	add := func(ts time.Time, count uint64, sum, min, max, last float64, lastAt time.Time, bounds []float64, counts []uint64) {
+		require.NoError(t, batch.Append(ts, "svc", "queue.depth", uint8(1), uint64(42), count, sum, min, max, last, uint64(lastAt.UnixNano()), bounds, counts))
+	}
+	add(h10.Add(5*time.Minute), 2, 3, 1, 2, 2, h10.Add(5*time.Minute+30*time.Second), []float64{1, math.Inf(1)}, []uint64{1, 1})
+	add(h10.Add(5*time.Minute), 1, 4, 4, 4, 4, h10.Add(5*time.Minute+10*time.Second), []float64{1, math.Inf(1)}, []uint64{0, 1})
+	add(h10.Add(30*time.Minute), 1, 5, 5, 5, 5, h10.Add(30*time.Minute), []float64{1, 10, math.Inf(1)}, []uint64{0, 1, 0})
+	add(h10.Add(70*time.Minute), 3, 0, -1, 9, 7, h10.Add(71*time.Minute), nil, nil)
+	require.NoError(t, batch.Send())
+
+	job := &Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return h10.Add(72 * time.Hour) }}
+	_, err = job.Run(ctx, h10.Add(-time.Hour), h10.Add(24*time.Hour))
+	require.NoError(t, err)
+	var count uint64
+	var sum, min, max, last float64
+	var bounds []float64
+	var counts []uint64
+	require.NoError(t, db.Conn.QueryRow(ctx, "SELECT Count, Sum, Min, Max, Last, BucketBounds, BucketCounts FROM "+db.Table(TableSeries1h)+
+		" WHERE Timestamp = ?", h10).Scan(&count, &sum, &min, &max, &last, &bounds, &counts))
+	assert.Equal(t, uint64(4), count)
+	assert.Equal(t, 12.0, sum)
+	assert.Equal(t, 1.0, min)
+	assert.Equal(t, 5.0, max)
+	assert.Equal(t, 5.0, last, "the value with the latest time")
+	assert.Equal(t, []float64{1, 10, math.Inf(1)}, bounds)
+	assert.Equal(t, []uint64{1, 1, 2}, counts)
+	require.NoError(t, db.Conn.QueryRow(ctx, "SELECT Count, Min, Max, Last FROM "+db.Table(TableSeries1d)).Scan(&count, &min, &max, &last))
+	assert.Equal(t, uint64(7), count)
+	assert.Equal(t, -1.0, min)
+	assert.Equal(t, 9.0, max)
+	assert.Equal(t, 7.0, last)
+	// Rerunning changes nothing.
+	_, err = job.Run(ctx, h10.Add(-time.Hour), h10.Add(24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), db.QueryUint64(t, "SELECT count() FROM "+db.Table(TableSeries1h)))
+	assert.Equal(t, uint64(7), db.QueryUint64(t, "SELECT sum(Count) FROM "+db.Table(TableSeries1h)))
 }

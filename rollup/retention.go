@@ -39,6 +39,9 @@ func DefaultRetention() Retention {
 		TableEdges1h:                     400 * day,
 		TableRED1d:                       1826 * day,
 		TableEdges1d:                     1826 * day,
+		TableSeries1m:                    30 * day,
+		TableSeries1h:                    400 * day,
+		TableSeries1d:                    1826 * day,
 	}
 }
 
