@@ -37,8 +37,8 @@ func createDefaultConfig() component.Config {
 	batch := exporterhelper.BatchConfig{
 		FlushTimeout: 2 * time.Second,
 		Sizer:        exporterhelper.RequestSizerTypeItems,
-		MinSize:      100_000,
-		MaxSize:      200_000,
+		MinSize:      32_768,
+		MaxSize:      65_536,
 	}
 	batch.Partition.CacheSize = 10_000
 	batch.Partition.IdleTimeout = 90 * time.Second
