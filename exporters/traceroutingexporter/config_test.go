@@ -1,27 +1,19 @@
 package traceroutingexporter
 
 import (
-	"path/filepath"
+	"github.com/weirhq/weir/internal/configtest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 )
 
-func loadConfig(t *testing.T, file, id string) (*Config, error) {
+func loadConfig(t *testing.T, file, name string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
-	require.NoError(t, err)
-	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	sub, err := cm.Sub(component.MustNewIDWithName(typeStr, id).String())
-	require.NoError(t, err)
-	require.NoError(t, sub.Unmarshal(cfg))
-	return cfg, confmap.Validate(cfg)
+	return configtest.Load[*Config](t, NewFactory(), file, name)
 }
 
 func TestConfig_Load(t *testing.T) {
