@@ -1,7 +1,11 @@
 package rollup_test
 
 import (
+	"context"
 	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/weirhq/weir/rollup"
 )
@@ -36,4 +40,42 @@ func ExamplePlan() {
 	// series_1m
 	// series_1h
 	// series_1d
+	// spend
+	// allocation
+}
+
+// Replace a billing period of an account with new rows: they are staged, then swapped in
+// partition by partition; until Commit the spend table is untouched. (Needs a ClickHouse
+// server, so it is compiled, not run.)
+func ExampleSpendWriter() {
+	ctx := context.Background()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:19000"}})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	w, err := rollup.NewSpendWriter(ctx, conn, "weir")
+	if err != nil {
+		panic(err)
+	}
+	sep := time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)
+	var b rollup.SpendBlock
+	row := rollup.SpendRow{
+		BillingPeriodStart: sep, BillingPeriodEnd: sep.AddDate(0, 1, 0),
+		ChargePeriodStart: sep, ChargePeriodEnd: sep.Add(time.Hour),
+		Provider: "AWS", BillingAccountID: "123456789012", ServiceName: "Amazon EC2",
+		BilledCost: 0.42, BillingCurrency: "USD", Source: "bill.csv", LineNumber: 2,
+	}
+	b.Append(&row) // copies row: it may be reused
+	if err := w.Write(ctx, &b); err != nil {
+		_ = w.Abort(ctx)
+		panic(err)
+	}
+	c, err := w.Commit(ctx)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range c.Periods {
+		fmt.Println(p.Start.Format("2006-01"), p.BillingAccountID, p.Rows, "rows replace", p.PreviousRows)
+	}
 }

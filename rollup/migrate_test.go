@@ -34,6 +34,7 @@ var objectsV2 = []string{
 
 // allObjects is every table and view the latest schema creates, sorted.
 var allObjects = []string{
+	TableAllocation,
 	TableEdges1d, TableEdges1h, TableEdges1m,
 	TableMetricsExponentialHistogram,
 	TableMetricsGauge,
@@ -44,6 +45,7 @@ var allObjects = []string{
 	TableSchemaMigrations,
 	TableSeries1d, TableSeries1h, TableSeries1m,
 	TableSpans,
+	TableSpend,
 	TableTraceIndex,
 	"trace_index_mv",
 }

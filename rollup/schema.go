@@ -38,6 +38,11 @@ const (
 	TableSeries1m = "series_1m"
 	TableSeries1h = "series_1h"
 	TableSeries1d = "series_1d"
+
+	// Spend: the infrastructure bill (FOCUS cost rows) and Kubernetes cost allocations
+	// (OpenCost), written by `weir spend import` through SpendWriter and AllocationWriter.
+	TableSpend      = "spend"
+	TableAllocation = "allocation"
 )
 
 // REDScope is the instrumentation scope of the metrics the weir_red connector emits; the
@@ -166,6 +171,7 @@ var migrations = []Migration{
 		"edges_1m", "edges_1h", "edges_1d",
 	}},
 	{Version: 4, Name: "metric series tiers", Files: []string{"series_1m", "series_1h", "series_1d"}},
+	{Version: 5, Name: "spend", Files: []string{"spend", "allocation"}},
 }
 
 // Migrations returns the schema history, oldest first.

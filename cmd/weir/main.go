@@ -39,6 +39,7 @@ func main() {
 	cmd := otelcol.NewCommand(set)
 	cmd.AddCommand(schemaCommand())
 	cmd.AddCommand(rollupCommand())
+	cmd.AddCommand(spendCommand())
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -533,3 +533,98 @@ PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
 SETTINGS index_granularity = 8192;
 
+-- spend
+CREATE TABLE IF NOT EXISTS weir.spend (
+    BillingPeriodStart DateTime('UTC'),
+    BillingPeriodEnd   DateTime('UTC'),
+    ChargePeriodStart  DateTime('UTC'),
+    ChargePeriodEnd    DateTime('UTC'),
+    Date               Date,
+    Provider           String,
+    HostProvider       String,
+    Publisher          String,
+    InvoiceIssuer      String,
+    BillingAccountId   String,
+    BillingAccountName String,
+    BillingAccountType String,
+    SubAccountId       String,
+    SubAccountName     String,
+    SubAccountType     String,
+    InvoiceId          String,
+    ServiceCategory    String,
+    ServiceSubcategory String,
+    ServiceName        String,
+    ResourceId         String,
+    ResourceName       String,
+    ResourceType       String,
+    RegionId           String,
+    RegionName         String,
+    AvailabilityZone   String,
+    SkuId              String,
+    SkuPriceId         String,
+    ChargeCategory     String,
+    ChargeClass        String,
+    ChargeFrequency    String,
+    ChargeDescription  String,
+    PricingCategory    String,
+    BillingCurrency    String,
+    BilledCost         Float64,
+    EffectiveCost      Float64,
+    ListCost           Float64,
+    ContractedCost     Float64,
+    ConsumedQuantity   Float64,
+    ConsumedUnit       String,
+    PricingQuantity    Float64,
+    PricingUnit        String,
+    TagKeys            Array(String),
+    TagValues          Array(String),
+    ExtraKeys          Array(String),
+    ExtraValues        Array(String),
+    Source             String,
+    ImportId           String,
+    LineNumber         UInt64
+) ENGINE = MergeTree
+PARTITION BY (toYYYYMM(BillingPeriodStart), cityHash64(BillingAccountId))
+ORDER BY (ServiceName, Date, ChargePeriodStart)
+SETTINGS index_granularity = 8192;
+
+-- allocation
+CREATE TABLE IF NOT EXISTS weir.allocation (
+    WindowStart           DateTime('UTC'),
+    WindowEnd             DateTime('UTC'),
+    Date                  Date,
+    Name                  String,
+    Cluster               String,
+    Node                  String,
+    Namespace             String,
+    ControllerKind        String,
+    Controller            String,
+    Pod                   String,
+    Container             String,
+    IsIdle                UInt8,
+    Minutes               Float64,
+    CpuCoreRequestAverage Float64,
+    CpuCoreUsageAverage   Float64,
+    RamByteRequestAverage Float64,
+    RamByteUsageAverage   Float64,
+    CpuCost               Float64,
+    GpuCost               Float64,
+    RamCost               Float64,
+    PvCost                Float64,
+    NetworkCost           Float64,
+    LoadBalancerCost      Float64,
+    SharedCost            Float64,
+    ExternalCost          Float64,
+    TotalCost             Float64,
+    CpuEfficiency         Float64,
+    RamEfficiency         Float64,
+    TotalEfficiency       Float64,
+    LabelKeys             Array(String),
+    LabelValues           Array(String),
+    Source                String,
+    ImportId              String
+) ENGINE = MergeTree
+PARTITION BY (toYYYYMM(WindowStart), cityHash64(Cluster))
+ORDER BY (Cluster, Namespace, WindowStart)
+SETTINGS index_granularity = 8192;
+

@@ -534,3 +534,98 @@ PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
 SETTINGS index_granularity = 8192;
 
+-- spend
+CREATE TABLE IF NOT EXISTS weir.spend (
+    BillingPeriodStart DateTime('UTC'),
+    BillingPeriodEnd   DateTime('UTC'),
+    ChargePeriodStart  DateTime('UTC'),
+    ChargePeriodEnd    DateTime('UTC'),
+    Date               Date,
+    Provider           LowCardinality(String),
+    HostProvider       LowCardinality(String),
+    Publisher          LowCardinality(String),
+    InvoiceIssuer      LowCardinality(String),
+    BillingAccountId   String,
+    BillingAccountName String,
+    BillingAccountType LowCardinality(String),
+    SubAccountId       String,
+    SubAccountName     String,
+    SubAccountType     LowCardinality(String),
+    InvoiceId          String,
+    ServiceCategory    LowCardinality(String),
+    ServiceSubcategory LowCardinality(String),
+    ServiceName        LowCardinality(String),
+    ResourceId         String,
+    ResourceName       String,
+    ResourceType       LowCardinality(String),
+    RegionId           LowCardinality(String),
+    RegionName         LowCardinality(String),
+    AvailabilityZone   LowCardinality(String),
+    SkuId              String,
+    SkuPriceId         String,
+    ChargeCategory     LowCardinality(String),
+    ChargeClass        LowCardinality(String),
+    ChargeFrequency    LowCardinality(String),
+    ChargeDescription  String,
+    PricingCategory    LowCardinality(String),
+    BillingCurrency    LowCardinality(String),
+    BilledCost         Float64,
+    EffectiveCost      Float64,
+    ListCost           Float64,
+    ContractedCost     Float64,
+    ConsumedQuantity   Float64,
+    ConsumedUnit       LowCardinality(String),
+    PricingQuantity    Float64,
+    PricingUnit        LowCardinality(String),
+    TagKeys            Array(LowCardinality(String)),
+    TagValues          Array(String),
+    ExtraKeys          Array(LowCardinality(String)),
+    ExtraValues        Array(String),
+    Source             String,
+    ImportId           String,
+    LineNumber         UInt64
+) ENGINE = MergeTree
+PARTITION BY (toYYYYMM(BillingPeriodStart), cityHash64(BillingAccountId))
+ORDER BY (ServiceName, Date, ChargePeriodStart)
+SETTINGS index_granularity = 8192;
+
+-- allocation
+CREATE TABLE IF NOT EXISTS weir.allocation (
+    WindowStart           DateTime('UTC'),
+    WindowEnd             DateTime('UTC'),
+    Date                  Date,
+    Name                  String,
+    Cluster               LowCardinality(String),
+    Node                  String,
+    Namespace             LowCardinality(String),
+    ControllerKind        LowCardinality(String),
+    Controller            String,
+    Pod                   String,
+    Container             String,
+    IsIdle                UInt8,
+    Minutes               Float64,
+    CpuCoreRequestAverage Float64,
+    CpuCoreUsageAverage   Float64,
+    RamByteRequestAverage Float64,
+    RamByteUsageAverage   Float64,
+    CpuCost               Float64,
+    GpuCost               Float64,
+    RamCost               Float64,
+    PvCost                Float64,
+    NetworkCost           Float64,
+    LoadBalancerCost      Float64,
+    SharedCost            Float64,
+    ExternalCost          Float64,
+    TotalCost             Float64,
+    CpuEfficiency         Float64,
+    RamEfficiency         Float64,
+    TotalEfficiency       Float64,
+    LabelKeys             Array(LowCardinality(String)),
+    LabelValues           Array(String),
+    Source                String,
+    ImportId              String
+) ENGINE = MergeTree
+PARTITION BY (toYYYYMM(WindowStart), cityHash64(Cluster))
+ORDER BY (Cluster, Namespace, WindowStart)
+SETTINGS index_granularity = 8192;
+
