@@ -42,5 +42,7 @@ bench: clickhouse
 fmt:
 	$(GO) fmt ./...
 
+dashboards:: ; $(GO) generate ./dashboards
+
 clean:
 	rm -rf bin/
