@@ -11,7 +11,7 @@ WEIR_CLICKHOUSE_DATABASE ?= weir
 WEIR_TEST_CLICKHOUSE_ADDR = 127.0.0.1:$(WEIR_CLICKHOUSE_TCP_PORT)
 export WEIR_CLICKHOUSE_TCP_PORT WEIR_CLICKHOUSE_HTTP_PORT WEIR_CLICKHOUSE_ENDPOINT WEIR_CLICKHOUSE_DATABASE WEIR_TEST_CLICKHOUSE_ADDR
 
-.PHONY: all clickhouse clickhouse-stop build run test bench fmt clean
+.PHONY: all chromium clickhouse clickhouse-stop build run test bench fmt clean
 
 all: build
 
@@ -29,7 +29,11 @@ build:
 run: clickhouse build
 	bin/weir --config config/weir.yaml
 
-test: clickhouse
+# Headless Chromium renders the weekly report in its test.
+chromium:
+	scripts/chromium.sh
+
+test: clickhouse chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 

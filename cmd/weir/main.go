@@ -40,6 +40,7 @@ func main() {
 	cmd.AddCommand(schemaCommand())
 	cmd.AddCommand(rollupCommand())
 	cmd.AddCommand(spendCommand())
+	cmd.AddCommand(reportCommand())
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirhq/weir/analyzer/costmap"
+	"github.com/weirhq/weir/analyzer/hotspot"
+	"github.com/weirhq/weir/analyzer/report"
+	"github.com/weirhq/weir/rollup"
+)
+
+// reportCommand is `weir report`: the weekly spend and hotspot report.
+func reportCommand() *cobra.Command {
+	var endpoint, database, user, week, format, out, rules string
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Write the weekly report: spend per service, cost per request, hotspots by cost impact",
+		Long: `Write the weekly report of an ISO week (default: the last complete one) against the
+week before: total spend and spend per million requests, a per-service table (spend,
+requests, cost per 1k requests, p95, error rate, week-over-week change), the hotspots
+ranked by estimated weekly cost impact with their evidence, and charts of spend against
+traffic per service.
+
+--format md (default), html (one self-contained file with inline SVG charts) or json.
+--rules is the costmap YAML that maps spend to services; without it spend is mapped by
+the default tag keys (service, app, application, service.name, component).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := rollup.ValidateDatabase(database); err != nil {
+				return err
+			}
+			if week == "" {
+				week = report.LastCompleteWeek(time.Now())
+			}
+			if _, err := report.ParseWeek(week); err != nil {
+				return err
+			}
+			var write func(*report.Report, io.Writer) error
+			switch format {
+			case "md", "markdown":
+				write = (*report.Report).WriteMarkdown
+			case "html":
+				write = (*report.Report).WriteHTML
+			case "json":
+				write = (*report.Report).WriteJSON
+			default:
+				return fmt.Errorf("--format %q: want md, html or json", format)
+			}
+			cfg := costmap.Config{Rules: []costmap.Rule{{Name: "tags", Tag: &costmap.TagRule{}}}}
+			if rules != "" {
+				var err error
+				if cfg, err = costmap.LoadFile(rules); err != nil {
+					return err
+				}
+			}
+			cmd.SilenceUsage = true
+			conn, err := connect(endpoint, user)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			rep, err := report.Build(cmd.Context(), conn, database, week, cfg, hotspot.DefaultThresholds())
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				return write(rep, cmd.OutOrStdout())
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			bw := bufio.NewWriter(f)
+			err = errors.Join(write(rep, bw), bw.Flush(), f.Close())
+			if err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote the %s report of %s to %s\n", format, rep.Week, out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&week, "week", "", "ISO week, e.g. 2026-W47 (default: the last complete week)")
+	f.StringVar(&format, "format", "md", "md, html or json")
+	f.StringVar(&out, "out", "", "write to this file instead of standard output")
+	f.StringVar(&rules, "rules", "", "costmap YAML mapping spend to services")
+	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
+	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
+	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")
+	return cmd
+}
