@@ -2,7 +2,7 @@
 // trace has arrived to judge it, in memory bounded in bytes, and the same way on every
 // replica.
 //
-// Spans are buffered per trace as concatenated OTLP protobuf (a few hundred bytes a span
+// Spans are buffered per trace as s2-compressed OTLP protobuf (tens of bytes a span
 // instead of the kilobyte pdata objects take), with a small summary kept up to date as spans
 // arrive: error seen, time range, longest span, span count, matched attribute policies, root
 // service. A trace is decided when its root span has ended and it has been quiet for

@@ -2,10 +2,13 @@ package tailsamplingprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -102,12 +105,50 @@ type batch struct {
 	direct    []ptrace.Traces
 }
 
-func (b *batch) add(id pcommon.TraceID, buf []byte, d decision) {
+// add queues a kept trace: its frames are decompressed into b.buf, one protobuf message.
+func (b *batch) add(id pcommon.TraceID, frames []byte, d decision) error {
 	if b.decisions == nil {
 		b.decisions = map[pcommon.TraceID]decision{}
 	}
-	b.buf = append(b.buf, buf...)
+	var err error
+	if b.buf, err = appendDecoded(b.buf, frames); err != nil {
+		return err
+	}
 	b.decisions[id] = d
+	return nil
+}
+
+// appendFrame appends src to dst as one frame: its s2-compressed length, then the block.
+func appendFrame(dst, src []byte) []byte {
+	need := binary.MaxVarintLen64 + s2.MaxEncodedLen(len(src))
+	start := len(dst)
+	dst = slices.Grow(dst, need)[:start+need]
+	enc := s2.Encode(dst[start+binary.MaxVarintLen64:], src)
+	n := binary.PutUvarint(dst[start:], uint64(len(enc)))
+	copy(dst[start+n:], enc)
+	return dst[:start+n+len(enc)]
+}
+
+// appendDecoded appends the decompressed contents of frames to dst.
+func appendDecoded(dst, frames []byte) ([]byte, error) {
+	for len(frames) > 0 {
+		size, n := binary.Uvarint(frames)
+		if n <= 0 || uint64(len(frames)-n) < size {
+			return dst, errors.New("tail sampler: corrupt frame in a held trace")
+		}
+		block := frames[n : n+int(size)]
+		frames = frames[n+int(size):]
+		dl, err := s2.DecodedLen(block)
+		if err != nil {
+			return dst, err
+		}
+		start := len(dst)
+		dst = slices.Grow(dst, dl)[:start+dl]
+		if _, err := s2.Decode(dst[start:], block); err != nil {
+			return dst[:start], err
+		}
+	}
+	return dst, nil
 }
 
 // flush sends b downstream: one ConsumeTraces for all kept traces, one per late batch.

@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// traceState is one held trace: its spans as concatenated OTLP TracesData messages (protobuf
-// concatenation is message merging, so one Unmarshal of the whole buffer gives every span)
-// and its summary.
+// traceState is one held trace: its spans as s2-compressed frames of OTLP TracesData messages
+// (decompressed and concatenated they are one message, since protobuf concatenation merges,
+// so one Unmarshal gives every span) and its summary.
 type traceState struct {
 	id       pcommon.TraceID
 	buf      []byte
@@ -180,7 +180,10 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 			errs = append(errs, err)
 			continue
 		}
-		gr.buf = b
+		// Held spans are kept s2-compressed, one frame per batch: OTLP protobuf of a trace
+		// shrinks about 4.7x (152 to 32 bytes a span on telemetrygen-shaped spans, see
+		// BENCHMARKS.md) for about 130 ns a span.
+		gr.buf = appendFrame(nil, b)
 	}
 
 	now := ts.now()
@@ -207,7 +210,11 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 			ts.held += traceOverhead
 		}
 		before := int64(cap(t.buf))
-		t.buf = append(t.buf, gr.buf...)
+		if t.buf == nil {
+			t.buf = gr.buf // the first frame: take it rather than copy it
+		} else {
+			t.buf = append(t.buf, gr.buf...)
+		}
 		ts.held += int64(cap(t.buf)) - before
 		t.sum.merge(&gr.sum)
 		t.last = now
@@ -263,7 +270,10 @@ func (ts *tailSampler) decideLocked(t *traceState, out *batch, cause string) {
 	ts.held -= t.bytes()
 	ts.tel.decided(cause, d, ts.reasonName(d.reason), t.sum.spans)
 	if d.keep {
-		out.add(t.id, t.buf, d)
+		if err := out.add(t.id, t.buf, d); err != nil {
+			// Only our own framing can be corrupt: a bug, logged, never bad input.
+			ts.logger.Error("kept trace could not be read back", zap.Error(err))
+		}
 	}
 	t.buf = nil
 }
