@@ -34,8 +34,9 @@ type group struct {
 
 // groups splits a batch by trace. Reused through a pool; not safe for concurrent use.
 type groups struct {
-	index map[pcommon.TraceID]int
-	list  []group
+	index   map[pcommon.TraceID]int
+	list    []group
+	scratch []byte // compression buffer, reused across batches
 }
 
 var groupsPool = sync.Pool{New: func() any { return &groups{index: map[pcommon.TraceID]int{}} }}
@@ -118,15 +119,16 @@ func (b *batch) add(id pcommon.TraceID, frames []byte, d decision) error {
 	return nil
 }
 
-// appendFrame appends src to dst as one frame: its s2-compressed length, then the block.
-func appendFrame(dst, src []byte) []byte {
-	need := binary.MaxVarintLen64 + s2.MaxEncodedLen(len(src))
-	start := len(dst)
-	dst = slices.Grow(dst, need)[:start+need]
-	enc := s2.Encode(dst[start+binary.MaxVarintLen64:], src)
-	n := binary.PutUvarint(dst[start:], uint64(len(enc)))
-	copy(dst[start+n:], enc)
-	return dst[:start+n+len(enc)]
+// appendFrame appends src to dst as one frame: its s2-compressed length, then the block. The
+// block is compressed into scratch first, so dst grows by the compressed size only: held
+// memory is counted by capacity.
+func appendFrame(dst, src []byte, scratch *[]byte) []byte {
+	if need := s2.MaxEncodedLen(len(src)); cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	enc := s2.Encode((*scratch)[:cap(*scratch)], src)
+	dst = binary.AppendUvarint(dst, uint64(len(enc)))
+	return append(dst, enc...)
 }
 
 // appendDecoded appends the decompressed contents of frames to dst.

@@ -183,7 +183,7 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 		// Held spans are kept s2-compressed, one frame per batch: OTLP protobuf of a trace
 		// shrinks about 4.7x (152 to 32 bytes a span on telemetrygen-shaped spans, see
 		// BENCHMARKS.md) for about 130 ns a span.
-		gr.buf = appendFrame(nil, b)
+		gr.buf = appendFrame(nil, b, &g.scratch)
 	}
 
 	now := ts.now()
