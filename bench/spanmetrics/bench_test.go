@@ -278,9 +278,6 @@ func BenchmarkSpanMetrics_Consume(b *testing.B) {
 // no variant always runs after the same neighbour on the noisy machine) and prints medians
 // and the ratios weir_red / contrib of the same run. Target: weir_red <= 0.5x contrib.
 func TestSpanMetrics_Ratio(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark rounds take about a minute")
-	}
 	type sample struct{ ns, cpu, allocs, bytes []float64 }
 	got := make([]sample, len(variants))
 	for r := range *rounds {
