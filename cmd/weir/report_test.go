@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -19,15 +18,7 @@ import (
 
 func runReport(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := reportCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
+	return runCommand(t, reportCommand(), args...)
 }
 
 func TestReportCommand_BadFlags(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"testing"
@@ -14,18 +13,9 @@ import (
 	"github.com/weirhq/weir/rollup"
 )
 
-// runRollup runs `weir rollup args...` in-process and returns what it wrote.
 func runRollup(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := rollupCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
+	return runCommand(t, rollupCommand(), args...)
 }
 
 func TestRollupCommand(t *testing.T) {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,18 +12,9 @@ import (
 	"github.com/weirhq/weir/rollup"
 )
 
-// runSchema runs `weir schema args...` in-process and returns what it wrote.
 func runSchema(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := schemaCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
+	return runCommand(t, schemaCommand(), args...)
 }
 
 // unreachable is an endpoint nothing listens on: offline rendering must not dial it.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,18 +19,9 @@ const (
 	openCostFixture = "../../analyzer/opencost/testdata/allocation_namespace.json"
 )
 
-// runSpend runs `weir spend args...` in-process and returns what it wrote.
 func runSpend(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := spendCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	err = cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
+	return runCommand(t, spendCommand(), args...)
 }
 
 func TestSpendCommand_Import(t *testing.T) {
