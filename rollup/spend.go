@@ -679,15 +679,9 @@ func (w *SpendWriter) Abort(ctx context.Context) error { return w.s.abort(ctx) }
 func (w *SpendWriter) periods(ctx context.Context) ([]ReplacedPeriod, error) {
 	s := w.s
 	target := s.db + "." + s.t.table
-	q := "SELECT BillingPeriodStart, period_end, BillingAccountId, new_rows, new_cost, previous_rows FROM (\n" +
-		"  SELECT BillingPeriodStart, BillingAccountId, max(BillingPeriodEnd) AS period_end, count() AS new_rows, sum(BilledCost) AS new_cost\n" +
-		"  FROM " + s.staging + " GROUP BY BillingPeriodStart, BillingAccountId\n" +
-		") ANY LEFT JOIN (\n" +
-		"  SELECT BillingPeriodStart, BillingAccountId, count() AS previous_rows FROM " + target + "\n" +
-		"  WHERE (BillingPeriodStart, BillingAccountId) IN (SELECT DISTINCT BillingPeriodStart, BillingAccountId FROM " + s.staging + ")\n" +
-		"  GROUP BY BillingPeriodStart, BillingAccountId\n" +
-		") USING (BillingPeriodStart, BillingAccountId)\n" +
-		"ORDER BY BillingPeriodStart, BillingAccountId"
+	q := replacedGroupsSQL(target, s.staging, []string{"BillingPeriodStart", "BillingAccountId"},
+		"max(BillingPeriodEnd) AS period_end", "sum(BilledCost)",
+		"BillingPeriodStart, period_end, BillingAccountId")
 	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("summarize import into %s: %w", target, err)
@@ -767,15 +761,8 @@ func (w *AllocationWriter) Abort(ctx context.Context) error { return w.s.abort(c
 func (w *AllocationWriter) windows(ctx context.Context) ([]ReplacedWindow, error) {
 	s := w.s
 	target := s.db + "." + s.t.table
-	q := "SELECT WindowStart, WindowEnd, Cluster, new_rows, new_cost, previous_rows FROM (\n" +
-		"  SELECT WindowStart, WindowEnd, Cluster, count() AS new_rows, sum(TotalCost) AS new_cost\n" +
-		"  FROM " + s.staging + " GROUP BY WindowStart, WindowEnd, Cluster\n" +
-		") ANY LEFT JOIN (\n" +
-		"  SELECT WindowStart, WindowEnd, Cluster, count() AS previous_rows FROM " + target + "\n" +
-		"  WHERE (WindowStart, WindowEnd, Cluster) IN (SELECT DISTINCT WindowStart, WindowEnd, Cluster FROM " + s.staging + ")\n" +
-		"  GROUP BY WindowStart, WindowEnd, Cluster\n" +
-		") USING (WindowStart, WindowEnd, Cluster)\n" +
-		"ORDER BY WindowStart, WindowEnd, Cluster"
+	q := replacedGroupsSQL(target, s.staging, []string{"WindowStart", "WindowEnd", "Cluster"},
+		"", "sum(TotalCost)", "WindowStart, WindowEnd, Cluster")
 	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("summarize import into %s: %w", target, err)
@@ -791,4 +778,24 @@ func (w *AllocationWriter) windows(ctx context.Context) ([]ReplacedWindow, error
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// replacedGroupsSQL summarizes an import per replaced group (keys): the rows and cost it
+// brings, and how many rows the target held for the same group. extra is one more computed
+// staging column (with its alias) or empty; out lists the leading result columns, in the order
+// callers scan them, before new_rows, new_cost and previous_rows.
+func replacedGroupsSQL(target, staging string, keys []string, extra, cost, out string) string {
+	k := strings.Join(keys, ", ")
+	if extra != "" {
+		extra += ", "
+	}
+	return "SELECT " + out + ", new_rows, new_cost, previous_rows FROM (\n" +
+		"  SELECT " + k + ", " + extra + "count() AS new_rows, " + cost + " AS new_cost\n" +
+		"  FROM " + staging + " GROUP BY " + k + "\n" +
+		") ANY LEFT JOIN (\n" +
+		"  SELECT " + k + ", count() AS previous_rows FROM " + target + "\n" +
+		"  WHERE (" + k + ") IN (SELECT DISTINCT " + k + " FROM " + staging + ")\n" +
+		"  GROUP BY " + k + "\n" +
+		") USING (" + k + ")\n" +
+		"ORDER BY " + k
 }
