@@ -71,6 +71,10 @@ func (e *chExporter) start(ctx context.Context, _ component.Host) error {
 	// A server that is away at start is not fatal: data waits in the queue and the schema
 	// is created before the first insert that reaches it.
 	if err := e.ensureSchema(ctx); err != nil {
+		if errors.Is(err, rollup.ErrSchemaTooNew) {
+			// Writing into a schema this binary does not know could corrupt it: refuse to start.
+			return errors.Join(err, e.shutdown(ctx))
+		}
 		e.logger.Warn("ClickHouse not ready at start; will retry before the first insert", zap.Error(err))
 	}
 	if e.scheduleRollups {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/rollup"
 )
 
 // testTraces makes resources x scopes x spans spans with distinct span IDs; IDs listed in
@@ -240,4 +241,23 @@ func TestSchedule_RollsUpAndAppliesRetention(t *testing.T) {
 	}
 	assert.Equal(t, uint64(7), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table("red_1h")+" WHERE Timestamp = toDateTime(?)", recent.Unix()), "the closed hour was rolled up")
 	assert.Equal(t, uint64(1), db.QueryUint64(t, "SELECT count() FROM "+db.Table("red_1m")), "the expired day was dropped from the 1m tier")
+}
+
+func TestStart_RefusesSchemaTooNew(t *testing.T) {
+	t.Parallel()
+	_, db, _ := startExporter(t, nil)
+	batch, err := db.Conn.PrepareBatch(context.Background(), "INSERT INTO "+db.Table("schema_migrations")+" (Version, Name, AppliedAt, Binary)")
+	require.NoError(t, err)
+	require.NoError(t, batch.Append(uint32(rollup.LatestVersion()+1), "from the future", time.Now(), "weir-next"))
+	require.NoError(t, batch.Send())
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = chtest.Endpoint()
+	cfg.Database = db.Name
+	cfg.Rollup = RollupConfig{}
+	e, err := newExporter(cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	err = e.start(context.Background(), componenttest.NewNopHost())
+	require.ErrorIs(t, err, rollup.ErrSchemaTooNew)
+	assert.Contains(t, err.Error(), db.Name)
 }
