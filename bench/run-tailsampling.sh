@@ -3,7 +3,7 @@
 #
 # Usage: bench/run-tailsampling.sh [RESULTS_FILE]
 #
-# Builds bench/cmd/weirsampler and bench/cmd/contribsampler (each: OTLP gRPC receiver ->
+# Builds bench/cmd/samplers (OTLP gRPC receiver ->
 # the sampler -> nop exporter) and cmd/weirload. For each rate in TS_BENCH_RATES (default
 # "50000 90000 max"; max: weirload -rate 0) and each round (TS_BENCH_ROUNDS, default 1; the
 # order of the two collectors alternates from round to round) it starts a fresh collector,
@@ -18,7 +18,7 @@
 #     what each did at its memory bound: contrib's traces dropped too early (evicted before
 #     their decision: lost) and weir's decisions forced by max_buffered_bytes (cause=memory:
 #     decided early, not lost).
-# A third collector, "none" (weirsampler's binary with no processor in the pipeline), measures
+# A third collector, "none" (the same binary with no processor in the pipeline), measures
 # the floor every collector pays for receiving and decoding the requests (TS_BENCH_FLOOR=0
 # skips it); a sampler's own CPU is its collector's minus that floor.
 # Both keep errors, keep slow traces, and sample 10% of the rest. Sizing: contrib
@@ -164,8 +164,7 @@ start_collector() {
 	grpc="$(free_port)"
 	prom="$(free_port)"
 	write_config "$which" "$dir/config.yaml" "$grpc" "$prom"
-	local bin="$BIN/${which}sampler"
-	[[ "$which" == none ]] && bin="$BIN/weirsampler"
+	local bin="$BIN/samplers"
 	setsid "$bin" --config "$dir/config.yaml" </dev/null >"$dir/collector.log" 2>&1 &
 	PID=$!
 	GRPC_ADDR="127.0.0.1:$grpc"
@@ -257,7 +256,7 @@ run() {
 
 log "building into $BIN"
 mkdir -p "$BIN"
-(cd "$BENCH_DIR" && go build -o "$BIN/weirsampler" ./cmd/weirsampler && go build -o "$BIN/contribsampler" ./cmd/contribsampler)
+(cd "$BENCH_DIR" && go build -o "$BIN/samplers" ./cmd/samplers)
 (cd "$REPO_ROOT" && go build -o "$BIN/weirload" ./cmd/weirload)
 
 START="$(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -1,6 +1,6 @@
-// Command contribsampler is a collector with an OTLP receiver, the contrib tail sampler
-// (tail_sampling, v0.161.0) and the nop exporter, and nothing else: the contrib side of
-// run-tailsampling.sh, whose peer is weirsampler.
+// Command samplers is the collector run-tailsampling.sh measures: an OTLP receiver, weir's tail
+// sampler (weir_tail_sampling), contrib's (tail_sampling, v0.161.0) and the nop exporter. Each
+// run's config puts one sampler (or none) in the pipeline, so both sides run the same binary.
 package main
 
 import (
@@ -17,14 +17,16 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+	contribsampling "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+
+	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
 
 func main() {
 	set := otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
-			Command:     "contribsampler",
-			Description: "OTLP receiver, contrib tail_sampling, nop exporter (benchmark)",
+			Command:     "samplers",
+			Description: "OTLP receiver, weir_tail_sampling and tail_sampling, nop exporter (benchmark)",
 			Version:     "bench",
 		},
 		Factories: components,
@@ -50,7 +52,7 @@ func components() (otelcol.Factories, error) {
 	if f.Receivers, err = otelcol.MakeFactoryMap(otlpreceiver.NewFactory()); err != nil {
 		return f, err
 	}
-	if f.Processors, err = otelcol.MakeFactoryMap(tailsamplingprocessor.NewFactory()); err != nil {
+	if f.Processors, err = otelcol.MakeFactoryMap(tailsamplingprocessor.NewFactory(), contribsampling.NewFactory()); err != nil {
 		return f, err
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap(nopexporter.NewFactory()); err != nil {
