@@ -147,9 +147,14 @@ func opContext() (context.Context, context.CancelFunc) {
 // test's database.
 func (db *DB) Table(name string) string { return db.Name + "." + name }
 
-// Exec runs a statement and fails the test on error.
+// Exec runs a statement and fails the test on error. An INSERT with bound arguments is
+// refused: ClickHouse 18.16 waits forever for data after INSERT ... VALUES (?, ...) sent
+// by the driver; insert rows with Conn.PrepareBatch instead.
 func (db *DB) Exec(t testing.TB, query string, args ...any) {
 	t.Helper()
+	if len(args) > 0 && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(query)), "INSERT") {
+		t.Fatalf("chtest: exec %q: INSERT with bound arguments hangs on ClickHouse 18.16; use Conn.PrepareBatch", query)
+	}
 	ctx, cancel := opContext()
 	defer cancel()
 	if err := db.Conn.Exec(ctx, query, args...); err != nil {

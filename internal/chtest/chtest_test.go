@@ -193,3 +193,17 @@ func TestAddrDefault(t *testing.T) {
 		t.Errorf("Endpoint() = %q", got)
 	}
 }
+
+func TestExec_RefusesInsertWithArguments(t *testing.T) {
+	db := New(t)
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.Exec(r, "INSERT INTO "+db.Table("t")+" (a) VALUES (?)", 1)
+	}()
+	<-done
+	if !strings.Contains(r.fatal, "PrepareBatch") {
+		t.Fatalf("want a failure pointing to PrepareBatch, got %q", r.fatal)
+	}
+}
