@@ -331,7 +331,7 @@ func (c *redConnector) expireSeries(now time.Time) {
 	}
 }
 
-// activeSeries counts the series held, for telemetry.
+// activeSeries counts the series held, overflow series included.
 func (c *redConnector) activeSeries() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
