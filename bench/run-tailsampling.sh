@@ -32,6 +32,8 @@ set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+# shellcheck source=../scripts/benchlib.sh
+source "$REPO_ROOT/scripts/benchlib.sh"
 
 RATES="${TS_BENCH_RATES:-50000 90000 max}"
 DURATION="${TS_BENCH_DURATION:-60}"
@@ -66,26 +68,9 @@ trap 'exit 130' INT TERM
 
 # cpu_ticks PID: utime+stime of PID in clock ticks (fields counted after the ")" that ends the
 # command name).
-cpu_ticks() {
-	local stat
-	stat="$(<"/proc/$1/stat")" || return 1
-	stat="${stat##*) }"
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13}))
-}
-
-calc() { awk "BEGIN { printf \"${2:-%.3f}\", ($1) }"; }
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # metric FILE REGEX: the sum of the samples whose name and labels match REGEX.
 metric() { awk -v re="$2" '$0 !~ /^#/ && $1 ~ re {s += $NF} END {printf "%d", s}' "$1"; }
 
-# kv LINE KEY: the value of KEY=value in weirload's summary line.
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 write_config() {
 	local which="$1" file="$2" grpc="$3" prom="$4" proc
@@ -184,16 +169,7 @@ stop_collector() {
 	[[ -n "$PID" ]] || return 0
 	local pid="$PID"
 	PID=""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	local deadline=$((SECONDS + 60))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "collector (pid $pid) did not stop within 60s; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
+	stop_pid "$pid" collector 60
 }
 
 declare -A R

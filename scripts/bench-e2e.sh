@@ -44,6 +44,8 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
+# shellcheck source=scripts/benchlib.sh
+source "$REPO_ROOT/scripts/benchlib.sh"
 
 RATES="${WEIR_BENCH_RATES:-50000 max}"
 DURATION="${WEIR_BENCH_DURATION:-30}"
@@ -105,33 +107,6 @@ chq() { clickhouse-client --host 127.0.0.1 --port "$CH_PORT" -q "$1"; }
 
 # cpu_ticks PID: utime+stime of PID in clock ticks. The fields are counted after the ")" that
 # ends the command name, which may itself hold spaces.
-cpu_ticks() {
-	local stat
-	stat="$(<"/proc/$1/stat")" || return 1
-	stat="${stat##*) }"
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo $((${12} + ${13}))
-}
-
-# calc EXPR [FMT]: floating-point arithmetic through awk, printed with FMT (default %.3f).
-calc() { awk "BEGIN { printf \"${2:-%.3f}\", ($1) }"; }
-
-free_port() {
-	if command -v python3 >/dev/null 2>&1; then
-		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-		return
-	fi
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! ss -ltn "sport = :$p" | grep -q LISTEN; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
 clickhouse_pid() {
 	local pid=""
 	if [[ -f "$CH_HOME/clickhouse-server.pid" ]]; then
@@ -227,20 +202,9 @@ stop_weir() {
 	[[ -n "$WEIR_PID" ]] || return 0
 	local pid="$WEIR_PID"
 	WEIR_PID=""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	local deadline=$((SECONDS + 30))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "weir (pid $pid) did not stop within 30s; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
+	stop_pid "$pid" weir 30
 }
 
-# kv LINE KEY: the value of KEY=value in weirload's summary line.
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # baseline NAME DB SRC_DB NATIVE_FILE: create DB (bare copy or full schema), insert the
 # Native file, wait for merges; sets BASE_CPU (server CPU-s) and BASE_WALL.
