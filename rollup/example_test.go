@@ -42,6 +42,8 @@ func ExamplePlan() {
 	// series_1d
 	// spend
 	// allocation
+	// service_cost_1d
+	// hotspots
 }
 
 // Replace a billing period of an account with new rows: they are staged, then swapped in

@@ -36,6 +36,7 @@ var objectsV2 = []string{
 var allObjects = []string{
 	TableAllocation,
 	TableEdges1d, TableEdges1h, TableEdges1m,
+	TableHotspots,
 	TableMetricsExponentialHistogram,
 	TableMetricsGauge,
 	TableMetricsHistogram,
@@ -44,6 +45,7 @@ var allObjects = []string{
 	TableRED1d, TableRED1h, TableRED1m,
 	TableSchemaMigrations,
 	TableSeries1d, TableSeries1h, TableSeries1m,
+	TableServiceCost1d,
 	TableSpans,
 	TableSpend,
 	TableTraceIndex,

@@ -43,6 +43,11 @@ const (
 	// (OpenCost), written by `weir spend import` through SpendWriter and AllocationWriter.
 	TableSpend      = "spend"
 	TableAllocation = "allocation"
+
+	// Cost analysis: what a weekly report computed (spend and traffic per service and day,
+	// and the hotspots), written by `weir report` through WriteAnalysis for the dashboards.
+	TableServiceCost1d = "service_cost_1d"
+	TableHotspots      = "hotspots"
 )
 
 // REDScope is the instrumentation scope of the metrics the weir_red connector emits; the
@@ -172,6 +177,7 @@ var migrations = []Migration{
 	}},
 	{Version: 4, Name: "metric series tiers", Files: []string{"series_1m", "series_1h", "series_1d"}},
 	{Version: 5, Name: "spend", Files: []string{"spend", "allocation"}},
+	{Version: 6, Name: "cost analysis results", Files: []string{"service_cost_1d", "hotspots"}},
 }
 
 // Migrations returns the schema history, oldest first.

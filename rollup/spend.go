@@ -463,7 +463,7 @@ func newStagedImport(ctx context.Context, conn driver.Conn, database string, t s
 		staging: database + "." + t.table + "_import_" + id}
 	// Same structure and partition key as the target, which REPLACE PARTITION needs.
 	if err := conn.Exec(ctx, "CREATE TABLE "+s.staging+" AS "+database+"."+t.table); err != nil {
-		return nil, fmt.Errorf("create staging table for %s.%s (is the schema at version 5 or later? weir schema --apply): %w",
+		return nil, fmt.Errorf("create staging table for %s.%s (is the schema up to date? weir schema --apply): %w",
 			database, t.table, err)
 	}
 	return s, nil

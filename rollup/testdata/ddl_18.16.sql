@@ -628,3 +628,39 @@ PARTITION BY (toYYYYMM(WindowStart), cityHash64(Cluster))
 ORDER BY (Cluster, Namespace, WindowStart)
 SETTINGS index_granularity = 8192;
 
+-- service_cost_1d
+CREATE TABLE IF NOT EXISTS weir.service_cost_1d (
+    Week        Date,
+    Date        Date,
+    Service     String,
+    Currency    String,
+    Spend       Float64,
+    Requests    UInt64,
+    Errors      UInt64,
+    GeneratedAt DateTime('UTC')
+) ENGINE = MergeTree
+PARTITION BY Week
+ORDER BY (Date, Service)
+SETTINGS index_granularity = 8192;
+
+-- hotspots
+CREATE TABLE IF NOT EXISTS weir.hotspots (
+    Week                  Date,
+    GeneratedAt           DateTime('UTC'),
+    Rank                  UInt32,
+    Rule                  String,
+    Service               String,
+    Operation             String,
+    Severity              String,
+    Currency              String,
+    ImpactPerWeek         Float64,
+    AvoidableCallsPerWeek Float64,
+    CostPerCall           Float64,
+    Evidence              String,
+    ExampleTraceIds       Array(String),
+    Recommendation        String
+) ENGINE = MergeTree
+PARTITION BY Week
+ORDER BY (Week, Rank)
+SETTINGS index_granularity = 8192;
+
