@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -147,13 +148,14 @@ func opContext() (context.Context, context.CancelFunc) {
 // test's database.
 func (db *DB) Table(name string) string { return db.Name + "." + name }
 
-// Exec runs a statement and fails the test on error. An INSERT with bound arguments is
-// refused: ClickHouse 18.16 waits forever for data after INSERT ... VALUES (?, ...) sent
-// by the driver; insert rows with Conn.PrepareBatch instead.
+// Exec runs a statement and fails the test on error. An INSERT with bound arguments or
+// with a VALUES clause is refused: ClickHouse 18.16 waits forever for data after an
+// INSERT ... VALUES sent by the driver, literal or bound; insert rows with
+// Conn.PrepareBatch, or INSERT ... SELECT.
 func (db *DB) Exec(t testing.TB, query string, args ...any) {
 	t.Helper()
-	if len(args) > 0 && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(query)), "INSERT") {
-		t.Fatalf("chtest: exec %q: INSERT with bound arguments hangs on ClickHouse 18.16; use Conn.PrepareBatch", query)
+	if up := strings.ToUpper(strings.TrimSpace(query)); strings.HasPrefix(up, "INSERT") && (len(args) > 0 || valuesRe.MatchString(up)) {
+		t.Fatalf("chtest: exec %q: INSERT ... VALUES hangs on ClickHouse 18.16; use Conn.PrepareBatch or INSERT ... SELECT", query)
 	}
 	ctx, cancel := opContext()
 	defer cancel()
@@ -161,6 +163,8 @@ func (db *DB) Exec(t testing.TB, query string, args ...any) {
 		t.Fatalf("chtest: exec %q: %v", query, err)
 	}
 }
+
+var valuesRe = regexp.MustCompile(`\)\s*VALUES\s*\(|\bVALUES\s*\(`)
 
 // QueryUint64 runs a query that returns exactly one row with one integer
 // column (of any integer type, Nullable allowed if not NULL), such as

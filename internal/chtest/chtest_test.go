@@ -206,4 +206,14 @@ func TestExec_RefusesInsertWithArguments(t *testing.T) {
 	if !strings.Contains(r.fatal, "PrepareBatch") {
 		t.Fatalf("want a failure pointing to PrepareBatch, got %q", r.fatal)
 	}
+	r = &recorder{TB: t}
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		db.Exec(r, "INSERT INTO "+db.Table("t")+" (a) VALUES (1)")
+	}()
+	<-done
+	if !strings.Contains(r.fatal, "INSERT ... SELECT") {
+		t.Fatalf("want a literal VALUES refused too, got %q", r.fatal)
+	}
 }
