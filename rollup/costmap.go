@@ -93,6 +93,25 @@ type AllocationCost struct {
 	LabelKeys, LabelValues                         []string // same length
 	Cost                                           float64  // sum of TotalCost
 	Rows                                           uint64
+	// CPUCost and RAMCost are the sums of CpuCost and RamCost; the usage and request
+	// figures are core- and byte-minutes (averages times Minutes, summed), whose ratios are
+	// the efficiencies over the window.
+	CPUCost, RAMCost                   float64
+	CPUUsageMinutes, CPURequestMinutes float64
+	RAMUsageMinutes, RAMRequestMinutes float64
+}
+
+// CPUEfficiency is CPU usage / request over the window (0 without requests).
+func (r AllocationCost) CPUEfficiency() float64 { return ratio(r.CPUUsageMinutes, r.CPURequestMinutes) }
+
+// RAMEfficiency is memory usage / request over the window (0 without requests).
+func (r AllocationCost) RAMEfficiency() float64 { return ratio(r.RAMUsageMinutes, r.RAMRequestMinutes) }
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // AllocationByController sums TotalCost of the allocation rows whose WindowStart lies in
@@ -102,7 +121,9 @@ func AllocationByController(ctx context.Context, conn driver.Conn, database stri
 		return nil, err
 	}
 	q := "SELECT Cluster, Namespace, ControllerKind, Controller, IsIdle, LabelKeys, LabelValues,\n" +
-		"       sum(TotalCost) AS cost, count() AS rows\n" +
+		"       sum(TotalCost) AS cost, count() AS rows, sum(CpuCost), sum(RamCost),\n" +
+		"       sum(CpuCoreUsageAverage * Minutes), sum(CpuCoreRequestAverage * Minutes),\n" +
+		"       sum(RamByteUsageAverage * Minutes), sum(RamByteRequestAverage * Minutes)\n" +
 		"FROM " + database + "." + TableAllocation + "\n" +
 		"WHERE WindowStart >= " + sqlTime(from) + " AND WindowStart < " + sqlTime(to) + "\n" +
 		"GROUP BY Cluster, Namespace, ControllerKind, Controller, IsIdle, LabelKeys, LabelValues\n" +
@@ -117,7 +138,8 @@ func AllocationByController(ctx context.Context, conn driver.Conn, database stri
 		var r AllocationCost
 		var idle uint8
 		if err := rows.Scan(&r.Cluster, &r.Namespace, &r.ControllerKind, &r.Controller, &idle,
-			&r.LabelKeys, &r.LabelValues, &r.Cost, &r.Rows); err != nil {
+			&r.LabelKeys, &r.LabelValues, &r.Cost, &r.Rows, &r.CPUCost, &r.RAMCost,
+			&r.CPUUsageMinutes, &r.CPURequestMinutes, &r.RAMUsageMinutes, &r.RAMRequestMinutes); err != nil {
 			return nil, fmt.Errorf("allocation by controller: scan: %w", err)
 		}
 		r.IsIdle = idle != 0

@@ -60,6 +60,17 @@ type Result struct {
 	// Spend is the bill in the window, Kubernetes the allocations (idle included), Total
 	// their sum. sum(Services[i].Total) + Unmapped + Idle == Total, exactly.
 	Spend, Kubernetes, Total Amount
+	// Workloads are the non-idle allocations with their costs and efficiencies, each with
+	// the service a rule gave it ("" when none did), as the allocation rows group them.
+	Workloads []Workload
+}
+
+// Workload is one non-idle Kubernetes allocation of the window.
+type Workload struct {
+	Service                                        string
+	Cluster, Namespace, ControllerKind, Controller string
+	Cost, CPUCost, RAMCost                         float64
+	CPUEfficiency, RAMEfficiency                   float64 // usage / request; 0 when unknown
 }
 
 // ServiceCost is what one service is charged.
@@ -249,7 +260,11 @@ func (a *allocation) addAllocations(rows []rollup.AllocationCost) error {
 			a.res.Idle += amt
 			continue
 		}
-		if svc := a.mapAllocation(r); svc != "" {
+		svc := a.mapAllocation(r)
+		a.res.Workloads = append(a.res.Workloads, Workload{Service: svc, Cluster: r.Cluster, Namespace: r.Namespace,
+			ControllerKind: r.ControllerKind, Controller: r.Controller, Cost: r.Cost, CPUCost: r.CPUCost, RAMCost: r.RAMCost,
+			CPUEfficiency: r.CPUEfficiency(), RAMEfficiency: r.RAMEfficiency()})
+		if svc != "" {
 			a.service(svc).Kubernetes += amt
 			continue
 		}

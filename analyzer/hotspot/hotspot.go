@@ -86,11 +86,11 @@ func (s Severity) Rank() int {
 // SeverityThresholds turn a finding's weekly avoidable calls (and share of traces) into a
 // severity.
 type SeverityThresholds struct {
-	WarningPerWeek  float64 // warning from this many avoidable calls per week
-	CriticalPerWeek float64 // critical from this many
+	WarningPerWeek  float64 `yaml:"warning_per_week"`  // warning from this many avoidable calls per week
+	CriticalPerWeek float64 `yaml:"critical_per_week"` // critical from this many
 	// MinShare: below this share of the parent operation's traces a finding stays info
 	// (rules without a share ignore it).
-	MinShare float64
+	MinShare float64 `yaml:"min_share"`
 }
 
 func (t SeverityThresholds) of(perWeek, share float64, hasShare bool) Severity {
@@ -109,16 +109,19 @@ func (t SeverityThresholds) of(perWeek, share float64, hasShare bool) Severity {
 // Thresholds configure the rules; DefaultThresholds documents the defaults. A zero field is
 // not replaced by its default: start from DefaultThresholds.
 type Thresholds struct {
-	NPlusOneMinStatements   int  // sequential same-statement calls under one parent (5)
-	NPlusOneMinRouteCalls   int  // client calls to the same route under one parent (10)
-	NPlusOneRouteSequential bool // count only sequential route calls (false)
-	FanOutMaxChildren       int  // a span with more direct children is a fan-out (20)
-	ChattyMinClientCalls    int  // direct client calls per server span (15)
-	RetryMinAttempts        int  // calls to one operation under one parent, failures between (3)
-	RetryMinResendCount     int  // http.request.resend_count that marks a retried span (1)
-	MaxExamples             int  // example trace IDs per finding (5)
+	NPlusOneMinStatements   int  `yaml:"n_plus_one_min_statements"`   // sequential same-statement calls under one parent (5)
+	NPlusOneMinRouteCalls   int  `yaml:"n_plus_one_min_route_calls"`  // client calls to the same route under one parent (10)
+	NPlusOneRouteSequential bool `yaml:"n_plus_one_route_sequential"` // count only sequential route calls (false)
+	FanOutMaxChildren       int  `yaml:"fan_out_max_children"`        // a span with more direct children is a fan-out (20)
+	ChattyMinClientCalls    int  `yaml:"chatty_min_client_calls"`     // direct client calls per server span (15)
+	RetryMinAttempts        int  `yaml:"retry_min_attempts"`          // calls to one operation under one parent, failures between (3)
+	RetryMinResendCount     int  `yaml:"retry_min_resend_count"`      // http.request.resend_count that marks a retried span (1)
+	MaxExamples             int  `yaml:"max_examples"`                // example trace IDs per finding (5)
 
-	NPlusOneSeverity, FanOutSeverity, ChattySeverity, RetrySeverity SeverityThresholds
+	NPlusOneSeverity SeverityThresholds `yaml:"n_plus_one_severity"`
+	FanOutSeverity   SeverityThresholds `yaml:"fan_out_severity"`
+	ChattySeverity   SeverityThresholds `yaml:"chatty_severity"`
+	RetrySeverity    SeverityThresholds `yaml:"retry_severity"`
 }
 
 // DefaultThresholds are the thresholds of the issue: 5 statements, 10 route calls, more than
@@ -198,6 +201,41 @@ type Evidence struct {
 
 	// StoredSpans counts the stored (unweighted) parent spans or retried spans behind it.
 	StoredSpans uint64 `json:"stored_spans,omitempty"`
+
+	// Spend rules: the service's week and the week before (PreviousRequestsPerWeek with
+	// ServiceRequestsPerWeek above), cost per 1k requests, relative changes, and the fleet
+	// median cost per 1k requests.
+	Spend                   float64 `json:"spend,omitempty"`
+	PreviousSpend           float64 `json:"previous_spend,omitempty"`
+	PreviousRequestsPerWeek float64 `json:"previous_requests_per_week,omitempty"`
+	CostPer1k               float64 `json:"cost_per_1k_requests,omitempty"`
+	PreviousCostPer1k       float64 `json:"previous_cost_per_1k_requests,omitempty"`
+	FleetMedianCostPer1k    float64 `json:"fleet_median_cost_per_1k_requests,omitempty"`
+	SpendChange             float64 `json:"spend_change,omitempty"`
+	RequestsChange          float64 `json:"requests_change,omitempty"`
+	// Error burn folded into this finding from a failing callee (retry storms).
+	Callee            string  `json:"callee,omitempty"`
+	CalleeFailedShare float64 `json:"callee_failed_share,omitempty"`
+	CalleeErrorBurn   float64 `json:"callee_error_burn,omitempty"`
+	// Telemetry overspend.
+	TelemetryGB              float64 `json:"telemetry_gb,omitempty"`
+	StoredTelemetryGB        float64 `json:"stored_telemetry_gb,omitempty"`
+	TelemetryCost            float64 `json:"telemetry_cost,omitempty"`
+	TelemetryShareOfSpend    float64 `json:"telemetry_share_of_spend,omitempty"`
+	TelemetryBytesPerRequest float64 `json:"telemetry_bytes_per_request,omitempty"`
+	// Over-provisioning (allocation data).
+	Cluster       string  `json:"cluster,omitempty"`
+	Workload      string  `json:"workload,omitempty"`
+	CPUEfficiency float64 `json:"cpu_efficiency,omitempty"`
+	RAMEfficiency float64 `json:"ram_efficiency,omitempty"`
+	CPUCost       float64 `json:"cpu_cost,omitempty"`
+	RAMCost       float64 `json:"ram_cost,omitempty"`
+	// Series explosion.
+	Series         uint64 `json:"series,omitempty"`
+	PreviousSeries uint64 `json:"previous_series,omitempty"`
+	// SeeAlso names the finding this one is folded into (same calls seen by another rule,
+	// or an error burn a retry storm explains); such a finding stays info.
+	SeeAlso string `json:"see_also,omitempty"`
 }
 
 // Finding is one hotspot.
@@ -211,7 +249,10 @@ type Finding struct {
 	Evidence              Evidence `json:"evidence"`
 	ExampleTraceIDs       []string `json:"example_trace_ids"`
 	AvoidableCallsPerWeek float64  `json:"avoidable_calls_per_week"`
-	Recommendation        string   `json:"recommendation"`
+	// ImpactPerWeek is set by the spend rules (in the bill's currency); the trace-pattern
+	// rules leave it 0 and the report prices their avoidable calls.
+	ImpactPerWeek  float64 `json:"impact_per_week,omitempty"`
+	Recommendation string  `json:"recommendation"`
 }
 
 // Detect applies the trace-pattern rules to the spans of [from, to) in database and returns
@@ -291,6 +332,7 @@ func Detect(ctx context.Context, conn driver.Conn, database string, from, to tim
 			out = append(out, d.retryFinding(r, burn[r.service]))
 		}
 	}
+	foldSameCalls(out)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].AvoidableCallsPerWeek != out[j].AvoidableCallsPerWeek {
 			return out[i].AvoidableCallsPerWeek > out[j].AvoidableCallsPerWeek
@@ -354,4 +396,97 @@ func stepFor(from, to time.Time) time.Duration {
 		return time.Hour
 	}
 	return time.Minute
+}
+
+// foldSameCalls keeps one finding per set of calls: N+1, fan-out and chatty findings of one
+// service and parent operation count (some of) the same child calls, so of those the one
+// with the most avoidable calls stands and a fan-out or chatty finding beside it (or an N+1
+// beside a fan-out or chatty one) is folded into it: kept at info with SeeAlso naming it.
+// Two N+1 findings with different statements or routes are different calls and both stand.
+func foldSameCalls(fs []Finding) {
+	type key struct{ service, op string }
+	groups := map[key][]int{}
+	for i, f := range fs {
+		switch f.Rule {
+		case RuleNPlusOneQuery, RuleNPlusOneCalls, RuleFanOut, RuleChattyEdge:
+			if f.Operation != "(parent not stored)" {
+				k := key{f.Service, f.Operation}
+				groups[k] = append(groups[k], i)
+			}
+		}
+	}
+	wide := func(r Rule) bool { return r == RuleFanOut || r == RuleChattyEdge }
+	for _, idx := range groups {
+		if len(idx) < 2 {
+			continue
+		}
+		top := idx[0]
+		for _, i := range idx[1:] {
+			if fs[i].AvoidableCallsPerWeek > fs[top].AvoidableCallsPerWeek {
+				top = i
+			}
+		}
+		for _, i := range idx {
+			if i == top || fs[i].Rule == fs[top].Rule || !(wide(fs[i].Rule) || wide(fs[top].Rule)) {
+				continue
+			}
+			fs[i].Severity = SeverityInfo
+			fs[i].Evidence.SeeAlso = string(fs[top].Rule) + " " + fs[top].Service + " " + fs[top].Operation
+		}
+	}
+}
+
+// FoldErrorBurn folds the error burn of a failing callee into the retry storms that call
+// it: when a retry_storm finding's service C has failed calls to S in the service graph
+// (edges: client C, server S, failed > 0) and S has an error_burn finding, the retry
+// finding gets S's failed share and burn as evidence (Callee…) and the error_burn finding
+// is kept at info with SeeAlso naming the retry storm, so one cause is not reported twice.
+// failedCalls maps [client, server] to failed calls.
+func FoldErrorBurn(fs []Finding, failedCalls map[[2]string]uint64) {
+	burn := map[string]int{}
+	for i, f := range fs {
+		if f.Rule == RuleErrorBurn {
+			burn[f.Service] = i
+		}
+	}
+	for i := range fs {
+		if fs[i].Rule != RuleRetryStorm {
+			continue
+		}
+		best, bestCalls := -1, uint64(0)
+		for k, n := range failedCalls {
+			if j, ok := burn[k[1]]; ok && k[0] == fs[i].Service && n > bestCalls {
+				best, bestCalls = j, n
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		b := &fs[best]
+		fs[i].Evidence.Callee = b.Service
+		fs[i].Evidence.CalleeFailedShare = b.Evidence.FailedRequestShare
+		fs[i].Evidence.CalleeErrorBurn = b.ImpactPerWeek
+		b.Severity = SeverityInfo
+		b.Evidence.SeeAlso = string(RuleRetryStorm) + " " + fs[i].Service + " " + fs[i].Operation
+	}
+}
+
+// FailedCalls reads the failed calls per (client, server) edge in [from, to) from the
+// edges tiers, for FoldErrorBurn.
+func FailedCalls(ctx context.Context, conn driver.Conn, database string, from, to time.Time) (map[[2]string]uint64, error) {
+	q := &rollup.Querier{Conn: conn, Database: database}
+	res, err := q.Query(ctx, rollup.Query{
+		Signal: rollup.SignalEdges, From: from, To: to, Step: stepFor(from, to),
+		GroupBy: []string{rollup.GroupClient, rollup.GroupServer},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hotspot: failed calls: %w", err)
+	}
+	out := map[[2]string]uint64{}
+	for _, r := range res.Rows {
+		if r.Errors > 0 {
+			out[[2]string{r.Series.Client, r.Series.Server}] += r.Errors
+		}
+	}
+	return out, nil
 }

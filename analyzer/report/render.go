@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/weirhq/weir/analyzer/hotspot"
 	"io"
 	"math"
 	"strconv"
@@ -99,8 +100,36 @@ func (r *Report) currencySuffix() string {
 func EvidenceLines(h Hotspot) []string {
 	e := h.Evidence
 	var out []string
-	out = append(out, fmt.Sprintf("Estimated impact %s a week: %s avoidable calls × %s per call.",
-		Money(h.ImpactPerWeek), Num(h.AvoidableCallsPerWeek), Money4(h.CostPerCall)))
+	if e.SeeAlso != "" {
+		out = append(out, "Same cause as "+e.SeeAlso+"; counted there, not here.")
+	}
+	if h.AvoidableCallsPerWeek > 0 {
+		out = append(out, fmt.Sprintf("Estimated impact %s a week: %s avoidable calls × %s per call.",
+			Money(h.ImpactPerWeek), Num(h.AvoidableCallsPerWeek), Money4(h.CostPerCall)))
+	} else {
+		out = append(out, fmt.Sprintf("Estimated impact %s a week.", Money(h.ImpactPerWeek)))
+	}
+	switch h.Rule {
+	case hotspot.RuleCostOutlier, hotspot.RuleCostRise, hotspot.RuleSpendGrowth, hotspot.RuleIdleSpend, hotspot.RuleErrorBurn:
+		out = append(out, fmt.Sprintf("Spend %s this week, %s the week before; %s requests, %s the week before.",
+			Money(e.Spend), Money(e.PreviousSpend), Num(e.ServiceRequestsPerWeek), Num(e.PreviousRequestsPerWeek)))
+		if e.CostPer1k > 0 {
+			out = append(out, fmt.Sprintf("Cost per 1k requests %s (the week before %s; fleet median %s).",
+				Money4(e.CostPer1k), Money4(e.PreviousCostPer1k), Money4(e.FleetMedianCostPer1k)))
+		}
+	case hotspot.RuleTelemetrySpend:
+		out = append(out, fmt.Sprintf("Telemetry %.2f GB a week (%.2f GB stored), %s bytes per request, costing %s: %s of the service's spend of %s.",
+			e.TelemetryGB, e.StoredTelemetryGB, Num(e.TelemetryBytesPerRequest), Money(e.TelemetryCost), Ratio(e.TelemetryShareOfSpend), Money(e.Spend)))
+	case hotspot.RuleOverProvisioned:
+		out = append(out, fmt.Sprintf("Workload %s in %s: CPU efficiency %s of %s CPU cost, memory efficiency %s of %s memory cost.",
+			e.Workload, e.Cluster, Ratio(e.CPUEfficiency), Money(e.CPUCost), Ratio(e.RAMEfficiency), Money(e.RAMCost)))
+	case hotspot.RuleSeriesExplosion:
+		out = append(out, fmt.Sprintf("%s series this week, %s the week before.", Count(e.Series), Count(e.PreviousSeries)))
+	}
+	if e.Callee != "" {
+		out = append(out, fmt.Sprintf("The retried calls go to %s, where %s of requests fail (error burn %s a week).",
+			e.Callee, Ratio(e.CalleeFailedShare), Money(e.CalleeErrorBurn)))
+	}
 	if e.Key != "" {
 		out = append(out, "Repeated: "+e.Key)
 	}
@@ -117,7 +146,7 @@ func EvidenceLines(h Hotspot) []string {
 		out = append(out, fmt.Sprintf("%s retried calls a week (%s after failures, %s resent).",
 			Num(e.RetriedCallsPerWeek), Num(e.RepeatedFailureCallsPerWeek), Num(e.ResentCallsPerWeek)))
 	}
-	if e.ServiceRequestsPerWeek > 0 {
+	if e.ServiceRequestsPerWeek > 0 && (h.Rule == hotspot.RuleRetryStorm || h.Rule == hotspot.RuleErrorBurn) {
 		out = append(out, fmt.Sprintf("Error burn: %s of %s requests failed (%s).",
 			Num(e.FailedRequestsPerWeek), Num(e.ServiceRequestsPerWeek), Ratio(e.FailedRequestShare)))
 	}

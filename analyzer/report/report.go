@@ -66,6 +66,8 @@ type Report struct {
 
 	// ImpactMethod documents how ImpactPerWeek is estimated.
 	ImpactMethod string `json:"impact_method"`
+
+	unattributed [7][2]float64 // per day: unmapped, idle
 }
 
 // Totals are the week's totals and their week-over-week change.
@@ -127,11 +129,13 @@ type Day struct {
 	Date     string  `json:"date"` // 2026-11-16
 	Spend    float64 `json:"spend"`
 	Requests uint64  `json:"requests"`
+	Errors   uint64  `json:"errors"`
 }
 
 // ImpactMethod is the documented estimate (see the package doc).
-const ImpactMethod = "impact_per_week = avoidable_calls_per_week × cost_per_call, " +
-	"cost_per_call = the service's spend this week / its requests this week"
+const ImpactMethod = "trace patterns: impact_per_week = avoidable_calls_per_week × cost_per_call, " +
+	"cost_per_call = the service's spend this week / its requests this week; " +
+	"spend rules: the spend above what the rule's reference allows (see each rule)"
 
 // ParseWeek parses an ISO week "2026-W47" and returns its Monday 00:00 UTC.
 func ParseWeek(s string) (time.Time, error) {
@@ -163,12 +167,35 @@ func WeekOf(t time.Time) string {
 // LastCompleteWeek is the ISO week before the one holding now.
 func LastCompleteWeek(now time.Time) string { return WeekOf(now.UTC().AddDate(0, 0, -7)) }
 
+// Options configure Build.
+type Options struct {
+	// Costmap maps spend to services.
+	Costmap costmap.Config
+	// Patterns are the trace-pattern rules' thresholds (hotspot.DefaultThresholds).
+	Patterns hotspot.Thresholds
+	// Spend are the spend rules' thresholds (hotspot.DefaultSpendThresholds).
+	Spend hotspot.SpendThresholds
+}
+
+// DefaultOptions maps spend by the default tag keys and uses the default thresholds.
+func DefaultOptions() Options {
+	return Options{
+		Costmap:  costmap.Config{Rules: []costmap.Rule{{Name: "tags", Tag: &costmap.TagRule{}}}},
+		Patterns: hotspot.DefaultThresholds(),
+		Spend:    hotspot.DefaultSpendThresholds(),
+	}
+}
+
 // Build gathers the report of ISO week (e.g. "2026-W47") and the week before it.
-func Build(ctx context.Context, conn driver.Conn, database, week string, cfg costmap.Config, th hotspot.Thresholds) (*Report, error) {
+func Build(ctx context.Context, conn driver.Conn, database, week string, opts Options) (*Report, error) {
 	from, err := ParseWeek(week)
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Spend.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, th := opts.Costmap, opts.Patterns
 	to := from.AddDate(0, 0, 7)
 	prevFrom := from.AddDate(0, 0, -7)
 	r := &Report{
@@ -204,7 +231,7 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, cfg cos
 	type traffic struct {
 		requests, prevRequests, errors uint64
 		latency                        rollup.Distribution
-		daily                          [7]uint64
+		daily, dailyErrors             [7]uint64
 	}
 	tr := map[string]*traffic{}
 	get := func(s string) *traffic {
@@ -224,6 +251,7 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, cfg cos
 		t.latency.Merge(row.Latency)
 		if d := int(row.Bucket.Sub(from) / (24 * time.Hour)); d >= 0 && d < 7 {
 			t.daily[d] += row.Requests
+			t.dailyErrors[d] += row.Errors
 		}
 	}
 
@@ -295,42 +323,63 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, cfg cos
 		for _, s := range res.Services {
 			dailySpend[d][s.Service] = s.Total.Float64()
 		}
+		r.unattributed[d] = [2]float64{res.Unmapped.Float64(), res.Idle.Float64()}
 	}
 	for _, sr := range r.Services {
 		s := Series{Service: sr.Service}
 		for d := range 7 {
 			day := Day{Date: from.AddDate(0, 0, d).Format(time.DateOnly), Spend: dailySpend[d][sr.Service]}
 			if t := tr[sr.Service]; t != nil {
-				day.Requests = t.daily[d]
+				day.Requests, day.Errors = t.daily[d], t.dailyErrors[d]
 			}
 			s.Days = append(s.Days, day)
 		}
 		r.Daily = append(r.Daily, s)
 	}
 
-	// Hotspots, priced.
+	// Hotspots: the trace patterns and the spend rules, one cause reported once, priced.
 	findings, err := hotspot.Detect(ctx, conn, database, from, to, th)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
+	spendFindings, err := spendHotspots(ctx, conn, database, from, to, r, cur, opts.Spend)
+	if err != nil {
+		return nil, err
+	}
+	findings = append(findings, spendFindings...)
+	failed, err := hotspot.FailedCalls(ctx, conn, database, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	hotspot.FoldErrorBurn(findings, failed)
 	for _, f := range findings {
 		h := Hotspot{
 			Rule: f.Rule, Service: f.Service, Operation: f.Operation, Severity: f.Severity,
 			AvoidableCallsPerWeek: f.AvoidableCallsPerWeek, Evidence: f.Evidence,
 			ExampleTraceIDs: f.ExampleTraceIDs, Recommendation: f.Recommendation,
 		}
-		if sr := rows[f.Service]; sr != nil && sr.Requests > 0 {
-			h.CostPerCall = sr.Spend / float64(sr.Requests)
+		if f.ImpactPerWeek != 0 {
+			h.ImpactPerWeek = f.ImpactPerWeek
+		} else {
+			if sr := rows[f.Service]; sr != nil && sr.Requests > 0 {
+				h.CostPerCall = sr.Spend / float64(sr.Requests)
+			}
+			h.ImpactPerWeek = h.AvoidableCallsPerWeek * h.CostPerCall
 		}
-		h.ImpactPerWeek = h.AvoidableCallsPerWeek * h.CostPerCall
 		if h.ExampleTraceIDs == nil {
 			h.ExampleTraceIDs = []string{}
 		}
 		r.Hotspots = append(r.Hotspots, h)
-		t.HotspotImpactPerWeek += h.ImpactPerWeek
+		if h.Evidence.SeeAlso == "" {
+			t.HotspotImpactPerWeek += h.ImpactPerWeek
+		}
 	}
 	sort.SliceStable(r.Hotspots, func(i, j int) bool {
 		a, b := r.Hotspots[i], r.Hotspots[j]
+		// Findings folded into another (SeeAlso) rank after the ones that stand.
+		if (a.Evidence.SeeAlso == "") != (b.Evidence.SeeAlso == "") {
+			return a.Evidence.SeeAlso == ""
+		}
 		if a.ImpactPerWeek != b.ImpactPerWeek {
 			return a.ImpactPerWeek > b.ImpactPerWeek
 		}

@@ -154,7 +154,9 @@ func tagRules() costmap.Config {
 
 func build(t *testing.T, db *chtest.DB) *Report {
 	t.Helper()
-	r, err := Build(testContext(t), db.Conn, db.Name, week, tagRules(), hotspot.DefaultThresholds())
+	opts := DefaultOptions()
+	opts.Costmap = tagRules()
+	r, err := Build(testContext(t), db.Conn, db.Name, week, opts)
 	require.NoError(t, err)
 	return r
 }
@@ -254,17 +256,26 @@ func TestBuild(t *testing.T) {
 		}
 	}
 
-	// The N+1: 7 avoidable calls in the week, priced at checkout's 140 / 7,000 per call.
-	require.Len(t, r.Hotspots, 1, "%+v", r.Hotspots)
-	h := r.Hotspots[0]
-	assert.Equal(t, 1, h.Rank)
+	// Checkout's cost per 1k requests doubled on flat traffic: 140 − 7,000 / 1k × 10 = 70
+	// above last week's rate. Then the N+1: 7 avoidable calls in the week, priced at
+	// checkout's 140 / 7,000 per call.
+	require.Len(t, r.Hotspots, 2, "%+v", r.Hotspots)
+	rise := r.Hotspots[0]
+	assert.Equal(t, hotspot.RuleCostRise, rise.Rule)
+	assert.Equal(t, "checkout", rise.Service)
+	assert.InDelta(t, 70, rise.ImpactPerWeek, 1e-9)
+	assert.Equal(t, hotspot.SeverityCritical, rise.Severity, "70 of 182 spend")
+	assert.InDelta(t, 20, rise.Evidence.CostPer1k, 1e-9)
+	assert.InDelta(t, 10, rise.Evidence.PreviousCostPer1k, 1e-9)
+	h := r.Hotspots[1]
+	assert.Equal(t, 2, h.Rank)
 	assert.Equal(t, hotspot.RuleNPlusOneQuery, h.Rule)
 	assert.Equal(t, "checkout", h.Service)
 	assert.Equal(t, "POST /checkout", h.Operation)
 	assert.InDelta(t, 7, h.AvoidableCallsPerWeek, 1e-9)
 	assert.InDelta(t, 0.02, h.CostPerCall, 1e-12)
 	assert.InDelta(t, 0.14, h.ImpactPerWeek, 1e-12)
-	assert.InDelta(t, 0.14, tot.HotspotImpactPerWeek, 1e-12)
+	assert.InDelta(t, 70.14, tot.HotspotImpactPerWeek, 1e-9)
 	assert.NotEmpty(t, h.Recommendation)
 	assert.Equal(t, []string{fmt.Sprintf("%032x", 1)}, h.ExampleTraceIDs)
 
@@ -278,7 +289,9 @@ func TestBuild(t *testing.T) {
 		"| Spend per million requests | 8,666.67 | 5,333.33 | +62.5% |",
 		"| checkout | 140.00 | 7,000 | 20.00 | +100.0% | 100 ms | 1.00% |",
 		"| search | 35.00 | 14,000 | 2.50 | +0.0% | 20 ms | 0.00% |",
-		"| 1 | n_plus_one_query | checkout | POST /checkout | ",
+		"| 1 | cost_per_request_rising | checkout | cost per 1k requests | critical | 70.00 | 0 |",
+		"| 2 | n_plus_one_query | checkout | POST /checkout | ",
+		"Cost per 1k requests 20.00 (the week before 10.00; fleet median 11.25).",
 		"Estimated impact 0.14 a week: 7 avoidable calls × 0.02 per call.",
 		"Example traces: `00000000000000000000000000000001`",
 		"**Recommendation:**",
@@ -302,9 +315,17 @@ func TestBuild(t *testing.T) {
 	assert.InDelta(t, 20, svc["cost_per_1k_requests"], 1e-9)
 	assert.InDelta(t, 1.0, svc["cost_per_1k_requests_change"], 1e-9)
 	assert.InDelta(t, 0.01, svc["error_rate"], 1e-12)
-	hs := m["hotspots"].([]any)[0].(map[string]any)
+	hs := m["hotspots"].([]any)[1].(map[string]any)
 	assert.InDelta(t, 0.14, hs["impact_per_week"], 1e-12)
 	assert.Equal(t, "n_plus_one_query", hs["rule"])
+
+	// Stored for the dashboards: the week's days (and unmapped spend) and the hotspots.
+	require.NoError(t, r.Store(testContext(t), db.Conn, db.Name))
+	assert.Equal(t, "182", db.QueryString(t, "SELECT toString(round(sum(Spend), 6)) FROM "+db.Table(rollup.TableServiceCost1d)))
+	assert.Equal(t, "7", db.QueryString(t, "SELECT toString(sum(Spend)) FROM "+db.Table(rollup.TableServiceCost1d)+" WHERE Service = '(unmapped)'"))
+	assert.Equal(t, uint64(21000), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableServiceCost1d)))
+	assert.Equal(t, uint64(70), db.QueryUint64(t, "SELECT sum(Errors) FROM "+db.Table(rollup.TableServiceCost1d)))
+	assert.Equal(t, "cost_per_request_rising", db.QueryString(t, "SELECT toString(Rule) FROM "+db.Table(rollup.TableHotspots)+" WHERE Rank = 1"))
 	assert.Len(t, m["daily"].([]any)[1].(map[string]any)["days"], 7)
 }
 
@@ -326,7 +347,7 @@ func TestBuild_EmptyWeek(t *testing.T) {
 }
 
 func TestBuild_BadWeek(t *testing.T) {
-	_, err := Build(context.Background(), nil, "weir", "2026-W60", tagRules(), hotspot.DefaultThresholds())
+	_, err := Build(context.Background(), nil, "weir", "2026-W60", DefaultOptions())
 	require.ErrorContains(t, err, "2026-W60")
 }
 
@@ -402,7 +423,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	assert.Equal(t, 14, count(`<circle class="point-spend"`))
 	assert.Equal(t, 2, count(`<polyline class="line-spend"`))
 	assert.Equal(t, 1, count(`<svg[^>]*class="chart hotspots"`))
-	assert.Equal(t, 1, count(`<rect class="bar-hotspot`))
+	assert.Equal(t, 2, count(`<rect class="bar-hotspot`))
 	assert.Contains(t, dom, `data-service="checkout"`)
 	assert.Contains(t, dom, `data-service="search"`)
 	// Search's busiest day (Thursday, 2,400) is the full plot height; checkout's flat week

@@ -11,14 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirhq/weir/analyzer/costmap"
-	"github.com/weirhq/weir/analyzer/hotspot"
 	"github.com/weirhq/weir/analyzer/report"
 	"github.com/weirhq/weir/rollup"
 )
 
 // reportCommand is `weir report`: the weekly spend and hotspot report.
 func reportCommand() *cobra.Command {
-	var endpoint, database, user, week, format, out, rules string
+	var endpoint, database, user, week, format, out, rules, thresholds string
+	var store bool
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Write the weekly report: spend per service, cost per request, hotspots by cost impact",
@@ -30,7 +30,12 @@ traffic per service.
 
 --format md (default), html (one self-contained file with inline SVG charts) or json.
 --rules is the costmap YAML that maps spend to services; without it spend is mapped by
-the default tag keys (service, app, application, service.name, component).`,
+the default tag keys (service, app, application, service.name, component).
+--thresholds is a YAML file overriding the rules' thresholds (sections patterns: and
+spend:, keys as in analyzer/hotspot's Thresholds and SpendThresholds, snake_case).
+
+The report's numbers are also stored in ClickHouse (tables service_cost_1d and hotspots,
+replacing that week) for the Cost efficiency dashboard; --store=false skips that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rollup.ValidateDatabase(database); err != nil {
@@ -53,10 +58,15 @@ the default tag keys (service, app, application, service.name, component).`,
 			default:
 				return fmt.Errorf("--format %q: want md, html or json", format)
 			}
-			cfg := costmap.Config{Rules: []costmap.Rule{{Name: "tags", Tag: &costmap.TagRule{}}}}
+			opts := report.DefaultOptions()
 			if rules != "" {
 				var err error
-				if cfg, err = costmap.LoadFile(rules); err != nil {
+				if opts.Costmap, err = costmap.LoadFile(rules); err != nil {
+					return err
+				}
+			}
+			if thresholds != "" {
+				if err := report.LoadThresholds(thresholds, &opts); err != nil {
 					return err
 				}
 			}
@@ -66,9 +76,14 @@ the default tag keys (service, app, application, service.name, component).`,
 				return err
 			}
 			defer conn.Close()
-			rep, err := report.Build(cmd.Context(), conn, database, week, cfg, hotspot.DefaultThresholds())
+			rep, err := report.Build(cmd.Context(), conn, database, week, opts)
 			if err != nil {
 				return err
+			}
+			if store {
+				if err := rep.Store(cmd.Context(), conn, database); err != nil {
+					return err
+				}
 			}
 			if out == "" || out == "-" {
 				return write(rep, cmd.OutOrStdout())
@@ -91,6 +106,8 @@ the default tag keys (service, app, application, service.name, component).`,
 	f.StringVar(&format, "format", "md", "md, html or json")
 	f.StringVar(&out, "out", "", "write to this file instead of standard output")
 	f.StringVar(&rules, "rules", "", "costmap YAML mapping spend to services")
+	f.StringVar(&thresholds, "thresholds", "", "YAML overriding the hotspot rules' thresholds")
+	f.BoolVar(&store, "store", true, "store the report's numbers in ClickHouse for the dashboards")
 	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
 	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
 	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")

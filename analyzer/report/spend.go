@@ -1,0 +1,126 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weirhq/weir/analyzer/costmap"
+	"github.com/weirhq/weir/analyzer/hotspot"
+	"github.com/weirhq/weir/rollup"
+)
+
+// spendHotspots gathers what the spend rules read (the per-service table r.Services, the
+// allocation workloads of cur, activity, telemetry volume and series counts) and applies
+// them.
+func spendHotspots(ctx context.Context, conn driver.Conn, database string, from, to time.Time,
+	r *Report, cur costmap.Result, th hotspot.SpendThresholds) ([]hotspot.Finding, error) {
+	active, err := rollup.ActiveServices(ctx, conn, database, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	tel, err := rollup.TelemetryByService(ctx, conn, database, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	in := hotspot.SpendInput{TotalSpend: r.Totals.Spend}
+	for _, s := range r.Services {
+		sw := hotspot.ServiceWeek{
+			Service: s.Service, Spend: s.Spend, PreviousSpend: s.PreviousSpend,
+			Requests: s.Requests, PreviousRequests: s.PreviousRequests, Errors: s.Errors,
+			ActiveSpans: active[s.Service],
+		}
+		if v := tel[s.Service]; v != nil {
+			sw.TelemetryBytes = v.WeightedSpanBytes + v.PointBytes
+			sw.StoredTelemetryBytes = v.StoredSpanBytes + v.PointBytes
+		}
+		in.Services = append(in.Services, sw)
+	}
+	for _, w := range cur.Workloads {
+		in.Workloads = append(in.Workloads, hotspot.Workload{Service: w.Service, Cluster: w.Cluster,
+			Namespace: w.Namespace, Controller: w.Controller, CPUCost: w.CPUCost, RAMCost: w.RAMCost,
+			CPUEfficiency: w.CPUEfficiency, RAMEfficiency: w.RAMEfficiency})
+	}
+	now, err := rollup.SeriesCounts(ctx, conn, database, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if len(now) > 0 {
+		prev, err := rollup.SeriesCounts(ctx, conn, database, from.AddDate(0, 0, -7), from)
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		before := map[[2]string]uint64{}
+		for _, c := range prev {
+			before[[2]string{c.Service, c.Metric}] = c.Series
+		}
+		for _, c := range now {
+			in.Series = append(in.Series, hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
+				Series: c.Series, PreviousSeries: before[[2]string{c.Service, c.Metric}]})
+		}
+	}
+	fs, err := hotspot.DetectSpend(in, th)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return fs, nil
+}
+
+// Unattributed names the pseudo-services that carry spend no rule gave a service.
+const (
+	ServiceUnmapped = "(unmapped)"
+	ServiceIdle     = "(idle)"
+)
+
+// Analysis is the report as rollup.WriteAnalysis stores it: each service's spend, requests
+// and errors per day (with the unmapped and idle spend as two more services), and the
+// hotspots.
+func (r *Report) Analysis() ([]rollup.ServiceCostDay, []rollup.HotspotRow, error) {
+	var days []rollup.ServiceCostDay
+	for _, s := range r.Daily {
+		for _, d := range s.Days {
+			date, err := time.Parse(time.DateOnly, d.Date)
+			if err != nil {
+				return nil, nil, fmt.Errorf("report: day %q: %w", d.Date, err)
+			}
+			days = append(days, rollup.ServiceCostDay{Date: date, Service: s.Service, Currency: r.Currency,
+				Spend: d.Spend, Requests: d.Requests, Errors: d.Errors})
+		}
+	}
+	for d := range 7 {
+		date := r.From.AddDate(0, 0, d)
+		if u := r.unattributed[d][0]; u != 0 {
+			days = append(days, rollup.ServiceCostDay{Date: date, Service: ServiceUnmapped, Currency: r.Currency, Spend: u})
+		}
+		if i := r.unattributed[d][1]; i != 0 {
+			days = append(days, rollup.ServiceCostDay{Date: date, Service: ServiceIdle, Currency: r.Currency, Spend: i})
+		}
+	}
+	var hs []rollup.HotspotRow
+	for _, h := range r.Hotspots {
+		ev, err := json.Marshal(h.Evidence)
+		if err != nil {
+			return nil, nil, fmt.Errorf("report: evidence of hotspot %d: %w", h.Rank, err)
+		}
+		hs = append(hs, rollup.HotspotRow{Rank: uint32(h.Rank), Rule: string(h.Rule), Service: h.Service,
+			Operation: h.Operation, Severity: string(h.Severity), Currency: r.Currency,
+			ImpactPerWeek: h.ImpactPerWeek, AvoidableCallsPerWeek: h.AvoidableCallsPerWeek, CostPerCall: h.CostPerCall,
+			Evidence: string(ev), ExampleTraceIDs: h.ExampleTraceIDs, Recommendation: h.Recommendation})
+	}
+	return days, hs, nil
+}
+
+// Store writes the report into database with rollup.WriteAnalysis, replacing its week.
+func (r *Report) Store(ctx context.Context, conn driver.Conn, database string) error {
+	days, hs, err := r.Analysis()
+	if err != nil {
+		return err
+	}
+	if err := rollup.WriteAnalysis(ctx, conn, database, r.From, r.GeneratedAt, days, hs); err != nil {
+		return fmt.Errorf("report: store %s: %w", r.Week, err)
+	}
+	return nil
+}
