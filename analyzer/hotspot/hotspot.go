@@ -236,6 +236,9 @@ type Evidence struct {
 	// SeeAlso names the finding this one is folded into (same calls seen by another rule,
 	// or an error burn a retry storm explains); such a finding stays info.
 	SeeAlso string `json:"see_also,omitempty"`
+	// PricedAt lists the callees whose cost per call priced the avoidable calls (the report
+	// fills it).
+	PricedAt string `json:"priced_at,omitempty"`
 }
 
 // Finding is one hotspot.

@@ -106,6 +106,9 @@ func EvidenceLines(h Hotspot) []string {
 	if h.AvoidableCallsPerWeek > 0 {
 		out = append(out, fmt.Sprintf("Estimated impact %s a week: %s avoidable calls × %s per call.",
 			Money(h.ImpactPerWeek), Num(h.AvoidableCallsPerWeek), Money4(h.CostPerCall)))
+		if e.PricedAt != "" {
+			out = append(out, "Calls priced at what "+e.PricedAt+" spend per call.")
+		}
 	} else {
 		out = append(out, fmt.Sprintf("Estimated impact %s a week.", Money(h.ImpactPerWeek)))
 	}

@@ -22,16 +22,19 @@
 // # Estimated weekly cost impact of a hotspot
 //
 // A trace-pattern finding (N+1, fan-out, chatty edge, retry storm) names calls a fix would
-// avoid: AvoidableCallsPerWeek (weighted by sampling, scaled to a week). The report prices
-// one call at the calling service's average cost per request this week,
+// avoid: AvoidableCallsPerWeek (weighted by sampling, scaled to a week). An avoided call
+// saves what its callee spends on it, so the report prices it at the callees' cost per call
+// (see price.go): a service's spend / its requests, a shared database's pool / the calls
+// that split it, weighted by the caller's calls to each (database edges for an N+1 query,
+// failing edges for a retry storm, the other edges otherwise):
 //
-//	CostPerCall = service spend / service requests
 //	ImpactPerWeek = AvoidableCallsPerWeek × CostPerCall
 //
-// This is a first-order estimate: it assumes a service's spend scales with the work it does
-// and that an avoided downstream call costs about as much as an average request of the
-// caller. It is 0 when the service has no spend or no requests in the week. Hotspots are
-// ranked by ImpactPerWeek, then by AvoidableCallsPerWeek.
+// This is a first-order estimate: it assumes a callee's spend scales with the calls it
+// serves. A spend-rule finding carries its own impact (analyzer/hotspot, spend.go): the spend
+// above what the rule's reference allows. Findings folded into another one (Evidence.SeeAlso)
+// are listed but not added to Totals.HotspotImpactPerWeek. Hotspots are ranked by
+// ImpactPerWeek, then by AvoidableCallsPerWeek.
 package report
 
 import (
@@ -134,7 +137,8 @@ type Day struct {
 
 // ImpactMethod is the documented estimate (see the package doc).
 const ImpactMethod = "trace patterns: impact_per_week = avoidable_calls_per_week × cost_per_call, " +
-	"cost_per_call = the service's spend this week / its requests this week; " +
+	"cost_per_call = what the callees spend per call this week (a service's spend / its requests, " +
+	"a shared database's pool / its calls), weighted by the caller's calls to them; " +
 	"spend rules: the spend above what the rule's reference allows (see each rule)"
 
 // ParseWeek parses an ISO week "2026-W47" and returns its Monday 00:00 UTC.
@@ -352,6 +356,10 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	hotspot.FoldErrorBurn(findings, failed)
+	pr, err := newPricer(ctx, conn, database, from, to, rows, cur)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range findings {
 		h := Hotspot{
 			Rule: f.Rule, Service: f.Service, Operation: f.Operation, Severity: f.Severity,
@@ -361,9 +369,9 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 		if f.ImpactPerWeek != 0 {
 			h.ImpactPerWeek = f.ImpactPerWeek
 		} else {
-			if sr := rows[f.Service]; sr != nil && sr.Requests > 0 {
-				h.CostPerCall = sr.Spend / float64(sr.Requests)
-			}
+			var callees []string
+			h.CostPerCall, callees = pr.price(f)
+			h.Evidence.PricedAt = joinCallees(callees)
 			h.ImpactPerWeek = h.AvoidableCallsPerWeek * h.CostPerCall
 		}
 		if h.ExampleTraceIDs == nil {

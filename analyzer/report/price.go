@@ -1,0 +1,123 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weirhq/weir/analyzer/costmap"
+	"github.com/weirhq/weir/analyzer/hotspot"
+	"github.com/weirhq/weir/rollup"
+)
+
+// A trace-pattern finding names calls a fix would avoid. An avoided call saves what the
+// callee spends on it, so the report prices it at the callee's cost per call:
+//
+//   - a service: its spend this week / its requests this week;
+//   - a shared resource's node (a database in the service graph): the resource's pool this
+//     week / the calls to the node that split it;
+//   - anything else (a broker, an external API without spend): 0.
+//
+// Which callees: the caller's edges this week, weighted by calls. An N+1 query reads the
+// caller's database edges; N+1 calls, fan-out and chatty findings its other edges; a retry
+// storm the edges with failed calls (weighted by failures), since the retried calls are the
+// failing ones. CostPerCall is that weighted mean, Callees lists them.
+
+type edge struct {
+	server, conn  string
+	calls, failed uint64
+}
+
+type pricer struct {
+	perCall map[string]float64 // callee -> cost per call
+	edges   map[string][]edge  // client -> its edges, by calls descending
+}
+
+func newPricer(ctx context.Context, conn driver.Conn, database string, from, to time.Time,
+	rows map[string]*ServiceRow, cur costmap.Result) (*pricer, error) {
+	p := &pricer{perCall: map[string]float64{}, edges: map[string][]edge{}}
+	for s, r := range rows {
+		if r.Requests > 0 {
+			p.perCall[s] = r.Spend / float64(r.Requests)
+		}
+	}
+	for _, sh := range cur.Shared {
+		var calls uint64
+		for _, s := range sh.Shares {
+			calls += s.Weight
+		}
+		if sh.Node != "" && sh.SplitBy == costmap.SplitByCalls && calls > 0 {
+			p.perCall[sh.Node] += sh.Cost.Float64() / float64(calls)
+		}
+	}
+	q := &rollup.Querier{Conn: conn, Database: database}
+	res, err := q.Query(ctx, rollup.Query{
+		Signal: rollup.SignalEdges, From: from, To: to, Step: 24 * time.Hour,
+		GroupBy: []string{rollup.GroupClient, rollup.GroupServer, rollup.GroupConnectionType},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: edges: %w", err)
+	}
+	type k struct{ c, s, t string }
+	sum := map[k]*edge{}
+	for _, r := range res.Rows {
+		key := k{r.Series.Client, r.Series.Server, r.Series.ConnectionType}
+		e := sum[key]
+		if e == nil {
+			e = &edge{server: key.s, conn: key.t}
+			sum[key] = e
+		}
+		e.calls += r.Requests
+		e.failed += r.Errors
+	}
+	for key, e := range sum {
+		p.edges[key.c] = append(p.edges[key.c], *e)
+	}
+	for c := range p.edges {
+		es := p.edges[c]
+		sort.Slice(es, func(i, j int) bool {
+			if es[i].calls != es[j].calls {
+				return es[i].calls > es[j].calls
+			}
+			return es[i].server < es[j].server
+		})
+	}
+	return p, nil
+}
+
+// price returns a finding's cost per avoidable call and the callees it was priced at.
+func (p *pricer) price(f hotspot.Finding) (float64, []string) {
+	var total, weighted float64
+	var callees []string
+	for _, e := range p.edges[f.Service] {
+		var w uint64
+		switch f.Rule {
+		case hotspot.RuleNPlusOneQuery:
+			if e.conn == "database" {
+				w = e.calls
+			}
+		case hotspot.RuleRetryStorm:
+			w = e.failed
+		default:
+			if e.conn != "database" {
+				w = e.calls
+			}
+		}
+		if w == 0 {
+			continue
+		}
+		total += float64(w)
+		weighted += float64(w) * p.perCall[e.server]
+		callees = append(callees, e.server)
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	return weighted / total, callees
+}
+
+func joinCallees(c []string) string { return strings.Join(c, ", ") }
