@@ -51,6 +51,8 @@ func All() ([]Dashboard, error) {
 		{"service-map.json", serviceMap},
 		{"traces.json", traces},
 		{"metrics-explorer.json", metricsExplorer},
+		{"cost-efficiency.json", costEfficiency},
+		{"weir-itself.json", weirItself},
 	} {
 		b := d.build(g)
 		if g.err != nil {

@@ -24,6 +24,8 @@ func ExampleAll() {
 	// service-map.json weir-service-map 1
 	// traces.json weir-traces 4
 	// metrics-explorer.json weir-metrics-explorer 3
+	// cost-efficiency.json weir-cost-efficiency 7
+	// weir-itself.json weir-itself 7
 }
 
 // Read a generated dashboard back into the SDK's types, ClickHouse targets included.

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"math"
+	"sort"
 	"testing"
 	"time"
 
@@ -50,8 +51,11 @@ func testMetricsExplorer(t *testing.T, s *suite) {
 		} {
 			t.Run(e.name+"/"+sc.name, func(t *testing.T) {
 				env, opts := s.envFor(t, file, e.from, e.to, e.interval, sc.overrides)
-				assert.Equal(t, []string{"cart", "frontend"}, opts[varService])
-				assert.Equal(t, []string{counter, gauge}, opts[varMetric])
+				// weir's own metrics are a service's metrics too (seedSelf).
+				assert.Equal(t, []string{"cart", "frontend", selfService}, opts[varService])
+				metrics := append([]string{counter, gauge}, selfMetricNames()...)
+				sort.Strings(metrics)
+				assert.Equal(t, metrics, opts[varMetric])
 				assert.Equal(t, sc.keys, opts[varAttrKey])
 				assert.Equal(t, sc.values, opts[varAttrValue])
 				step := stepFor(e.interval).Seconds()

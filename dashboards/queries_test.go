@@ -248,6 +248,8 @@ func TestQueries(t *testing.T) {
 	t.Run("service map", func(t *testing.T) { testServiceMap(t, s) })
 	t.Run("traces", func(t *testing.T) { testTraces(t, s) })
 	t.Run("metrics explorer", func(t *testing.T) { testMetricsExplorer(t, s) })
+	t.Run("cost efficiency", func(t *testing.T) { testCostEfficiency(t, s) })
+	t.Run("weir itself", func(t *testing.T) { testWeirItself(t, s) })
 
 	t.Run("every query is tested", func(t *testing.T) {
 		for _, d := range all {

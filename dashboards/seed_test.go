@@ -140,7 +140,8 @@ func unhexString(t *testing.T, s string) string {
 	return string(b)
 }
 
-// seed migrates db and writes the seed, then runs the rollup job at rollupNow.
+// seed migrates db and writes the seed (weir's own metrics through the ClickHouse exporter,
+// the cost analysis through rollup.WriteAnalysis), then runs the rollup job at rollupNow.
 func seed(t *testing.T, db *chtest.DB) {
 	ctx := testContext(t)
 	_, err := rollup.Migrate(ctx, db.Conn, db.Name, 0)
@@ -201,6 +202,9 @@ func seed(t *testing.T, db *chtest.DB) {
 				[]string{"http.route"}, []string{s.operation}, []uint8{1})
 		}
 	})
+
+	seedSelf(t, db)
+	seedCost(t, db)
 
 	job := &rollup.Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return rollupNow }}
 	_, err = job.Run(ctx, seedFrom, seedTo)

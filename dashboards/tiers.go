@@ -50,6 +50,7 @@ type tierPredicates struct {
 func sqlTemplates() (*template.Template, error) {
 	t := template.New("sql").Option("missingkey=error").Funcs(template.FuncMap{
 		"quantile":     quantileSQL,
+		"quantileHist": histQuantileSQL,
 		"step":         func() string { return stepSQL },
 		"rangeSeconds": func() string { return rangeSQL },
 		"db":           func() string { return databaseRef },
@@ -193,4 +194,19 @@ func quantileSQL(q float64, name, zc, bi, bc string) string {
 		"if(%[5]s >= (greatest(1, toUInt64(ceil(%[1]g * %[2]s))) AS %[3]s), 0, "+
 		"exp2((%[6]s[arrayFirstIndex(c -> c + %[5]s >= %[3]s, arrayCumSum(%[7]s))] + 0.5) / %[4]d)))",
 		q, n, rank, 1<<rollup.LatencyScale, zc, bi, bc)
+}
+
+// histQuantileSQL is the q-quantile of a merged explicit-bucket histogram held in the columns
+// b (upper bounds, ascending, inf last), c (counts), cum (arrayCumSum(c)), n (arraySum(c)),
+// lo and hi (the smallest and largest observation, ±inf when unknown); i is the column
+// holding arrayFirstIndex(x -> x >= q * n, cum), the bucket of the rank q*n. The value is
+// interpolated linearly inside that bucket, whose range is narrowed to [lo, hi]: an estimate
+// that stays within what was observed even when the bounds are coarse. NaN without
+// observations. histQuantile in selftelemetry_test.go is the same estimate in Go.
+func histQuantileSQL(q float64, i string) string {
+	lower := fmt.Sprintf("if(%[1]s = 1, if(isFinite(lo), lo, 0), if(isFinite(lo), greatest(b[%[1]s - 1], lo), b[%[1]s - 1]))", i)
+	upper := fmt.Sprintf("if(isFinite(hi), least(b[%[1]s], hi), b[%[1]s])", i)
+	return fmt.Sprintf("if(n = 0, nan, (%[2]s AS %[1]s_lo) + "+
+		"(if(isFinite(%[3]s AS %[1]s_hi), %[1]s_hi, %[1]s_lo) - %[1]s_lo) * (%[4]g * n - (cum[%[1]s] - c[%[1]s])) / c[%[1]s])",
+		i, lower, upper, q)
 }

@@ -11,11 +11,6 @@ const UIDTraces = "weir-traces"
 // traces: slowest and failing traces of the selection from spans, and one trace by ID through
 // trace_index.
 func traces(g *gen) *dashboard.DashboardBuilder {
-	// A trace ID in a table opens it in this dashboard, keeping the time range.
-	traceLink := []dashboard.DynamicConfigValue{{Id: "links", Value: []map[string]any{{
-		"title": "Show trace",
-		"url":   "/d/" + UIDTraces + "?var-" + varTraceID + "=${__value.raw}&${__url_time_range}",
-	}}}}
 	return newDashboard(UIDTraces, "weir / Traces",
 		"Slowest and failing traces of the selected services and operations (sampled spans; "+
 			"sample_weight is how many spans of the original traffic a stored span stands for), "+
@@ -30,14 +25,14 @@ func traces(g *gen) *dashboard.DashboardBuilder {
 			Description("By the duration of their slowest selected span.").
 			Height(9).Span(12).
 			WithTarget(chQuery("A", FormatTable, g.sql("traces_slowest.sql", nil))).
-			OverrideByName("trace_id", traceLink).
+			OverrideByName("trace_id", traceLink()).
 			OverrideByName("duration_ms", unit("ms"))).
 		WithPanel(table.NewPanelBuilder().
 			Title("Failing traces").
 			Description("The latest traces with a span whose status is error.").
 			Height(9).Span(12).
 			WithTarget(chQuery("A", FormatTable, g.sql("traces_failing.sql", nil))).
-			OverrideByName("trace_id", traceLink)).
+			OverrideByName("trace_id", traceLink())).
 		WithPanel(dashboard.NewPanelBuilder().
 			Type("traces").
 			Title("Trace ${" + varTraceID + "}").
@@ -48,4 +43,13 @@ func traces(g *gen) *dashboard.DashboardBuilder {
 			Height(10).Span(24).
 			WithTarget(chQuery("A", FormatTable, g.sql("trace_spans.sql", nil))).
 			OverrideByName("duration_ms", unit("ms")))
+}
+
+// traceLink makes a field of trace IDs (32 hex digits) open each trace in the Traces
+// dashboard's trace view, keeping the time range.
+func traceLink() []dashboard.DynamicConfigValue {
+	return []dashboard.DynamicConfigValue{{Id: "links", Value: []map[string]any{{
+		"title": "Show trace",
+		"url":   "/d/" + UIDTraces + "?var-" + varTraceID + "=${__value.raw}&${__url_time_range}",
+	}}}}
 }

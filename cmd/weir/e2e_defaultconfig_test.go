@@ -26,16 +26,20 @@ import (
 // stored whole, the rest sampled. Not parallel: it sets environment variables.
 func TestDefaultConfig(t *testing.T) {
 	db := chtest.New(t)
-	grpcAddr := testnet.FreeAddr(t)
+	grpcAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	for k, v := range map[string]string{
 		"WEIR_CLICKHOUSE_ENDPOINT": chtest.Endpoint(),
 		"WEIR_CLICKHOUSE_DATABASE": db.Name,
 		"WEIR_OTLP_GRPC_ENDPOINT":  grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":  testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":     testnet.FreeAddr(t),
-		"WEIR_METRICS_PORT":        strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_QUEUE_DIR":           filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":           "warn",
+		"WEIR_OTLP_HTTP_ENDPOINT":  httpAddr,
+		// weir's own metrics go to its receiver through a relay that outlives it, so that the
+		// last push at shutdown succeeds (TestSelfMetrics_ShippedConfig covers the default).
+		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsRelay(t, httpAddr),
+		"WEIR_SELF_METRICS_INTERVAL": "1000",
+		"WEIR_HEALTH_ENDPOINT":       testnet.FreeAddr(t),
+		"WEIR_METRICS_PORT":          strconv.Itoa(testnet.FreePort(t)),
+		"WEIR_QUEUE_DIR":             filepath.Join(t.TempDir(), "queue"),
+		"WEIR_LOG_LEVEL":             "warn",
 	} {
 		t.Setenv(k, v)
 	}
@@ -71,4 +75,8 @@ func TestDefaultConfig(t *testing.T) {
 	waitForCount(t, db, "SELECT sum(Requests) FROM "+db.Table("red_1m"), traces, 30*time.Second)
 	assert.Equal(t, uint64(traces/25), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table("red_1m")+" WHERE StatusCode = 2"))
 	assert.Equal(t, stored, db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")), "nothing stored twice")
+	// weir's own metrics reach ClickHouse too: the spans accepted before and after the restart
+	// (the first weir's last push went through the relay before it stopped).
+	waitForCount(t, db, "SELECT toUInt64(sum(Sum)) FROM "+db.Table("series_1m")+
+		" WHERE MetricName = 'otelcol_receiver_accepted_spans'", traces, 30*time.Second)
 }

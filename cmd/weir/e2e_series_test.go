@@ -49,6 +49,8 @@ func TestSeries_SDKCountersThroughShippedPipeline(t *testing.T) {
 		"WEIR_METRICS_PORT":        strconv.Itoa(metricsPort),
 		"WEIR_QUEUE_DIR":           filepath.Join(t.TempDir(), "queue"),
 		"WEIR_LOG_LEVEL":           "warn",
+		// weir's own metrics are not looked at here; a sink keeps its stop clean.
+		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsSink(t),
 	} {
 		t.Setenv(k, v)
 	}

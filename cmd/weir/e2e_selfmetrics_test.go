@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/testnet"
+)
+
+// selfMetricNames are weir's own metrics that the weir itself dashboard reads and that any
+// traffic produces (the loss and failure counters appear only when something is lost).
+var selfMetricNames = []string{
+	"otelcol_receiver_accepted_spans",
+	"otelcol_receiver_accepted_metric_points",
+	"otelcol_exporter_queue_size",
+	"weir_tailsampling_traces_decided",
+	"weir_clickhouse_insert_duration",
+	"weir_clickhouse_rows_written",
+}
+
+// selfMetricsEnv points the shipped config at the test's ports, database and queue.
+func selfMetricsEnv(t *testing.T, db *chtest.DB, grpcAddr, httpAddr string) {
+	for k, v := range map[string]string{
+		"WEIR_CLICKHOUSE_ENDPOINT":   chtest.Endpoint(),
+		"WEIR_CLICKHOUSE_DATABASE":   db.Name,
+		"WEIR_OTLP_GRPC_ENDPOINT":    grpcAddr,
+		"WEIR_OTLP_HTTP_ENDPOINT":    httpAddr,
+		"WEIR_HEALTH_ENDPOINT":       testnet.FreeAddr(t),
+		"WEIR_METRICS_PORT":          strconv.Itoa(testnet.FreePort(t)),
+		"WEIR_QUEUE_DIR":             filepath.Join(t.TempDir(), "queue"),
+		"WEIR_LOG_LEVEL":             "warn",
+		"WEIR_SELF_METRICS_INTERVAL": "500",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// TestSelfMetrics_ShippedConfig runs config/weir.yaml as it ships, with only its environment
+// variables set (no WEIR_SELF_METRICS_ENDPOINT): weir pushes its own metrics over OTLP to its
+// own OTLP/HTTP receiver, and they reach ClickHouse under the service name "weir", in the
+// metric tables and series_1m, where the weir itself dashboard reads them. Not parallel: it
+// sets environment variables.
+func TestSelfMetrics_ShippedConfig(t *testing.T) {
+	db := chtest.New(t)
+	grpcAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
+	selfMetricsEnv(t, db, grpcAddr, httpAddr)
+	cfg, err := os.ReadFile("../../config/weir.yaml")
+	require.NoError(t, err)
+	stop := runWeirTolerant(t, string(cfg))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	const spans = 300
+	td := ptrace.NewTraces()
+	end := time.Now().Add(-time.Minute)
+	for i := 0; i < spans; i++ {
+		tid := pcommon.TraceID{9, byte(i), byte(i >> 8), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+		addSpan(td, "frontend", "GET /", ptrace.SpanKindServer, tid, pcommon.SpanID{2, byte(i), byte(i >> 8)}, pcommon.SpanID{}, end, 3*time.Millisecond, i%10 == 0)
+	}
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+	require.NoError(t, err)
+
+	series := db.Table("series_1m")
+	list := "'" + strings.Join(selfMetricNames, "','") + "'"
+	waitForCount(t, db, "SELECT toUInt64(uniqExact(MetricName)) FROM "+series+" WHERE ServiceName = 'weir' AND MetricName IN ("+list+")",
+		uint64(len(selfMetricNames)), 45*time.Second)
+	// Deltas: the accepted spans add up to what was sent, whatever the number of pushes.
+	waitForCount(t, db, "SELECT toUInt64(sum(Sum)) FROM "+series+" WHERE ServiceName = 'weir' AND MetricName = 'otelcol_receiver_accepted_spans'",
+		spans, 30*time.Second)
+	// The raw points are stored too, as delta sums.
+	require.Positive(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_sum")+
+		" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_rows_written' AND AggregationTemporality = 1"))
+	require.Positive(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_histogram")+
+		" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_insert_duration'"))
+	stop()
+}
+
+// runWeirTolerant runs a collector like weir's main (BuildInfo.Command "weir", so its own
+// metrics carry service.name "weir") with the YAML config and returns a function that stops
+// it. Stopping tolerates one error: the meter provider's last push of weir's own metrics
+// fails, because the collector stops its receivers before its telemetry (upstream
+// opentelemetry-collector#12944); everything else must stop cleanly.
+func runWeirTolerant(t *testing.T, config string) func() {
+	t.Helper()
+	factories, err := components()
+	require.NoError(t, err)
+	col, err := otelcol.NewCollector(otelcol.CollectorSettings{
+		BuildInfo:               component.BuildInfo{Command: "weir", Version: "test"},
+		Factories:               func() (otelcol.Factories, error) { return factories, nil },
+		DisableGracefulShutdown: true,
+		SkipSettingGRPCLogger:   true,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				URIs:              []string{"yaml:" + config},
+				ProviderFactories: []confmap.ProviderFactory{yamlprovider.NewFactory(), envprovider.NewFactory()},
+			},
+		},
+	})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- col.Run(context.Background()) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for col.GetState() != otelcol.StateRunning {
+		select {
+		case err := <-done:
+			t.Fatalf("collector stopped while starting: %v", err)
+		default:
+		}
+		require.False(t, time.Now().After(deadline), "collector not running after 30s")
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		col.Shutdown()
+		select {
+		case err := <-done:
+			if err != nil && !isSelfMetricsShutdownError(err) {
+				t.Errorf("collector run: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("collector did not stop within 60s")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// isSelfMetricsShutdownError is the error of the last push of weir's own metrics to its own
+// receiver, which is already stopped when the meter provider shuts down.
+func isSelfMetricsShutdownError(err error) bool {
+	s := err.Error()
+	return strings.Count(s, "failed to shutdown") == 2 && strings.Contains(s, "failed to shutdown meter provider: failed to upload metrics") &&
+		strings.Contains(s, "connection refused")
+}
+
+// selfMetricsSink is an OTLP/HTTP endpoint that accepts weir's own metrics and drops them:
+// point WEIR_SELF_METRICS_ENDPOINT at it in tests of the shipped config that use collectortest
+// (which wants a clean stop) and do not look at weir's own metrics.
+func selfMetricsSink(t *testing.T) string {
+	t.Helper()
+	return selfMetricsRelay(t, "")
+}
+
+// selfMetricsRelay is an OTLP/HTTP endpoint for weir's own metrics that passes each push on to
+// target (weir's own OTLP/HTTP receiver) and answers success itself when target is down (or
+// empty), so
+// that a test using collectortest (which wants a clean stop) can run the shipped config:
+// point WEIR_SELF_METRICS_ENDPOINT at it.
+func selfMetricsRelay(t *testing.T, target string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+target+r.URL.Path, bytes.NewReader(body))
+		if err == nil && target != "" {
+			req.Header = r.Header.Clone()
+			var resp *http.Response
+			if resp, err = client.Do(req); err == nil {
+				defer resp.Body.Close()
+				for k, v := range resp.Header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(resp.StatusCode)
+				_, _ = io.Copy(w, resp.Body)
+				return
+			}
+		}
+		// weir is down (stopping): an empty ExportMetricsServiceResponse.
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
