@@ -41,6 +41,7 @@ func main() {
 	cmd.AddCommand(rollupCommand())
 	cmd.AddCommand(spendCommand())
 	cmd.AddCommand(reportCommand())
+	cmd.AddCommand(demoCommand())
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
