@@ -202,6 +202,17 @@ func seed(t *testing.T, db *chtest.DB) {
 				[]string{"http.route"}, []string{s.operation}, []uint8{1})
 		}
 	})
+	// The spans' trace_index rows, as the clickhouse exporter writes them after the spans.
+	sv, err := db.Conn.ServerVersion()
+	require.NoError(t, err)
+	index := rollup.NewTraceIndexBlock(sv.Timezone)
+	for _, s := range spanSeeds {
+		index.Add([16]byte([]byte(unhexString(t, s.trace))), uint64(s.start.UnixNano()),
+			uint64(s.start.Add(s.duration).UnixNano()), s.service)
+	}
+	iw, err := rollup.NewTraceIndexWriter(db.Conn, db.Name)
+	require.NoError(t, err)
+	require.NoError(t, iw.Write(ctx, index))
 
 	seedSelf(t, db)
 	seedCost(t, db)

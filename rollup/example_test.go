@@ -44,6 +44,7 @@ func ExamplePlan() {
 	// allocation
 	// service_cost_1d
 	// hotspots
+	// trace_index_mv_drop
 }
 
 // Replace a billing period of an account with new rows: they are staged, then swapped in
@@ -80,4 +81,34 @@ func ExampleSpendWriter() {
 	for _, p := range c.Periods {
 		fmt.Println(p.Start.Format("2006-01"), p.BillingAccountID, p.Rows, "rows replace", p.PreviousRows)
 	}
+}
+
+// Index the spans of one block, as the clickhouse exporter does after their INSERT into
+// spans succeeded: one trace_index row per trace and day. (Needs a ClickHouse server, so it
+// is compiled, not run.)
+func ExampleTraceIndexWriter() {
+	ctx := context.Background()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:19000"}})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	sv, err := conn.ServerVersion()
+	if err != nil {
+		panic(err)
+	}
+	w, err := rollup.NewTraceIndexWriter(conn, "weir")
+	if err != nil {
+		panic(err)
+	}
+	b := rollup.NewTraceIndexBlock(sv.Timezone) // Day is the server's, as toDate(Timestamp)
+	start := time.Date(2024, 9, 1, 12, 0, 0, 0, time.UTC)
+	trace := [16]byte{0x4b, 0xf9, 0x2f, 0x35}
+	b.Add(trace, uint64(start.UnixNano()), uint64(start.Add(80*time.Millisecond).UnixNano()), "frontend")
+	b.Add(trace, uint64(start.Add(5*time.Millisecond).UnixNano()), uint64(start.Add(60*time.Millisecond).UnixNano()), "cart")
+	if err := w.Write(ctx, b); err != nil {
+		panic(err)
+	}
+	fmt.Println(b.Len(), "row for", b.Spans(), "spans")
+	b.Reset() // ready for the next block
 }

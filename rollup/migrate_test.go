@@ -49,7 +49,6 @@ var allObjects = []string{
 	TableSpans,
 	TableSpend,
 	TableTraceIndex,
-	"trace_index_mv",
 }
 
 func testContext(t *testing.T) context.Context {
@@ -122,6 +121,21 @@ func insertSpans(t *testing.T, db *chtest.DB, spans ...testSpan) {
 			s.service, s.name, string(s.traceID[:]), string(s.spanID[:]), s.weight))
 	}
 	require.NoError(t, batch.Send())
+}
+
+// indexSpans writes the trace_index rows of spans as the clickhouse exporter does: one
+// block, aggregated per trace and day in Go, through TraceIndexWriter.
+func indexSpans(t *testing.T, db *chtest.DB, spans ...testSpan) {
+	t.Helper()
+	sv, err := db.Conn.ServerVersion()
+	require.NoError(t, err)
+	b := NewTraceIndexBlock(sv.Timezone)
+	for _, s := range spans {
+		b.Add(s.traceID, uint64(s.start.UnixNano()), uint64(s.start.UnixNano())+uint64(s.duration), s.service)
+	}
+	w, err := NewTraceIndexWriter(db.Conn, db.Name)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(testContext(t), b))
 }
 
 // traceIndexRow is trace_index merged for one trace.
@@ -307,6 +321,58 @@ func TestMigrate_FromPreviousVersion(t *testing.T) {
 		count: 1, services: []string{"old"}}, got)
 }
 
+// TestMigrate_DropsTraceIndexView upgrades a database from version 6, where the view of
+// migration 2 still indexes every span insert, to the latest: the view goes, the index
+// keeps what the view stored, and from then on only TraceIndexWriter adds to it.
+func TestMigrate_DropsTraceIndexView(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 6)
+	require.NoError(t, err)
+	require.Contains(t, tableNames(t, db), "trace_index_mv")
+
+	base := time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
+	id := [16]byte{0xab, 7}
+	before := testSpan{start: base, duration: 10 * time.Millisecond, service: "frontend", name: "GET /",
+		traceID: id, spanID: [8]byte{1}, weight: 1}
+	insertSpans(t, db, before)
+	got, ok := readTraceIndex(t, db, id)
+	require.True(t, ok, "the view indexed the span written at version 6")
+	require.Equal(t, uint64(1), got.count)
+
+	res, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 6, res.From)
+	assert.Equal(t, LatestVersion(), res.To)
+	var ran []string
+	for _, st := range res.Ran {
+		ran = append(ran, st.Name)
+	}
+	assert.Equal(t, []string{"trace_index_mv_drop"}, ran)
+	assert.Equal(t, allObjects, tableNames(t, db))
+
+	// A span inserted into spans alone is no longer indexed: nothing counts it behind the
+	// exporter's back, so the exporter's own index row is the only one.
+	after := testSpan{start: base.Add(time.Second), duration: 20 * time.Millisecond, service: "cart", name: "GetCart",
+		traceID: id, spanID: [8]byte{2}, weight: 1}
+	insertSpans(t, db, after)
+	got, ok = readTraceIndex(t, db, id)
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), got.count, "the view is gone")
+
+	// The exporter's row merges with what the view stored before the upgrade.
+	indexSpans(t, db, after)
+	got, ok = readTraceIndex(t, db, id)
+	require.True(t, ok)
+	assert.Equal(t, traceIndexRow{
+		start:    uint64(before.start.UnixNano()),
+		end:      uint64(after.start.UnixNano()) + uint64(after.duration),
+		count:    2,
+		services: []string{"cart", "frontend"},
+	}, got)
+}
+
 // TestTraceIndex_ReadTraceByID runs the two-step trace lookup SCHEMA.md documents.
 func TestTraceIndex_ReadTraceByID(t *testing.T) {
 	t.Parallel()
@@ -321,11 +387,13 @@ func TestTraceIndex_ReadTraceByID(t *testing.T) {
 	base := time.Unix(int64(midnight), 0).Add(-100 * time.Millisecond)
 	id := [16]byte{0xcc, 3}
 	other := [16]byte{0xdd, 4}
-	insertSpans(t, db,
-		testSpan{start: base, duration: 300 * time.Millisecond, service: "a", name: "root", traceID: id, spanID: [8]byte{1}, weight: 1},
-		testSpan{start: base.Add(200 * time.Millisecond), duration: 10 * time.Millisecond, service: "b", name: "child", traceID: id, spanID: [8]byte{2}, weight: 1},
-		testSpan{start: base, duration: time.Second, service: "a", name: "root", traceID: other, spanID: [8]byte{3}, weight: 1},
-	)
+	spans := []testSpan{
+		{start: base, duration: 300 * time.Millisecond, service: "a", name: "root", traceID: id, spanID: [8]byte{1}, weight: 1},
+		{start: base.Add(200 * time.Millisecond), duration: 10 * time.Millisecond, service: "b", name: "child", traceID: id, spanID: [8]byte{2}, weight: 1},
+		{start: base, duration: time.Second, service: "a", name: "root", traceID: other, spanID: [8]byte{3}, weight: 1},
+	}
+	insertSpans(t, db, spans...)
+	indexSpans(t, db, spans...)
 	assert.Equal(t, uint64(2), db.QueryUint64(t, "SELECT count() FROM "+db.Table(TableTraceIndex)+
 		" WHERE TraceId = unhex('"+hex.EncodeToString(id[:])+"')"), "one index row per trace and day before merges")
 
@@ -418,13 +486,17 @@ func TestMigrate_Concurrent(t *testing.T) {
 				"SELECT uniqExact(Version) FROM "+db.Table(TableSchemaMigrations)), "every version recorded")
 			assert.LessOrEqual(t, schemaMigrationRows(t, db), uint64(n*len(Migrations())))
 
-			// The schema works: a span reaches spans and, through the view, trace_index.
+			// The schema works: a span reaches spans, and its index row reaches trace_index.
+			// No migrator left the view of migration 2 behind (each drops it after creating
+			// it), so the span is indexed once, not also by a view.
 			id := [16]byte{0xee, byte(round)}
-			insertSpans(t, db, testSpan{start: time.Now(), duration: time.Millisecond, service: "s", name: "n",
-				traceID: id, spanID: [8]byte{1}, weight: 1})
+			sp := testSpan{start: time.Now(), duration: time.Millisecond, service: "s", name: "n",
+				traceID: id, spanID: [8]byte{1}, weight: 1}
+			insertSpans(t, db, sp)
+			indexSpans(t, db, sp)
 			got, ok := readTraceIndex(t, db, id)
 			require.True(t, ok)
-			assert.Equal(t, uint64(1), got.count, "the view exists once, so the span is indexed once")
+			assert.Equal(t, uint64(1), got.count, "indexed once")
 		})
 	}
 }

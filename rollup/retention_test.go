@@ -83,10 +83,13 @@ func TestApplyRetention_DropsExactlyTheExpiredPartitions(t *testing.T) {
 		wantDropped = append(wantDropped, table+"/201902", table+"/201903")
 		want = append(want, table+"/201904", table+"/202403")
 	}
-	// spans (and trace_index through its view): 7 days, cutoff March 24 12:00.
-	insertSpans(t, db,
-		testSpan{start: time.Date(2024, 3, 23, 23, 59, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{1}, spanID: [8]byte{1}, weight: 1},
-		testSpan{start: time.Date(2024, 3, 24, 0, 0, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{2}, spanID: [8]byte{1}, weight: 1})
+	// spans and their trace_index rows: 7 days, cutoff March 24 12:00.
+	spans := []testSpan{
+		{start: time.Date(2024, 3, 23, 23, 59, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{1}, spanID: [8]byte{1}, weight: 1},
+		{start: time.Date(2024, 3, 24, 0, 0, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{2}, spanID: [8]byte{1}, weight: 1},
+	}
+	insertSpans(t, db, spans...)
+	indexSpans(t, db, spans...)
 	wantDropped = append(wantDropped, TableSpans+"/20240323", TableTraceIndex+"/20240323")
 	want = append(want, TableSpans+"/20240324", TableTraceIndex+"/20240324")
 	// metrics: 15 days, cutoff March 16 12:00.

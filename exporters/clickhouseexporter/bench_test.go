@@ -242,14 +242,14 @@ func BenchmarkSpanBlock_Fill(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				td := sh.build(benchSpans)
 				b.SetBytes(int64(len(benchProtoTraces(b, td))))
-				blk := newSpanBlock()
+				blk := newSpanBlock(nil)
 				blk.fill(td, spanPos{}, benchNoLimit, benchNoLimit) // grow the columns once
 				b.ReportAllocs()
 				m0 := startAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if cold {
-						blk = newSpanBlock()
+						blk = newSpanBlock(nil)
 					}
 					if _, done := blk.fill(td, spanPos{}, benchNoLimit, benchNoLimit); !done || blk.rows != benchSpans {
 						b.Fatalf("fill: done=%v rows=%d, want one block of %d", done, blk.rows, benchSpans)
@@ -286,7 +286,7 @@ func BenchmarkSpanBlock_Encode(b *testing.B) {
 				name = sh.name + "/wire"
 			}
 			b.Run(name, func(b *testing.B) {
-				blk := newSpanBlock()
+				blk := newSpanBlock(nil)
 				var w benchWire
 				b.SetBytes(size)
 				b.ReportAllocs()

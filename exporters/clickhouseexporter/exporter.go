@@ -27,9 +27,12 @@ type chExporter struct {
 	tel    *telemetry
 
 	conn driver.Conn
+	// index writes the trace_index rows of each span block once the spans are stored.
+	index *rollup.TraceIndexWriter
 
-	schemaMu    sync.Mutex
+	schemaMu    sync.Mutex // guards schemaReady and loc
 	schemaReady bool
+	loc         *time.Location // the server's time zone, once known
 
 	// scheduleRollups is set for the metrics exporter, which runs the rollup schedule.
 	scheduleRollups bool
@@ -65,6 +68,9 @@ func (e *chExporter) start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("open clickhouse %s: %w", e.cfg.Endpoint, err)
 	}
 	e.conn = conn
+	if e.index, err = rollup.NewTraceIndexWriter(conn, e.cfg.Database); err != nil {
+		return errors.Join(err, e.shutdown(ctx))
+	}
 	e.logger.Info("clickhouse exporter starting",
 		zap.String("endpoint", e.cfg.Endpoint), zap.String("database", e.cfg.Database),
 		zap.String("compression", e.cfg.Compression))
@@ -154,15 +160,39 @@ func (e *chExporter) ensureSchema(ctx context.Context) error {
 	return nil
 }
 
+// serverLocation is the server's time zone, asked once per process: toDate(Timestamp) puts
+// a span in a day of that zone, and its trace_index row must land in the same day, so that
+// retention drops a day's spans and their index rows together.
+func (e *chExporter) serverLocation() (*time.Location, error) {
+	e.schemaMu.Lock()
+	defer e.schemaMu.Unlock()
+	if e.loc != nil {
+		return e.loc, nil
+	}
+	sv, err := e.conn.ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("read server time zone: %w", err)
+	}
+	e.loc = sv.Timezone
+	if e.loc == nil {
+		e.loc = time.UTC
+	}
+	return e.loc, nil
+}
+
 func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	if err := e.ensureSchema(ctx); err != nil {
+		return err
+	}
+	loc, err := e.serverLocation()
+	if err != nil {
 		return err
 	}
 	var b *spanBlock
 	select {
 	case b = <-e.spanFree:
 	default:
-		b = newSpanBlock()
+		b = newSpanBlock(loc)
 	}
 	defer func() {
 		select {
@@ -179,6 +209,7 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 				// Invalid spans are counted when the retry skips them again.
 				return consumererror.NewTraces(err, tracesFrom(td, pos))
 			}
+			e.writeIndex(ctx, b.index)
 		}
 		if b.invalid > 0 {
 			// Counted once the block they were skipped from is settled, so a retried block
@@ -189,6 +220,22 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 			return nil
 		}
 		pos = next
+	}
+}
+
+// writeIndex inserts the trace_index rows of a block whose spans are stored. A failure is
+// counted and logged, not returned: the queue would retry the whole block, and its spans,
+// already stored, would be stored twice; a trace_index row missing a block's spans makes
+// those spans harder to find, a duplicated span is wrong data. rollup/SCHEMA.md shows how
+// to rebuild the index of a time range from spans.
+func (e *chExporter) writeIndex(ctx context.Context, ix *rollup.TraceIndexBlock) {
+	start := time.Now()
+	err := e.index.Write(ctx, ix)
+	e.tel.record(ctx, rollup.TableTraceIndex, ix.Len(), ix.Bytes(), time.Since(start), err)
+	if err != nil {
+		e.tel.unindexedSpans.Add(ctx, int64(ix.Spans()))
+		e.logger.Warn("trace index rows not written; their spans are stored but not indexed",
+			zap.Int("traces", ix.Len()), zap.Int("spans", ix.Spans()), zap.Error(err))
 	}
 }
 

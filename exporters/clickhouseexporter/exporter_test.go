@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,7 +68,7 @@ func spanNames(td ptrace.Traces) []string {
 func TestSpanBlock_FillSplitsAndTracesFromResumes(t *testing.T) {
 	td := testTraces(2, 2, 3) // 12 spans
 	all := spanNames(td)
-	b := newSpanBlock()
+	b := newSpanBlock(nil)
 	var pos spanPos
 	var seen []string
 	for blocks := 0; ; blocks++ {
@@ -136,11 +137,19 @@ func startExporterSignal(t *testing.T, metrics bool, mutate func(*Config)) (*chE
 
 func counterSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 	t.Helper()
+	return counterSumTable(t, tel, name, "")
+}
+
+// counterSumTable sums the points of a per-table counter for table; "" sums every table.
+func counterSumTable(t *testing.T, tel *componenttest.Telemetry, name, table string) int64 {
+	t.Helper()
 	m, err := tel.GetMetric(name)
 	require.NoError(t, err, name)
 	var total int64
 	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		total += dp.Value
+		if v, _ := dp.Attributes.Value("table"); table == "" || v.AsString() == table {
+			total += dp.Value
+		}
 	}
 	return total
 }
@@ -152,16 +161,125 @@ func TestPushTraces_BlocksInvalidIDsAndTelemetry(t *testing.T) {
 	require.NoError(t, e.pushTraces(context.Background(), td))
 	assert.Equal(t, uint64(21), db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")))
 	assert.Equal(t, uint64(0), db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")+" WHERE SpanId = toFixedString(unhex('0000000000000000'), 8)"))
-	assert.Equal(t, int64(21), counterSum(t, tel, "weir_clickhouse_rows_written"))
-	assert.Equal(t, int64(5), counterSum(t, tel, "weir_clickhouse_blocks_written"), "23 spans in blocks of 5")
+	assert.Equal(t, int64(21), counterSumTable(t, tel, "weir_clickhouse_rows_written", "spans"))
+	assert.Equal(t, int64(5), counterSumTable(t, tel, "weir_clickhouse_blocks_written", "spans"), "23 spans in blocks of 5")
 	assert.Equal(t, int64(2), counterSum(t, tel, "weir_clickhouse_invalid_spans"))
-	assert.Positive(t, counterSum(t, tel, "weir_clickhouse_bytes_written"))
+	assert.Positive(t, counterSumTable(t, tel, "weir_clickhouse_bytes_written", "spans"))
+	// Every span has a trace of its own here: one index row each, one index block per block.
+	assert.Equal(t, int64(21), counterSumTable(t, tel, "weir_clickhouse_rows_written", "trace_index"))
+	assert.Equal(t, int64(5), counterSumTable(t, tel, "weir_clickhouse_blocks_written", "trace_index"))
+	assert.Positive(t, counterSumTable(t, tel, "weir_clickhouse_bytes_written", "trace_index"))
+	assert.Equal(t, uint64(21), db.QueryUint64(t, "SELECT uniqExact(TraceId) FROM "+db.Table("trace_index")),
+		"spans with an invalid ID are not indexed either")
+}
+
+// indexTraces makes batches export calls' worth of spans: three services, each span in one
+// of four traces, so every trace has spans of several services in every batch. want gets
+// what trace_index must hold per trace once everything is written.
+func indexTraces(batches, perService int, want map[pcommon.TraceID]*indexWant) []ptrace.Traces {
+	base := time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
+	var out []ptrace.Traces
+	n := 0
+	for range batches {
+		td := ptrace.NewTraces()
+		for _, svc := range []string{"frontend", "cart", "checkout"} {
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", svc)
+			spans := rs.ScopeSpans().AppendEmpty().Spans()
+			for range perService {
+				n++
+				id := pcommon.TraceID{0x7, byte(n % 4)}
+				start := base.Add(time.Duration(n*7%100) * time.Millisecond)
+				end := start.Add(time.Duration(n%13+1) * time.Millisecond)
+				sp := spans.AppendEmpty()
+				sp.SetName(fmt.Sprintf("span-%d", n))
+				sp.SetTraceID(id)
+				sp.SetSpanID(pcommon.SpanID{0x8, byte(n), byte(n >> 8)})
+				sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+				sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+				w := want[id]
+				if w == nil {
+					w = &indexWant{start: ^uint64(0)}
+					want[id] = w
+				}
+				w.start = min(w.start, uint64(start.UnixNano()))
+				w.end = max(w.end, uint64(end.UnixNano()))
+				w.spans++
+				if !slices.Contains(w.services, svc) {
+					w.services = append(w.services, svc)
+					slices.Sort(w.services)
+				}
+			}
+		}
+		out = append(out, td)
+	}
+	return out
+}
+
+// indexWant is one trace's trace_index entry, merged.
+type indexWant struct {
+	start, end uint64
+	spans      uint64
+	services   []string
+}
+
+// readIndex merges trace_index per trace, as the dashboards' trace lookup does.
+func readIndex(t *testing.T, db *chtest.DB) map[pcommon.TraceID]*indexWant {
+	t.Helper()
+	rows, err := db.Conn.Query(context.Background(), "SELECT TraceId, minMerge(StartUnixNano), maxMerge(EndUnixNano), "+
+		"countMerge(SpanCount), arraySort(groupUniqArrayMerge(Services)) FROM "+db.Table("trace_index")+" GROUP BY TraceId")
+	require.NoError(t, err)
+	defer rows.Close()
+	got := map[pcommon.TraceID]*indexWant{}
+	for rows.Next() {
+		var id string
+		w := &indexWant{}
+		require.NoError(t, rows.Scan(&id, &w.start, &w.end, &w.spans, &w.services))
+		got[pcommon.TraceID([]byte(id))] = w
+	}
+	require.NoError(t, rows.Err())
+	return got
+}
+
+func TestPushTraces_WritesTraceIndex(t *testing.T) {
+	t.Parallel()
+	// Blocks of 4 rows out of 9 spans per export call: a trace's spans are split across
+	// blocks within a call and across calls, and each block writes its own index rows.
+	e, db, tel := startExporter(t, func(c *Config) { c.BlockMaxRows = 4 })
+	want := map[pcommon.TraceID]*indexWant{}
+	for _, td := range indexTraces(3, 3, want) {
+		require.NoError(t, e.pushTraces(context.Background(), td))
+	}
+	require.Len(t, want, 4)
+	assert.Equal(t, want, readIndex(t, db))
+	assert.Equal(t, uint64(27), db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")))
+	// 3 calls x 3 blocks (4 + 4 + 1 spans).
+	assert.Equal(t, int64(9), counterSumTable(t, tel, "weir_clickhouse_blocks_written", "trace_index"))
+	for _, name := range []string{"weir_clickhouse_insert_failures", "weir_clickhouse_unindexed_spans"} {
+		_, err := tel.GetMetric(name)
+		assert.Error(t, err, "%s never counted", name)
+	}
+}
+
+// TestPushTraces_IndexFailureDoesNotResendSpans: when only the trace_index insert fails, the
+// spans are stored, so the call succeeds and nothing is handed back for a retry that would
+// store them twice; the loss is counted instead.
+func TestPushTraces_IndexFailureDoesNotResendSpans(t *testing.T) {
+	t.Parallel()
+	e, db, tel := startExporter(t, func(c *Config) { c.BlockMaxRows = 4 })
+	db.Exec(t, "DROP TABLE "+db.Table("trace_index"))
+	want := map[pcommon.TraceID]*indexWant{}
+	tds := indexTraces(1, 3, want)
+	require.NoError(t, e.pushTraces(context.Background(), tds[0]))
+	assert.Equal(t, uint64(9), db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")), "stored once")
+	assert.Equal(t, int64(9), counterSum(t, tel, "weir_clickhouse_unindexed_spans"))
+	assert.Equal(t, int64(3), counterSumTable(t, tel, "weir_clickhouse_insert_failures", "trace_index"))
+	assert.Equal(t, int64(3), counterSum(t, tel, "weir_clickhouse_insert_failures"), "the spans blocks went in")
 }
 
 func TestPushTraces_FailureHandsBackTheBatch(t *testing.T) {
 	t.Parallel()
 	e, db, tel := startExporter(t, nil)
-	db.Exec(t, "DROP TABLE "+db.Table("trace_index_mv"))
 	db.Exec(t, "DROP TABLE "+db.Table("spans"))
 	td := testTraces(1, 2, 3)
 	err := e.pushTraces(context.Background(), td)
@@ -171,6 +289,8 @@ func TestPushTraces_FailureHandsBackTheBatch(t *testing.T) {
 	require.True(t, errors.As(err, &te))
 	assert.Equal(t, spanNames(td), spanNames(te.Data()), "nothing was written, so all of it is handed back")
 	assert.Equal(t, int64(1), counterSum(t, tel, "weir_clickhouse_insert_failures"))
+	assert.Equal(t, uint64(0), db.QueryUint64(t, "SELECT count() FROM "+db.Table("trace_index")),
+		"no index rows for spans that were not stored")
 }
 
 func TestPushMetrics_FailureHandsBackOnlyFailedTypes(t *testing.T) {

@@ -1,11 +1,14 @@
 package clickhouseexporter
 
 import (
+	"time"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weirhq/weir/internal/sampleweight"
+	"github.com/weirhq/weir/rollup"
 )
 
 // spanColumns is the INSERT column list of the spans table; appendTo appends in this order.
@@ -24,12 +27,16 @@ var spanColumns = []string{
 	"Links.AttributeValues", "Links.AttributeTypes", "Links.DroppedAttributesCount", "DroppedLinksCount",
 }
 
-// spanBlock is one INSERT worth of spans, column by column. Reused across batches.
+// spanBlock is one INSERT worth of spans, column by column, and the trace_index rows of
+// those spans. Reused across batches.
 type spanBlock struct {
 	rows, bytes int
 	invalid     int // spans skipped for an all-zero trace or span ID
 
 	a arena
+
+	// index aggregates the block's spans per trace and day, written after the spans.
+	index *rollup.TraceIndexBlock
 
 	timestamp     []int64
 	start         []uint64
@@ -78,7 +85,11 @@ type spanBlock struct {
 	droppedLinks []uint32
 }
 
-func newSpanBlock() *spanBlock { return &spanBlock{} }
+// newSpanBlock returns an empty block; loc is the ClickHouse server's time zone, which
+// decides the Day of the block's trace_index rows.
+func newSpanBlock(loc *time.Location) *spanBlock {
+	return &spanBlock{index: rollup.NewTraceIndexBlock(loc)}
+}
 
 func (b *spanBlock) columns() []string { return spanColumns }
 
@@ -87,6 +98,7 @@ func (b *spanBlock) size() (int, int) { return b.rows, b.bytes }
 func (b *spanBlock) reset() {
 	b.rows, b.bytes, b.invalid = 0, 0, 0
 	b.a.reset()
+	b.index.Reset()
 	b.timestamp, b.start, b.duration = b.timestamp[:0], b.start[:0], b.duration[:0]
 	b.service, b.name, b.kind = b.service[:0], b.name[:0], b.kind[:0]
 	b.traceID, b.spanID, b.parentID = b.traceID[:0], b.spanID[:0], b.parentID[:0]
@@ -175,6 +187,7 @@ func (b *spanBlock) appendSpan(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, sp
 	b.statusCode = append(b.statusCode, uint8(sp.Status().Code()))
 	b.statusMessage = append(b.statusMessage, sp.Status().Message())
 	b.weight = append(b.weight, sampleweight.FromTraceState(sp.TraceState().AsRaw()))
+	b.index.Add([16]byte(sp.TraceID()), start, end, service)
 	n := 120 + len(service) + len(sp.Name()) + len(sp.Status().Message())
 	n += b.attrs.appendMap(sp.Attributes(), a)
 	b.droppedAttrs = append(b.droppedAttrs, sp.DroppedAttributesCount())

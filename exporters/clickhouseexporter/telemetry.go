@@ -16,7 +16,10 @@ type telemetry struct {
 	blocks       metric.Int64Counter
 	failures     metric.Int64Counter
 	invalidSpans metric.Int64Counter
-	duration     metric.Float64Histogram
+	// unindexedSpans counts spans stored whose trace_index rows failed to insert; those
+	// rows are not retried (see chExporter.writeIndex).
+	unindexedSpans metric.Int64Counter
+	duration       metric.Float64Histogram
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
@@ -36,11 +39,17 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		return nil, err
 	}
 	if t.failures, err = m.Int64Counter("weir_clickhouse_insert_failures", metric.WithUnit("{block}"),
-		metric.WithDescription("INSERT blocks that failed (they are retried by the queue), per table.")); err != nil {
+		metric.WithDescription("INSERT blocks that failed, per table. The queue retries them, "+
+			"except trace_index blocks: see weir_clickhouse_unindexed_spans.")); err != nil {
 		return nil, err
 	}
 	if t.invalidSpans, err = m.Int64Counter("weir_clickhouse_invalid_spans", metric.WithUnit("{span}"),
 		metric.WithDescription("Spans refused for an all-zero trace or span ID.")); err != nil {
+		return nil, err
+	}
+	if t.unindexedSpans, err = m.Int64Counter("weir_clickhouse_unindexed_spans", metric.WithUnit("{span}"),
+		metric.WithDescription("Spans stored whose trace_index rows failed to insert; not retried, "+
+			"so as not to store the spans twice.")); err != nil {
 		return nil, err
 	}
 	if t.duration, err = m.Float64Histogram("weir_clickhouse_insert_duration", metric.WithUnit("s"),

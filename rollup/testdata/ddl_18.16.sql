@@ -664,3 +664,6 @@ PARTITION BY Week
 ORDER BY (Week, Rank)
 SETTINGS index_granularity = 8192;
 
+-- trace_index_mv_drop
+DROP TABLE IF EXISTS weir.trace_index_mv;
+
