@@ -26,8 +26,10 @@ build:
 	$(GO) build -o bin/weir ./cmd/weir
 
 # Run the collector in the foreground against the local ClickHouse.
+# ClickHouse, then weir, the demo shop's two weeks, the weekly report and its top hotspots;
+# weir keeps running for real traffic until Ctrl-C (scripts/run.sh).
 run: clickhouse build
-	bin/weir --config config/weir.yaml
+	scripts/run.sh
 
 # Headless Chromium renders the weekly report in its test.
 chromium:

@@ -18,7 +18,7 @@ import (
 // reportCommand is `weir report`: the weekly spend and hotspot report.
 func reportCommand() *cobra.Command {
 	var endpoint, database, user, week, format, out, rules, thresholds string
-	var store bool
+	var store, printWeek bool
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Write the weekly report: spend per service, cost per request, hotspots by cost impact",
@@ -43,6 +43,10 @@ replacing that week) for the Cost efficiency dashboard; --store=false skips that
 			}
 			if week == "" {
 				week = report.LastCompleteWeek(time.Now())
+			}
+			if printWeek {
+				fmt.Fprintln(cmd.OutOrStdout(), week)
+				return nil
 			}
 			if _, err := report.ParseWeek(week); err != nil {
 				return err
@@ -107,6 +111,7 @@ replacing that week) for the Cost efficiency dashboard; --store=false skips that
 	f.StringVar(&out, "out", "", "write to this file instead of standard output")
 	f.StringVar(&rules, "rules", "", "costmap YAML mapping spend to services")
 	f.StringVar(&thresholds, "thresholds", "", "YAML overriding the hotspot rules' thresholds")
+	f.BoolVar(&printWeek, "print-week", false, "print the week the report would cover and exit")
 	f.BoolVar(&store, "store", true, "store the report's numbers in ClickHouse for the dashboards")
 	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
 	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")

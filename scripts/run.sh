@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make run`: start weir against the local ClickHouse, fill it with the demo shop's two
+# weeks (once per database), write the weekly report, print where it is and the top
+# hotspots, and keep weir running for real traffic until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${WEIR_HOME:=$PWD/.weir}"
+: "${WEIR_CLICKHOUSE_DATABASE:=weir}"
+export WEIR_CLICKHOUSE_DATABASE
+grpc="${WEIR_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}"
+demo_dir="$WEIR_HOME/demo/$WEIR_CLICKHOUSE_DATABASE"
+mkdir -p "$demo_dir"
+
+bin/weir --config config/weir.yaml >"$WEIR_HOME/weir.log" 2>&1 &
+weir_pid=$!
+stop() { kill -INT "$weir_pid" 2>/dev/null || true; wait "$weir_pid" 2>/dev/null || true; }
+trap 'stop; exit 130' INT TERM
+
+# Wait for weir's health check.
+health="http://${WEIR_HEALTH_ENDPOINT:-127.0.0.1:13133}/"
+for _ in $(seq 1 60); do
+	if curl -fsS "$health" >/dev/null 2>&1; then break; fi
+	if ! kill -0 "$weir_pid" 2>/dev/null; then
+		echo "weir exited; its log:" >&2
+		tail -n 40 "$WEIR_HOME/weir.log" >&2
+		exit 1
+	fi
+	sleep 1
+done
+echo "weir is running (pid $weir_pid; log $WEIR_HOME/weir.log): OTLP gRPC $grpc, HTTP ${WEIR_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}"
+
+week="$(bin/weir report --print-week)"
+if [[ -f "$demo_dir/truth.json" ]] && grep -q "\"week\": \"$week\"" "$demo_dir/truth.json"; then
+	echo "demo: the shop's weeks are already in database $WEIR_CLICKHOUSE_DATABASE ($demo_dir/truth.json); not sending them again"
+else
+	bin/weir demo --otlp-endpoint "${grpc/0.0.0.0/127.0.0.1}" --dir "$demo_dir" --week "$week" ||
+		echo "demo: not sent (see above); the report covers what the database holds"
+fi
+
+report="$WEIR_HOME/report-$week.html"
+bin/weir report --week "$week" --rules "$demo_dir/costmap.yaml" --format html --out "$report"
+bin/weir report --week "$week" --rules "$demo_dir/costmap.yaml" --format md --store=false --out "$WEIR_HOME/report-$week.md"
+echo
+echo "Weekly report of $week: $report (Markdown: $WEIR_HOME/report-$week.md)"
+echo "Top hotspots:"
+awk '/^\| # \| Rule/{on=1; next} on && /^\|---/{next} on && /^\|/{print "  " $0; n++} on && !/^\|/{exit} n==6{exit}' "$WEIR_HOME/report-$week.md"
+echo
+echo "weir keeps running for your own traffic (OTLP gRPC $grpc). Ctrl-C stops it."
+wait "$weir_pid"
