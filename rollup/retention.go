@@ -16,18 +16,20 @@ const day = 24 * time.Hour
 
 // DefaultRetention is weir's default policy:
 //
-//	spans, trace_index                 7 days
+//	spans, trace_index                15 days
 //	metrics_* (all five point tables) 15 days
 //	red_1m, edges_1m                  30 days
 //	red_1h, edges_1h                 400 days
 //	red_1d, edges_1d                   5 years (1826 days)
 //
+// The sampled spans are kept 15 days because the weekly report (analyzer/report) reads the
+// traces of the last complete week, which is up to 14 days old when it runs on a Sunday.
 // The one-minute tiers outlive the raw spans and the hourly tiers outlive a year, so a
 // dashboard can compare a week, a month or a year with the one before it.
 func DefaultRetention() Retention {
 	return Retention{
-		TableSpans:                       7 * day,
-		TableTraceIndex:                  7 * day,
+		TableSpans:                       15 * day,
+		TableTraceIndex:                  15 * day,
 		TableMetricsGauge:                15 * day,
 		TableMetricsSum:                  15 * day,
 		TableMetricsHistogram:            15 * day,

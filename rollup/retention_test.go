@@ -83,15 +83,15 @@ func TestApplyRetention_DropsExactlyTheExpiredPartitions(t *testing.T) {
 		wantDropped = append(wantDropped, table+"/201902", table+"/201903")
 		want = append(want, table+"/201904", table+"/202403")
 	}
-	// spans and their trace_index rows: 7 days, cutoff March 24 12:00.
+	// spans and their trace_index rows: 15 days, cutoff March 16 12:00.
 	spans := []testSpan{
-		{start: time.Date(2024, 3, 23, 23, 59, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{1}, spanID: [8]byte{1}, weight: 1},
-		{start: time.Date(2024, 3, 24, 0, 0, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{2}, spanID: [8]byte{1}, weight: 1},
+		{start: time.Date(2024, 3, 15, 23, 59, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{1}, spanID: [8]byte{1}, weight: 1},
+		{start: time.Date(2024, 3, 16, 0, 0, 0, 0, time.UTC), service: "a", name: "x", traceID: [16]byte{2}, spanID: [8]byte{1}, weight: 1},
 	}
 	insertSpans(t, db, spans...)
 	indexSpans(t, db, spans...)
-	wantDropped = append(wantDropped, TableSpans+"/20240323", TableTraceIndex+"/20240323")
-	want = append(want, TableSpans+"/20240324", TableTraceIndex+"/20240324")
+	wantDropped = append(wantDropped, TableSpans+"/20240315", TableTraceIndex+"/20240315")
+	want = append(want, TableSpans+"/20240316", TableTraceIndex+"/20240316")
 	// metrics: 15 days, cutoff March 16 12:00.
 	db.Exec(t, "INSERT INTO "+db.Table(TableMetricsGauge)+" (Timestamp, ServiceName, MetricName) "+
 		"SELECT toDateTime('2024-03-15 12:00:00') + number * 43200, 'a', 'm' FROM system.numbers LIMIT 3")
@@ -116,9 +116,9 @@ func TestApplyRetention_DropsExactlyTheExpiredPartitions(t *testing.T) {
 		assert.NotZero(t, p.Rows, p.Table+"/"+p.PartitionID)
 		assert.False(t, p.To.After(now.Add(-policy[p.Table])), "%s/%s ends by its cutoff", p.Table, p.PartitionID)
 		if p.Table == TableSpans {
-			assert.Equal(t, "2024-03-23", p.Partition)
-			assert.Equal(t, time.Date(2024, 3, 23, 0, 0, 0, 0, time.UTC), p.From.UTC())
-			assert.Equal(t, time.Date(2024, 3, 24, 0, 0, 0, 0, time.UTC), p.To.UTC())
+			assert.Equal(t, "2024-03-15", p.Partition)
+			assert.Equal(t, time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC), p.From.UTC())
+			assert.Equal(t, time.Date(2024, 3, 16, 0, 0, 0, 0, time.UTC), p.To.UTC())
 		}
 	}
 
@@ -174,8 +174,8 @@ func TestDefaultRetention(t *testing.T) {
 	t.Parallel()
 	r := DefaultRetention()
 	days := func(table string) float64 { return r[table].Hours() / 24 }
-	assert.Equal(t, 7.0, days(TableSpans))
-	assert.Equal(t, 7.0, days(TableTraceIndex))
+	assert.Equal(t, 15.0, days(TableSpans))
+	assert.Equal(t, 15.0, days(TableTraceIndex))
 	for _, table := range []string{TableMetricsGauge, TableMetricsSum, TableMetricsHistogram, TableMetricsExponentialHistogram, TableMetricsSummary} {
 		assert.Equal(t, 15.0, days(table), table)
 	}

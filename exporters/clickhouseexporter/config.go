@@ -61,7 +61,7 @@ type RollupConfig struct {
 	Grace time.Duration `mapstructure:"grace"`
 	// RetentionInterval between retention runs; 0 turns retention off.
 	RetentionInterval time.Duration `mapstructure:"retention_interval"`
-	// Retention overrides the default keep time of a table (spans 7d, metric points 15d,
+	// Retention overrides the default keep time of a table (spans 15d, metric points 15d,
 	// 1m tiers 30d, 1h tiers 400d, 1d tiers 5 years); 0 keeps a table forever.
 	Retention map[string]time.Duration `mapstructure:"retention"`
 }
