@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -26,28 +23,18 @@ import (
 // stored whole, the rest sampled. Not parallel: it sets environment variables.
 func TestDefaultConfig(t *testing.T) {
 	db := chtest.New(t)
-	grpcAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	for k, v := range map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT": chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_DATABASE": db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":  grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":  httpAddr,
+	httpAddr := testnet.FreeAddr(t)
+	cfg, env := shippedConfig(t, db, map[string]string{
+		"WEIR_OTLP_HTTP_ENDPOINT": httpAddr,
 		// weir's own metrics go to its receiver through a relay that outlives it, so that the
 		// last push at shutdown succeeds (TestSelfMetrics_ShippedConfig covers the default).
 		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsRelay(t, httpAddr),
 		"WEIR_SELF_METRICS_INTERVAL": "1000",
-		"WEIR_HEALTH_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_METRICS_PORT":          strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_QUEUE_DIR":             filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":             "warn",
-	} {
-		t.Setenv(k, v)
-	}
-	cfg, err := os.ReadFile("../../config/weir.yaml")
-	require.NoError(t, err)
+	})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
 	factories, err := components()
 	require.NoError(t, err)
-	col := collectortest.Start(t, factories, string(cfg))
+	col := collectortest.Start(t, factories, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -71,7 +58,7 @@ func TestDefaultConfig(t *testing.T) {
 	// weir_red flushes every 15s, and at shutdown into the persistent queue, which keeps it on
 	// disk rather than racing the shutdown: the next start sends it.
 	col.Shutdown(t)
-	collectortest.Start(t, factories, string(cfg))
+	collectortest.Start(t, factories, cfg)
 	waitForCount(t, db, "SELECT sum(Requests) FROM "+db.Table("red_1m"), traces, 30*time.Second)
 	assert.Equal(t, uint64(traces/25), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table("red_1m")+" WHERE StatusCode = 2"))
 	assert.Equal(t, stored, db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")), "nothing stored twice")

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,25 +25,15 @@ import (
 // ground truth. Not parallel: it sets environment variables.
 func TestDemo_ReportFindsTheInjectedHotspots(t *testing.T) {
 	db := chtest.New(t)
-	grpcAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	for k, v := range map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":   chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_DATABASE":   db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":    grpcAddr,
+	httpAddr := testnet.FreeAddr(t)
+	cfg, env := shippedConfig(t, db, map[string]string{
 		"WEIR_OTLP_HTTP_ENDPOINT":    httpAddr,
 		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsRelay(t, httpAddr),
-		"WEIR_HEALTH_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_METRICS_PORT":          strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_QUEUE_DIR":             filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":             "warn",
-	} {
-		t.Setenv(k, v)
-	}
-	cfg, err := os.ReadFile("../../config/weir.yaml")
-	require.NoError(t, err)
+	})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
 	factories, err := components()
 	require.NoError(t, err)
-	collectortest.Start(t, factories, string(cfg))
+	collectortest.Start(t, factories, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

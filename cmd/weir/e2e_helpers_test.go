@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -129,4 +130,32 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 	require.NoError(t, err)
 	w.Col = collectortest.Start(t, factories, cfg)
 	return w
+}
+
+// shippedConfig returns config/weir.yaml as it ships, pointed through its environment
+// variables at db, free ports and a queue directory of the test's own, with overrides
+// applied last. It sets the environment, so its caller cannot be parallel. The returned map
+// is the environment it set (e.g. env["WEIR_OTLP_GRPC_ENDPOINT"]).
+func shippedConfig(t *testing.T, db *chtest.DB, overrides map[string]string) (cfg string, env map[string]string) {
+	t.Helper()
+	env = map[string]string{
+		"WEIR_CLICKHOUSE_ENDPOINT": chtest.Endpoint(),
+		"WEIR_CLICKHOUSE_DATABASE": db.Name,
+		"WEIR_OTLP_GRPC_ENDPOINT":  testnet.FreeAddr(t),
+		"WEIR_OTLP_HTTP_ENDPOINT":  testnet.FreeAddr(t),
+		"WEIR_HEALTH_ENDPOINT":     testnet.FreeAddr(t),
+		"WEIR_METRICS_HOST":        "127.0.0.1",
+		"WEIR_METRICS_PORT":        strconv.Itoa(testnet.FreePort(t)),
+		"WEIR_QUEUE_DIR":           filepath.Join(t.TempDir(), "queue"),
+		"WEIR_LOG_LEVEL":           "warn",
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	data, err := os.ReadFile("../../config/weir.yaml")
+	require.NoError(t, err)
+	return string(data), env
 }

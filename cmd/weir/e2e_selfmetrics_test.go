@@ -6,9 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +23,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weirhq/weir/internal/chtest"
-	"github.com/weirhq/weir/internal/testnet"
 )
 
 // selfMetricNames are weir's own metrics that the weir itself dashboard reads and that any
@@ -40,23 +36,6 @@ var selfMetricNames = []string{
 	"weir_clickhouse_rows_written",
 }
 
-// selfMetricsEnv points the shipped config at the test's ports, database and queue.
-func selfMetricsEnv(t *testing.T, db *chtest.DB, grpcAddr, httpAddr string) {
-	for k, v := range map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":   chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_DATABASE":   db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":    grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":    httpAddr,
-		"WEIR_HEALTH_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_METRICS_PORT":          strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_QUEUE_DIR":             filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":             "warn",
-		"WEIR_SELF_METRICS_INTERVAL": "500",
-	} {
-		t.Setenv(k, v)
-	}
-}
-
 // TestSelfMetrics_ShippedConfig runs config/weir.yaml as it ships, with only its environment
 // variables set (no WEIR_SELF_METRICS_ENDPOINT): weir pushes its own metrics over OTLP to its
 // own OTLP/HTTP receiver, and they reach ClickHouse under the service name "weir", in the
@@ -64,11 +43,9 @@ func selfMetricsEnv(t *testing.T, db *chtest.DB, grpcAddr, httpAddr string) {
 // sets environment variables.
 func TestSelfMetrics_ShippedConfig(t *testing.T) {
 	db := chtest.New(t)
-	grpcAddr, httpAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	selfMetricsEnv(t, db, grpcAddr, httpAddr)
-	cfg, err := os.ReadFile("../../config/weir.yaml")
-	require.NoError(t, err)
-	stop := runWeirTolerant(t, string(cfg))
+	cfg, env := shippedConfig(t, db, map[string]string{"WEIR_SELF_METRICS_INTERVAL": "500"})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
+	stop := runWeirTolerant(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

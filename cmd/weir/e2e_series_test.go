@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/collectortest"
-	"github.com/weirhq/weir/internal/testnet"
 )
 
 // TestSeries_SDKCountersThroughShippedPipeline runs the shipped config/weir.yaml, whose metrics
@@ -37,28 +34,16 @@ import (
 // it sets environment variables.
 func TestSeries_SDKCountersThroughShippedPipeline(t *testing.T) {
 	db := chtest.New(t)
-	grpcAddr := testnet.FreeAddr(t)
-	metricsPort := testnet.FreePort(t)
-	for k, v := range map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT": chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_DATABASE": db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":  grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":  testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":     testnet.FreeAddr(t),
-		"WEIR_METRICS_HOST":        "127.0.0.1",
-		"WEIR_METRICS_PORT":        strconv.Itoa(metricsPort),
-		"WEIR_QUEUE_DIR":           filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":           "warn",
+	cfg, env := shippedConfig(t, db, map[string]string{
 		// weir's own metrics are not looked at here; a sink keeps its stop clean.
 		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsSink(t),
-	} {
-		t.Setenv(k, v)
-	}
-	cfg, err := os.ReadFile("../../config/weir.yaml")
+	})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
+	metricsPort, err := strconv.Atoi(env["WEIR_METRICS_PORT"])
 	require.NoError(t, err)
 	factories, err := components()
 	require.NoError(t, err)
-	collectortest.Start(t, factories, string(cfg))
+	collectortest.Start(t, factories, cfg)
 	metricsURL := "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 
 	// The SDK starts after weir, so cumulative_to_delta keeps each series' first point (its
