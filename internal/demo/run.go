@@ -162,17 +162,54 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// sendWeek generates and sends one week, hour by hour, with two senders.
-func sendWeek(ctx context.Context, cfg Config, client ptraceotlp.GRPCClient, t *tally, w int, start time.Time, spans *atomic.Int64) error {
+// generate builds the week w (0: before the report, 1: the report week) starting at start,
+// hour by hour, tallying it into t, and hands each batch of about 4,000 spans to emit (which
+// may keep it). It stops early when emit returns false. progress is called after each hour
+// with the traces generated so far and the week's total.
+func generate(scale float64, seed uint64, t *tally, w int, start time.Time, emit func(ptrace.Traces, int) bool,
+	progress func(done, total int)) {
 	var counts [][168]int
 	total := 0
 	for _, r := range routes {
-		c := hourlyCounts(int(float64(r.perWeek) * cfg.Scale))
+		c := hourlyCounts(int(float64(r.perWeek) * scale))
 		counts = append(counts, c)
 		for _, n := range c {
 			total += n
 		}
 	}
+	g := &gen{rng: rand.New(rand.NewPCG(seed, uint64(w)+1)), week: w, t: t, b: newBatch()}
+	done := 0
+	flush := func() bool {
+		if g.b.spans == 0 {
+			return true
+		}
+		t.spans += g.b.spans
+		ok := emit(g.b.td, g.b.spans)
+		g.b = newBatch()
+		return ok
+	}
+	for h := range 168 {
+		hour := start.Add(time.Duration(h) * time.Hour)
+		for ri, r := range routes {
+			n := counts[ri][h]
+			for j := range n {
+				at := hour.Add(time.Duration(float64(j) / float64(n) * float64(time.Hour)))
+				g.trace(r, at)
+				done++
+				if g.b.spans >= 4000 && !flush() {
+					return
+				}
+			}
+		}
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	flush()
+}
+
+// sendWeek generates one week and sends it with two senders.
+func sendWeek(ctx context.Context, cfg Config, client ptraceotlp.GRPCClient, t *tally, w int, start time.Time, spans *atomic.Int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan ptrace.Traces, 4)
@@ -184,6 +221,9 @@ func sendWeek(ctx context.Context, cfg Config, client ptraceotlp.GRPCClient, t *
 		go func() {
 			defer wg.Done()
 			for td := range batches {
+				if ctx.Err() != nil {
+					continue // drain: a failed send stopped the week
+				}
 				if err := export(ctx, client, td); err != nil {
 					once.Do(func() { sendErr = err; cancel() })
 				}
@@ -192,45 +232,24 @@ func sendWeek(ctx context.Context, cfg Config, client ptraceotlp.GRPCClient, t *
 	}
 
 	label := fmt.Sprintf("week of %s", start.Format(time.DateOnly))
-	g := &gen{rng: rand.New(rand.NewPCG(cfg.Seed, uint64(w)+1)), week: w, t: t, b: newBatch()}
-	began, last, done := time.Now(), time.Now(), 0
-	flush := func() bool {
-		if g.b.spans == 0 {
-			return true
-		}
-		spans.Add(int64(g.b.spans))
+	began, last := time.Now(), time.Now()
+	var sent, total int
+	generate(cfg.Scale, cfg.Seed, t, w, start, func(td ptrace.Traces, n int) bool {
+		spans.Add(int64(n))
 		select {
-		case batches <- g.b.td:
+		case batches <- td:
+			return true
 		case <-ctx.Done():
 			return false
 		}
-		g.b = newBatch()
-		return true
-	}
-	for h := range 168 {
-		hour := start.Add(time.Duration(h) * time.Hour)
-		for ri, r := range routes {
-			n := counts[ri][h]
-			for j := range n {
-				at := hour.Add(time.Duration(float64(j) / float64(n) * float64(time.Hour)))
-				g.trace(r, at)
-				done++
-				if g.b.spans >= 4000 && !flush() {
-					break
-				}
-			}
-		}
+	}, func(done, all int) {
+		sent, total = done, all
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			el := time.Since(began).Seconds()
-			fmt.Fprintf(cfg.Progress, "demo: %s: %d/%d traces (%d%%), %.0f spans/s\n", label, done, total, 100*done/max(total, 1),
-				float64(spans.Load())/el)
+			fmt.Fprintf(cfg.Progress, "demo: %s: %d/%d traces (%d%%), %.0f spans/s\n", label, done, all, 100*done/max(all, 1),
+				float64(spans.Load())/time.Since(began).Seconds())
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	flush()
+	})
 	close(batches)
 	wg.Wait()
 	if sendErr != nil {
@@ -239,7 +258,7 @@ func sendWeek(ctx context.Context, cfg Config, client ptraceotlp.GRPCClient, t *
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(cfg.Progress, "demo: %s: %d traces sent in %.1fs\n", label, done, time.Since(began).Seconds())
+	fmt.Fprintf(cfg.Progress, "demo: %s: %d of %d traces sent in %.1fs\n", label, sent, total, time.Since(began).Seconds())
 	return nil
 }
 
