@@ -157,10 +157,15 @@ type NodeCaller struct {
 	Calls  uint64
 }
 
-// costStep is the bucket width for window totals: the hour tier when the window is made of
-// whole hours, minutes otherwise. Buckets are summed, so only the tier choice matters.
+// costStep is the bucket width for window totals: the day tier when the window is made of
+// whole UTC days (a report's weeks and days), the hour tier for whole hours, minutes
+// otherwise. Buckets are summed, so only the tier choice matters; the day tier reads about
+// 24 times fewer rows for the same totals.
 func costStep(from, to time.Time) time.Duration {
-	if from.Unix()%3600 == 0 && to.Unix()%3600 == 0 {
+	switch {
+	case from.Unix()%86400 == 0 && to.Unix()%86400 == 0:
+		return 24 * time.Hour
+	case from.Unix()%3600 == 0 && to.Unix()%3600 == 0:
 		return time.Hour
 	}
 	return time.Minute
