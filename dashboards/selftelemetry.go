@@ -35,6 +35,7 @@ var (
 		"otelcol_exporter_send_failed_metric_points",
 		"otelcol_exporter_send_failed_log_records",
 		"weir_clickhouse_invalid_spans",
+		"weir_clickhouse_unindexed_spans",
 	}
 	selfQueueMetrics    = []string{"otelcol_exporter_queue_size"}
 	selfSamplingMetrics = []string{"weir_tailsampling_traces_decided"}
@@ -97,7 +98,9 @@ func weirItself(g *gen) *dashboard.DashboardBuilder {
 			Description("Items per second. receiver_refused: refused at the door (memory limit), the sender " +
 				"retries. receiver_failed: the pipeline failed them. exporter_enqueue_failed: the queue was " +
 				"full. exporter_send_failed: retries ran out or the error was permanent. " +
-				"weir_clickhouse_invalid_spans: all-zero trace or span IDs. All but the refused are lost.").
+				"weir_clickhouse_invalid_spans: all-zero trace or span IDs. weir_clickhouse_unindexed_spans: stored, but " +
+				"their trace_index rows failed (find them by time, or rebuild the index; rollup/SCHEMA.md). " +
+				"All but the refused and the unindexed are lost.").
 			Height(8).Span(12).
 			Interval(minInterval).MaxDataPoints(maxDataPoints).
 			Unit("short").Min(0).

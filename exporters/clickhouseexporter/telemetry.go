@@ -52,8 +52,11 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 			"so as not to store the spans twice.")); err != nil {
 		return nil, err
 	}
+	// An INSERT takes milliseconds to seconds: the SDK's default bounds (0, 5, 10, ... 10000)
+	// would put nearly all of them in the first bucket.
 	if t.duration, err = m.Float64Histogram("weir_clickhouse_insert_duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to send one INSERT block, per table.")); err != nil {
+		metric.WithDescription("Time to send one INSERT block, per table."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)); err != nil {
 		return nil, err
 	}
 	return t, nil
