@@ -78,6 +78,7 @@ type htmlView struct {
 	Requests         string
 	RequestsChange   string
 	Impact           string
+	Standing, Folded int // hotspots that stand, and those folded into another (SeeAlso)
 	Unmapped, Idle   string
 	Panels           []panel
 	HotBars          []hotBar
@@ -149,6 +150,11 @@ func (r *Report) htmlView() htmlView {
 	v.HotH = hotTop*2 + float64(len(v.HotBars))*hotRowH
 	for _, h := range r.Hotspots {
 		v.Hotspots = append(v.Hotspots, htmlHotspot{Hotspot: h, Impact: Money(h.ImpactPerWeek), Avoid: Num(h.AvoidableCallsPerWeek), Evidence: EvidenceLines(h)})
+		if h.Evidence.SeeAlso != "" {
+			v.Folded++
+		} else {
+			v.Standing++
+		}
 	}
 	for _, s := range r.Services {
 		v.Services = append(v.Services, htmlService{
@@ -257,7 +263,7 @@ td:first-child,th:first-child{text-align:left}
  <div class="card"><div class="k">Total spend{{with .Currency}} ({{.}}){{end}}</div><div class="v">{{.TotalSpend}}</div><div class="d">{{.SpendChange}} vs {{.PrevSpend}}</div></div>
  <div class="card"><div class="k">Spend per million requests</div><div class="v">{{.PerMillion}}</div><div class="d">{{.PerMillionChange}} vs {{.PrevPerMillion}}</div></div>
  <div class="card"><div class="k">Requests</div><div class="v">{{.Requests}}</div><div class="d">{{.RequestsChange}} week over week</div></div>
- <div class="card"><div class="k">Hotspot impact / week</div><div class="v">{{.Impact}}</div><div class="d">{{len .R.Hotspots}} hotspots · unmapped {{.Unmapped}} · idle {{.Idle}}</div></div>
+ <div class="card"><div class="k">Hotspot impact / week</div><div class="v">{{.Impact}}</div><div class="d">{{.Standing}} hotspots{{if .Folded}} ({{.Folded}} more folded into them){{end}} · unmapped {{.Unmapped}} · idle {{.Idle}}</div></div>
 </div>
 
 <h2>Spend against traffic per service</h2>
@@ -299,7 +305,7 @@ td:first-child,th:first-child{text-align:left}
 <h2>Hotspot details</h2>
 {{range .Hotspots}}<div class="hot">
 <h3>{{.Rank}}. {{.Rule}} in {{.Service}}: {{.Operation}} <span class="sev sev-{{.Severity}}">{{.Severity}}</span></h3>
-<div>Impact <b>{{.Impact}}</b> a week · {{.Avoid}} avoidable calls a week</div>
+<div>Impact <b>{{.Impact}}</b> a week{{if .AvoidableCallsPerWeek}} · {{.Avoid}} avoidable calls a week{{end}}</div>
 <ul>{{range .Evidence}}<li>{{.}}</li>{{end}}{{if .ExampleTraceIDs}}<li>Example traces: {{range $i, $t := .ExampleTraceIDs}}{{if $i}}, {{end}}<code>{{$t}}</code>{{end}}</li>{{end}}</ul>
 <div><b>Recommendation:</b> {{.Recommendation}}</div>
 </div>
