@@ -123,6 +123,35 @@ func TelemetryByService(ctx context.Context, conn driver.Conn, database string, 
 	return out, rows.Err()
 }
 
+// MetricPointBytes sums the logical bytes of the metric points stored with a Timestamp in
+// [from, to), per service and metric name (keys: {service, metric}).
+func MetricPointBytes(ctx context.Context, conn driver.Conn, database string, from, to time.Time) (map[[2]string]float64, error) {
+	if err := ValidateDatabase(database); err != nil {
+		return nil, err
+	}
+	where := "WHERE Timestamp >= " + sqlTime(from) + " AND Timestamp < " + sqlTime(to)
+	var parts []string
+	for _, t := range pointTables {
+		parts = append(parts, "SELECT toString(ServiceName) AS s, toString(MetricName) AS m, toFloat64(sum("+pointRowBytes(t.extra)+")) AS b FROM "+
+			database+"."+t.table+" "+where+" GROUP BY s, m")
+	}
+	rows, err := conn.Query(ctx, "SELECT s, m, sum(b) FROM ("+strings.Join(parts, "\nUNION ALL\n")+") GROUP BY s, m")
+	if err != nil {
+		return nil, fmt.Errorf("metric point bytes: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]float64{}
+	for rows.Next() {
+		var s, m string
+		var b float64
+		if err := rows.Scan(&s, &m, &b); err != nil {
+			return nil, fmt.Errorf("metric point bytes: %w", err)
+		}
+		out[[2]string{s, m}] = b
+	}
+	return out, rows.Err()
+}
+
 // MetricSeriesCount is how many distinct series one metric of one service had in a window.
 type MetricSeriesCount struct {
 	Service, Metric string

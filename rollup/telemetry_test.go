@@ -35,4 +35,8 @@ func TestTelemetryByService(t *testing.T) {
 	// The point: 40 + 11 (name) + 1 + 4 (attribute).
 	assert.Equal(t, uint64(1), s.Points)
 	assert.Equal(t, 56.0, s.PointBytes)
+
+	byMetric, err := MetricPointBytes(ctx, db.Conn, db.Name, from, from.AddDate(0, 0, 7))
+	require.NoError(t, err)
+	assert.Equal(t, map[[2]string]float64{{"search", "queue.depth"}: 56}, byMetric)
 }

@@ -71,6 +71,9 @@ type Workload struct {
 	Cluster, Namespace, ControllerKind, Controller string
 	Cost, CPUCost, RAMCost                         float64
 	CPUEfficiency, RAMEfficiency                   float64 // usage / request; 0 when unknown
+	// Core- and byte-minutes used and requested, whose ratios are the efficiencies; they
+	// add up across rows of one controller.
+	CPUUsageMinutes, CPURequestMinutes, RAMUsageMinutes, RAMRequestMinutes float64
 }
 
 // ServiceCost is what one service is charged.
@@ -263,7 +266,9 @@ func (a *allocation) addAllocations(rows []rollup.AllocationCost) error {
 		svc := a.mapAllocation(r)
 		a.res.Workloads = append(a.res.Workloads, Workload{Service: svc, Cluster: r.Cluster, Namespace: r.Namespace,
 			ControllerKind: r.ControllerKind, Controller: r.Controller, Cost: r.Cost, CPUCost: r.CPUCost, RAMCost: r.RAMCost,
-			CPUEfficiency: r.CPUEfficiency(), RAMEfficiency: r.RAMEfficiency()})
+			CPUEfficiency: r.CPUEfficiency(), RAMEfficiency: r.RAMEfficiency(),
+			CPUUsageMinutes: r.CPUUsageMinutes, CPURequestMinutes: r.CPURequestMinutes,
+			RAMUsageMinutes: r.RAMUsageMinutes, RAMRequestMinutes: r.RAMRequestMinutes})
 		if svc != "" {
 			a.service(svc).Kubernetes += amt
 			continue

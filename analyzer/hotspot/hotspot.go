@@ -1,5 +1,13 @@
-// Package hotspot applies the trace-pattern hotspot rules to the sampled spans in ClickHouse:
-// N+1 calls, excessive fan-out, chatty edges and retry storms. Every count is weighted by the
+// Package hotspot finds the hotspots of a week: the trace-pattern rules (Detect) over the
+// sampled spans in ClickHouse, N+1 calls, excessive fan-out, chatty edges and retry storms;
+// and the spend rules (DetectSpend, spend.go) over per-service spend and traffic: cost per
+// request out of line or rising, unexplained spend growth, error burn, idle spend,
+// over-provisioning, telemetry overspend and exploding metric series, each documented with
+// its thresholds on SpendThresholds. One cause is reported once: findings of the same calls,
+// of the same service's spend level, or an error burn behind a retry storm (FoldErrorBurn)
+// are folded into the largest (info, Evidence.SeeAlso).
+//
+// Trace-pattern counts are weighted by the
 // spans' SampleWeight (a stored span of weight w stands for w spans) and scaled to a week:
 // a window of [from, to) is multiplied by (7 days) / (to − from).
 //
@@ -32,9 +40,9 @@
 //     parent, RetryMinAttempts (3) or more calls to the same client operation (or statement)
 //     of which every one after a failed one counts as a retry, when there are at least
 //     RetryMinAttempts − 1 of them; plus every span whose http.request.resend_count is at
-//     least RetryMinResendCount (1). Evidence carries the error burn of the service: the
-//     share of its requests (SERVER and CONSUMER spans of red_*) that failed, so the report
-//     multiplies it by the service's spend (Evidence.FailedRequestShare).
+//     least RetryMinResendCount (1). Evidence carries the caller's failed share of requests
+//     (SERVER and CONSUMER spans of red_*); the report prices the retried calls at the
+//     failing callee's cost per call and FoldErrorBurn adds that callee's error burn.
 //
 // Severity: a finding is critical when its AvoidableCallsPerWeek reaches the rule's
 // Severity.CriticalPerWeek, warning when it reaches WarningPerWeek, else info; an N+1,
@@ -456,10 +464,16 @@ func FoldErrorBurn(fs []Finding, failedCalls map[[2]string]uint64) {
 		if fs[i].Rule != RuleRetryStorm {
 			continue
 		}
-		best, bestCalls := -1, uint64(0)
+		// The callee with the most failed calls from this caller; ties go to the first name,
+		// so the result does not depend on map order.
+		best, bestCalls, bestName := -1, uint64(0), ""
 		for k, n := range failedCalls {
-			if j, ok := burn[k[1]]; ok && k[0] == fs[i].Service && n > bestCalls {
-				best, bestCalls = j, n
+			j, ok := burn[k[1]]
+			if !ok || k[0] != fs[i].Service {
+				continue
+			}
+			if n > bestCalls || (n == bestCalls && k[1] < bestName) {
+				best, bestCalls, bestName = j, n, k[1]
 			}
 		}
 		if best < 0 {

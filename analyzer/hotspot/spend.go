@@ -131,6 +131,8 @@ type SpendInput struct {
 	Workloads  []Workload
 	Series     []SeriesGrowth
 	TotalSpend float64 // the week's whole bill (severity is a share of it)
+
+	seriesLastWeek map[string]bool // services with any metric series the week before
 }
 
 // DetectSpend applies the spend rules. Findings carry ImpactPerWeek and are sorted by it,
@@ -167,7 +169,8 @@ func DetectSpend(in SpendInput, th SpendThresholds) ([]Finding, error) {
 		if s.Spend > 0 && s.ActiveSpans == 0 && s.Requests == 0 {
 			add(RuleIdleSpend, s, "no traffic", s.Spend, ev, fmt.Sprintf(
 				"%s cost %.2f this week and sent not one span: if it is unused, shut it down and release its resources; "+
-					"if it works silently, instrument it so its cost can be judged.", s.Service, s.Spend))
+					"if it works silently, instrument it so its cost can be judged; if its spans carry another "+
+					"service.name than its bill's tag, fix the mapping (costmap rules).", s.Service, s.Spend))
 			continue
 		}
 		if s.Requests >= th.MinRequests && median > 0 && cpk > th.OutlierRatio*median {
@@ -234,6 +237,12 @@ func DetectSpend(in SpendInput, th SpendThresholds) ([]Finding, error) {
 				"requests (or replicas) towards usage / %.0f%%, or let an autoscaler size it.",
 				w.Namespace, w.Controller, 100*w.CPUEfficiency, 100*w.RAMEfficiency, 100*th.TargetEfficiency)})
 	}
+	in.seriesLastWeek = map[string]bool{}
+	for _, g := range in.Series {
+		if g.PreviousSeries > 0 {
+			in.seriesLastWeek[g.Service] = true
+		}
+	}
 	for _, g := range in.Series {
 		if g.Series < th.SeriesMin || float64(g.Series) < th.SeriesGrowth*float64(g.PreviousSeries) {
 			continue
@@ -249,14 +258,49 @@ func DetectSpend(in SpendInput, th SpendThresholds) ([]Finding, error) {
 			Recommendation: fmt.Sprintf("%s's metric %s went from %d to %d series in a week: an attribute with "+
 				"unbounded values (IDs, URLs, timestamps) is probably on it; drop or bucket that attribute.",
 				g.Service, g.Metric, g.PreviousSeries, g.Series)}
-		// A tenfold growth is worth a warning whatever it costs yet: it keeps growing.
-		if f.Severity == SeverityInfo && (g.PreviousSeries == 0 || float64(g.Series) >= 10*float64(g.PreviousSeries)) {
+		// A tenfold growth is worth a warning whatever it costs yet: it keeps growing. A metric
+		// that is new this week is not growth, unless its service already sent metrics.
+		tenfold := g.PreviousSeries > 0 && float64(g.Series) >= 10*float64(g.PreviousSeries)
+		appeared := g.PreviousSeries == 0 && in.seriesLastWeek[g.Service]
+		if f.Severity == SeverityInfo && (tenfold || appeared) {
 			f.Severity = SeverityWarning
 		}
 		out = append(out, f)
 	}
+	foldSpendLevel(out)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ImpactPerWeek > out[j].ImpactPerWeek })
 	return out, nil
+}
+
+// foldSpendLevel keeps one finding per service about the level of its spend: the cost
+// outlier, cost rising, unexplained growth, idle and over-provisioning rules each price a
+// slice of the same spend, so of a service's findings among them the largest stands and the
+// others are folded into it (info, SeeAlso), and their impacts are not added twice. Error
+// burn and telemetry overspend are other causes and stand on their own.
+func foldSpendLevel(fs []Finding) {
+	top := map[string]int{}
+	level := func(r Rule) bool {
+		switch r {
+		case RuleCostOutlier, RuleCostRise, RuleSpendGrowth, RuleIdleSpend, RuleOverProvisioned:
+			return true
+		}
+		return false
+	}
+	for i, f := range fs {
+		if !level(f.Rule) {
+			continue
+		}
+		if j, ok := top[f.Service]; !ok || f.ImpactPerWeek > fs[j].ImpactPerWeek ||
+			(f.ImpactPerWeek == fs[j].ImpactPerWeek && f.Rule < fs[j].Rule) {
+			top[f.Service] = i
+		}
+	}
+	for i := range fs {
+		if j, ok := top[fs[i].Service]; ok && i != j && level(fs[i].Rule) {
+			fs[i].Severity = SeverityInfo
+			fs[i].Evidence.SeeAlso = string(fs[j].Rule) + " " + fs[j].Service + " " + fs[j].Operation
+		}
+	}
 }
 
 // waste is the cost of capacity beyond what TargetEfficiency needs, when efficiency is

@@ -137,3 +137,35 @@ func TestFoldErrorBurn(t *testing.T) {
 	assert.Equal(t, SeverityInfo, fs[1].Severity)
 	assert.Equal(t, SeverityWarning, fs[2].Severity, "no retry storm calls search")
 }
+
+func TestDetectSpend_OneSpendLevelFindingPerService(t *testing.T) {
+	in := SpendInput{Services: fleet()}
+	s := &in.Services[0]
+	s.Spend, s.PreviousSpend = 600, 200 // out of line (6× the median) and rising on flat traffic
+	in.Workloads = []Workload{{Service: "a", Namespace: "shop", Controller: "a", CPUCost: 300, CPUEfficiency: 0.1, RAMEfficiency: 0.9}}
+	fs := detectOne(t, in, DefaultSpendThresholds())
+	standing := 0
+	var sum float64
+	for _, f := range fs {
+		if f.Evidence.SeeAlso == "" {
+			standing++
+			sum += f.ImpactPerWeek
+		} else {
+			assert.Equal(t, SeverityInfo, f.Severity, f.Rule)
+		}
+	}
+	assert.Equal(t, 1, standing, "%+v", fs)
+	assert.LessOrEqual(t, sum, s.Spend, "the impacts that stand never add up past the service's spend")
+}
+
+func TestFoldErrorBurn_TiesDoNotDependOnMapOrder(t *testing.T) {
+	for range 50 {
+		fs := []Finding{
+			{Rule: RuleRetryStorm, Service: "checkout", Severity: SeverityWarning},
+			{Rule: RuleErrorBurn, Service: "payments", Severity: SeverityWarning, ImpactPerWeek: 5},
+			{Rule: RuleErrorBurn, Service: "fraud", Severity: SeverityWarning, ImpactPerWeek: 7},
+		}
+		FoldErrorBurn(fs, map[[2]string]uint64{{"checkout", "payments"}: 128, {"checkout", "fraud"}: 128})
+		require.Equal(t, "fraud", fs[0].Evidence.Callee)
+	}
+}

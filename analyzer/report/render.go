@@ -3,11 +3,12 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/weirhq/weir/analyzer/hotspot"
 	"io"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/weirhq/weir/analyzer/hotspot"
 )
 
 // WriteJSON writes r as indented JSON with the stable field names of Report.

@@ -34,7 +34,7 @@
 // serves. A spend-rule finding carries its own impact (analyzer/hotspot, spend.go): the spend
 // above what the rule's reference allows. Findings folded into another one (Evidence.SeeAlso)
 // are listed but not added to Totals.HotspotImpactPerWeek. Hotspots are ranked by
-// ImpactPerWeek, then by AvoidableCallsPerWeek.
+// ImpactPerWeek (folded findings last), then by AvoidableCallsPerWeek.
 package report
 
 import (
@@ -366,7 +366,7 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 			AvoidableCallsPerWeek: f.AvoidableCallsPerWeek, Evidence: f.Evidence,
 			ExampleTraceIDs: f.ExampleTraceIDs, Recommendation: f.Recommendation,
 		}
-		if f.ImpactPerWeek != 0 {
+		if !tracePattern(f.Rule) {
 			h.ImpactPerWeek = f.ImpactPerWeek
 		} else {
 			var callees []string
@@ -406,6 +406,15 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 		r.Daily = []Series{}
 	}
 	return r, nil
+}
+
+// tracePattern reports whether rule's findings name avoidable calls the report prices.
+func tracePattern(rule hotspot.Rule) bool {
+	switch rule {
+	case hotspot.RuleNPlusOneQuery, hotspot.RuleNPlusOneCalls, hotspot.RuleFanOut, hotspot.RuleChattyEdge, hotspot.RuleRetryStorm:
+		return true
+	}
+	return false
 }
 
 // per is amount / n × scale, 0 when n is 0.

@@ -495,3 +495,18 @@ func TestPricer(t *testing.T) {
 	c, _ = p.price(hotspot.Finding{Rule: hotspot.RuleRetryStorm, Service: "nobody"})
 	assert.Zero(t, c)
 }
+
+func TestWorkloads_OneControllerJudgedOnce(t *testing.T) {
+	// A rollout changed a label mid-week: two allocation rows, one controller.
+	ws := workloads([]costmap.Workload{
+		{Service: "cart", Cluster: "c", Namespace: "shop", Controller: "cart", CPUCost: 10, RAMCost: 5,
+			CPUUsageMinutes: 10, CPURequestMinutes: 100, RAMUsageMinutes: 50, RAMRequestMinutes: 100},
+		{Service: "cart", Cluster: "c", Namespace: "shop", Controller: "cart", CPUCost: 30, RAMCost: 5,
+			CPUUsageMinutes: 90, CPURequestMinutes: 300, RAMUsageMinutes: 100, RAMRequestMinutes: 100},
+		{Service: "", Cluster: "c", Namespace: "ops", Controller: "cron", CPUCost: 1},
+	})
+	require.Len(t, ws, 2)
+	assert.Equal(t, hotspot.Workload{Service: "cart", Cluster: "c", Namespace: "shop", Controller: "cart",
+		CPUCost: 40, RAMCost: 10, CPUEfficiency: 0.25, RAMEfficiency: 0.75}, ws[0])
+	assert.Zero(t, ws[1].CPUEfficiency, "no usage data: unknown, not 0 % efficient")
+}

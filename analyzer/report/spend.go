@@ -39,11 +39,7 @@ func spendHotspots(ctx context.Context, conn driver.Conn, database string, from,
 		}
 		in.Services = append(in.Services, sw)
 	}
-	for _, w := range cur.Workloads {
-		in.Workloads = append(in.Workloads, hotspot.Workload{Service: w.Service, Cluster: w.Cluster,
-			Namespace: w.Namespace, Controller: w.Controller, CPUCost: w.CPUCost, RAMCost: w.RAMCost,
-			CPUEfficiency: w.CPUEfficiency, RAMEfficiency: w.RAMEfficiency})
-	}
+	in.Workloads = workloads(cur.Workloads)
 	now, err := rollup.SeriesCounts(ctx, conn, database, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -53,13 +49,18 @@ func spendHotspots(ctx context.Context, conn driver.Conn, database string, from,
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
+		pointBytes, err := rollup.MetricPointBytes(ctx, conn, database, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
 		before := map[[2]string]uint64{}
 		for _, c := range prev {
 			before[[2]string{c.Service, c.Metric}] = c.Series
 		}
 		for _, c := range now {
+			k := [2]string{c.Service, c.Metric}
 			in.Series = append(in.Series, hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
-				Series: c.Series, PreviousSeries: before[[2]string{c.Service, c.Metric}]})
+				Series: c.Series, PreviousSeries: before[k], PointBytes: pointBytes[k]})
 		}
 	}
 	fs, err := hotspot.DetectSpend(in, th)
@@ -123,4 +124,46 @@ func (r *Report) Store(ctx context.Context, conn driver.Conn, database string) e
 		return fmt.Errorf("report: store %s: %w", r.Week, err)
 	}
 	return nil
+}
+
+// workloads sums the allocation rows of each controller (rows differ by labels, which a
+// rollout or a version label changes within a week) so that one workload is judged once, on
+// its week's usage and requests.
+func workloads(ws []costmap.Workload) []hotspot.Workload {
+	type key struct{ service, cluster, namespace, controller string }
+	type sum struct {
+		cpuCost, ramCost               float64
+		cpuUse, cpuReq, ramUse, ramReq float64
+	}
+	sums := map[key]*sum{}
+	var order []key
+	for _, w := range ws {
+		k := key{w.Service, w.Cluster, w.Namespace, w.Controller}
+		s := sums[k]
+		if s == nil {
+			s = &sum{}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.cpuCost += w.CPUCost
+		s.ramCost += w.RAMCost
+		s.cpuUse += w.CPUUsageMinutes
+		s.cpuReq += w.CPURequestMinutes
+		s.ramUse += w.RAMUsageMinutes
+		s.ramReq += w.RAMRequestMinutes
+	}
+	out := make([]hotspot.Workload, 0, len(order))
+	for _, k := range order {
+		s := sums[k]
+		w := hotspot.Workload{Service: k.service, Cluster: k.cluster, Namespace: k.namespace, Controller: k.controller,
+			CPUCost: s.cpuCost, RAMCost: s.ramCost}
+		if s.cpuReq > 0 {
+			w.CPUEfficiency = s.cpuUse / s.cpuReq
+		}
+		if s.ramReq > 0 {
+			w.RAMEfficiency = s.ramUse / s.ramReq
+		}
+		out = append(out, w)
+	}
+	return out
 }

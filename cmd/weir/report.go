@@ -84,24 +84,16 @@ replacing that week) for the Cost efficiency dashboard; --store=false skips that
 			if err != nil {
 				return err
 			}
-			if store {
-				if err := rep.Store(cmd.Context(), conn, database); err != nil {
-					return err
-				}
-			}
-			if out == "" || out == "-" {
-				return write(rep, cmd.OutOrStdout())
-			}
-			f, err := os.Create(out)
-			if err != nil {
+			// The report is written first: failing to store it (a read-only user, an old
+			// schema) must not lose what was built.
+			if err := writeReport(cmd, rep, write, format, out); err != nil {
 				return err
 			}
-			bw := bufio.NewWriter(f)
-			err = errors.Join(write(rep, bw), bw.Flush(), f.Close())
-			if err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
+			if store {
+				if err := rep.Store(cmd.Context(), conn, database); err != nil {
+					return fmt.Errorf("the report was written, but not stored for the dashboards (--store=false skips this): %w", err)
+				}
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote the %s report of %s to %s\n", format, rep.Week, out)
 			return nil
 		},
 	}
@@ -117,4 +109,21 @@ replacing that week) for the Cost efficiency dashboard; --store=false skips that
 	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
 	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")
 	return cmd
+}
+
+// writeReport writes rep with write to out (standard output for "" or "-").
+func writeReport(cmd *cobra.Command, rep *report.Report, write func(*report.Report, io.Writer) error, format, out string) error {
+	if out == "" || out == "-" {
+		return write(rep, cmd.OutOrStdout())
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	if err := errors.Join(write(rep, bw), bw.Flush(), f.Close()); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote the %s report of %s to %s\n", format, rep.Week, out)
+	return nil
 }

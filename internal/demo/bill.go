@@ -96,33 +96,45 @@ func writeBill(path string, prev, week time.Time, scale float64) error {
 // documented formulas (analyzer/report, analyzer/hotspot) and default thresholds.
 func truth(t [2]*tally, week time.Time, scale float64) Truth {
 	db := scale * sharedDBWeekly
-	spend := [2]map[string]float64{{}, {}}
-	for w := range 2 {
-		var dbCalls float64
-		for k, n := range t[w].calls {
+	// Sums run over sorted keys, so that truth.json is the same to the last digit every run.
+	edges := func(t *tally) [][2]string {
+		keys := make([][2]string, 0, len(t.calls))
+		for k := range t.calls {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i][0] != keys[j][0] {
+				return keys[i][0] < keys[j][0]
+			}
+			return keys[i][1] < keys[j][1]
+		})
+		return keys
+	}
+	dbCalls := func(t *tally) float64 {
+		var n float64
+		for _, k := range edges(t) {
 			if k[1] == sharedDBNode {
-				dbCalls += n
+				n += t.calls[k]
 			}
 		}
-		for s := range computeWeekly {
+		return n
+	}
+	spend := [2]map[string]float64{{}, {}}
+	for w := range 2 {
+		for _, s := range sortedKeys(computeWeekly) {
 			spend[w][s] = scale * weeklyCompute(s, w)
 		}
-		for k, n := range t[w].calls {
+		all := dbCalls(t[w])
+		for _, k := range edges(t[w]) {
 			if k[1] == sharedDBNode {
-				spend[w][k[0]] += db * n / dbCalls
+				spend[w][k[0]] += db * t[w].calls[k] / all
 			}
 		}
 	}
 	cur := t[1]
 	perCall := func(s string) float64 {
 		if s == sharedDBNode {
-			var calls float64
-			for k, n := range cur.calls {
-				if k[1] == sharedDBNode {
-					calls += n
-				}
-			}
-			return db / calls
+			return db / dbCalls(cur)
 		}
 		if cur.requests[s] == 0 {
 			return 0
@@ -131,10 +143,10 @@ func truth(t [2]*tally, week time.Time, scale float64) Truth {
 	}
 	// recommendations' calls go to catalog, inventory and search: price by calls.
 	var recCalls, recCost float64
-	for k, n := range cur.calls {
+	for _, k := range edges(cur) {
 		if k[0] == "recommendations" && k[1] != sharedDBNode {
-			recCalls += n
-			recCost += n * perCall(k[1])
+			recCalls += cur.calls[k]
+			recCost += cur.calls[k] * perCall(k[1])
 		}
 	}
 	inv := spend[1]["inventory"] - cur.requests["inventory"]*spend[0]["inventory"]/t[0].requests["inventory"]

@@ -16,7 +16,7 @@
 //
 // Every trace was head-sampled by the SDK at 1/128 (1/1024 for /search) and says so in its
 // tracestate (ot=th:fe, ot=th:ffc), so each stands for 128 (1,024) requests: a week of a
-// few million requests in some ten thousand traces. weir keeps them all (their randomness
+// few million requests in 35,000 traces (at Scale 1). weir keeps them all (their randomness
 // passes its own baseline too) with those weights.
 //
 // # Injected hotspots (in the report week; the week before is the same shop without them,

@@ -61,6 +61,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Scale <= 0 {
 		cfg.Scale = 1
 	}
+	for _, r := range routes {
+		if int(float64(r.perWeek)*cfg.Scale) < 1 {
+			return Result{}, fmt.Errorf("demo: scale %g leaves %s without traffic; use at least %g",
+				cfg.Scale, r.name, 1/float64(r.perWeek))
+		}
+	}
 	if cfg.Wait <= 0 {
 		cfg.Wait = 3 * time.Minute
 	}
@@ -329,6 +335,11 @@ func waitFor(ctx context.Context, cfg Config, what string, want uint64, get func
 		}
 		if got >= want {
 			fmt.Fprintf(cfg.Progress, "demo: %s: %d of %d\n", what, got, want)
+			if got > want {
+				// A request weir took and whose answer was lost was sent again.
+				fmt.Fprintf(cfg.Progress, "demo: warning: %d more than sent (a retried request counted twice); "+
+					"the truth may be off by that much\n", got-want)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {

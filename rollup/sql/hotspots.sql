@@ -1,4 +1,4 @@
--- hotspots: the findings of a weekly report (`weir report`, rollup.AnalysisWriter), ranked by estimated weekly cost impact. Evidence is the finding's evidence as JSON. A report replaces its whole week. See rollup/SCHEMA.md.
+-- hotspots: the findings of a weekly report (`weir report`, rollup.WriteAnalysis), ranked by estimated weekly cost impact. Evidence is the finding's evidence as JSON. A report replaces its whole week. See rollup/SCHEMA.md.
 CREATE TABLE IF NOT EXISTS {{.DB}}.hotspots (
     Week                  Date,
     GeneratedAt           DateTime('UTC'),

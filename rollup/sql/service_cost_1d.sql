@@ -1,4 +1,4 @@
--- service_cost_1d: each service's spend, requests and errors per day, as the weekly report (`weir report`, rollup.AnalysisWriter) computed them; "(unmapped)" and "(idle)" rows carry the spend no rule gave a service, so a day's rows add up to the bill. A report replaces its whole week. See rollup/SCHEMA.md.
+-- service_cost_1d: each service's spend, requests and errors per day, as the weekly report (`weir report`, rollup.WriteAnalysis) computed them; "(unmapped)" and "(idle)" rows carry the spend no rule gave a service, so a day's rows add up to the bill. A report replaces its whole week. See rollup/SCHEMA.md.
 CREATE TABLE IF NOT EXISTS {{.DB}}.service_cost_1d (
     Week        Date,
     Date        Date,
