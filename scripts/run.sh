@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start weir against the local ClickHouse, fill it with the demo shop's two
-# weeks (once per database), write the weekly report, print where it is and the top
-# hotspots, and keep weir running for real traffic until Ctrl-C.
+# weeks (once per database and week), write the weekly report, print where it is and the top
+# hotspots, and keep weir running for real traffic until Ctrl-C. weir is stopped whenever
+# this script ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,38 +10,57 @@ cd "$(dirname "$0")/.."
 : "${WEIR_CLICKHOUSE_DATABASE:=weir}"
 export WEIR_CLICKHOUSE_DATABASE
 grpc="${WEIR_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}"
+health="${WEIR_HEALTH_ENDPOINT:-127.0.0.1:13133}"
 demo_dir="$WEIR_HOME/demo/$WEIR_CLICKHOUSE_DATABASE"
 mkdir -p "$demo_dir"
+
+# Another weir (an earlier `make run` left behind, say) would answer the health check in
+# this one's place and hold its ports.
+if curl -fsS "http://$health/" >/dev/null 2>&1; then
+	echo "something already answers weir's health check on $health: stop that weir first" >&2
+	exit 1
+fi
 
 bin/weir --config config/weir.yaml >"$WEIR_HOME/weir.log" 2>&1 &
 weir_pid=$!
 stop() { kill -INT "$weir_pid" 2>/dev/null || true; wait "$weir_pid" 2>/dev/null || true; }
-trap 'stop; exit 130' INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
-# Wait for weir's health check.
-health="http://${WEIR_HEALTH_ENDPOINT:-127.0.0.1:13133}/"
+healthy=
 for _ in $(seq 1 60); do
-	if curl -fsS "$health" >/dev/null 2>&1; then break; fi
 	if ! kill -0 "$weir_pid" 2>/dev/null; then
-		echo "weir exited; its log:" >&2
+		echo "weir exited; the end of its log ($WEIR_HOME/weir.log):" >&2
 		tail -n 40 "$WEIR_HOME/weir.log" >&2
 		exit 1
 	fi
+	if curl -fsS "http://$health/" >/dev/null 2>&1; then
+		healthy=1
+		break
+	fi
 	sleep 1
 done
+if [[ -z "$healthy" ]]; then
+	echo "weir did not become healthy on $health within 60 s; see $WEIR_HOME/weir.log" >&2
+	exit 1
+fi
 echo "weir is running (pid $weir_pid; log $WEIR_HOME/weir.log): OTLP gRPC $grpc, HTTP ${WEIR_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}"
 
 week="$(bin/weir report --print-week)"
 if [[ -f "$demo_dir/truth.json" ]] && grep -q "\"week\": \"$week\"" "$demo_dir/truth.json"; then
 	echo "demo: the shop's weeks are already in database $WEIR_CLICKHOUSE_DATABASE ($demo_dir/truth.json); not sending them again"
-else
-	bin/weir demo --otlp-endpoint "${grpc/0.0.0.0/127.0.0.1}" --dir "$demo_dir" --week "$week" ||
-		echo "demo: not sent (see above); the report covers what the database holds"
+elif ! bin/weir demo --otlp-endpoint "${grpc/0.0.0.0/127.0.0.1}" --dir "$demo_dir" --week "$week"; then
+	echo "demo: not sent (see above; a database holding an earlier demo's weeks refuses a new one:" \
+		"set WEIR_CLICKHOUSE_DATABASE to a fresh one); the report covers what the database holds"
 fi
 
+rules=()
+if [[ -f "$demo_dir/costmap.yaml" ]]; then
+	rules=(--rules "$demo_dir/costmap.yaml")
+fi
 report="$WEIR_HOME/report-$week.html"
-bin/weir report --week "$week" --rules "$demo_dir/costmap.yaml" --format html --out "$report"
-bin/weir report --week "$week" --rules "$demo_dir/costmap.yaml" --format md --store=false --out "$WEIR_HOME/report-$week.md"
+bin/weir report --week "$week" "${rules[@]}" --format html --out "$report"
+bin/weir report --week "$week" "${rules[@]}" --format md --store=false --out "$WEIR_HOME/report-$week.md"
 echo
 echo "Weekly report of $week: $report (Markdown: $WEIR_HOME/report-$week.md)"
 echo "Top hotspots:"
