@@ -25,6 +25,15 @@ const (
 	AttrHTTPResendCount = "http.request.resend_count" // set on retried HTTP client requests
 )
 
+// PeerSQL names what a client span calls the way the weir_red connector names a virtual node
+// of the service graph (its default virtual_node_attributes): peer.service, else db.system,
+// else messaging.system, else server.address, else ”. For a database call it is the node the
+// edges tiers (and a costmap shared resource) know the database by.
+var PeerSQL = "multiIf(" + attrExpr("peer.service") + " != '', " + attrExpr("peer.service") + ", " +
+	attrExpr("db.system") + " != '', " + attrExpr("db.system") + ", " +
+	attrExpr("messaging.system") + " != '', " + attrExpr("messaging.system") + ", " +
+	attrExpr("server.address") + ")"
+
 // ParentLookback is how far before From the pattern queries look for the parent span of a
 // group of siblings: a parent starts before its children, possibly before the window.
 const ParentLookback = time.Hour
@@ -87,11 +96,14 @@ type CallGroup struct {
 	Service               string // the calling service (the children's)
 	IsDB                  bool   // Key is a normalized DB statement, else a call key
 	Key                   string
-	Weight                float64 // the average SampleWeight of the calls
-	Starts                []uint64
-	Durations             []int64
-	Statuses              []uint8
-	ResendCounts          []uint64 // http.request.resend_count, 0 when missing
+	// Peer is what the calls call as the service graph names a virtual node (PeerSQL) —
+	// the database of a statement — the most frequent one when they differ; '' if none.
+	Peer         string
+	Weight       float64 // the average SampleWeight of the calls
+	Starts       []uint64
+	Durations    []int64
+	Statuses     []uint8
+	ResendCounts []uint64 // http.request.resend_count, 0 when missing
 }
 
 // CallGroups returns the groups of sibling calls in [q.From, q.To) that pass q's thresholds,
@@ -113,21 +125,22 @@ func CallGroups(ctx context.Context, conn driver.Conn, database string, q CallGr
 	if len(having) == 0 {
 		return nil, fmt.Errorf("call groups: no threshold set")
 	}
-	inner := "SELECT TraceId, ParentSpanId, ServiceName, IsDB, Key, avg(SampleWeight) AS Weight,\n" +
+	inner := "SELECT TraceId, ParentSpanId, ServiceName, IsDB, Key, topK(1)(Peer)[1] AS Peer, avg(SampleWeight) AS Weight,\n" +
 		"       groupArray(StartTimeUnixNano) AS Starts, groupArray(DurationNano) AS Durations,\n" +
 		"       groupArray(StatusCode) AS Statuses, groupArray(Resends) AS ResendCounts\n" +
 		"FROM (\n" +
 		"  SELECT TraceId, ParentSpanId, ServiceName, SampleWeight, StartTimeUnixNano, DurationNano, StatusCode,\n" +
 		"         " + statementExpr + " AS Stmt, Stmt != '' AS IsDB,\n" +
 		"         if(IsDB, " + NormalizeStatementSQL("Stmt") + ", " + CallKeySQL + ") AS Key,\n" +
-		"         toUInt64OrZero(" + attrExpr(AttrHTTPResendCount) + ") AS Resends\n" +
+		"         toUInt64OrZero(" + attrExpr(AttrHTTPResendCount) + ") AS Resends,\n" +
+		"         " + PeerSQL + " AS Peer\n" +
 		"  FROM " + database + "." + TableSpans + "\n" +
 		"  WHERE " + timeRange(q.From, q.To) + " AND ParentSpanId != " + zeroSpanID + "\n" +
 		"    AND (SpanKind = 3 OR has(SpanAttributeKeys, '" + AttrDBStatement + "') OR has(SpanAttributeKeys, '" + AttrDBQueryText + "'))\n" +
 		")\n" +
 		"GROUP BY TraceId, ParentSpanId, ServiceName, IsDB, Key\n" +
 		"HAVING " + strings.Join(having, " OR ")
-	sql := "SELECT lower(hex(TraceId)), lower(hex(ParentSpanId)), toString(ServiceName), IsDB, Key, Weight,\n" +
+	sql := "SELECT lower(hex(TraceId)), lower(hex(ParentSpanId)), toString(ServiceName), IsDB, Key, Peer, Weight,\n" +
 		"       Starts, Durations, Statuses, ResendCounts, ParentService, ParentName, ParentKind, ParentFound\n" +
 		"FROM (\n" + inner + "\n) ANY LEFT JOIN (\n" + parentSQL(database, q.From, q.To, inner) + "\n) USING (TraceId, ParentSpanId)\n" +
 		"ORDER BY ServiceName, Key, TraceId, ParentSpanId"
@@ -140,7 +153,7 @@ func CallGroups(ctx context.Context, conn driver.Conn, database string, q CallGr
 	for rows.Next() {
 		var g CallGroup
 		var isDB, found uint8
-		if err := rows.Scan(&g.TraceID, &g.ParentSpanID, &g.Service, &isDB, &g.Key, &g.Weight,
+		if err := rows.Scan(&g.TraceID, &g.ParentSpanID, &g.Service, &isDB, &g.Key, &g.Peer, &g.Weight,
 			&g.Starts, &g.Durations, &g.Statuses, &g.ResendCounts,
 			&g.Parent.Service, &g.Parent.Name, &g.Parent.Kind, &found); err != nil {
 			return nil, fmt.Errorf("call groups: scan: %w", err)

@@ -179,6 +179,9 @@ type Evidence struct {
 	ParentOperation string `json:"parent_operation,omitempty"`
 	// Key is the normalized DB statement or the call key (route) repeated (N+1, retries).
 	Key string `json:"key,omitempty"`
+	// Peer is what the repeated calls call, as the service graph names it (N+1): the
+	// database of a statement (db.system), or peer.service / server.address.
+	Peer string `json:"peer,omitempty"`
 
 	// TracesPerWeek: weighted traces with the parent operation; AffectedTracesPerWeek: those
 	// showing the pattern; ShareOfTraces = Affected / Traces (0 when unknown).

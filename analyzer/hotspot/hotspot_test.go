@@ -94,7 +94,7 @@ func calls(n, count int, service, name string, step, dur time.Duration, weight f
 
 func selectItem(i int) map[string]string {
 	if i%2 == 0 {
-		return map[string]string{"db.statement": "SELECT * FROM items WHERE id = " + strconv.Itoa(100+i)}
+		return map[string]string{"db.statement": "SELECT * FROM items WHERE id = " + strconv.Itoa(100+i), "db.system": "postgresql"}
 	}
 	return map[string]string{"db.query.text": "SELECT * FROM items WHERE id = '" + strconv.Itoa(i) + "x'"}
 }
@@ -138,6 +138,7 @@ func TestNPlusOne_SequentialStatementsFound(t *testing.T) {
 	require.InDelta(t, 7*weekScale, f.AvoidableCallsPerWeek, 1e-6)
 	require.InDelta(t, 2*weekScale, f.Evidence.TracesPerWeek, 1e-6)
 	require.Equal(t, []string{traceID(1)}, f.ExampleTraceIDs)
+	require.Equal(t, "postgresql", f.Evidence.Peer, "the statement's database, as the service graph names it")
 	require.Equal(t, SeverityWarning, f.Severity) // 1176 a week, half the traces
 	require.NotEmpty(t, f.Recommendation)
 }

@@ -21,6 +21,7 @@ type agg struct {
 	parentFound bool
 	key         string
 
+	peers    map[string]float64 // what the calls call (rollup.CallGroup.Peer) → weighted calls
 	traces   map[string]float64 // affected trace → its weight
 	spansW   float64            // weighted affected parent spans
 	callsW   float64            // weighted calls (children) under them
@@ -49,7 +50,7 @@ func (s *aggSet) get(k aggKey) *agg {
 	a := s.m[k]
 	if a == nil {
 		a = &agg{rule: k.rule, service: k.service, parentOp: rollup.Operation{Service: k.parentSvc, Name: k.parent},
-			parentFound: k.parentFound, key: k.key, traces: map[string]float64{}}
+			parentFound: k.parentFound, key: k.key, traces: map[string]float64{}, peers: map[string]float64{}}
 		s.m[k] = a
 		s.order = append(s.order, a)
 	}
@@ -117,6 +118,9 @@ func (d *detector) nPlusOne(groups []rollup.CallGroup) []*agg {
 		a := set.get(aggKey{rule: rule, service: g.Service, parent: g.Parent.Name, parentSvc: g.Parent.Service,
 			key: g.Key, parentFound: g.Parent.Found})
 		a.add(g.TraceID, g.Weight, uint64(n), float64(n-1), d.th.MaxExamples)
+		if g.Peer != "" {
+			a.peers[g.Peer] += g.Weight * float64(n)
+		}
 	}
 	return set.order
 }
@@ -223,6 +227,7 @@ func (d *detector) finding(a *agg, traces map[rollup.Operation]float64, sev Seve
 	ev := Evidence{
 		ParentOperation:       a.parentOp.Name,
 		Key:                   a.key,
+		Peer:                  topPeer(a.peers),
 		AffectedTracesPerWeek: affected * d.scale,
 		AffectedSpansPerWeek:  a.spansW * d.scale,
 		MaxCalls:              a.maxCalls,
@@ -305,4 +310,15 @@ func recommendation(rule Rule, service, op, key string, ev Evidence) string {
 			service, key, ev.RetriedCallsPerWeek, 100*ev.FailedRequestShare)
 	}
 	return ""
+}
+
+// topPeer is the peer with the most weighted calls (” for none; ties to the first name).
+func topPeer(peers map[string]float64) string {
+	best, bestW := "", 0.0
+	for p, w := range peers {
+		if w > bestW || (w == bestW && p < best) {
+			best, bestW = p, w
+		}
+	}
+	return best
 }

@@ -22,8 +22,9 @@ import (
 //     week / the calls to the node that split it;
 //   - anything else (a broker, an external API without spend): 0.
 //
-// Which callees: the caller's edges this week, weighted by calls. An N+1 query reads the
-// caller's database edges; N+1 calls, fan-out and chatty findings its other edges; a retry
+// Which callees: an N+1 finding's own peer (the database its statement runs on, from the
+// spans) when that peer has a price; otherwise the caller's edges this week, weighted by
+// calls. An N+1 query reads the caller's database edges; N+1 calls, fan-out and chatty findings its other edges; a retry
 // storm the edges with failed calls (weighted by failures), since the retried calls are the
 // failing ones. CostPerCall is that weighted mean, Callees lists them.
 
@@ -89,8 +90,15 @@ func newPricer(ctx context.Context, conn driver.Conn, database string, from, to 
 	return p, nil
 }
 
-// price returns a finding's cost per avoidable call and the callees it was priced at.
+// price returns a finding's cost per avoidable call and the callees it was priced at. An
+// N+1 finding whose calls name their peer (the statement's database) is priced at that
+// peer when it has a price.
 func (p *pricer) price(f hotspot.Finding) (float64, []string) {
+	if peer := f.Evidence.Peer; peer != "" && (f.Rule == hotspot.RuleNPlusOneQuery || f.Rule == hotspot.RuleNPlusOneCalls) {
+		if c, ok := p.perCall[peer]; ok {
+			return c, []string{peer}
+		}
+	}
 	var total, weighted float64
 	var callees []string
 	for _, e := range p.edges[f.Service] {

@@ -510,3 +510,19 @@ func TestWorkloads_OneControllerJudgedOnce(t *testing.T) {
 		CPUCost: 40, RAMCost: 10, CPUEfficiency: 0.25, RAMEfficiency: 0.75}, ws[0])
 	assert.Zero(t, ws[1].CPUEfficiency, "no usage data: unknown, not 0 % efficient")
 }
+
+func TestPricer_NPlusOnePricedAtItsDatabase(t *testing.T) {
+	p := &pricer{
+		perCall: map[string]float64{"postgresql": 0.0002},
+		edges: map[string][]edge{"cart": {
+			{server: "postgresql", conn: "database", calls: 100},
+			{server: "redis", conn: "database", calls: 100}, // no price: would halve it
+		}},
+	}
+	c, callees := p.price(hotspot.Finding{Rule: hotspot.RuleNPlusOneQuery, Service: "cart",
+		Evidence: hotspot.Evidence{Peer: "postgresql"}})
+	assert.InDelta(t, 0.0002, c, 1e-15)
+	assert.Equal(t, []string{"postgresql"}, callees)
+	c, _ = p.price(hotspot.Finding{Rule: hotspot.RuleNPlusOneQuery, Service: "cart"})
+	assert.InDelta(t, 0.0001, c, 1e-15, "without a peer: all database edges")
+}
