@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weirhq/weir/analyzer/focus"
+	"github.com/weirhq/weir/internal/testnet"
 )
 
 var testWeek = time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)
@@ -173,4 +174,13 @@ func TestWriteBill_ReadsAsFOCUS(t *testing.T) {
 	}
 	assert.InDelta(t, 0.5*(weekly+2*sharedDBWeekly+2*supportWeekly), cost, 1e-6)
 	assert.Len(t, tagged, len(computeWeekly))
+}
+
+func TestRun_FailsFastWithoutWeir(t *testing.T) {
+	addr := testnet.FreeAddr(t) // nothing listens there
+	start := time.Now()
+	_, err := Run(t.Context(), Config{OTLPEndpoint: addr, Database: "weir", Dir: t.TempDir(), Week: testWeek, Scale: 0.1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no weir listening for OTLP/gRPC on "+addr)
+	assert.Less(t, time.Since(start), 10*time.Second)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -80,6 +81,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
+	// Fail fast when nothing listens there, instead of retrying for minutes.
+	d := net.Dialer{Timeout: 3 * time.Second}
+	probe, err := d.DialContext(ctx, "tcp", cfg.OTLPEndpoint)
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: no weir listening for OTLP/gRPC on %s (start one: make run, or "+
+			"bin/weir --config config/weir.yaml): %w", cfg.OTLPEndpoint, err)
+	}
+	probe.Close()
 	if _, err := rollup.Migrate(ctx, cfg.Conn, cfg.Database, 0); err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
