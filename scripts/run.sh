@@ -14,33 +14,46 @@ health="${WEIR_HEALTH_ENDPOINT:-127.0.0.1:13133}"
 demo_dir="$WEIR_HOME/demo/$WEIR_CLICKHOUSE_DATABASE"
 mkdir -p "$demo_dir"
 
+# healthy: weir's health_check answers 200. Plain bash (/dev/tcp), since a fresh Debian
+# machine need not have curl.
+healthy() {
+	(
+		host="${health%:*}" port="${health##*:}" status=""
+		exec 3<>"/dev/tcp/$host/$port" || exit 1
+		printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$health" >&3
+		read -r -t 5 status <&3 || true
+		[[ "$status" == HTTP/*" 200"* ]]
+	) 2>/dev/null
+}
+
 # Another weir (an earlier `make run` left behind, say) would answer the health check in
 # this one's place and hold its ports.
-if curl -fsS "http://$health/" >/dev/null 2>&1; then
+if healthy; then
 	echo "something already answers weir's health check on $health: stop that weir first" >&2
 	exit 1
 fi
 
 bin/weir --config config/weir.yaml >"$WEIR_HOME/weir.log" 2>&1 &
 weir_pid=$!
-stop() { kill -INT "$weir_pid" 2>/dev/null || true; wait "$weir_pid" 2>/dev/null || true; }
+# SIGTERM: a background job of a non-interactive shell ignores SIGINT.
+stop() { kill -TERM "$weir_pid" 2>/dev/null || true; wait "$weir_pid" 2>/dev/null || true; }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-healthy=
+up=
 for _ in $(seq 1 60); do
 	if ! kill -0 "$weir_pid" 2>/dev/null; then
 		echo "weir exited; the end of its log ($WEIR_HOME/weir.log):" >&2
 		tail -n 40 "$WEIR_HOME/weir.log" >&2
 		exit 1
 	fi
-	if curl -fsS "http://$health/" >/dev/null 2>&1; then
-		healthy=1
+	if healthy; then
+		up=1
 		break
 	fi
 	sleep 1
 done
-if [[ -z "$healthy" ]]; then
+if [[ -z "$up" ]]; then
 	echo "weir did not become healthy on $health within 60 s; see $WEIR_HOME/weir.log" >&2
 	exit 1
 fi

@@ -346,7 +346,8 @@ func waitFor(ctx context.Context, cfg Config, what string, want uint64, get func
 			fmt.Fprintf(cfg.Progress, "demo: %s: %d of %d\n", what, got, want)
 			if got > want {
 				// A request weir took and whose answer was lost was sent again.
-				fmt.Fprintf(cfg.Progress, "demo: warning: %d more than sent (a retried request counted twice); "+
+				fmt.Fprintf(cfg.Progress, "demo: warning: %d more than sent (a retried request counted twice, or an earlier "+
+					"run's data replayed from weir's persistent queue); "+
 					"the truth may be off by that much\n", got-want)
 			}
 			return nil
