@@ -11,11 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/provider/envprovider"
-	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
-	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -23,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/collectortest"
 )
 
 // selfMetricNames are weir's own metrics that the weir itself dashboard reads and that any
@@ -77,66 +73,17 @@ func TestSelfMetrics_ShippedConfig(t *testing.T) {
 	stop()
 }
 
-// runWeirTolerant runs a collector like weir's main (BuildInfo.Command "weir", so its own
-// metrics carry service.name "weir") with the YAML config and returns a function that stops
-// it. Stopping tolerates one error: the meter provider's last push of weir's own metrics
-// fails, because the collector stops its receivers before its telemetry (upstream
+// runWeirTolerant runs a collector like weir's main (command "weir", so its own metrics
+// carry service.name "weir") with the YAML config and returns a function that stops it.
+// Stopping tolerates the one error weir's main tolerates too (selfMetricsPushAtShutdown):
+// the last push of weir's own metrics finds its receiver already stopped (upstream
 // opentelemetry-collector#12944); everything else must stop cleanly.
 func runWeirTolerant(t *testing.T, config string) func() {
 	t.Helper()
 	factories, err := components()
 	require.NoError(t, err)
-	col, err := otelcol.NewCollector(otelcol.CollectorSettings{
-		BuildInfo:               component.BuildInfo{Command: "weir", Version: "test"},
-		Factories:               func() (otelcol.Factories, error) { return factories, nil },
-		DisableGracefulShutdown: true,
-		SkipSettingGRPCLogger:   true,
-		ConfigProviderSettings: otelcol.ConfigProviderSettings{
-			ResolverSettings: confmap.ResolverSettings{
-				URIs:              []string{"yaml:" + config},
-				ProviderFactories: []confmap.ProviderFactory{yamlprovider.NewFactory(), envprovider.NewFactory()},
-			},
-		},
-	})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- col.Run(context.Background()) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for col.GetState() != otelcol.StateRunning {
-		select {
-		case err := <-done:
-			t.Fatalf("collector stopped while starting: %v", err)
-		default:
-		}
-		require.False(t, time.Now().After(deadline), "collector not running after 30s")
-		time.Sleep(20 * time.Millisecond)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		col.Shutdown()
-		select {
-		case err := <-done:
-			if err != nil && !isSelfMetricsShutdownError(err) {
-				t.Errorf("collector run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("collector did not stop within 60s")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// isSelfMetricsShutdownError is the error of the last push of weir's own metrics to its own
-// receiver, which is already stopped when the meter provider shuts down.
-func isSelfMetricsShutdownError(err error) bool {
-	s := err.Error()
-	return strings.Count(s, "failed to shutdown") == 2 && strings.Contains(s, "failed to shutdown meter provider: failed to upload metrics") &&
-		strings.Contains(s, "connection refused")
+	col := collectortest.StartWith(t, factories, config, collectortest.Options{Command: "weir", Tolerate: selfMetricsPushAtShutdown})
+	return func() { col.Shutdown(t) }
 }
 
 // selfMetricsSink is an OTLP/HTTP endpoint that accepts weir's own metrics and drops them:

@@ -17,16 +17,36 @@ import (
 
 // Collector is a collector started by Start.
 type Collector struct {
-	col  *otelcol.Collector
-	done chan error
+	col      *otelcol.Collector
+	done     chan error
+	tolerate func(error) bool
+}
+
+// Options adjust StartWith.
+type Options struct {
+	// Command is the BuildInfo command, which becomes the service.name of the collector's
+	// own telemetry ("weir-test" when empty).
+	Command string
+	// Tolerate, when set, accepts an error the collector returns at shutdown that it
+	// reports true for (a known, harmless one); any other error fails the test.
+	Tolerate func(error) bool
 }
 
 // Start runs a collector with factories and the YAML config, and waits until it is
 // running. The config may use ${env:...}. The collector is shut down when the test ends.
 func Start(t testing.TB, factories otelcol.Factories, config string) *Collector {
 	t.Helper()
+	return StartWith(t, factories, config, Options{})
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, factories otelcol.Factories, config string, opts Options) *Collector {
+	t.Helper()
+	if opts.Command == "" {
+		opts.Command = "weir-test"
+	}
 	set := otelcol.CollectorSettings{
-		BuildInfo:               component.BuildInfo{Command: "weir-test", Version: "test"},
+		BuildInfo:               component.BuildInfo{Command: opts.Command, Version: "test"},
 		Factories:               func() (otelcol.Factories, error) { return factories, nil },
 		DisableGracefulShutdown: true,
 		SkipSettingGRPCLogger:   true,
@@ -41,7 +61,7 @@ func Start(t testing.TB, factories otelcol.Factories, config string) *Collector 
 	if err != nil {
 		t.Fatalf("new collector: %v", err)
 	}
-	c := &Collector{col: col, done: make(chan error, 1)}
+	c := &Collector{col: col, done: make(chan error, 1), tolerate: opts.Tolerate}
 	go func() { c.done <- col.Run(context.Background()) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for col.GetState() != otelcol.StateRunning {
@@ -68,7 +88,7 @@ func (c *Collector) Shutdown(t testing.TB) {
 	c.col.Shutdown()
 	select {
 	case err := <-c.done:
-		if err != nil && !strings.Contains(err.Error(), "context canceled") {
+		if err != nil && !strings.Contains(err.Error(), "context canceled") && (c.tolerate == nil || !c.tolerate(err)) {
 			t.Errorf("collector run: %v", err)
 		}
 	case <-time.After(60 * time.Second):
