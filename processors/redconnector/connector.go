@@ -21,7 +21,7 @@ import (
 // max_series_per_service series.
 const overflowName = "__overflow__"
 
-// series is one RED series. Immutable but for lastSeen.
+// series is one RED series. Immutable but for lastSeen and the window cache.
 type series struct {
 	key      string
 	service  string
@@ -31,6 +31,12 @@ type series struct {
 	dimKeys  []string
 	dimVals  []string
 	lastSeen time.Time
+
+	// The histogram of the series' last window, aggs[windowKey{win, s}], valid while gen
+	// is the connector's aggGen (a flush empties aggs and moves aggGen on).
+	win int64
+	h   *hist
+	gen uint64
 }
 
 type serviceSeries struct {
@@ -41,8 +47,9 @@ type serviceSeries struct {
 // dimValue is one dimension's value for a span; ok is false when neither the span nor its
 // resource has the attribute.
 type dimValue struct {
-	v  pcommon.Value
-	ok bool
+	v    pcommon.Value
+	ok   bool
+	pass uint32 // the readDims call that set it
 }
 
 // windowKey is a series in one window.
@@ -64,10 +71,12 @@ type redConnector struct {
 	mu       sync.Mutex
 	services map[string]*serviceSeries
 	aggs     map[windowKey]*hist
+	aggGen   uint64 // moves on whenever aggs is emptied, invalidating series' window caches
 	graph    *graph
 	keyBuf   []byte
 	histPool []*hist
-	dimIndex map[string]int // dimension name -> position in cfg.Dimensions
+	dimIndex map[string]int // dimension name -> position in cfg.Dimensions, for many dimensions
+	pass     uint32         // readDims calls, never 0 (cleared dims have pass 0)
 	resDims  []dimValue     // the current resource's dimension values
 	spanDims []dimValue     // the current span's, resource values filled in
 
@@ -155,6 +164,7 @@ func (c *redConnector) ConsumeTraces(_ context.Context, td ptrace.Traces) error 
 		}
 		clear(c.resDims)
 		c.readDims(res, c.resDims)
+		ss := c.services[service] // made at the resource's first span
 		sss := rs.ScopeSpans()
 		for s := 0; s < sss.Len(); s++ {
 			spans := sss.At(s).Spans()
@@ -165,8 +175,17 @@ func (c *redConnector) ConsumeTraces(_ context.Context, td ptrace.Traces) error 
 				w := sampleweight.FromTraceState(sp.TraceState().AsRaw())
 				end := int64(sp.EndTimestamp())
 				dur := float64(end - int64(sp.StartTimestamp()))
-				se := c.seriesFor(service, sp, now)
-				h := c.aggFor(windowKey{window: end - end%c.window, s: se})
+				if ss == nil {
+					ss = &serviceSeries{series: map[string]*series{}, overflow: map[[2]uint8]*series{}}
+					c.services[service] = ss
+				}
+				se := c.seriesFor(ss, service, sp, now)
+				win := end - end%c.window
+				h := se.h
+				if h == nil || se.win != win || se.gen != c.aggGen {
+					h = c.aggFor(windowKey{window: win, s: se})
+					se.win, se.h, se.gen = win, h, c.aggGen
+				}
 				h.add(dur, w)
 				if c.graph != nil {
 					c.graph.add(sp, service, w, now, c.cfg.ServiceGraph.VirtualNodeAttributes, c.tel)
@@ -194,26 +213,48 @@ func (c *redConnector) aggFor(k windowKey) *hist {
 // readDims sets dims from the attributes of m that are dimensions, in one pass over m
 // rather than a Map.Get (a linear scan) per dimension. Span attributes are read over the
 // resource's, so they win.
+//
+// Within m the first occurrence of a key wins, as with Map.Get. A few dimensions are matched
+// by comparing names (mostly a length check), more through dimIndex.
 func (c *redConnector) readDims(m pcommon.Map, dims []dimValue) {
 	if len(dims) == 0 {
 		return
 	}
+	c.pass++
+	if c.pass == 0 {
+		c.pass = 1
+	}
+	pass := c.pass
+	if len(dims) > maxLinearDims {
+		m.Range(func(k string, v pcommon.Value) bool {
+			if i, ok := c.dimIndex[k]; ok && dims[i].pass != pass {
+				dims[i] = dimValue{v, true, pass}
+			}
+			return true
+		})
+		return
+	}
+	names := c.cfg.Dimensions
 	m.Range(func(k string, v pcommon.Value) bool {
-		if i, ok := c.dimIndex[k]; ok {
-			dims[i] = dimValue{v, true}
+		for i, d := range names {
+			if d == k {
+				if dims[i].pass != pass {
+					dims[i] = dimValue{v, true, pass}
+				}
+				break
+			}
 		}
 		return true
 	})
 }
 
+// maxLinearDims is the most dimensions readDims matches by comparing names rather than
+// through a map.
+const maxLinearDims = 8
+
 // seriesFor finds or creates the series of sp, whose dimensions are in c.spanDims, folding
 // into the overflow series at the limit.
-func (c *redConnector) seriesFor(service string, sp ptrace.Span, now time.Time) *series {
-	ss, ok := c.services[service]
-	if !ok {
-		ss = &serviceSeries{series: map[string]*series{}, overflow: map[[2]uint8]*series{}}
-		c.services[service] = ss
-	}
+func (c *redConnector) seriesFor(ss *serviceSeries, service string, sp ptrace.Span, now time.Time) *series {
 	b := c.keyBuf[:0]
 	b = append(b, sp.Name()...)
 	b = append(b, 0, byte(sp.Kind()), byte(sp.Status().Code()))
@@ -300,6 +341,7 @@ func (c *redConnector) flush(ctx context.Context, final bool) error {
 		points++
 	}
 	clear(c.aggs)
+	c.aggGen++
 	if c.graph != nil {
 		c.graph.expire(now, final, c.cfg.ServiceGraph.VirtualNodeAttributes, c.tel)
 		points += c.graph.emit(md, c.window)

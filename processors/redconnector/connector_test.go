@@ -277,3 +277,183 @@ func TestGraph_PendingIsBounded(t *testing.T) {
 	got := edgeCounts(h.flush(t))
 	assert.Equal(t, uint64(1000), got[[3]string{"a", "ext", "virtual"}], "evicted halves still become their virtual edge")
 }
+
+// A dimension comes from the span's attribute, else from its resource's, else is left out;
+// the first of duplicate keys counts, as Map.Get reads it.
+func TestRED_DimensionsSpanThenResource(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Dimensions = []string{"region", "http.route", "tier", "code"} })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "api")
+	rs.Resource().Attributes().PutStr("region", "eu")
+	rs.Resource().Attributes().PutStr("http.route", "/from-resource")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	add := func(name string, attrs func(pcommon.Map)) {
+		x := spans.AppendEmpty()
+		x.SetName(name)
+		x.SetKind(ptrace.SpanKindServer)
+		x.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-time.Millisecond)))
+		x.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		attrs(x.Attributes())
+	}
+	add("resource", func(pcommon.Map) {})
+	add("span", func(m pcommon.Map) {
+		m.PutStr("http.route", "/from-span")
+		m.PutStr("region", "us")
+		m.PutInt("code", 404)
+		m.PutStr("other", "x")
+	})
+	add("first", func(m pcommon.Map) {
+		// pdata maps should not hold a key twice; if one does (as decoded from the wire),
+		// the first wins, as with Map.Get.
+		dup, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[` +
+			`{"key":"tier","value":{"stringValue":"gold"}},{"key":"tier","value":{"stringValue":"silver"}}]}]}]}]}`))
+		require.NoError(t, err)
+		dupAttrs := dup.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+		require.Equal(t, 2, dupAttrs.Len(), "the decoder keeps both")
+		dupAttrs.CopyTo(m)
+	})
+	// A second resource without the attributes: nothing of the first resource leaks into it.
+	rs2 := td.ResourceSpans().AppendEmpty()
+	rs2.Resource().Attributes().PutStr("service.name", "api")
+	spans = rs2.ScopeSpans().AppendEmpty().Spans()
+	add("bare", func(pcommon.Map) {})
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), td))
+
+	got := map[string]map[string]any{}
+	for _, p := range find(h.flush(t), rollup.REDMetric, nil) {
+		a := p.attrs
+		name := a["span.name"].(string)
+		for _, k := range []string{"service", "span.name", "span.kind", "status.code"} {
+			delete(a, k)
+		}
+		got[name] = a
+	}
+	assert.Equal(t, map[string]map[string]any{
+		"resource": {"region": "eu", "http.route": "/from-resource"},
+		"span":     {"region": "us", "http.route": "/from-span", "code": "404"},
+		"first":    {"region": "eu", "http.route": "/from-resource", "tier": "gold"},
+		"bare":     {},
+	}, got)
+}
+
+// With more dimensions than readDims compares by name, the map lookup gives the same series.
+func TestRED_ManyDimensions(t *testing.T) {
+	dims := []string{"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"}
+	require.Greater(t, len(dims), maxLinearDims)
+	h := newHarness(t, func(c *Config) { c.Dimensions = dims })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(
+		sp{service: "api", name: "a", end: end, dur: time.Millisecond, attrs: map[string]any{"d9": "x", "d0": true, "d5": 1.5, "zz": "y"}},
+		sp{service: "api", name: "a", end: end, dur: time.Millisecond, attrs: map[string]any{"d0": true, "d5": 1.5, "d9": "x"}},
+	)))
+	ps := find(h.flush(t), rollup.REDMetric, nil)
+	require.Len(t, ps, 1)
+	assert.Equal(t, uint64(2), ps[0].count)
+	assert.Equal(t, "x", ps[0].attrs["d9"])
+	assert.Equal(t, "true", ps[0].attrs["d0"])
+	assert.Equal(t, "1.5", ps[0].attrs["d5"])
+	assert.NotContains(t, ps[0].attrs, "d1")
+}
+
+// Fractional adjusted counts (a threshold that is not a power of two) are summed per bucket
+// and rounded once, at emission.
+func TestRED_FractionalAdjustedCounts(t *testing.T) {
+	h := newHarness(t, nil)
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	var spans []sp
+	for i := 0; i < 3; i++ {
+		spans = append(spans, sp{service: "api", name: "a", kind: ptrace.SpanKindServer, end: end, dur: time.Millisecond, state: "ot=th:4"})
+	}
+	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(spans...)))
+	ps := find(h.flush(t), rollup.REDMetric, nil)
+	require.Len(t, ps, 1)
+	// th:4 keeps 1 - 4/16 = 3/4 of traces: each span stands for 4/3, three for 4.
+	assert.Equal(t, uint64(4), ps[0].count)
+	assert.InDelta(t, 4e6, ps[0].sum, 1)
+}
+
+// Counting a span allocates nothing once its series exists (no service graph).
+func TestRED_NoAllocationsPerSpan(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Dimensions = []string{"http.route", "http.request.method"} })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	var spans []sp
+	for i := 0; i < 100; i++ {
+		spans = append(spans, sp{service: "api", name: "GET", kind: ptrace.SpanKindServer, end: end, dur: time.Duration(i+1) * time.Millisecond,
+			attrs: map[string]any{"http.route": "/r", "http.request.method": "GET", "url.scheme": "http", "code": 200}})
+	}
+	td := traces(spans...)
+	ctx := context.Background()
+	require.NoError(t, h.c.ConsumeTraces(ctx, td))
+	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeTraces(ctx, td) })
+	assert.Zero(t, allocs)
+}
+
+// A series remembers its last window's histogram; a flush, or a span of another window,
+// must not leave it counting into an emitted or wrong one.
+func TestRED_WindowCacheAcrossFlushes(t *testing.T) {
+	h := newHarness(t, nil)
+	m0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) sp {
+		return sp{service: "api", name: "a", kind: ptrace.SpanKindServer, end: m0.Add(d), dur: time.Millisecond}
+	}
+	counts := func() map[time.Time]uint64 {
+		out := map[time.Time]uint64{}
+		for _, p := range find(h.flush(t), rollup.REDMetric, nil) {
+			out[p.start] += p.count
+		}
+		return out
+	}
+	ctx := context.Background()
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(at(time.Second), at(2*time.Second), at(61*time.Second), at(3*time.Second))))
+	assert.Equal(t, map[time.Time]uint64{m0: 3, m0.Add(time.Minute): 1}, counts())
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(at(4*time.Second))))
+	assert.Equal(t, map[time.Time]uint64{m0: 1}, counts(), "after a flush the window starts over")
+	assert.Empty(t, counts())
+}
+
+// A paired half is reused at once; its old place in the arrival order must neither expire
+// the half's next use early nor count it twice.
+func TestGraph_ReusedHalvesExpireOnTime(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ServiceGraph.WaitTime = time.Second })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	ctx := context.Background()
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "a", kind: ptrace.SpanKindClient, trace: 1, id: 1, end: end, dur: time.Millisecond},
+		sp{service: "b", kind: ptrace.SpanKindServer, trace: 1, id: 2, parent: 1, end: end, dur: time.Millisecond},
+	)))
+	require.Len(t, h.c.graph.free, 1, "the paired half is free again")
+	reused := h.c.graph.free[0]
+	h.now = h.now.Add(900 * time.Millisecond)
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "a", kind: ptrace.SpanKindClient, trace: 2, id: 3, end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": "ext"}},
+	)))
+	require.Same(t, reused, h.c.graph.pending[halfKey{pcommon.TraceID{2, 1}, pcommon.SpanID{3, 1}}])
+	h.now = h.now.Add(200 * time.Millisecond) // 1.1 s after the first use, 0.2 s after the second
+	assert.Equal(t, map[[3]string]uint64{{"a", "b", ""}: 1}, edgeCounts(h.flush(t)))
+	require.Len(t, h.c.graph.pending, 1, "not expired by its first use's order entry")
+	h.now = h.now.Add(time.Second)
+	assert.Equal(t, map[[3]string]uint64{{"a", "ext", "virtual"}: 1}, edgeCounts(h.flush(t)))
+	assert.Empty(t, h.c.graph.pending)
+	assert.Empty(t, edgeCounts(h.flush(t)))
+}
+
+// Pairing allocates nothing once the graph's free halves and edges exist.
+func TestGraph_NoAllocationsPerPair(t *testing.T) {
+	h := newHarness(t, nil)
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	var spans []sp
+	for i := 0; i < 50; i++ {
+		spans = append(spans,
+			sp{service: "a", kind: ptrace.SpanKindClient, trace: byte(i), id: 1, end: end, dur: time.Millisecond},
+			sp{service: "b", kind: ptrace.SpanKindServer, trace: byte(i), id: 2, parent: 1, end: end, dur: time.Millisecond})
+	}
+	td := traces(spans...)
+	ctx := context.Background()
+	require.NoError(t, h.c.ConsumeTraces(ctx, td))
+	h.flush(t) // compacts the arrival order
+	require.NoError(t, h.c.ConsumeTraces(ctx, td))
+	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeTraces(ctx, td) })
+	assert.Zero(t, allocs)
+}

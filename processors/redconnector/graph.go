@@ -39,8 +39,16 @@ type half struct {
 	w        float64
 	end      int64
 	arrived  time.Time
-	done     bool
+	gen      uint32 // moves on each time the half is released, outdating its order entries
 }
+
+// orderRef is a half in arrival order; stale once the half was released (paired or expired).
+type orderRef struct {
+	h   *half
+	gen uint32
+}
+
+func (r orderRef) live() bool { return r.h.gen == r.gen }
 
 type edgeKey struct {
 	window int64
@@ -56,8 +64,10 @@ type graph struct {
 	cfg     *ServiceGraphConfig
 	window  int64
 	pending map[halfKey]*half
-	order   []*half // arrival order, for expiry
+	order   []orderRef // arrival order, for expiry
 	head    int
+	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
+	freeLow int     // the fewest free halves since the last expire: those below were not needed
 	edges   map[edgeKey]*hist
 }
 
@@ -99,18 +109,19 @@ func (g *graph) add(sp ptrace.Span, service string, w float64, now time.Time, vi
 			conn = connMessaging
 		}
 		g.record(client, server.service, conn, client.failed || server.failed)
-		other.done = true
 		delete(g.pending, h.key)
+		g.release(other)
 		return
 	}
 	for len(g.pending) >= g.cfg.MaxPending {
 		tel.pendingEvicted.Add(context.Background(), 1)
 		g.expireOne(virt, tel)
 	}
-	hp := new(half)
+	hp := g.newHalf()
+	h.gen = hp.gen
 	*hp = h
 	g.pending[h.key] = hp
-	g.order = append(g.order, hp)
+	g.order = append(g.order, orderRef{hp, hp.gen})
 }
 
 // record adds one call of client to server, weighted by the client span's weight, in the
@@ -129,13 +140,13 @@ func (g *graph) record(client *half, server, conn string, failed bool) {
 // peer attribute becomes an edge to a virtual node, anything else is counted unpaired.
 func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry) {
 	for g.head < len(g.order) {
-		h := g.order[g.head]
-		if h.done {
-			g.order[g.head] = nil
+		r := g.order[g.head]
+		if !r.live() {
+			g.order[g.head] = orderRef{}
 			g.head++
 			continue
 		}
-		if !final && now.Sub(h.arrived) < g.cfg.WaitTime {
+		if !final && now.Sub(r.h.arrived) < g.cfg.WaitTime {
 			break
 		}
 		g.expireOne(virt, tel)
@@ -145,17 +156,45 @@ func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry)
 		clear(g.order[n:])
 		g.order, g.head = g.order[:n], 0
 	}
+	// Drop the free halves no half edge needed since the last expire (after a burst), all
+	// but a few: they are at the bottom of the stack.
+	if drop := min(g.freeLow, len(g.free)-1024); drop > 0 {
+		n := copy(g.free, g.free[drop:])
+		clear(g.free[n:])
+		g.free = g.free[:n]
+	}
+	g.freeLow = len(g.free)
+}
+
+// newHalf is a zero half, reused if one is free.
+func (g *graph) newHalf() *half {
+	n := len(g.free)
+	if n == 0 {
+		g.freeLow = 0
+		return new(half)
+	}
+	h := g.free[n-1]
+	g.free = g.free[:n-1]
+	g.freeLow = min(g.freeLow, n-1)
+	return h
+}
+
+// release makes h, settled and out of pending, free for reuse; its order entry goes stale.
+func (g *graph) release(h *half) {
+	*h = half{gen: h.gen + 1}
+	g.free = append(g.free, h)
 }
 
 // expireOne settles the oldest half edge.
 func (g *graph) expireOne(_ []string, tel *telemetry) {
 	for g.head < len(g.order) {
-		h := g.order[g.head]
-		g.order[g.head] = nil
+		r := g.order[g.head]
+		g.order[g.head] = orderRef{}
 		g.head++
-		if h.done {
+		if !r.live() {
 			continue
 		}
+		h := r.h
 		delete(g.pending, h.key)
 		if h.isClient && h.peer != "" {
 			g.record(h, h.peer, h.peerType, h.failed)
@@ -166,6 +205,7 @@ func (g *graph) expireOne(_ []string, tel *telemetry) {
 			}
 			tel.unpaired(side)
 		}
+		g.release(h)
 		return
 	}
 }
