@@ -537,3 +537,68 @@ func TestBudget_CapsKeptSpansAndWeightsCompensate(t *testing.T) {
 	assert.InDelta(t, 2000, keptBusy, 600, "about 200 spans/s over 10 s")
 	assert.InDelta(t, busy, weightBusy, 0.15*float64(busy), "weights make up for the budget")
 }
+
+// TestTiming_EveryDueTraceDecidedAtItsTick: the decision round stops at the first held trace
+// too young to be due; no trace behind it may be due. Traces arrive at random times, some get
+// more spans later, some have a root; after every round the decided traces are exactly those
+// due by the rules (max_wait after the first span, idle_time after the last once the root came),
+// and each with the right cause.
+func TestTiming_EveryDueTraceDecidedAtItsTick(t *testing.T) {
+	cfg := testConfig()
+	cfg.Errors.Enabled = false
+	cfg.IdleTime, cfg.MaxWait = 2*time.Second, 5*time.Second
+	h := newHarness(t, cfg)
+	rng := rand.New(rand.NewPCG(3, 5))
+	type tr struct {
+		first, last time.Time
+		root        bool
+		decided     bool
+	}
+	traces := map[uint64]*tr{}
+	next, span := uint64(1), uint64(1)
+	causes := map[string]int64{}
+	for step := 0; step < 300; step++ {
+		now := h.clk.now()
+		for i, n := 0, rng.IntN(4); i < n; i++ { // new traces
+			root := rng.IntN(2) == 0
+			var parent uint64
+			if !root {
+				parent = 999_999
+			}
+			h.send(t, makeTraces(spanSpec{trace: next, span: span, parent: parent}))
+			traces[next] = &tr{first: now, last: now, root: root}
+			next, span = next+1, span+1
+		}
+		for id, x := range traces { // more spans of held traces
+			if x.decided || rng.IntN(5) > 0 {
+				continue
+			}
+			h.send(t, makeTraces(spanSpec{trace: id, span: span, parent: 999_999}))
+			x.last, span = now, span+1
+		}
+		h.advance(t, time.Duration(rng.IntN(1500))*time.Millisecond)
+		now = h.clk.now()
+		for id, x := range traces {
+			if x.decided {
+				continue
+			}
+			switch {
+			case now.Sub(x.first) >= cfg.MaxWait:
+				x.decided = true
+				causes[causeMaxWait]++
+			case x.root && now.Sub(x.last) >= cfg.IdleTime:
+				x.decided = true
+				causes[causeComplete]++
+			}
+			h.ts.mu.Lock()
+			_, held := h.ts.traces[traceID(id)]
+			h.ts.mu.Unlock()
+			require.Equal(t, x.decided, !held, "step %d trace %d", step, id)
+		}
+	}
+	require.Greater(t, causes[causeMaxWait], int64(50))
+	require.Greater(t, causes[causeComplete], int64(50))
+	for cause, n := range causes {
+		assert.Equal(t, n, sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", cause), cause)
+	}
+}

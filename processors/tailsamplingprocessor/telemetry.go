@@ -17,14 +17,22 @@ type telemetry struct {
 	meter        metric.Meter
 
 	// decidedOpts caches the attribute set of each (cause, kept, reason): building one per
-	// decided trace was half the cost of a decision. Guarded by the sampler's mutex.
-	decidedOpts map[decidedKey]metric.AddOption
+	// decided trace was half the cost of a decision. pending counts decisions not yet added to
+	// the counters: a locked section adds them once per key (flushDecided) instead of twice
+	// per decided trace. Both guarded by the sampler's mutex.
+	decidedOpts map[decidedKey]*decidedTally
+	pending     []*decidedTally
 }
 
 type decidedKey struct {
 	cause  string
 	kept   bool
-	reason string
+	reason uint8
+}
+
+type decidedTally struct {
+	opt, spansOpt metric.AddOption
+	traces, spans int64
 }
 
 var (
@@ -34,7 +42,7 @@ var (
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	m := set.MeterProvider.Meter("github.com/weirhq/weir/processors/tailsamplingprocessor")
-	t := &telemetry{meter: m, decidedOpts: map[decidedKey]metric.AddOption{}}
+	t := &telemetry{meter: m, decidedOpts: map[decidedKey]*decidedTally{}}
 	var err error
 	if t.traces, err = m.Int64Counter("weir_tailsampling_traces_decided", metric.WithUnit("{trace}"),
 		metric.WithDescription("Traces decided, by decision, reason and cause (complete, max_wait, trace_cap, memory, shutdown).")); err != nil {
@@ -85,15 +93,34 @@ func decisionAttr(keep bool) metric.AddOption {
 	return droppedOpt
 }
 
-// decided counts one decision. Callers hold the sampler's mutex.
-func (t *telemetry) decided(cause string, d decision, reason string, spans int) {
-	ctx := context.Background()
-	k := decidedKey{cause, d.keep, reason}
-	opt, ok := t.decidedOpts[k]
+// decided counts one decision; flushDecided adds it to the counters. Callers hold the
+// sampler's mutex. reason names d.reason.
+func (t *telemetry) decided(cause string, d decision, reason func(uint8) string, spans int) {
+	k := decidedKey{cause, d.keep, d.reason}
+	e, ok := t.decidedOpts[k]
 	if !ok {
-		opt = metric.WithAttributes(attribute.String("cause", cause), attribute.Bool("kept", d.keep), attribute.String("reason", reason))
-		t.decidedOpts[k] = opt
+		e = &decidedTally{
+			opt:      metric.WithAttributes(attribute.String("cause", cause), attribute.Bool("kept", d.keep), attribute.String("reason", reason(d.reason))),
+			spansOpt: decisionAttr(d.keep),
+		}
+		t.decidedOpts[k] = e
 	}
-	t.traces.Add(ctx, 1, opt)
-	t.spans.Add(ctx, int64(spans), decisionAttr(d.keep))
+	if e.traces == 0 {
+		t.pending = append(t.pending, e)
+	}
+	e.traces++
+	e.spans += int64(spans)
+}
+
+// flushDecided adds the decisions counted since the last call to the counters. Callers hold
+// the sampler's mutex, and call it before they release it.
+func (t *telemetry) flushDecided() {
+	ctx := context.Background()
+	for _, e := range t.pending {
+		t.traces.Add(ctx, e.traces, e.opt)
+		t.spans.Add(ctx, e.spans, e.spansOpt)
+		e.traces, e.spans = 0, 0
+	}
+	clear(t.pending)
+	t.pending = t.pending[:0]
 }

@@ -1,0 +1,251 @@
+package tailsamplingprocessor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// refGroup is one trace's spans as the pdata split made them before the batch was split as
+// bytes: a ptrace.Traces of their own, a ResourceSpans per run of the trace's spans in one
+// source ResourceSpans, a ScopeSpans per run in one source ScopeSpans.
+type refGroup struct {
+	id  pcommon.TraceID
+	td  ptrace.Traces
+	sum summary
+}
+
+// refSplit is that pdata split, kept here as the reference the byte split must equal. It
+// copies (the old one moved) so the same td can go through both.
+func refSplit(td ptrace.Traces, m []attrMatcher) []refGroup {
+	var list []refGroup
+	index := map[pcommon.TraceID]int{}
+	type at struct {
+		srcRS, srcSS int
+		dstRS        ptrace.ResourceSpans
+		dstSS        ptrace.ScopeSpans
+	}
+	var pos []at
+	rss := td.ResourceSpans()
+	for r := 0; r < rss.Len(); r++ {
+		rs := rss.At(r)
+		res := rs.Resource()
+		service := serviceName(res.Attributes())
+		sss := rs.ScopeSpans()
+		for s := 0; s < sss.Len(); s++ {
+			ss := sss.At(s)
+			spans := ss.Spans()
+			for i := 0; i < spans.Len(); i++ {
+				sp := spans.At(i)
+				id := sp.TraceID()
+				k, ok := index[id]
+				if !ok {
+					k = len(list)
+					index[id] = k
+					list = append(list, refGroup{id: id, td: ptrace.NewTraces()})
+					pos = append(pos, at{srcRS: -1, srcSS: -1})
+				}
+				gr, p := &list[k], &pos[k]
+				if p.srcRS != r {
+					p.srcRS, p.srcSS = r, -1
+					p.dstRS = gr.td.ResourceSpans().AppendEmpty()
+					res.CopyTo(p.dstRS.Resource())
+					p.dstRS.SetSchemaUrl(rs.SchemaUrl())
+				}
+				if p.srcSS != s {
+					p.srcSS = s
+					p.dstSS = p.dstRS.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(p.dstSS.Scope())
+					p.dstSS.SetSchemaUrl(ss.SchemaUrl())
+				}
+				gr.sum.addSpan(sp, service, res.Attributes(), m)
+				sp.CopyTo(p.dstSS.Spans().AppendEmpty())
+			}
+		}
+	}
+	return list
+}
+
+// randomBatch makes a batch with several resources and scopes (some with schema URLs, some
+// empty), spans of few traces interleaved across them, every kind of span field set on some
+// spans: attributes of each type, tracestate, events, links, status, parent, flags, dropped
+// counts, and spans with no trace ID.
+func randomBatch(rng *rand.Rand) ptrace.Traces {
+	td := ptrace.NewTraces()
+	traces := 1 + rng.IntN(6)
+	ids := make([]pcommon.TraceID, traces)
+	for i := range ids {
+		binary.LittleEndian.PutUint64(ids[i][:8], rng.Uint64())
+		binary.LittleEndian.PutUint64(ids[i][8:], rng.Uint64())
+	}
+	if rng.IntN(4) == 0 {
+		ids[0] = pcommon.TraceID{} // spans without a trace
+	}
+	for r, nr := 0, rng.IntN(4); r < nr; r++ {
+		rs := td.ResourceSpans().AppendEmpty()
+		if rng.IntN(2) == 0 {
+			rs.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
+		}
+		if rng.IntN(5) > 0 {
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", fmt.Sprintf("svc-%d", rng.IntN(3)))
+			a.PutInt("host.cpus", rng.Int64N(64))
+			a.PutEmptySlice("tags").AppendEmpty().SetStr("x")
+			rs.Resource().SetDroppedAttributesCount(uint32(rng.IntN(2)))
+		}
+		for s, ns := 0, rng.IntN(4); s < ns; s++ {
+			ss := rs.ScopeSpans().AppendEmpty()
+			if rng.IntN(2) == 0 {
+				ss.Scope().SetName(fmt.Sprintf("scope-%d", s))
+				ss.Scope().SetVersion("1.2.3")
+				ss.Scope().Attributes().PutBool("lib", true)
+			}
+			if rng.IntN(3) == 0 {
+				ss.SetSchemaUrl("https://opentelemetry.io/schemas/1.21.0")
+			}
+			for i, n := 0, rng.IntN(12); i < n; i++ {
+				sp := ss.Spans().AppendEmpty()
+				sp.SetTraceID(ids[rng.IntN(traces)])
+				var sid pcommon.SpanID
+				binary.LittleEndian.PutUint64(sid[:], rng.Uint64())
+				sp.SetSpanID(sid)
+				if rng.IntN(3) > 0 {
+					var pid pcommon.SpanID
+					binary.LittleEndian.PutUint64(pid[:], rng.Uint64())
+					sp.SetParentSpanID(pid)
+				}
+				sp.SetName(fmt.Sprintf("op-%d", rng.IntN(5)))
+				sp.SetKind(ptrace.SpanKind(rng.IntN(6)))
+				start := pcommon.Timestamp(1_790_000_000_000_000_000 + rng.Uint64N(1e9))
+				sp.SetStartTimestamp(start)
+				sp.SetEndTimestamp(start + pcommon.Timestamp(rng.Uint64N(2e9)))
+				switch rng.IntN(4) {
+				case 0:
+					sp.TraceState().FromRaw("ot=th:8;rv:abcdef01234567,vendor=x")
+				case 1:
+					sp.TraceState().FromRaw("vendor=y")
+				}
+				a := sp.Attributes()
+				a.PutStr("http.method", "GET")
+				if rng.IntN(2) == 0 {
+					a.PutInt("http.status_code", 200+rng.Int64N(400))
+					a.PutDouble("ratio", rng.Float64())
+					a.PutBool("ok", rng.IntN(2) == 0)
+					a.PutEmptyBytes("raw").FromRaw([]byte{1, 2, 3})
+					a.PutEmptyMap("m").PutStr("k", "v")
+				}
+				if rng.IntN(4) == 0 {
+					sp.Status().SetCode(ptrace.StatusCodeError)
+					sp.Status().SetMessage("boom")
+				}
+				if rng.IntN(4) == 0 {
+					ev := sp.Events().AppendEmpty()
+					ev.SetName("exception")
+					ev.SetTimestamp(start + 5)
+					ev.Attributes().PutStr("exception.type", "E")
+					l := sp.Links().AppendEmpty()
+					l.SetTraceID(ids[rng.IntN(traces)])
+					l.SetSpanID(sid)
+					l.TraceState().FromRaw("a=b")
+				}
+				if rng.IntN(5) == 0 {
+					sp.SetFlags(0x101)
+					sp.SetDroppedAttributesCount(2)
+					sp.SetDroppedEventsCount(1)
+					sp.SetDroppedLinksCount(3)
+				}
+			}
+		}
+	}
+	return td
+}
+
+// TestSplitBytesEqualsPdataSplit: each trace's bytes cut out of the marshalled batch are the
+// bytes of the pdata sub-batch the old split built (so resources, scopes, their schema URLs,
+// span attributes, tracestate, events and links all come through), and the summaries and group
+// order are the same.
+func TestSplitBytesEqualsPdataSplit(t *testing.T) {
+	m := newAttrMatchers([]AttributePolicy{
+		{Name: "status", Key: "http.status_code", Min: ptr(500.0)},
+		{Name: "svc", Key: "service.name", Resource: true, Values: []string{"svc-1"}},
+	})
+	rng := rand.New(rand.NewPCG(7, 11))
+	g := getGroups()
+	defer putGroups(g)
+	spans := 0
+	for n := 0; n < 2000; n++ {
+		td := randomBatch(rng)
+		if n == 0 {
+			td = ptrace.NewTraces()
+		}
+		want := refSplit(td, m)
+		before, err := marshaler.MarshalTraces(td)
+		require.NoError(t, err)
+
+		clear(g.index)
+		g.list = g.list[:0]
+		require.NoError(t, g.split(td, m))
+		require.Len(t, g.list, len(want))
+		for i := range want {
+			gr := &g.list[i]
+			require.Equal(t, want[i].id, gr.id)
+			require.Equal(t, want[i].sum, gr.sum)
+			wantBytes, err := marshaler.MarshalTraces(want[i].td)
+			require.NoError(t, err)
+			require.Equal(t, wantBytes, g.message(gr), "batch %d trace %d", n, i)
+			got, err := g.traces(gr)
+			require.NoError(t, err)
+			require.Equal(t, want[i].td, got)
+			spans += gr.sum.spans
+		}
+		after, err := marshaler.MarshalTraces(td)
+		require.NoError(t, err)
+		require.Equal(t, before, after, "split must leave the batch as it was")
+	}
+	require.Greater(t, spans, 10000)
+}
+
+// TestSplitBytesBenchmarkShape checks the shape of the benchmark stream too: one resource and
+// scope, traces one after another.
+func TestSplitBytesBenchmarkShape(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "telemetrygen")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("telemetrygen")
+	for tr := uint64(1); tr <= 50; tr++ {
+		for i := uint64(0); i < 10; i++ {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetTraceID(traceID(tr))
+			sp.SetSpanID(spanID(tr*100 + i))
+			if i > 0 {
+				sp.SetParentSpanID(spanID(tr * 100))
+			}
+			sp.Attributes().PutStr("net.sock.peer.addr", "1.2.3.4")
+		}
+	}
+	want := refSplit(td, nil)
+	g := getGroups()
+	defer putGroups(g)
+	require.NoError(t, g.split(td, nil))
+	require.Len(t, g.list, 50)
+	for i := range want {
+		b, err := marshaler.MarshalTraces(want[i].td)
+		require.NoError(t, err)
+		require.Equal(t, b, g.message(&g.list[i]))
+	}
+}
+
+func TestNextFieldRefusesTruncated(t *testing.T) {
+	for _, b := range [][]byte{{0x0a}, {0x0a, 0x05, 1}, {0x09, 1, 2}, {0x08}, {0x0b}, {0x80}} {
+		_, _, _, _, err := nextField(b, 0)
+		require.Error(t, err, "%x", b)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
