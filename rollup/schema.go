@@ -195,6 +195,11 @@ func LatestVersion() int { return migrations[len(migrations)-1].Version }
 // know: a newer weir migrated it, and running an older one against it could corrupt data.
 var ErrSchemaTooNew = errors.New("schema is newer than this weir binary")
 
+// ErrSchemaTooOld is returned when a writer that does not migrate finds the database at an
+// older schema version than the one it writes: it would write rows the old tables do not
+// take, or that an old view would count again.
+var ErrSchemaTooOld = errors.New("schema is older than this weir binary writes")
+
 // Plan renders the statements that bring a database at schema version from (0 = empty) up to
 // version to. The database and the schema_migrations table come first when from is 0.
 func Plan(opts Options, from, to int) ([]Statement, error) {

@@ -77,8 +77,9 @@ func (e *chExporter) start(ctx context.Context, _ component.Host) error {
 	// A server that is away at start is not fatal: data waits in the queue and the schema
 	// is created before the first insert that reaches it.
 	if err := e.ensureSchema(ctx); err != nil {
-		if errors.Is(err, rollup.ErrSchemaTooNew) {
-			// Writing into a schema this binary does not know could corrupt it: refuse to start.
+		if errors.Is(err, rollup.ErrSchemaTooNew) || errors.Is(err, rollup.ErrSchemaTooOld) {
+			// Writing into a schema this binary does not know could corrupt it, and into an
+			// older one (with create_schema off) would fail or count spans twice: refuse to start.
 			return errors.Join(err, e.shutdown(ctx))
 		}
 		e.logger.Warn("ClickHouse not ready at start; will retry before the first insert", zap.Error(err))
@@ -135,14 +136,29 @@ func (e *chExporter) options(ctx context.Context) (*clickhouse.Options, error) {
 	}, nil
 }
 
-// ensureSchema migrates the database once per process when create_schema is on.
+// ensureSchema migrates the database once per process when create_schema is on; when it is
+// off, it checks that the database is at the schema version this binary writes.
 func (e *chExporter) ensureSchema(ctx context.Context) error {
-	if !e.cfg.CreateSchema {
-		return nil
-	}
 	e.schemaMu.Lock()
 	defer e.schemaMu.Unlock()
 	if e.schemaReady {
+		return nil
+	}
+	if !e.cfg.CreateSchema {
+		v, err := rollup.CurrentVersion(ctx, e.conn, e.cfg.Database)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		switch want := rollup.LatestVersion(); {
+		case v > want:
+			return consumererror.NewPermanent(fmt.Errorf("database %s is at schema version %d, this weir knows up to %d: %w",
+				e.cfg.Database, v, want, rollup.ErrSchemaTooNew))
+		case v < want:
+			return consumererror.NewPermanent(fmt.Errorf("database %s is at schema version %d, this weir writes version %d "+
+				"(create_schema is off): run `weir schema --apply --database %s`, or turn create_schema on: %w",
+				e.cfg.Database, v, want, e.cfg.Database, rollup.ErrSchemaTooOld))
+		}
+		e.schemaReady = true
 		return nil
 	}
 	res, err := rollup.Migrate(ctx, e.conn, e.cfg.Database, 0)

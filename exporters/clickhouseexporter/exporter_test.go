@@ -381,3 +381,31 @@ func TestStart_RefusesSchemaTooNew(t *testing.T) {
 	require.ErrorIs(t, err, rollup.ErrSchemaTooNew)
 	assert.Contains(t, err.Error(), db.Name)
 }
+
+func TestStart_WithoutCreateSchema_RefusesOlderSchema(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := context.Background()
+	// A database an older weir made (schema version 6: trace_index_mv still counts spans).
+	_, err := rollup.Migrate(ctx, db.Conn, db.Name, rollup.LatestVersion()-1)
+	require.NoError(t, err)
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = chtest.Endpoint()
+	cfg.Database = db.Name
+	cfg.CreateSchema = false
+	cfg.Rollup = RollupConfig{}
+	e, err := newExporter(cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	err = e.start(ctx, componenttest.NewNopHost())
+	require.ErrorIs(t, err, rollup.ErrSchemaTooOld)
+	assert.Contains(t, err.Error(), "weir schema --apply --database "+db.Name)
+
+	// Brought up to date, the same configuration starts.
+	_, err = rollup.Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	e, err = newExporter(cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	require.NoError(t, e.start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, e.shutdown(ctx))
+}
