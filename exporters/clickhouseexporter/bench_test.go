@@ -265,7 +265,9 @@ func BenchmarkSpanBlock_Fill(b *testing.B) {
 // sending rows: PrepareBatch against the shared server, appendTo (the driver copies every
 // column into its own), then Abort.
 //
-//   - append: exactly that. Abort closes the connection (the server waits for data), so each
+//   - append: exactly that.
+//   - append-whole: the same, but each column handed to the driver as one slice, as the
+//     exporter did before appendColumns fed arrays row by row (the baseline of append). Abort closes the connection (the server waits for data), so each
 //     iteration also dials again; BenchmarkClickHouse_PrepareAbort measures that fixed cost,
 //     which the exporter pays once per INSERT on a pooled connection and without the dial.
 //   - wire: also serializes the block to the native format and LZ4-compresses it as
@@ -280,11 +282,9 @@ func BenchmarkSpanBlock_Encode(b *testing.B) {
 	for _, sh := range benchShapes {
 		td := sh.build(benchSpans)
 		size := int64(len(benchProtoTraces(b, td)))
-		for _, wire := range []bool{false, true} {
-			name := sh.name + "/append"
-			if wire {
-				name = sh.name + "/wire"
-			}
+		for _, mode := range []string{"append", "append-whole", "wire"} {
+			name := sh.name + "/" + mode
+			wire := mode == "wire"
 			b.Run(name, func(b *testing.B) {
 				blk := newSpanBlock(nil)
 				var w benchWire
@@ -298,7 +298,15 @@ func BenchmarkSpanBlock_Encode(b *testing.B) {
 					if err != nil {
 						b.Fatalf("prepare batch: %v", err)
 					}
-					if err := blk.appendTo(batch); err != nil {
+					if mode == "append-whole" {
+						// The driver's own path for a whole column of arrays (reflection per
+						// element), which appendColumns avoids: the baseline of "append".
+						for i, c := range blk.values() {
+							if err := batch.Column(i).Append(c); err != nil {
+								b.Fatalf("append %s: %v", spanColumns[i], err)
+							}
+						}
+					} else if err := blk.appendTo(batch); err != nil {
 						b.Fatalf("append: %v", err)
 					}
 					if batch.Rows() != benchSpans {
