@@ -1,11 +1,15 @@
 package rollup
 
 import (
+	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/weirhq/weir/internal/chtest"
 )
 
 func TestTelemetryByService(t *testing.T) {
@@ -39,4 +43,46 @@ func TestTelemetryByService(t *testing.T) {
 	byMetric, err := MetricPointBytes(ctx, db.Conn, db.Name, from, from.AddDate(0, 0, 7))
 	require.NoError(t, err)
 	assert.Equal(t, map[[2]string]float64{{"search", "queue.depth"}: 56}, byMetric)
+}
+
+// BenchmarkTelemetryByService measures the weekly report's telemetry-volume scan per stored
+// span, against the cheapest pass over the same rows (count per service) in the same run:
+// 2M spans of a week, 50 services, three span and two resource attributes each.
+//
+//	go test ./rollup -run '^$' -bench TelemetryByService -benchtime 5x
+func BenchmarkTelemetryByService(b *testing.B) {
+	db := chtest.New(b)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, db.Conn, db.Name, 0); err != nil {
+		b.Fatal(err)
+	}
+	const spans = 2_000_000
+	db.Exec(b, "INSERT INTO "+db.Table(TableSpans)+" (Timestamp, ServiceName, SpanName, SampleWeight, "+
+		"SpanAttributeKeys, SpanAttributeValues, ResourceAttributeKeys, ResourceAttributeValues) "+
+		"SELECT toDateTime('2026-11-16 00:00:00', 'UTC') + number % 604800, concat('svc-', toString(number % 50)), 'GET /items', 10, "+
+		"['http.route', 'http.request.method', 'http.response.status_code'], ['/api/v1/items/{id}', 'GET', '200'], "+
+		"['service.name', 'host.name'], [concat('svc-', toString(number % 50)), concat('host-', toString(number % 7))] "+
+		"FROM system.numbers LIMIT "+strconv.Itoa(spans))
+	from := time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)
+	b.Run("telemetry", func(b *testing.B) {
+		for range b.N {
+			if _, err := TelemetryByService(ctx, db.Conn, db.Name, from, from.AddDate(0, 0, 7)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	})
+	b.Run("count-baseline", func(b *testing.B) {
+		for range b.N {
+			rows, err := db.Conn.Query(ctx, "SELECT toString(ServiceName), count() FROM "+db.Table(TableSpans)+
+				" WHERE Timestamp >= "+sqlTime(from)+" AND Timestamp < "+sqlTime(from.AddDate(0, 0, 7))+" GROUP BY ServiceName")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	})
 }
