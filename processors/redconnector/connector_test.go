@@ -457,3 +457,22 @@ func TestGraph_NoAllocationsPerPair(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeTraces(ctx, td) })
 	assert.Zero(t, allocs)
 }
+
+// Two halves waiting under one key (a server span delivered twice, two consumers of one
+// producer): when the older expires, the newer keeps waiting and still pairs.
+func TestGraph_ExpiringHalfLeavesItsTwinPending(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ServiceGraph.WaitTime = time.Second })
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	ctx := context.Background()
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "b", kind: ptrace.SpanKindServer, trace: 1, id: 2, parent: 1, end: end, dur: time.Millisecond})))
+	h.now = h.now.Add(900 * time.Millisecond)
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "b", kind: ptrace.SpanKindServer, trace: 1, id: 3, parent: 1, end: end, dur: time.Millisecond})))
+	h.now = h.now.Add(200 * time.Millisecond) // the first is 1.1 s old: it expires
+	h.flush(t)
+	require.Len(t, h.c.graph.pending, 1, "the second half still waits")
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
+		sp{service: "a", kind: ptrace.SpanKindClient, trace: 1, id: 1, end: end, dur: time.Millisecond})))
+	assert.Equal(t, uint64(1), edgeCounts(h.flush(t))[[3]string{"a", "b", ""}])
+}

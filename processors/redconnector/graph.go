@@ -195,7 +195,11 @@ func (g *graph) expireOne(_ []string, tel *telemetry) {
 			continue
 		}
 		h := r.h
-		delete(g.pending, h.key)
+		// Another half may wait under the same key (two consumers of one producer, a span
+		// sent twice): only this half's own entry goes.
+		if g.pending[h.key] == h {
+			delete(g.pending, h.key)
+		}
 		if h.isClient && h.peer != "" {
 			g.record(h, h.peer, h.peerType, h.failed)
 		} else {

@@ -138,6 +138,10 @@ const (
 	fieldScopeSpans    = 2 // ResourceSpans.scope_spans
 	fieldSpans         = 2 // ScopeSpans.spans
 	wireBytes          = 2 // length-delimited wire type
+	// ResourceSpans.instrumentation_library_spans, deprecated since OTLP 0.15: the OTLP
+	// receiver migrates it into scope_spans, and a trace's message must not carry another
+	// resource's copy of it, so the walker leaves it out (as the pdata split did).
+	fieldDeprecatedScopeSpans = 1000
 )
 
 var errWire = errors.New("tail sampler: unexpected protobuf in a marshalled batch")
@@ -184,6 +188,10 @@ func (g *groups) sliceResource(off, end int) error {
 		num, typ, vOff, vEnd, err := nextField(g.req[:end], pos)
 		if err != nil {
 			return err
+		}
+		if num == fieldDeprecatedScopeSpans {
+			pos = vEnd
+			continue
 		}
 		if num == fieldScopeSpans && typ == wireBytes {
 			if g.resource[rs].pre < 0 {

@@ -3,6 +3,7 @@ package tailsamplingprocessor
 import (
 	"encoding/binary"
 	"fmt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"math/rand/v2"
 	"testing"
 
@@ -249,3 +250,60 @@ func TestNextFieldRefusesTruncated(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A batch that still carries the deprecated instrumentation_library_spans (field 1000 of
+// ResourceSpans; the OTLP receiver migrates it, another path might not) must not hand a copy
+// of it to every trace's message.
+func TestSplitBytesDropsDeprecatedScopeSpans(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "a")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := byte(1); i <= 2; i++ {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{i})
+		sp.SetSpanID(pcommon.SpanID{i})
+		sp.SetName("op")
+	}
+	data, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	require.NoError(t, err)
+	// Rebuild TracesData with the ResourceSpans' scope_spans also sent as field 1000.
+	_, _, rsOff, rsEnd, err := nextField(data, 0)
+	require.NoError(t, err)
+	rsBody := append([]byte(nil), data[rsOff:rsEnd]...)
+	var deprecated []byte
+	for pos := 0; pos < len(rsBody); {
+		num, _, vOff, vEnd, err := nextField(rsBody, pos)
+		require.NoError(t, err)
+		if num == fieldScopeSpans {
+			deprecated = protowire.AppendTag(deprecated, fieldDeprecatedScopeSpans, protowire.BytesType)
+			deprecated = protowire.AppendBytes(deprecated, rsBody[vOff:vEnd])
+		}
+		pos = vEnd
+	}
+	rsBody = append(rsBody, deprecated...)
+	var req []byte
+	req = protowire.AppendTag(req, fieldResourceSpans, protowire.BytesType)
+	req = protowire.AppendBytes(req, rsBody)
+	in, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(req)
+	require.NoError(t, err)
+	again, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(in)
+	require.NoError(t, err)
+	require.Len(t, again, len(req), "pdata keeps the deprecated field and writes it again")
+
+	g := getGroups()
+	defer putGroups(g)
+	require.NoError(t, g.split(in, nil))
+	require.Len(t, g.list, 2)
+	for i := range g.list {
+		msg := g.message(&g.list[i])
+		_, _, off, end, err := nextField(msg, 0)
+		require.NoError(t, err)
+		for pos := off; pos < end; {
+			num, _, _, vEnd, err := nextField(msg[:end], pos)
+			require.NoError(t, err)
+			require.NotEqual(t, uint64(fieldDeprecatedScopeSpans), uint64(num), "trace %d's message carries the deprecated field", i)
+			pos = vEnd
+		}
+	}
+}
