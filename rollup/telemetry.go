@@ -25,9 +25,17 @@ type TelemetryVolume struct {
 	// WeightedSpanBytes is Σ bytes × SampleWeight: an estimate of the span bytes the service
 	// sent before sampling (a span kept with weight 10 stands for 10 like it).
 	WeightedSpanBytes float64
-	// Points stored in the metric point tables, and their logical bytes.
+	// Points stored in the metric point tables, and their logical bytes; Metrics splits
+	// them by metric name.
 	Points     uint64
 	PointBytes float64
+	Metrics    map[string]MetricVolume
+}
+
+// MetricVolume is one metric's stored points and their logical bytes.
+type MetricVolume struct {
+	Points uint64
+	Bytes  float64
 }
 
 // spanRowBytes is the logical size of a spans row: 72 bytes of fixed-width fields (times,
@@ -99,55 +107,43 @@ func TelemetryByService(ctx context.Context, conn driver.Conn, database string, 
 		return nil, fmt.Errorf("telemetry by service: spans: %w", err)
 	}
 
+	metrics, err := metricPoints(ctx, conn, database, where)
+	if err != nil {
+		return nil, err
+	}
+	for k, m := range metrics {
+		v := get(k[0])
+		if v.Metrics == nil {
+			v.Metrics = map[string]MetricVolume{}
+		}
+		v.Metrics[k[1]] = m
+		v.Points += m.Points
+		v.PointBytes += m.Bytes
+	}
+	return out, nil
+}
+
+// metricPoints counts the points and their logical bytes per {service, metric} in the five
+// point tables, for rows matching where.
+func metricPoints(ctx context.Context, conn driver.Conn, database, where string) (map[[2]string]MetricVolume, error) {
 	var parts []string
 	for _, t := range pointTables {
-		parts = append(parts, "SELECT toString(ServiceName) AS s, count() AS n, toFloat64(sum("+pointRowBytes(t.extra)+")) AS b FROM "+
-			database+"."+t.table+" "+where+" GROUP BY s")
+		parts = append(parts, "SELECT toString(ServiceName) AS s, toString(MetricName) AS m, count() AS n, toFloat64(sum("+
+			pointRowBytes(t.extra)+")) AS b FROM "+database+"."+t.table+" "+where+" GROUP BY s, m")
 	}
-	q = "SELECT s, sum(n), sum(b) FROM (" + strings.Join(parts, "\nUNION ALL\n") + ") GROUP BY s"
-	rows, err = conn.Query(ctx, q)
+	rows, err := conn.Query(ctx, "SELECT s, m, sum(n), sum(b) FROM ("+strings.Join(parts, "\nUNION ALL\n")+") GROUP BY s, m")
 	if err != nil {
 		return nil, fmt.Errorf("telemetry by service: metric points: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var s string
-		var n uint64
-		var b float64
-		if err := rows.Scan(&s, &n, &b); err != nil {
-			return nil, fmt.Errorf("telemetry by service: metric points: %w", err)
-		}
-		v := get(s)
-		v.Points, v.PointBytes = n, b
-	}
-	return out, rows.Err()
-}
-
-// MetricPointBytes sums the logical bytes of the metric points stored with a Timestamp in
-// [from, to), per service and metric name (keys: {service, metric}).
-func MetricPointBytes(ctx context.Context, conn driver.Conn, database string, from, to time.Time) (map[[2]string]float64, error) {
-	if err := ValidateDatabase(database); err != nil {
-		return nil, err
-	}
-	where := "WHERE Timestamp >= " + sqlTime(from) + " AND Timestamp < " + sqlTime(to)
-	var parts []string
-	for _, t := range pointTables {
-		parts = append(parts, "SELECT toString(ServiceName) AS s, toString(MetricName) AS m, toFloat64(sum("+pointRowBytes(t.extra)+")) AS b FROM "+
-			database+"."+t.table+" "+where+" GROUP BY s, m")
-	}
-	rows, err := conn.Query(ctx, "SELECT s, m, sum(b) FROM ("+strings.Join(parts, "\nUNION ALL\n")+") GROUP BY s, m")
-	if err != nil {
-		return nil, fmt.Errorf("metric point bytes: %w", err)
-	}
-	defer rows.Close()
-	out := map[[2]string]float64{}
+	out := map[[2]string]MetricVolume{}
 	for rows.Next() {
 		var s, m string
-		var b float64
-		if err := rows.Scan(&s, &m, &b); err != nil {
-			return nil, fmt.Errorf("metric point bytes: %w", err)
+		var v MetricVolume
+		if err := rows.Scan(&s, &m, &v.Points, &v.Bytes); err != nil {
+			return nil, fmt.Errorf("telemetry by service: metric points: %w", err)
 		}
-		out[[2]string{s, m}] = b
+		out[[2]string{s, m}] = v
 	}
 	return out, rows.Err()
 }

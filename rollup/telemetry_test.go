@@ -40,9 +40,7 @@ func TestTelemetryByService(t *testing.T) {
 	assert.Equal(t, uint64(1), s.Points)
 	assert.Equal(t, 56.0, s.PointBytes)
 
-	byMetric, err := MetricPointBytes(ctx, db.Conn, db.Name, from, from.AddDate(0, 0, 7))
-	require.NoError(t, err)
-	assert.Equal(t, map[[2]string]float64{{"search", "queue.depth"}: 56}, byMetric)
+	assert.Equal(t, map[string]MetricVolume{"queue.depth": {Points: 1, Bytes: 56}}, s.Metrics)
 }
 
 // BenchmarkTelemetryByService measures the weekly report's telemetry-volume scan per stored

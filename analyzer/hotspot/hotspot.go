@@ -455,7 +455,8 @@ func foldSameCalls(fs []Finding) {
 // (edges: client C, server S, failed > 0) and S has an error_burn finding, the retry
 // finding gets S's failed share and burn as evidence (Callee…) and the error_burn finding
 // is kept at info with SeeAlso naming the retry storm, so one cause is not reported twice.
-// failedCalls maps [client, server] to failed calls.
+// failedCalls maps [client, server] to failed calls (the edges tiers; the report reads them
+// once for this and for pricing).
 func FoldErrorBurn(fs []Finding, failedCalls map[[2]string]uint64) {
 	burn := map[string]int{}
 	for i, f := range fs {
@@ -489,24 +490,4 @@ func FoldErrorBurn(fs []Finding, failedCalls map[[2]string]uint64) {
 		b.Severity = SeverityInfo
 		b.Evidence.SeeAlso = string(RuleRetryStorm) + " " + fs[i].Service + " " + fs[i].Operation
 	}
-}
-
-// FailedCalls reads the failed calls per (client, server) edge in [from, to) from the
-// edges tiers, for FoldErrorBurn.
-func FailedCalls(ctx context.Context, conn driver.Conn, database string, from, to time.Time) (map[[2]string]uint64, error) {
-	q := &rollup.Querier{Conn: conn, Database: database}
-	res, err := q.Query(ctx, rollup.Query{
-		Signal: rollup.SignalEdges, From: from, To: to, Step: stepFor(from, to),
-		GroupBy: []string{rollup.GroupClient, rollup.GroupServer},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("hotspot: failed calls: %w", err)
-	}
-	out := map[[2]string]uint64{}
-	for _, r := range res.Rows {
-		if r.Errors > 0 {
-			out[[2]string{r.Series.Client, r.Series.Server}] += r.Errors
-		}
-	}
-	return out, nil
 }

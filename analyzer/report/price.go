@@ -129,3 +129,17 @@ func (p *pricer) price(f hotspot.Finding) (float64, []string) {
 }
 
 func joinCallees(c []string) string { return strings.Join(c, ", ") }
+
+// failedCalls are the failed calls per {client, server} edge of the week, for
+// hotspot.FoldErrorBurn.
+func (p *pricer) failedCalls() map[[2]string]uint64 {
+	out := map[[2]string]uint64{}
+	for client, es := range p.edges {
+		for _, e := range es {
+			if e.failed > 0 {
+				out[[2]string{client, e.server}] += e.failed
+			}
+		}
+	}
+	return out
+}

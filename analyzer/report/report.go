@@ -351,15 +351,12 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 		return nil, err
 	}
 	findings = append(findings, spendFindings...)
-	failed, err := hotspot.FailedCalls(ctx, conn, database, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	hotspot.FoldErrorBurn(findings, failed)
+	// One read of the week's service graph serves both the error-burn folding and the prices.
 	pr, err := newPricer(ctx, conn, database, from, to, rows, cur)
 	if err != nil {
 		return nil, err
 	}
+	hotspot.FoldErrorBurn(findings, pr.failedCalls())
 	for _, f := range findings {
 		h := Hotspot{
 			Rule: f.Rule, Service: f.Service, Operation: f.Operation, Severity: f.Severity,

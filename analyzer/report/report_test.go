@@ -494,6 +494,8 @@ func TestPricer(t *testing.T) {
 	assert.Equal(t, []string{"payments"}, callees)
 	c, _ = p.price(hotspot.Finding{Rule: hotspot.RuleRetryStorm, Service: "nobody"})
 	assert.Zero(t, c)
+	// The same edges give FoldErrorBurn its failed calls.
+	assert.Equal(t, map[[2]string]uint64{{"checkout", "payments"}: 100}, p.failedCalls())
 }
 
 func TestWorkloads_OneControllerJudgedOnce(t *testing.T) {

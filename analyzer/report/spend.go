@@ -49,18 +49,17 @@ func spendHotspots(ctx context.Context, conn driver.Conn, database string, from,
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		pointBytes, err := rollup.MetricPointBytes(ctx, conn, database, from, to)
-		if err != nil {
-			return nil, fmt.Errorf("report: %w", err)
-		}
 		before := map[[2]string]uint64{}
 		for _, c := range prev {
 			before[[2]string{c.Service, c.Metric}] = c.Series
 		}
 		for _, c := range now {
-			k := [2]string{c.Service, c.Metric}
-			in.Series = append(in.Series, hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
-				Series: c.Series, PreviousSeries: before[k], PointBytes: pointBytes[k]})
+			g := hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
+				Series: c.Series, PreviousSeries: before[[2]string{c.Service, c.Metric}]}
+			if v := tel[c.Service]; v != nil {
+				g.PointBytes = v.Metrics[c.Metric].Bytes
+			}
+			in.Series = append(in.Series, g)
 		}
 	}
 	fs, err := hotspot.DetectSpend(in, th)

@@ -312,24 +312,23 @@ func export(ctx context.Context, client ptraceotlp.GRPCClient, td ptrace.Traces)
 
 // redRequests sums the requests (SERVER and CONSUMER) of red_1m in [from, to).
 func redRequests(ctx context.Context, cfg Config, from, to time.Time) (uint64, error) {
-	var n uint64
-	err := cfg.Conn.QueryRow(ctx, "SELECT toUInt64(sum(Requests)) FROM "+cfg.Database+"."+rollup.TableRED1m+
-		" WHERE Timestamp >= toDateTime(?, 'UTC') AND Timestamp < toDateTime(?, 'UTC') AND SpanKind IN (2, 5)",
-		from.Format(time.DateTime), to.Format(time.DateTime)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("demo: count requests: %w", err)
-	}
-	return n, nil
+	return countIn(ctx, cfg, "requests", "toUInt64(sum(Requests))", rollup.TableRED1m, "SpanKind IN (2, 5)", from, to)
 }
 
 // storedSpans counts the spans stored in [from, to).
 func storedSpans(ctx context.Context, cfg Config, from, to time.Time) (uint64, error) {
+	return countIn(ctx, cfg, "spans", "count()", rollup.TableSpans, "1", from, to)
+}
+
+// countIn reads one UInt64 aggregate of table over the rows with a Timestamp in [from, to)
+// that match cond.
+func countIn(ctx context.Context, cfg Config, what, agg, table, cond string, from, to time.Time) (uint64, error) {
 	var n uint64
-	err := cfg.Conn.QueryRow(ctx, "SELECT count() FROM "+cfg.Database+"."+rollup.TableSpans+
-		" WHERE Timestamp >= toDateTime(?, 'UTC') AND Timestamp < toDateTime(?, 'UTC')",
+	err := cfg.Conn.QueryRow(ctx, "SELECT "+agg+" FROM "+cfg.Database+"."+table+
+		" WHERE Timestamp >= toDateTime(?, 'UTC') AND Timestamp < toDateTime(?, 'UTC') AND "+cond,
 		from.Format(time.DateTime), to.Format(time.DateTime)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("demo: count spans: %w", err)
+		return 0, fmt.Errorf("demo: count %s: %w", what, err)
 	}
 	return n, nil
 }
