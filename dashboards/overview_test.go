@@ -143,7 +143,7 @@ func testServiceOverview(t *testing.T, s *suite) {
 						q, rollq float64
 					}{{"p50", 0.50, p50}, {"p95", 0.95, p95}, {"p99", 0.99, p99}} {
 						within(t, trueQuantile(durs, zeros, q.q), res.num(t, i, q.col), "%s %v %s", svc, k.bucket, q.col)
-						assert.InDelta(t, q.rollq, res.num(t, i, q.col), q.rollq*1e-9, "same as rollup.Distribution.Quantile")
+						assert.InDelta(t, q.rollq, res.num(t, i, q.col), q.rollq*1e-9, "same as model.Distribution.Quantile")
 					}
 				}
 			})

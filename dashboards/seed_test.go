@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -122,7 +123,7 @@ func distribution(durationsMs []int, zeros int) (sum float64, idx []int32, count
 	for _, d := range durationsMs {
 		ns := float64(d) * 1e6
 		sum += ns
-		m[rollup.LatencyBucketIndex(ns)]++
+		m[model.LatencyBucketIndex(ns)]++
 	}
 	for i := range m {
 		idx = append(idx, i)

@@ -181,9 +181,8 @@ func seedSelf(t *testing.T, db *chtest.DB) {
 
 	f := clickhouseexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*clickhouseexporter.Config)
-	cfg.Endpoint = chtest.Endpoint()
-	cfg.Database = db.Name
-	cfg.Rollup = clickhouseexporter.RollupConfig{} // the seed runs the rollup job itself
+	cfg.ClickHouse.Endpoint = chtest.Endpoint()
+	cfg.ClickHouse.Database = db.Name
 	cfg.SendingQueue = configoptional.None[exporterhelper.QueueBatchConfig]()
 	set := exportertest.NewNopSettings(f.Type())
 	exp, err := f.CreateMetrics(ctx, set, cfg)

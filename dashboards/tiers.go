@@ -8,6 +8,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -186,14 +187,14 @@ func plannedSQL(set *template.Template, q rollup.Query) (string, error) {
 // quantileSQL is the q-quantile in nanoseconds of a merged latency distribution held in the
 // columns zc (zero count), bi (bucket indexes) and bc (bucket counts): the geometric midpoint
 // 2^((i+0.5)/64) of the bucket holding the ceil(q*n)-th value, 0 when that value is in the
-// zero bucket, NaN when there are no values. It is rollup.Distribution.Quantile written in
+// zero bucket, NaN when there are no values. It is model.Distribution.Quantile written in
 // SQL; name makes its aliases unique in a query.
 func quantileSQL(q float64, name, zc, bi, bc string) string {
 	n, rank := name+"_n", name+"_rank"
 	return fmt.Sprintf("if((%[5]s + arraySum(%[7]s) AS %[2]s) = 0, nan, "+
 		"if(%[5]s >= (greatest(1, toUInt64(ceil(%[1]g * %[2]s))) AS %[3]s), 0, "+
 		"exp2((%[6]s[arrayFirstIndex(c -> c + %[5]s >= %[3]s, arrayCumSum(%[7]s))] + 0.5) / %[4]d)))",
-		q, n, rank, 1<<rollup.LatencyScale, zc, bi, bc)
+		q, n, rank, 1<<model.LatencyScale, zc, bi, bc)
 }
 
 // histQuantileSQL is the q-quantile of a merged explicit-bucket histogram held in the columns

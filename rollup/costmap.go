@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weirhq/weir/internal/model"
 )
 
 // Cost columns of the spend table that SpendByResource can sum. EffectiveCost (amortized:
@@ -201,7 +203,7 @@ func RequestsByService(ctx context.Context, conn driver.Conn, database string, s
 	q := Querier{Conn: conn, Database: database}
 	res, err := q.Query(ctx, Query{
 		Signal: SignalRED, From: from, To: to, Step: costStep(from, to),
-		ServiceNames: services, SpanKinds: []uint8{2, 5}, GroupBy: []string{GroupService},
+		ServiceNames: services, SpanKinds: model.RequestKinds, GroupBy: []string{GroupService},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("requests by service: %w", err)

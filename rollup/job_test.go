@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // tierRow is one row of a RED or edges tier: the family's series values in order, then
@@ -169,7 +170,7 @@ var (
 
 // genRows writes, for every minute of [from, to), one to three rows for most series (the
 // exporter flushes several times a minute), each with a few lognormal durations bucketed at
-// LatencyScale and the odd zero duration. Durations are whole nanoseconds, so sums are exact.
+// model.LatencyScale and the odd zero duration. Durations are whole nanoseconds, so sums are exact.
 func genRows(rng *rand.Rand, series [][]any, from, to time.Time) []tierRow {
 	var out []tierRow
 	for m := from; m.Before(to); m = m.Add(time.Minute) {
@@ -191,7 +192,7 @@ func genRows(rng *rand.Rand, series [][]any, from, to time.Time) []tierRow {
 						d = 1
 					}
 					r.durSum += d
-					b[LatencyBucketIndex(d)]++
+					b[model.LatencyBucketIndex(d)]++
 				}
 				for i := range b {
 					r.idx = append(r.idx, i)
@@ -380,7 +381,7 @@ func TestJob_OpenWindowsWaitForGrace(t *testing.T) {
 
 	// A late row for a closed hour and more rows for the open hour arrive.
 	late := tierRow{ts: time.Date(2024, 3, 1, 10, 59, 0, 0, time.UTC), series: redSeries[0],
-		count: 5, durSum: 5e6, idx: []int32{LatencyBucketIndex(1e6)}, counts: []uint64{5}}
+		count: 5, durSum: 5e6, idx: []int32{model.LatencyBucketIndex(1e6)}, counts: []uint64{5}}
 	insertRows(t, s.db, TableRED1m, redFamily, []tierRow{late})
 	red := append(append([]tierRow(nil), s.red...), late)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weirhq/weir/internal/model"
 )
 
 // Signal is the family of tiers a Query reads.
@@ -394,8 +395,8 @@ type Row struct {
 	// or Failed (edges).
 	Requests, Errors uint64
 	DurationSumNano  float64
-	// Latency is the merged distribution of durations in nanoseconds at LatencyScale.
-	Latency Distribution
+	// Latency is the merged distribution of durations in nanoseconds at model.LatencyScale.
+	Latency model.Distribution
 }
 
 // Result is a QueryPlan and the rows it returned.
@@ -516,97 +517,4 @@ func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
 	}
 	rows, err := q.Rows(ctx, p)
 	return Result{Plan: p, Rows: rows}, err
-}
-
-// Distribution is a latency distribution at LatencyScale: ZeroCount values of zero, and
-// Counts[k] values in bucket Indexes[k], which holds (2^(i/64), 2^((i+1)/64)] nanoseconds.
-type Distribution struct {
-	ZeroCount uint64
-	Indexes   []int32
-	Counts    []uint64
-}
-
-var latencyBase = math.Ldexp(1, LatencyScale)
-
-// LatencyBucketIndex is the bucket at LatencyScale holding v > 0 (nanoseconds).
-func LatencyBucketIndex(v float64) int32 {
-	frac, exp := math.Frexp(v)
-	if frac == 0.5 {
-		// Exact powers of two sit on a bucket's upper bound.
-		return int32((exp-1)<<LatencyScale) - 1
-	}
-	return int32(math.Ceil(math.Log2(v)*latencyBase)) - 1
-}
-
-// LatencyBucketValue is the geometric midpoint of bucket i at LatencyScale, 2^((i+0.5)/64)
-// nanoseconds: within 0.55% of every value in the bucket.
-func LatencyBucketValue(i int32) float64 {
-	return math.Exp2((float64(i) + 0.5) / latencyBase)
-}
-
-// Count is the number of values in d.
-func (d Distribution) Count() uint64 {
-	n := d.ZeroCount
-	for _, c := range d.Counts {
-		n += c
-	}
-	return n
-}
-
-// Merge adds o's counts to d.
-func (d *Distribution) Merge(o Distribution) {
-	d.ZeroCount += o.ZeroCount
-	m := make(map[int32]uint64, len(d.Indexes)+len(o.Indexes))
-	for k, i := range d.Indexes {
-		m[i] += d.Counts[k]
-	}
-	for k, i := range o.Indexes {
-		m[i] += o.Counts[k]
-	}
-	d.Indexes, d.Counts = d.Indexes[:0], d.Counts[:0]
-	for i := range m {
-		d.Indexes = append(d.Indexes, i)
-	}
-	slices.Sort(d.Indexes)
-	for _, i := range d.Indexes {
-		d.Counts = append(d.Counts, m[i])
-	}
-}
-
-// Quantile estimates the q-quantile (0 <= q <= 1) in nanoseconds: the midpoint of the bucket
-// holding the ceil(q*n)-th smallest value, 0 when that value is in the zero bucket. It is NaN
-// when d is empty.
-func (d Distribution) Quantile(q float64) float64 {
-	n := d.Count()
-	if n == 0 || math.IsNaN(q) {
-		return math.NaN()
-	}
-	q = min(max(q, 0), 1)
-	rank := uint64(math.Ceil(q * float64(n)))
-	if rank < 1 {
-		rank = 1
-	}
-	cum := d.ZeroCount
-	if cum >= rank {
-		return 0
-	}
-	idx := make([]int, len(d.Indexes))
-	for k := range idx {
-		idx[k] = k
-	}
-	if !slices.IsSorted(d.Indexes) {
-		sort.Slice(idx, func(a, b int) bool { return d.Indexes[idx[a]] < d.Indexes[idx[b]] })
-	}
-	for _, k := range idx {
-		cum += d.Counts[k]
-		if cum >= rank {
-			return LatencyBucketValue(d.Indexes[k])
-		}
-	}
-	return LatencyBucketValue(d.Indexes[idx[len(idx)-1]])
-}
-
-// Percentiles returns the 50th, 95th and 99th percentiles in nanoseconds (see Quantile).
-func (d Distribution) Percentiles() (p50, p95, p99 float64) {
-	return d.Quantile(0.50), d.Quantile(0.95), d.Quantile(0.99)
 }

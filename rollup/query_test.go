@@ -2,10 +2,8 @@ package rollup
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -303,95 +301,6 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 	})
 }
 
-// lognormal draws n samples with median 20 ms.
-func lognormal(rng *rand.Rand, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = math.Exp(math.Log(20e6) + 0.8*rng.NormFloat64())
-	}
-	return out
-}
-
-func distributionOf(samples []float64) Distribution {
-	b := map[int32]uint64{}
-	var d Distribution
-	for _, v := range samples {
-		if v == 0 {
-			d.ZeroCount++
-			continue
-		}
-		b[LatencyBucketIndex(v)]++
-	}
-	for i := range b {
-		d.Indexes = append(d.Indexes, i)
-	}
-	slices.Sort(d.Indexes)
-	for _, i := range d.Indexes {
-		d.Counts = append(d.Counts, b[i])
-	}
-	return d
-}
-
-func TestDistribution_QuantileWithinOnePercent(t *testing.T) {
-	t.Parallel()
-	samples := lognormal(rand.New(rand.NewPCG(5, 6)), 10000)
-	d := distributionOf(samples)
-	require.Equal(t, uint64(len(samples)), d.Count())
-	sorted := slices.Clone(samples)
-	sort.Float64s(sorted)
-	truth := func(q float64) float64 { return sorted[int(math.Ceil(q*float64(len(sorted))))-1] }
-	for _, q := range []float64{0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1} {
-		assert.InEpsilon(t, truth(q), d.Quantile(q), 0.01, "q=%v", q)
-	}
-	p50, p95, p99 := d.Percentiles()
-	assert.InEpsilon(t, truth(0.5), p50, 0.01)
-	assert.InEpsilon(t, truth(0.95), p95, 0.01)
-	assert.InEpsilon(t, truth(0.99), p99, 0.01)
-
-	// Merging two halves gives the same distribution, in any order of buckets.
-	a, b := distributionOf(samples[:4000]), distributionOf(samples[4000:])
-	slices.Reverse(b.Indexes)
-	slices.Reverse(b.Counts)
-	a.Merge(b)
-	assert.Equal(t, d, a)
-	c := distributionOf(samples[4000:])
-	slices.Reverse(c.Indexes)
-	slices.Reverse(c.Counts)
-	assert.Equal(t, distributionOf(samples[4000:]).Quantile(0.9), c.Quantile(0.9), "unsorted buckets are walked in order")
-}
-
-func TestDistribution_ZerosAndEmpty(t *testing.T) {
-	t.Parallel()
-	assert.True(t, math.IsNaN(Distribution{}.Quantile(0.5)))
-	d := Distribution{ZeroCount: 60, Indexes: []int32{0, 64}, Counts: []uint64{30, 10}}
-	assert.Equal(t, 0.0, d.Quantile(0.5), "60 of 100 values are zero")
-	assert.Equal(t, 0.0, d.Quantile(0.6))
-	assert.Equal(t, LatencyBucketValue(0), d.Quantile(0.61))
-	assert.Equal(t, LatencyBucketValue(64), d.Quantile(0.95))
-	assert.Equal(t, LatencyBucketValue(64), d.Quantile(1.5), "q is clamped")
-	assert.Equal(t, 0.0, d.Quantile(-1))
-}
-
-func TestLatencyBuckets(t *testing.T) {
-	t.Parallel()
-	f := func(v float64, want int32) {
-		t.Helper()
-		assert.Equal(t, want, LatencyBucketIndex(v), "v=%v", v)
-	}
-	f(1, -1) // bucket i holds (2^(i/64), 2^((i+1)/64)]
-	f(2, 63)
-	f(1024, 639)
-	f(math.Nextafter(2, 3), 64)
-	f(1.5, 37)
-	for i := int32(-100); i < 3000; i += 7 {
-		v := LatencyBucketValue(i)
-		assert.Equal(t, i, LatencyBucketIndex(v), "the midpoint of bucket %d lies in it", i)
-		lo, hi := math.Exp2(float64(i)/64), math.Exp2(float64(i+1)/64)
-		assert.InDelta(t, math.Sqrt(lo*hi), v, v*1e-12, "geometric midpoint")
-		assert.Less(t, (v-lo)/lo, 0.0055)
-	}
-}
-
 // Pick the tiers for a week of RED at a one-hour step: the hourly tier up to its newest
 // rolled-up hour, the one-minute tier for the rest.
 func ExamplePlanQuery() {
@@ -413,17 +322,4 @@ func ExamplePlanQuery() {
 	// [red_1h red_1m]
 	// red_1h [2024-03-03T12:00:00Z, 2024-03-10T11:00:00Z) + red_1m [2024-03-10T11:00:00Z, 2024-03-10T12:03:00Z)
 	// [checkout checkout]
-}
-
-// Percentiles of a merged latency distribution, in milliseconds: each is the midpoint of its
-// bucket, within 0.55% of the values in it.
-func ExampleDistribution_Percentiles() {
-	var d Distribution
-	for _, ms := range []float64{10, 10, 10, 10, 10, 12, 12, 15, 40, 250} {
-		d.Merge(Distribution{Indexes: []int32{LatencyBucketIndex(ms * 1e6)}, Counts: []uint64{1}})
-	}
-	p50, p95, p99 := d.Percentiles()
-	fmt.Printf("p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n", p50/1e6, p95/1e6, p99/1e6)
-	// Output:
-	// p50 10.0 ms, p95 250.2 ms, p99 250.2 ms
 }

@@ -50,27 +50,6 @@ const (
 	TableHotspots      = "hotspots"
 )
 
-// REDScope is the instrumentation scope of the metrics the weir_red connector emits; the
-// clickhouse exporter writes metrics of this scope into the red_1m and edges_1m tables
-// instead of the generic metric tables.
-const REDScope = "github.com/weirhq/weir/red"
-
-// Metric names within REDScope. Both are delta exponential histograms at LatencyScale, in
-// nanoseconds, one data point per series per minute window (start time = window start).
-const (
-	// REDMetric's points carry service.name (resource), span.name, span.kind, status.code
-	// and the configured dimensions; count is requests.
-	REDMetric = "weir.red.duration"
-	// EdgeMetric's points carry client, server, connection_type and failed; count is calls.
-	EdgeMetric = "weir.edge.duration"
-)
-
-// LatencyScale is the exponential-histogram scale of every latency distribution weir stores:
-// bucket i holds (2^(i/64), 2^((i+1)/64)], so a bucket's midpoint is within 0.55% of any value
-// in it. One fixed scale makes distributions merge across windows, tiers and instances by
-// adding bucket counts (sumMap).
-const LatencyScale = 6
-
 // Options select the database and the server features the DDL is rendered for.
 type Options struct {
 	// Database holds every weir table. It must be a plain identifier.

@@ -57,6 +57,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -385,7 +386,7 @@ func FailedShares(ctx context.Context, conn driver.Conn, database string, from, 
 	q := &rollup.Querier{Conn: conn, Database: database}
 	res, err := q.Query(ctx, rollup.Query{
 		Signal: rollup.SignalRED, From: from, To: to, Step: stepFor(from, to),
-		SpanKinds: []uint8{2, 5}, GroupBy: []string{rollup.GroupService},
+		SpanKinds: model.RequestKinds, GroupBy: []string{rollup.GroupService},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hotspot: failed shares: %w", err)

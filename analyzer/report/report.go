@@ -17,7 +17,7 @@
 //   - week-over-week changes are relative: (this − last) / last, so 0.25 is +25 %; they are
 //     null (nil) when last week's value is 0;
 //   - P95Ms is the 95th percentile of the service's request latency over the week, from the
-//     merged latency distributions (rollup.Distribution.Quantile), in milliseconds.
+//     merged latency distributions (model.Distribution.Quantile), in milliseconds.
 //
 // # Estimated weekly cost impact of a hotspot
 //
@@ -50,6 +50,7 @@ import (
 
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/analyzer/hotspot"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -227,14 +228,14 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 	q := &rollup.Querier{Conn: conn, Database: database}
 	red, err := q.Query(ctx, rollup.Query{
 		Signal: rollup.SignalRED, From: prevFrom, To: to, Step: 24 * time.Hour,
-		SpanKinds: []uint8{2, 5}, GroupBy: []string{rollup.GroupService},
+		SpanKinds: model.RequestKinds, GroupBy: []string{rollup.GroupService},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report: requests: %w", err)
 	}
 	type traffic struct {
 		requests, prevRequests, errors uint64
-		latency                        rollup.Distribution
+		latency                        model.Distribution
 		daily, dailyErrors             [7]uint64
 	}
 	tr := map[string]*traffic{}

@@ -21,6 +21,7 @@ import (
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/analyzer/hotspot"
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -60,7 +61,7 @@ func seeded(t *testing.T) *chtest.DB {
 	require.NoError(t, err)
 	red := func(ts time.Time, service string, status uint8, n uint64, latency float64) {
 		require.NoError(t, batch.Append(ts, service, "GET /", uint8(2), status, []string{}, []string{}, n,
-			float64(n)*latency, uint64(0), []int32{rollup.LatencyBucketIndex(latency)}, []uint64{n}))
+			float64(n)*latency, uint64(0), []int32{model.LatencyBucketIndex(latency)}, []uint64{n}))
 	}
 	var spend []rollup.SpendRow
 	for d := -7; d < 7; d++ {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -170,7 +171,7 @@ func (l *scaleLatency) add(n uint64, base float64) {
 	l.sum = append(l.sum, float64(fast)*base+float64(slow)*4*base)
 	l.zero = append(l.zero, 0)
 	at := len(l.flatIdx)
-	l.flatIdx = append(l.flatIdx, rollup.LatencyBucketIndex(base), rollup.LatencyBucketIndex(4*base))
+	l.flatIdx = append(l.flatIdx, model.LatencyBucketIndex(base), model.LatencyBucketIndex(4*base))
 	l.flatCnt = append(l.flatCnt, fast, slow)
 	cnt := l.flatCnt[at : at+2 : at+2]
 	idx := l.flatIdx[at : at+2 : at+2]

@@ -35,7 +35,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/weirhq/weir/processors/redconnector"
+	"github.com/weirhq/weir/connectors/redconnector"
 	"github.com/weirhq/weir/rollup"
 )
 

@@ -15,9 +15,10 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/weirhq/weir/connectors/redconnector"
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
 	"github.com/weirhq/weir/exporters/traceroutingexporter"
-	"github.com/weirhq/weir/processors/redconnector"
+	"github.com/weirhq/weir/extensions/rollupextension"
 	"github.com/weirhq/weir/processors/serieslimitprocessor"
 	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
@@ -54,6 +55,7 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
+		rollupextension.NewFactory(),
 	); err != nil {
 		return f, err
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -151,7 +152,7 @@ func TestRED_ExactUnderSampling(t *testing.T) {
 		res, err := q.Query(ctx, rollup.Query{Signal: rollup.SignalRED, From: base, To: base.Add(3 * time.Hour), Step: 3 * time.Hour,
 			ServiceNames: []string{op[0]}, SpanNames: []string{op[1]}})
 		require.NoError(t, err)
-		var d rollup.Distribution
+		var d model.Distribution
 		var requests uint64
 		for _, row := range res.Rows {
 			d.Merge(row.Latency)

@@ -2,7 +2,6 @@ package clickhouseexporter
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,10 +33,6 @@ type chExporter struct {
 	schemaReady bool
 	loc         *time.Location // the server's time zone, once known
 
-	// scheduleRollups is set for the metrics exporter, which runs the rollup schedule.
-	scheduleRollups bool
-	sched           *scheduler
-
 	// Free lists of blocks, as many as export calls can run at once. Not sync.Pool: it hands
 	// its items to the garbage collector between batches, and regrowing a block's columns
 	// costs four times filling them (BenchmarkSpanBlock_Fill).
@@ -59,20 +54,24 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*chExporter, err
 }
 
 func (e *chExporter) start(ctx context.Context, _ component.Host) error {
-	opts, err := e.options(ctx)
+	method := clickhouse.CompressionLZ4
+	switch e.cfg.Compression {
+	case "none":
+		method = clickhouse.CompressionNone
+	case "zstd":
+		method = clickhouse.CompressionZSTD
+	}
+	// Inserts run one per queue consumer; a few more for schema work.
+	conn, err := e.cfg.ClickHouse.Open(ctx, method, 8)
 	if err != nil {
 		return err
 	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		return fmt.Errorf("open clickhouse %s: %w", e.cfg.Endpoint, err)
-	}
 	e.conn = conn
-	if e.index, err = rollup.NewTraceIndexWriter(conn, e.cfg.Database); err != nil {
+	if e.index, err = rollup.NewTraceIndexWriter(conn, e.cfg.ClickHouse.Database); err != nil {
 		return errors.Join(err, e.shutdown(ctx))
 	}
 	e.logger.Info("clickhouse exporter starting",
-		zap.String("endpoint", e.cfg.Endpoint), zap.String("database", e.cfg.Database),
+		zap.String("endpoint", e.cfg.ClickHouse.Endpoint), zap.String("database", e.cfg.ClickHouse.Database),
 		zap.String("compression", e.cfg.Compression))
 	// A server that is away at start is not fatal: data waits in the queue and the schema
 	// is created before the first insert that reaches it.
@@ -84,56 +83,16 @@ func (e *chExporter) start(ctx context.Context, _ component.Host) error {
 		}
 		e.logger.Warn("ClickHouse not ready at start; will retry before the first insert", zap.Error(err))
 	}
-	if e.scheduleRollups {
-		e.startScheduler()
-	}
 	return nil
 }
 
 func (e *chExporter) shutdown(context.Context) error {
-	e.stopScheduler()
 	if e.conn == nil {
 		return nil
 	}
 	err := e.conn.Close()
 	e.conn = nil
 	return err
-}
-
-func (e *chExporter) options(ctx context.Context) (*clickhouse.Options, error) {
-	addrs, err := e.cfg.addrs()
-	if err != nil {
-		return nil, err
-	}
-	var tlsCfg *tls.Config
-	if !e.cfg.TLS.Insecure {
-		if tlsCfg, err = e.cfg.TLS.LoadTLSConfig(ctx); err != nil {
-			return nil, fmt.Errorf("load tls config: %w", err)
-		}
-	}
-	method := clickhouse.CompressionLZ4
-	switch e.cfg.Compression {
-	case "none":
-		method = clickhouse.CompressionNone
-	case "zstd":
-		method = clickhouse.CompressionZSTD
-	}
-	return &clickhouse.Options{
-		Protocol: clickhouse.Native, // the driver's HTTP mode does not work with 18.16
-		Addr:     addrs,
-		Auth: clickhouse.Auth{
-			Database: "default", // weir's database may not exist yet
-			Username: e.cfg.Username,
-			Password: string(e.cfg.Password),
-		},
-		TLS:         tlsCfg,
-		DialTimeout: e.cfg.DialTimeout,
-		Compression: &clickhouse.Compression{Method: method},
-		// Inserts run one per queue consumer; a few more for schema work.
-		MaxOpenConns:    8,
-		MaxIdleConns:    4,
-		ConnMaxLifetime: time.Hour,
-	}, nil
 }
 
 // ensureSchema migrates the database once per process when create_schema is on; when it is
@@ -145,23 +104,23 @@ func (e *chExporter) ensureSchema(ctx context.Context) error {
 		return nil
 	}
 	if !e.cfg.CreateSchema {
-		v, err := rollup.CurrentVersion(ctx, e.conn, e.cfg.Database)
+		v, err := rollup.CurrentVersion(ctx, e.conn, e.cfg.ClickHouse.Database)
 		if err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		switch want := rollup.LatestVersion(); {
 		case v > want:
 			return consumererror.NewPermanent(fmt.Errorf("database %s is at schema version %d, this weir knows up to %d: %w",
-				e.cfg.Database, v, want, rollup.ErrSchemaTooNew))
+				e.cfg.ClickHouse.Database, v, want, rollup.ErrSchemaTooNew))
 		case v < want:
 			return consumererror.NewPermanent(fmt.Errorf("database %s is at schema version %d, this weir writes version %d "+
 				"(create_schema is off): run `weir schema --apply --database %s`, or turn create_schema on: %w",
-				e.cfg.Database, v, want, e.cfg.Database, rollup.ErrSchemaTooOld))
+				e.cfg.ClickHouse.Database, v, want, e.cfg.ClickHouse.Database, rollup.ErrSchemaTooOld))
 		}
 		e.schemaReady = true
 		return nil
 	}
-	res, err := rollup.Migrate(ctx, e.conn, e.cfg.Database, 0)
+	res, err := rollup.Migrate(ctx, e.conn, e.cfg.ClickHouse.Database, 0)
 	if err != nil {
 		if errors.Is(err, rollup.ErrSchemaTooNew) {
 			return consumererror.NewPermanent(err)
@@ -325,13 +284,13 @@ func (e *chExporter) insert(ctx context.Context, table string, b block) error {
 	err := e.send(ctx, table, b)
 	e.tel.record(ctx, table, rows, bytes, time.Since(start), err)
 	if err != nil {
-		return fmt.Errorf("insert %d rows into %s.%s: %w", rows, e.cfg.Database, table, err)
+		return fmt.Errorf("insert %d rows into %s.%s: %w", rows, e.cfg.ClickHouse.Database, table, err)
 	}
 	return nil
 }
 
 func (e *chExporter) send(ctx context.Context, table string, b block) error {
-	batch, err := e.conn.PrepareBatch(ctx, insertQuery(e.cfg.Database, table, b.columns()))
+	batch, err := e.conn.PrepareBatch(ctx, insertQuery(e.cfg.ClickHouse.Database, table, b.columns()))
 	if err != nil {
 		return err
 	}

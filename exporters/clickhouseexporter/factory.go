@@ -7,12 +7,11 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/chclient"
 )
 
 const typeStr = "clickhouse"
@@ -44,22 +43,12 @@ func createDefaultConfig() component.Config {
 	batch.Partition.IdleTimeout = 90 * time.Second
 	queue.Batch = configoptional.Some(batch)
 	return &Config{
-		Endpoint:      "tcp://127.0.0.1:9000",
-		Database:      "weir",
-		Username:      "default",
-		TLS:           configtls.ClientConfig{Insecure: true},
-		Compression:   "lz4",
-		DialTimeout:   5 * time.Second,
-		CreateSchema:  true,
-		BlockMaxRows:  1_000_000,
-		BlockMaxBytes: 512 << 20,
-		Timeout:       30 * time.Second,
-		Rollup: RollupConfig{
-			Interval:          5 * time.Minute,
-			Lookback:          rollup.DefaultLookback,
-			Grace:             rollup.DefaultGrace,
-			RetentionInterval: time.Hour,
-		},
+		ClickHouse:     chclient.Default(),
+		Compression:    "lz4",
+		CreateSchema:   true,
+		BlockMaxRows:   1_000_000,
+		BlockMaxBytes:  512 << 20,
+		Timeout:        30 * time.Second,
 		RetryOnFailure: configretry.NewDefaultBackOffConfig(),
 		SendingQueue:   configoptional.Some(queue),
 	}
@@ -80,7 +69,6 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	e.scheduleRollups = true
 	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(c, e)...)
 }
 

@@ -2,11 +2,11 @@ package clickhouseexporter
 
 import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -55,10 +55,11 @@ var metricOrder = []pmetric.MetricType{
 
 // metricBlocks is one block per metric table, sharing an arena. Reused across batches.
 type metricBlocks struct {
-	a      arena
-	red    redBlocks
-	blocks [5]*metricBlock
-	hash   xxhash.Digest
+	a        arena
+	red      redBlocks
+	blocks   [5]*metricBlock
+	hash     model.Hasher
+	hashText []byte // scratch text of non-string attribute values, for the hash
 
 	// seriesOnly holds the points of scopes handed back for series_1m alone (see
 	// seriesOnlyKey): never inserted into the raw tables, only aggregated into series.
@@ -143,7 +144,7 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 				}
 				ctx := pointCtx{rm: rm, sm: sm, m: m, service: service}
 				ctx.seed = bs.seriesSeed(rm, sm, m)
-				b.appendMetric(ctx, &bs.hash)
+				b.appendMetric(ctx, bs)
 			}
 		}
 	}
@@ -151,44 +152,9 @@ func (bs *metricBlocks) fill(md pmetric.Metrics) {
 
 // seriesSeed hashes what a series shares across its points: resource, scope and metric name.
 func (bs *metricBlocks) seriesSeed(rm pmetric.ResourceMetrics, sm pmetric.ScopeMetrics, m pmetric.Metric) uint64 {
-	d := &bs.hash
-	res := attrsHash(d, rm.Resource().Attributes(), &bs.a)
-	d.Reset()
-	_, _ = d.WriteString(sm.Scope().Name())
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(m.Name())
-	return mix(d.Sum64(), res)
-}
-
-// attrsHash hashes a map so that the order of its keys does not matter: senders may list the
-// same attributes in any order and still mean the same series. Each key/value pair is hashed
-// on its own and the hashes are added, which commutes.
-func attrsHash(d *xxhash.Digest, m pcommon.Map, a *arena) uint64 {
-	var sum uint64
-	m.Range(func(k string, v pcommon.Value) bool {
-		d.Reset()
-		_, _ = d.WriteString(k)
-		_, _ = d.WriteString("\x00")
-		_, _ = d.WriteString(typeTags[anyvalue.TypeOf(v)&7])
-		_, _ = d.WriteString(a.str(v))
-		sum += d.Sum64()
-		return true
-	})
-	return sum
-}
-
-// typeTags separate values that print alike but differ in type (the string "1", the int 1).
-var typeTags = [8]string{"\x00", "\x01", "\x02", "\x03", "\x04", "\x05", "\x06", "\x07"}
-
-// mix combines two 64-bit hashes (the finalizer of MurmurHash3, applied to a xor-shifted sum).
-func mix(a, b uint64) uint64 {
-	h := a ^ (b + 0x9e3779b97f4a7c15 + (a << 6) + (a >> 2))
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb93c185ec53
-	h ^= h >> 33
-	return h
+	var res uint64
+	res, bs.hashText = anyvalue.HashMap(&bs.hash, rm.Resource().Attributes(), bs.hashText)
+	return bs.hash.Seed(sm.Scope().Name(), m.Name(), res)
 }
 
 type pointCtx struct {
@@ -319,14 +285,14 @@ type commonPoint interface {
 	Flags() pmetric.DataPointFlags
 }
 
-func (b *metricBlock) appendMetric(c pointCtx, d *xxhash.Digest) {
+func (b *metricBlock) appendMetric(c pointCtx, bs *metricBlocks) {
 	m := c.m
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		dps := m.Gauge().DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			p := dps.At(i)
-			b.head(c, p, d)
+			b.head(c, p, bs)
 			b.number(p)
 			b.tail(c, p.Exemplars())
 		}
@@ -335,7 +301,7 @@ func (b *metricBlock) appendMetric(c pointCtx, d *xxhash.Digest) {
 		dps := s.DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			p := dps.At(i)
-			b.head(c, p, d)
+			b.head(c, p, bs)
 			b.temporality = append(b.temporality, uint8(s.AggregationTemporality()))
 			b.monotonic = append(b.monotonic, boolByte(s.IsMonotonic()))
 			b.number(p)
@@ -346,7 +312,7 @@ func (b *metricBlock) appendMetric(c pointCtx, d *xxhash.Digest) {
 		dps := h.DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			p := dps.At(i)
-			b.head(c, p, d)
+			b.head(c, p, bs)
 			b.temporality = append(b.temporality, uint8(h.AggregationTemporality()))
 			b.stats(p.Count(), p.Sum(), p.HasSum(), p.Min(), p.HasMin(), p.Max(), p.HasMax())
 			appendUint64s(&b.buckets, p.BucketCounts())
@@ -363,7 +329,7 @@ func (b *metricBlock) appendMetric(c pointCtx, d *xxhash.Digest) {
 		dps := h.DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			p := dps.At(i)
-			b.head(c, p, d)
+			b.head(c, p, bs)
 			b.temporality = append(b.temporality, uint8(h.AggregationTemporality()))
 			b.stats(p.Count(), p.Sum(), p.HasSum(), p.Min(), p.HasMin(), p.Max(), p.HasMax())
 			b.scale = append(b.scale, p.Scale())
@@ -380,7 +346,7 @@ func (b *metricBlock) appendMetric(c pointCtx, d *xxhash.Digest) {
 		dps := m.Summary().DataPoints()
 		for i := 0; i < dps.Len(); i++ {
 			p := dps.At(i)
-			b.head(c, p, d)
+			b.head(c, p, bs)
 			b.count = append(b.count, p.Count())
 			b.sum = append(b.sum, p.Sum())
 			qs := p.QuantileValues()
@@ -412,7 +378,7 @@ func boolByte(v bool) uint8 {
 	return 0
 }
 
-func (b *metricBlock) head(c pointCtx, p commonPoint, d *xxhash.Digest) {
+func (b *metricBlock) head(c pointCtx, p commonPoint, bs *metricBlocks) {
 	ts := uint64(p.Timestamp())
 	b.timestamp = append(b.timestamp, int64(ts/1e9))
 	b.timeNano = append(b.timeNano, ts)
@@ -422,7 +388,9 @@ func (b *metricBlock) head(c pointCtx, p commonPoint, d *xxhash.Digest) {
 	b.desc = append(b.desc, c.m.Description())
 	b.unit = append(b.unit, c.m.Unit())
 	// The series is the resource, scope and name (the seed) plus the point's attributes.
-	b.seriesHash = append(b.seriesHash, mix(c.seed, attrsHash(d, p.Attributes(), b.a)))
+	var ph uint64
+	ph, bs.hashText = anyvalue.HashMap(&bs.hash, p.Attributes(), bs.hashText)
+	b.seriesHash = append(b.seriesHash, model.Mix(c.seed, ph))
 	b.bytes += 80 + len(c.m.Name()) + len(c.service) + b.attrs.appendMap(p.Attributes(), b.a)
 	b.flags = append(b.flags, uint32(p.Flags()))
 }

@@ -5,7 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/model"
 )
 
 var redColumns = []string{
@@ -95,7 +95,7 @@ func (b *redBlocks) reset() {
 }
 
 // isRED reports whether a scope holds weir_red's metrics.
-func isRED(sm pmetric.ScopeMetrics) bool { return sm.Scope().Name() == rollup.REDScope }
+func isRED(sm pmetric.ScopeMetrics) bool { return sm.Scope().Name() == model.REDScope }
 
 // addScope appends the points of a weir_red scope. Unknown metric names in the scope are
 // skipped: they would come from a newer weir_red than this exporter knows.
@@ -108,11 +108,11 @@ func (b *redBlocks) addScope(service string, sm pmetric.ScopeMetrics) {
 		}
 		dps := m.ExponentialHistogram().DataPoints()
 		switch m.Name() {
-		case rollup.REDMetric:
+		case model.REDMetric:
 			for j := 0; j < dps.Len(); j++ {
 				b.red.add(service, dps.At(j))
 			}
-		case rollup.EdgeMetric:
+		case model.EdgeMetric:
 			for j := 0; j < dps.Len(); j++ {
 				b.edge.add(dps.At(j))
 			}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/weirhq/weir/internal/chtest"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -176,9 +177,9 @@ func seriesBatch(batch int) pmetric.Metrics {
 
 	// weir_red's scope goes to red_1m only, never to the series.
 	red := rb.ScopeMetrics().AppendEmpty()
-	red.Scope().SetName(rollup.REDScope)
+	red.Scope().SetName(model.REDScope)
 	rp := red.Metrics().AppendEmpty()
-	rp.SetName(rollup.REDMetric)
+	rp.SetName(model.REDMetric)
 	rh := rp.SetEmptyExponentialHistogram()
 	rh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 	rdp := rh.DataPoints().AppendEmpty()
@@ -317,7 +318,7 @@ func TestSeries_EqualsAggregationOfRawPoints(t *testing.T) {
 	assert.Equal(t, "1 40 80 0", one("concat(toString(min(Min)), ' ', toString(max(Max)), ' ', toString(argMax(Last, LastTimeUnixNano)), ' ', toString(sum(Sum)))", "MetricName = 'q.sum'"))
 	// Metadata columns, and nothing from weir_red's scope.
 	assert.Equal(t, "ms", one("any(MetricUnit)", "MetricName = 'h.lat'"))
-	assert.Equal(t, "0", one("count()", "MetricName = '"+rollup.REDMetric+"'"))
+	assert.Equal(t, "0", one("count()", "MetricName = '"+model.REDMetric+"'"))
 }
 
 func sumRaw(m map[string]uint64) uint64 {
@@ -413,7 +414,7 @@ func TestSeries_FailuresNeverCountTwice(t *testing.T) {
 		}},
 		{"red_1m and series_1m fail", []string{rollup.TableRED1m, rollup.TableSeries1m}, []string{
 			"scope-1[series only]: g.temp,s.req,s.total,h.lat,h.cum,e.lat,q.sum",
-			rollup.REDScope + ": " + rollup.REDMetric,
+			model.REDScope + ": " + model.REDMetric,
 			"[series only]: s.req",
 		}},
 	} {

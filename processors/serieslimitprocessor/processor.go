@@ -6,13 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
 	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // OverflowAttribute is the only attribute of a point whose series was over the limit: the
@@ -52,9 +52,9 @@ type limiter struct {
 
 	mu      sync.Mutex
 	metrics map[metricKey]*metricSeries
-	total   int           // live series of all metrics
-	digest  xxhash.Digest // guarded by mu
-	text    []byte        // attribute value text, guarded by mu
+	total   int          // live series of all metrics
+	hasher  model.Hasher // guarded by mu
+	text    []byte       // attribute value text, guarded by mu
 
 	stop chan struct{}
 	done chan struct{}
@@ -181,7 +181,7 @@ func (l *limiter) limit(md pmetric.Metrics, now int64) []overflowCount {
 			ms := sm.Metrics()
 			for i := 0; i < ms.Len(); i++ {
 				m := ms.At(i)
-				over = l.limitMetric(over, service, l.seed(resHash, sm.Scope().Name(), m.Name()), m, now)
+				over = l.limitMetric(over, service, l.hasher.Seed(sm.Scope().Name(), m.Name(), resHash), m, now)
 			}
 		}
 	}
@@ -199,7 +199,7 @@ func (l *limiter) limitMetric(over []overflowCount, service string, seed uint64,
 		if ms == nil {
 			ms = l.metricSeries(service, m.Name(), now)
 		}
-		switch l.admit(ms, mix(seed, l.attrsHash(attrs)), now) {
+		switch l.admit(ms, model.Mix(seed, l.attrsHash(attrs)), now) {
 		case "":
 			return
 		case reasonMetric:
@@ -291,48 +291,9 @@ func isOverflow(attrs pcommon.Map) bool {
 	return ok && v.Type() == pcommon.ValueTypeBool && v.Bool()
 }
 
-// seed hashes what the points of a metric share: the resource, the scope name, the name.
-func (l *limiter) seed(resHash uint64, scope, metric string) uint64 {
-	d := &l.digest
-	d.Reset()
-	_, _ = d.WriteString(scope)
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(metric)
-	return mix(d.Sum64(), resHash)
-}
-
-// attrsHash hashes a map so that the order of its keys does not matter: each key/value pair
-// is hashed on its own (with the value's type, so the string "1" and the int 1 differ) and
-// the pair hashes are added, which commutes.
+// attrsHash is the series hash of an attribute map (model.Hasher); called under mu.
 func (l *limiter) attrsHash(m pcommon.Map) uint64 {
-	var sum uint64
-	d := &l.digest
-	m.Range(func(k string, v pcommon.Value) bool {
-		d.Reset()
-		_, _ = d.WriteString(k)
-		_, _ = d.WriteString(typeTags[anyvalue.TypeOf(v)&7])
-		if v.Type() == pcommon.ValueTypeStr {
-			_, _ = d.WriteString(v.Str())
-		} else {
-			l.text = anyvalue.Append(l.text[:0], v)
-			_, _ = d.Write(l.text)
-		}
-		sum += d.Sum64()
-		return true
-	})
-	return sum
-}
-
-// typeTags separate values that print alike but differ in type (the string "1", the int 1).
-var typeTags = [8]string{"\x00\x00", "\x00\x01", "\x00\x02", "\x00\x03", "\x00\x04", "\x00\x05", "\x00\x06", "\x00\x07"}
-
-// mix combines two 64-bit hashes (the finalizer of MurmurHash3, applied to a xor-shifted sum).
-func mix(a, b uint64) uint64 {
-	h := a ^ (b + 0x9e3779b97f4a7c15 + (a << 6) + (a >> 2))
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb93c185ec53
-	h ^= h >> 33
+	var h uint64
+	h, l.text = anyvalue.HashMap(&l.hasher, m, l.text)
 	return h
 }

@@ -9,25 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-)
 
-func TestBucketIndex(t *testing.T) {
-	f := func(v float64, want int32) {
-		t.Helper()
-		assert.Equal(t, want, bucketIndex(v), "%g", v)
-	}
-	f(1, -1)         // 2^0 is the upper bound of bucket -1
-	f(2, 63)         // 2^1 upper bound of bucket 63
-	f(1.0001, 0)     // just above 1
-	f(1024, 10*64-1) // 2^10
-	f(1025, 10*64)   // just above
-	f(0.5, -64-1)    // 2^-1
-	for _, v := range []float64{3, 1e3, 123456.789, 1e9, 7e11} {
-		i := bucketIndex(v)
-		lo, hi := math.Pow(2, float64(i)/64), math.Pow(2, float64(i+1)/64)
-		assert.True(t, v > lo*(1-1e-12) && v <= hi*(1+1e-12), "%g in (%g, %g]", v, lo, hi)
-	}
-}
+	"github.com/weirhq/weir/internal/model"
+)
 
 // quantile of a point, from the geometric midpoints of its buckets.
 func quantile(p pmetric.ExponentialHistogramDataPoint, q float64) float64 {
@@ -76,10 +60,10 @@ func TestHist_GrowsDownAndUp(t *testing.T) {
 	h.writeTo(p)
 	assert.Equal(t, uint64(7), p.Count())
 	assert.Equal(t, uint64(3), p.ZeroCount())
-	assert.Equal(t, bucketIndex(10), p.Positive().Offset())
+	assert.Equal(t, model.LatencyBucketIndex(10), p.Positive().Offset())
 	bc := p.Positive().BucketCounts()
 	assert.Equal(t, uint64(2), bc.At(0))
-	assert.Equal(t, uint64(1), bc.At(int(bucketIndex(1000)-bucketIndex(10))))
+	assert.Equal(t, uint64(1), bc.At(int(model.LatencyBucketIndex(1000)-model.LatencyBucketIndex(10))))
 	assert.Equal(t, uint64(1), bc.At(bc.Len()-1))
 	assert.InDelta(t, 1000+20+1e6, p.Sum(), 1e-6)
 }
@@ -97,7 +81,7 @@ func (h *refHist) add(d, w float64) {
 		return
 	}
 	h.sum += d * w
-	i := bucketIndex(d)
+	i := model.LatencyBucketIndex(d)
 	switch {
 	case len(h.counts) == 0:
 		h.offset = i
@@ -219,10 +203,10 @@ func TestHist_OverflowFallsBackToFloat(t *testing.T) {
 	h.add(1000, w)
 	p := histPoint(&h)
 	assert.Equal(t, uint64(3*w+1), p.Count())
-	assert.Equal(t, bucketIndex(10), p.Positive().Offset())
+	assert.Equal(t, model.LatencyBucketIndex(10), p.Positive().Offset())
 	bc := p.Positive().BucketCounts()
 	assert.Equal(t, uint64(1), bc.At(0), "the bucket counted before the switch is kept")
-	assert.Equal(t, uint64(3*w), bc.At(int(bucketIndex(1000)-bucketIndex(10))))
+	assert.Equal(t, uint64(3*w), bc.At(int(model.LatencyBucketIndex(1000)-model.LatencyBucketIndex(10))))
 
 	// A weight above a uint32 goes straight to float buckets.
 	var g hist

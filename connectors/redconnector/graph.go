@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // Connection types of an edge.
@@ -233,16 +233,16 @@ func virtualPeer(attrs pcommon.Map, keys []string, producer bool) (string, strin
 	return "", ""
 }
 
-// emit appends the accumulated edges to md as points of rollup.EdgeMetric and resets them.
+// emit appends the accumulated edges to md as points of model.EdgeMetric and resets them.
 func (g *graph) emit(md pmetric.Metrics, window int64) int {
 	if len(g.edges) == 0 {
 		return 0
 	}
 	rm := md.ResourceMetrics().AppendEmpty()
 	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(rollup.REDScope)
+	sm.Scope().SetName(model.REDScope)
 	m := sm.Metrics().AppendEmpty()
-	m.SetName(rollup.EdgeMetric)
+	m.SetName(model.EdgeMetric)
 	m.SetUnit("ns")
 	eh := m.SetEmptyExponentialHistogram()
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)

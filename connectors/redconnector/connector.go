@@ -13,8 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/internal/sampleweight"
-	"github.com/weirhq/weir/rollup"
 )
 
 // overflowName is the span name of the series that takes a service's spans once it has
@@ -317,9 +317,9 @@ func (c *redConnector) flush(ctx context.Context, final bool) error {
 			rm := md.ResourceMetrics().AppendEmpty()
 			rm.Resource().Attributes().PutStr("service.name", k.s.service)
 			sm := rm.ScopeMetrics().AppendEmpty()
-			sm.Scope().SetName(rollup.REDScope)
+			sm.Scope().SetName(model.REDScope)
 			m := sm.Metrics().AppendEmpty()
-			m.SetName(rollup.REDMetric)
+			m.SetName(model.REDMetric)
 			m.SetUnit("ns")
 			m.SetEmptyExponentialHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 			ms = sm.Metrics()

@@ -1,9 +1,10 @@
 package redconnector
 
 import (
-	"github.com/weirhq/weir/internal/configtest"
 	"testing"
 	"time"
+
+	"github.com/weirhq/weir/internal/configtest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

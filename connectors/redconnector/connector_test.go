@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/model"
 )
 
 type harness struct {
@@ -100,7 +100,7 @@ func (h *harness) flush(t *testing.T) []point {
 			rm := md.ResourceMetrics().At(r)
 			for s := 0; s < rm.ScopeMetrics().Len(); s++ {
 				sm := rm.ScopeMetrics().At(s)
-				require.Equal(t, rollup.REDScope, sm.Scope().Name())
+				require.Equal(t, model.REDScope, sm.Scope().Name())
 				for i := 0; i < sm.Metrics().Len(); i++ {
 					m := sm.Metrics().At(i)
 					require.Equal(t, pmetric.AggregationTemporalityDelta, m.ExponentialHistogram().AggregationTemporality())
@@ -154,7 +154,7 @@ func TestRED_EventTimeWindowsStatusAndDimensions(t *testing.T) {
 	)))
 	ps := h.flush(t)
 	base := map[string]any{"service": "cart", "span.name": "GET /cart", "span.kind": int64(2), "http.route": "/cart", "http.request.method": "GET"}
-	ok := find(ps, rollup.REDMetric, mergeMap(base, map[string]any{"status.code": int64(0)}))
+	ok := find(ps, model.REDMetric, mergeMap(base, map[string]any{"status.code": int64(0)}))
 	require.Len(t, ok, 2)
 	byStart := map[time.Time]point{}
 	for _, p := range ok {
@@ -163,17 +163,17 @@ func TestRED_EventTimeWindowsStatusAndDimensions(t *testing.T) {
 	assert.Equal(t, uint64(2), byStart[m0].count)
 	assert.InDelta(t, 10e6, byStart[m0].sum, 1)
 	assert.Equal(t, uint64(1), byStart[m0.Add(-time.Hour)].count)
-	errs := find(ps, rollup.REDMetric, mergeMap(base, map[string]any{"status.code": int64(2)}))
+	errs := find(ps, model.REDMetric, mergeMap(base, map[string]any{"status.code": int64(2)}))
 	require.Len(t, errs, 1)
 	assert.Equal(t, m0.Add(time.Minute), errs[0].start)
 	assert.Equal(t, uint64(1), errs[0].count)
-	db := find(ps, rollup.REDMetric, map[string]any{"span.name": "SELECT"})
+	db := find(ps, model.REDMetric, map[string]any{"span.name": "SELECT"})
 	require.Len(t, db, 1)
 	assert.Equal(t, uint64(4), db[0].count, "a span sampled at 1/4 counts 4")
 	assert.Equal(t, "postgresql", db[0].attrs["db.system"])
 	assert.NotContains(t, db[0].attrs, "http.route", "absent dimensions are left out")
 	// A second flush emits only what came since.
-	assert.Empty(t, find(h.flush(t), rollup.REDMetric, nil))
+	assert.Empty(t, find(h.flush(t), model.REDMetric, nil))
 }
 
 func mergeMap(a, b map[string]any) map[string]any {
@@ -197,12 +197,12 @@ func TestRED_OverflowKeepsTotalsAndSeriesExpire(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(spans...)))
 	ps := h.flush(t)
 	var total uint64
-	for _, p := range find(ps, rollup.REDMetric, map[string]any{"service": "api"}) {
+	for _, p := range find(ps, model.REDMetric, map[string]any{"service": "api"}) {
 		total += p.count
 	}
 	assert.Equal(t, uint64(10), total, "totals stay right")
-	assert.Len(t, find(ps, rollup.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(0)}), 1)
-	assert.Equal(t, uint64(1), find(ps, rollup.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(2)})[0].count, "overflow keeps the status")
+	assert.Len(t, find(ps, model.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(0)}), 1)
+	assert.Equal(t, uint64(1), find(ps, model.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(2)})[0].count, "overflow keeps the status")
 	assert.Equal(t, int64(3), h.c.activeSeries()-2, "3 series and 2 overflow series")
 
 	// Idle series expire and make room for new ones.
@@ -210,12 +210,12 @@ func TestRED_OverflowKeepsTotalsAndSeriesExpire(t *testing.T) {
 	h.flush(t)
 	assert.Equal(t, int64(0), h.c.activeSeries())
 	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(sp{service: "api", name: "new", kind: ptrace.SpanKindServer, end: end, dur: time.Millisecond})))
-	assert.Len(t, find(h.flush(t), rollup.REDMetric, map[string]any{"span.name": "new"}), 1)
+	assert.Len(t, find(h.flush(t), model.REDMetric, map[string]any{"span.name": "new"}), 1)
 }
 
 func edgeCounts(ps []point) map[[3]string]uint64 {
 	out := map[[3]string]uint64{}
-	for _, p := range find(ps, rollup.EdgeMetric, nil) {
+	for _, p := range find(ps, model.EdgeMetric, nil) {
 		k := [3]string{p.attrs["client"].(string), p.attrs["server"].(string), p.attrs["connection_type"].(string)}
 		if p.attrs["failed"].(bool) {
 			k[2] += "!"
@@ -322,7 +322,7 @@ func TestRED_DimensionsSpanThenResource(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(context.Background(), td))
 
 	got := map[string]map[string]any{}
-	for _, p := range find(h.flush(t), rollup.REDMetric, nil) {
+	for _, p := range find(h.flush(t), model.REDMetric, nil) {
 		a := p.attrs
 		name := a["span.name"].(string)
 		for _, k := range []string{"service", "span.name", "span.kind", "status.code"} {
@@ -348,7 +348,7 @@ func TestRED_ManyDimensions(t *testing.T) {
 		sp{service: "api", name: "a", end: end, dur: time.Millisecond, attrs: map[string]any{"d9": "x", "d0": true, "d5": 1.5, "zz": "y"}},
 		sp{service: "api", name: "a", end: end, dur: time.Millisecond, attrs: map[string]any{"d0": true, "d5": 1.5, "d9": "x"}},
 	)))
-	ps := find(h.flush(t), rollup.REDMetric, nil)
+	ps := find(h.flush(t), model.REDMetric, nil)
 	require.Len(t, ps, 1)
 	assert.Equal(t, uint64(2), ps[0].count)
 	assert.Equal(t, "x", ps[0].attrs["d9"])
@@ -367,7 +367,7 @@ func TestRED_FractionalAdjustedCounts(t *testing.T) {
 		spans = append(spans, sp{service: "api", name: "a", kind: ptrace.SpanKindServer, end: end, dur: time.Millisecond, state: "ot=th:4"})
 	}
 	require.NoError(t, h.c.ConsumeTraces(context.Background(), traces(spans...)))
-	ps := find(h.flush(t), rollup.REDMetric, nil)
+	ps := find(h.flush(t), model.REDMetric, nil)
 	require.Len(t, ps, 1)
 	// th:4 keeps 1 - 4/16 = 3/4 of traces: each span stands for 4/3, three for 4.
 	assert.Equal(t, uint64(4), ps[0].count)
@@ -400,7 +400,7 @@ func TestRED_WindowCacheAcrossFlushes(t *testing.T) {
 	}
 	counts := func() map[time.Time]uint64 {
 		out := map[time.Time]uint64{}
-		for _, p := range find(h.flush(t), rollup.REDMetric, nil) {
+		for _, p := range find(h.flush(t), model.REDMetric, nil) {
 			out[p.start] += p.count
 		}
 		return out

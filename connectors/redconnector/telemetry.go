@@ -16,7 +16,7 @@ type telemetry struct {
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter("github.com/weirhq/weir/processors/redconnector")
+	m := set.MeterProvider.Meter("github.com/weirhq/weir/connectors/redconnector")
 	t := &telemetry{}
 	var err error
 	if t.overflow, err = m.Int64Counter("weir_red_overflow_spans", metric.WithUnit("{span}"),

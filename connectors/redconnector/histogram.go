@@ -6,22 +6,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/model"
 )
-
-// scaleFactor is 2^scale: bucket i covers (2^(i/scaleFactor), 2^((i+1)/scaleFactor)].
-var scaleFactor = math.Ldexp(1, rollup.LatencyScale)
-
-// bucketIndex is the exponential-histogram bucket of v > 0 at rollup.LatencyScale, with the
-// OTLP convention that bucket i holds values in (base^i, base^(i+1)].
-func bucketIndex(v float64) int32 {
-	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
-	if frac == 0.5 {
-		// Exact powers of two sit on a bucket's upper bound.
-		return int32((exp-1)<<rollup.LatencyScale) - 1
-	}
-	return int32(math.Ceil(math.Log2(v)*scaleFactor)) - 1
-}
 
 // hist is a weighted exponential histogram with dense buckets from offset on.
 //
@@ -70,7 +56,7 @@ func (h *hist) add(durNano float64, w float64) {
 		return
 	}
 	h.sum += durNano * w
-	i := bucketIndex(durNano)
+	i := model.LatencyBucketIndex(durNano)
 	if h.width != widthFloat && w >= 1 && w <= math.MaxUint32 {
 		if u := uint32(w); float64(u) == w {
 			h.addInt(i, u)
@@ -179,7 +165,7 @@ func convert[U, T counter](dst []U, src []T) []U {
 // (they are whole numbers unless spans arrived with fractional adjusted counts) and the
 // point's count is the sum of the rounded buckets, so count and buckets always agree.
 func (h *hist) writeTo(p pmetric.ExponentialHistogramDataPoint) {
-	p.SetScale(rollup.LatencyScale)
+	p.SetScale(model.LatencyScale)
 	zero := uint64(math.Round(h.zero))
 	p.SetZeroCount(zero)
 	bc := p.Positive().BucketCounts()

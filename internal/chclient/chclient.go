@@ -1,0 +1,135 @@
+// Package chclient is the ClickHouse connection setting that weir's components share (the
+// clickhouse exporter and the weir_rollup extension): where the server is, which database,
+// who to log in as, and how to open the native-protocol connection.
+package chclient // import "github.com/weirhq/weir/internal/chclient"
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
+
+	"github.com/weirhq/weir/rollup"
+)
+
+// Config is a ClickHouse server (or several) and the database weir's tables live in.
+// Components squash it into their own config, so its keys sit at the component's top level.
+type Config struct {
+	// Endpoint is host:port of the server's native protocol, optionally prefixed with
+	// tcp:// (or clickhouse://); several comma-separated endpoints are tried in order.
+	Endpoint string `mapstructure:"endpoint"`
+	// Database holds weir's tables.
+	Database string `mapstructure:"database"`
+	// Username and Password authenticate; Password is redacted wherever the config is
+	// printed. Use ${env:WEIR_CLICKHOUSE_PASSWORD} to keep it out of the file.
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+	// TLS is off unless tls.insecure is false.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// DialTimeout bounds connecting to a server.
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+}
+
+// Default is the local server's native port and the database "weir".
+func Default() Config {
+	return Config{
+		Endpoint:    "tcp://127.0.0.1:9000",
+		Database:    "weir",
+		Username:    "default",
+		TLS:         configtls.ClientConfig{Insecure: true},
+		DialTimeout: 5 * time.Second,
+	}
+}
+
+// Validate returns every mistake in c, one error each.
+func (c *Config) Validate() []error {
+	var errs []error
+	if _, err := c.Addrs(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := rollup.ValidateDatabase(c.Database); err != nil {
+		errs = append(errs, fmt.Errorf("database: %w", err))
+	}
+	if c.DialTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("dial_timeout must be positive, got %s", c.DialTimeout))
+	}
+	if c.Password != "" && c.Username == "" {
+		errs = append(errs, errors.New("password is set but username is empty: set username too"))
+	}
+	return errs
+}
+
+// Addrs parses Endpoint into host:port addresses.
+func (c *Config) Addrs() ([]string, error) {
+	if strings.TrimSpace(c.Endpoint) == "" {
+		return nil, errors.New("endpoint is empty: set it to the server's native port, e.g. tcp://127.0.0.1:9000")
+	}
+	var out []string
+	for _, e := range strings.Split(c.Endpoint, ",") {
+		e = strings.TrimSpace(e)
+		for _, p := range []string{"tcp://", "clickhouse://"} {
+			e = strings.TrimPrefix(e, p)
+		}
+		if strings.Contains(e, "://") {
+			return nil, fmt.Errorf("endpoint %q: only the native protocol (tcp://host:port) is supported", e)
+		}
+		host, port, err := net.SplitHostPort(e)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("endpoint %q: want host:port, e.g. 127.0.0.1:9000", e)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Options are the driver options for c. The connection's default database is "default",
+// since weir's may not exist yet: queries name their database.
+func (c *Config) Options(ctx context.Context, compression clickhouse.CompressionMethod, maxConns int) (*clickhouse.Options, error) {
+	addrs, err := c.Addrs()
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if !c.TLS.Insecure {
+		if tlsCfg, err = c.TLS.LoadTLSConfig(ctx); err != nil {
+			return nil, fmt.Errorf("load tls config: %w", err)
+		}
+	}
+	return &clickhouse.Options{
+		Protocol: clickhouse.Native, // the driver's HTTP mode does not work with 18.16
+		Addr:     addrs,
+		Auth: clickhouse.Auth{
+			Database: "default",
+			Username: c.Username,
+			Password: string(c.Password),
+		},
+		TLS:             tlsCfg,
+		DialTimeout:     c.DialTimeout,
+		Compression:     &clickhouse.Compression{Method: compression},
+		MaxOpenConns:    maxConns,
+		MaxIdleConns:    max(1, maxConns/2),
+		ConnMaxLifetime: time.Hour,
+	}, nil
+}
+
+// Open opens a connection pool to c with at most maxConns connections. It does not dial:
+// the first query does.
+func (c *Config) Open(ctx context.Context, compression clickhouse.CompressionMethod, maxConns int) (driver.Conn, error) {
+	opts, err := c.Options(ctx, compression, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", c.Endpoint, err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,113 @@
+package model
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// LatencyScale is the exponential-histogram scale of every latency distribution weir stores:
+// bucket i holds (2^(i/64), 2^((i+1)/64)], so a bucket's midpoint is within 0.55% of any value
+// in it. One fixed scale makes distributions merge across windows, tiers and instances by
+// adding bucket counts (sumMap).
+const LatencyScale = 6
+
+// latencyBase is 2^LatencyScale: bucket i covers (2^(i/latencyBase), 2^((i+1)/latencyBase)].
+var latencyBase = math.Ldexp(1, LatencyScale)
+
+// LatencyBucketIndex is the bucket at LatencyScale holding v > 0 (nanoseconds), with the
+// OTLP convention that bucket i holds values in (base^i, base^(i+1)].
+func LatencyBucketIndex(v float64) int32 {
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if frac == 0.5 {
+		// Exact powers of two sit on a bucket's upper bound.
+		return int32((exp-1)<<LatencyScale) - 1
+	}
+	return int32(math.Ceil(math.Log2(v)*latencyBase)) - 1
+}
+
+// LatencyBucketValue is the geometric midpoint of bucket i at LatencyScale, 2^((i+0.5)/64)
+// nanoseconds: within 0.55% of every value in the bucket.
+func LatencyBucketValue(i int32) float64 {
+	return math.Exp2((float64(i) + 0.5) / latencyBase)
+}
+
+// Distribution is a latency distribution at LatencyScale: ZeroCount values of zero, and
+// Counts[k] values in bucket Indexes[k], which holds (2^(i/64), 2^((i+1)/64)] nanoseconds.
+type Distribution struct {
+	ZeroCount uint64
+	Indexes   []int32
+	Counts    []uint64
+}
+
+// Count is the number of values in d.
+func (d Distribution) Count() uint64 {
+	n := d.ZeroCount
+	for _, c := range d.Counts {
+		n += c
+	}
+	return n
+}
+
+// Merge adds o's counts to d, leaving d's buckets sorted by index.
+func (d *Distribution) Merge(o Distribution) {
+	d.ZeroCount += o.ZeroCount
+	m := make(map[int32]uint64, len(d.Indexes)+len(o.Indexes))
+	for k, i := range d.Indexes {
+		m[i] += d.Counts[k]
+	}
+	for k, i := range o.Indexes {
+		m[i] += o.Counts[k]
+	}
+	d.Indexes, d.Counts = d.Indexes[:0], d.Counts[:0]
+	for i := range m {
+		d.Indexes = append(d.Indexes, i)
+	}
+	slices.Sort(d.Indexes)
+	for _, i := range d.Indexes {
+		d.Counts = append(d.Counts, m[i])
+	}
+}
+
+// QuantileRank is the 1-based rank, among n values, of the q-quantile (0 <= q <= 1): the
+// ceil(q*n)-th smallest value, at least the first. Quantile and the SQL that rollup renders
+// for the dashboards pick the same rank.
+func QuantileRank(q float64, n uint64) uint64 {
+	q = min(max(q, 0), 1)
+	rank := uint64(math.Ceil(q * float64(n)))
+	return max(rank, 1)
+}
+
+// Quantile estimates the q-quantile (0 <= q <= 1) in nanoseconds: the midpoint of the bucket
+// holding the QuantileRank-th smallest value, 0 when that value is in the zero bucket. It is
+// NaN when d is empty.
+func (d Distribution) Quantile(q float64) float64 {
+	n := d.Count()
+	if n == 0 || math.IsNaN(q) {
+		return math.NaN()
+	}
+	rank := QuantileRank(q, n)
+	cum := d.ZeroCount
+	if cum >= rank {
+		return 0
+	}
+	idx := make([]int, len(d.Indexes))
+	for k := range idx {
+		idx[k] = k
+	}
+	if !slices.IsSorted(d.Indexes) {
+		sort.Slice(idx, func(a, b int) bool { return d.Indexes[idx[a]] < d.Indexes[idx[b]] })
+	}
+	for _, k := range idx {
+		cum += d.Counts[k]
+		if cum >= rank {
+			return LatencyBucketValue(d.Indexes[k])
+		}
+	}
+	return LatencyBucketValue(d.Indexes[idx[len(idx)-1]])
+}
+
+// Percentiles returns the 50th, 95th and 99th percentiles in nanoseconds (see Quantile).
+func (d Distribution) Percentiles() (p50, p95, p99 float64) {
+	return d.Quantile(0.50), d.Quantile(0.95), d.Quantile(0.99)
+}
