@@ -233,7 +233,7 @@ run() {
 log "building into $BIN"
 mkdir -p "$BIN"
 (cd "$BENCH_DIR" && go build -o "$BIN/samplers" ./cmd/samplers)
-(cd "$REPO_ROOT" && go build -o "$BIN/weirload" ./cmd/weirload)
+(cd "$REPO_ROOT/bench" && go build -o "$BIN/weirload" ./cmd/weirload)
 
 START="$(date -u '+%Y-%m-%d %H:%M UTC')"
 for rate in $RATES; do

@@ -238,7 +238,7 @@ baseline() {
 # --- build and server --------------------------------------------------------------------
 log "building bin/weir and bin/weirload"
 go build -o bin/weir ./cmd/weir
-go build -o bin/weirload ./cmd/weirload
+(cd bench && go build -o ../bin/weirload ./cmd/weirload)
 scripts/clickhouse.sh start >&2
 CH_PID="$(clickhouse_pid)" || die "cannot find the ClickHouse server's pid (port $CH_PORT)"
 CH_VERSION="$(chq 'SELECT version()')"

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirhq/weir/analyzer/report"
-	"github.com/weirhq/weir/internal/demo"
+	"github.com/weirhq/weir/demo"
 	"github.com/weirhq/weir/rollup"
 )
 

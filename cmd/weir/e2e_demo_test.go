@@ -15,7 +15,7 @@ import (
 	"github.com/weirhq/weir/analyzer/report"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/collectortest"
-	"github.com/weirhq/weir/internal/demo"
+	"github.com/weirhq/weir/demo"
 	"github.com/weirhq/weir/internal/testnet"
 )
 

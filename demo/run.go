@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
 	prev := week.AddDate(0, 0, -7)
-	before, err := redRequests(ctx, cfg, prev, week.AddDate(0, 0, 7))
+	before, err := rollup.CountRequests(ctx, cfg.Conn, cfg.Database, prev, week.AddDate(0, 0, 7))
 	if err != nil {
 		return Result{}, err
 	}
@@ -129,12 +129,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	if err := waitFor(ctx, cfg, "requests counted in red_1m", uint64(math.Round(want)), func() (uint64, error) {
-		return redRequests(ctx, cfg, prev, week.AddDate(0, 0, 7))
+		return rollup.CountRequests(ctx, cfg.Conn, cfg.Database, prev, week.AddDate(0, 0, 7))
 	}); err != nil {
 		return Result{}, err
 	}
 	if err := waitFor(ctx, cfg, "spans stored", uint64(sentSpans.Load()), func() (uint64, error) {
-		return storedSpans(ctx, cfg, prev, week.AddDate(0, 0, 7))
+		return rollup.CountSpans(ctx, cfg.Conn, cfg.Database, prev, week.AddDate(0, 0, 7))
 	}); err != nil {
 		return Result{}, err
 	}
@@ -308,29 +308,6 @@ func export(ctx context.Context, client ptraceotlp.GRPCClient, td ptrace.Traces)
 		}
 		return fmt.Errorf("OTLP export: %w", err)
 	}
-}
-
-// redRequests sums the requests (SERVER and CONSUMER) of red_1m in [from, to).
-func redRequests(ctx context.Context, cfg Config, from, to time.Time) (uint64, error) {
-	return countIn(ctx, cfg, "requests", "toUInt64(sum(Requests))", rollup.TableRED1m, "SpanKind IN (2, 5)", from, to)
-}
-
-// storedSpans counts the spans stored in [from, to).
-func storedSpans(ctx context.Context, cfg Config, from, to time.Time) (uint64, error) {
-	return countIn(ctx, cfg, "spans", "count()", rollup.TableSpans, "1", from, to)
-}
-
-// countIn reads one UInt64 aggregate of table over the rows with a Timestamp in [from, to)
-// that match cond.
-func countIn(ctx context.Context, cfg Config, what, agg, table, cond string, from, to time.Time) (uint64, error) {
-	var n uint64
-	err := cfg.Conn.QueryRow(ctx, "SELECT "+agg+" FROM "+cfg.Database+"."+table+
-		" WHERE Timestamp >= toDateTime(?, 'UTC') AND Timestamp < toDateTime(?, 'UTC') AND "+cond,
-		from.Format(time.DateTime), to.Format(time.DateTime)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("demo: count %s: %w", what, err)
-	}
-	return n, nil
 }
 
 // waitFor polls get until it reaches want, printing progress.
