@@ -11,7 +11,7 @@ WEIR_CLICKHOUSE_DATABASE ?= weir
 WEIR_TEST_CLICKHOUSE_ADDR = 127.0.0.1:$(WEIR_CLICKHOUSE_TCP_PORT)
 export WEIR_CLICKHOUSE_TCP_PORT WEIR_CLICKHOUSE_HTTP_PORT WEIR_CLICKHOUSE_ENDPOINT WEIR_CLICKHOUSE_DATABASE WEIR_TEST_CLICKHOUSE_ADDR
 
-.PHONY: all chromium clickhouse clickhouse-stop build run test bench fmt clean
+.PHONY: all chromium clickhouse clickhouse-stop build run test test-short tidy-check bench fmt clean
 
 all: build
 
@@ -35,9 +35,19 @@ run: clickhouse build
 chromium:
 	scripts/chromium.sh
 
-test: clickhouse chromium
+test: clickhouse chromium tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
+
+# The quick lane: every test that needs no server (no ClickHouse, no browser); under a minute.
+test-short:
+	$(GO) vet ./...
+	$(GO) test -short -count=1 ./...
+
+# go.mod and go.sum list exactly what the code imports (main module and the bench module).
+tidy-check:
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
 
 # Go benchmarks (ratios against proto unmarshal in the same run), then the end-to-end run
 # (weirload -> weir -> ClickHouse, see BENCHMARKS.md); BENCH_RESULTS names its markdown file.

@@ -27,6 +27,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -265,7 +266,7 @@ func variantWays(ctx context.Context, conn driver.Conn, q *rollup.Querier, plan 
 	for _, v := range []struct {
 		table string
 		scale int
-	}{{"red_1h_g256", rollup.LatencyScale}, {"red_1h_s4", 4}, {"red_1h_s4g256", 4}} {
+	}{{"red_1h_g256", model.LatencyScale}, {"red_1h_s4", 4}, {"red_1h_s4g256", 4}} {
 		p := plan
 		p.SQL = strings.ReplaceAll(plan.SQL, db+"."+rollup.TableRED1h+"\n", db+"."+v.table+"\n")
 		if p.SQL == plan.SQL {
@@ -292,13 +293,13 @@ func variantWays(ctx context.Context, conn driver.Conn, q *rollup.Querier, plan 
 }
 
 // quantileAt is Distribution.Quantile for a distribution at another scale.
-func quantileAt(d rollup.Distribution, q float64, scale int) float64 {
+func quantileAt(d model.Distribution, q float64, scale int) float64 {
 	v := d.Quantile(q)
-	if scale == rollup.LatencyScale || v == 0 || math.IsNaN(v) {
+	if scale == model.LatencyScale || v == 0 || math.IsNaN(v) {
 		return v
 	}
 	// Quantile returns 2^((i+0.5)/2^LatencyScale) for the bucket index i it found.
-	i := math.Round(math.Log2(v)*math.Ldexp(1, rollup.LatencyScale) - 0.5)
+	i := math.Round(math.Log2(v)*math.Ldexp(1, model.LatencyScale) - 0.5)
 	return math.Exp2((i + 0.5) / math.Ldexp(1, scale))
 }
 

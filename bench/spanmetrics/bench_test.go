@@ -36,7 +36,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weirhq/weir/connectors/redconnector"
-	"github.com/weirhq/weir/rollup"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // The stream, telemetrygen-like: every trace is a client span in one service calling a server
@@ -311,11 +311,19 @@ func TestSpanMetrics_Ratio(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%s / contrib, wall, per round: %s\n", variants[i].name, strings.Join(rs, " "))
 	}
-	like := median(got[1].ns) / median(base.ns)
-	fmt.Fprintf(&b, "like-for-like (weir_red without the graph) / contrib: %.2fx wall, %.2fx CPU; target <= 0.5: %v\n",
-		like, median(got[1].cpu)/median(base.cpu), like <= 0.5)
+	like := median(got[1].cpu) / median(base.cpu)
+	fmt.Fprintf(&b, "like-for-like (weir_red without the graph) / contrib: %.2fx wall, %.2fx CPU; target <= %.2f CPU\n",
+		median(got[1].ns)/median(base.ns), like, cpuTarget)
 	t.Log(b.String())
+	// The target of the span-metrics issue: weir_red at most half contrib spanmetrics' CPU
+	// per span, like for like, medians of interleaved rounds in one run.
+	if like > cpuTarget {
+		t.Errorf("weir_red (no graph) takes %.2fx contrib spanmetrics' CPU per span; the target is <= %.2f", like, cpuTarget)
+	}
 }
+
+// cpuTarget is weir_red's CPU per span over contrib spanmetrics', like for like.
+const cpuTarget = 0.5
 
 // runtimeMemStats is the allocation counters of runtime.MemStats.
 type runtimeMemStats struct{ mallocs, bytes uint64 }
@@ -369,7 +377,7 @@ func TestSpanMetrics_SameCounts(t *testing.T) {
 	require.NoError(t, w.Shutdown(context.Background())) // emits everything
 
 	contrib := perService(t, contribSink.AllMetrics(), ".duration")
-	weir := perService(t, weirSink.AllMetrics(), rollup.REDMetric)
+	weir := perService(t, weirSink.AllMetrics(), model.REDMetric)
 	assert.Len(t, weir, services)
 	assert.Equal(t, contrib, weir)
 	var total uint64

@@ -25,6 +25,7 @@ func TestAuth_BearerToken(t *testing.T) {
 		ExtensionList:     ", bearertokenauth",
 		ReceiverExtraGRPC: auth,
 		ReceiverExtraHTTP: auth,
+		ServeMetrics:      true,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,10 +89,10 @@ func TestAuth_BearerToken(t *testing.T) {
 		assert.Equal(t, missing, r.Status.GetMessage())
 	})
 
-	// Refused requests never reach the pipeline; give a wrongly accepted one time to land.
-	time.Sleep(2 * time.Second)
-	require.Equal(t, uint64(0), w.DB.QueryUint64(t, countSpans(w.DB)),
-		"spans of refused requests were stored")
+	// Refused requests never reach the pipeline: the receiver counts a request it let in before
+	// it answers, so this holds the moment the last refusal came back.
+	require.Zero(t, scrapeCounter(t, w.MetricsURL, "otelcol_receiver_accepted_spans"), "spans of refused requests were let in")
+	require.Zero(t, scrapeCounter(t, w.MetricsURL, "otelcol_receiver_refused_spans"), "refused by the pipeline instead of by auth")
 
 	grpcTD, httpTD := richTraces(90, 3), richTraces(91, 3)
 	okCtx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer s3cret")
@@ -102,6 +103,9 @@ func TestAuth_BearerToken(t *testing.T) {
 	r := postRaw(t, ctx, tracesURL, "application/x-protobuf", "",
 		http.Header{"Authorization": []string{"Bearer s3cret"}}, body)
 	require.Equal(t, http.StatusOK, r.Code, "%s", r.Status.GetMessage())
-	waitForCount(t, w.DB, countSpans(w.DB), 6, 20*time.Second)
+	// Once the exporter has sent all six, nothing else is on its way: the stored count is final.
+	waitForCounter(t, w.MetricsURL, "otelcol_exporter_sent_spans", 6, 20*time.Second)
+	require.Equal(t, float64(6), scrapeCounter(t, w.MetricsURL, "otelcol_receiver_accepted_spans"))
+	require.Equal(t, uint64(6), w.DB.QueryUint64(t, countSpans(w.DB)))
 	requireStoredIDs(t, w.DB, append(spanIDs(grpcTD), spanIDs(httpTD)...))
 }

@@ -426,8 +426,9 @@ func TestBadInput_Bomb(t *testing.T) {
 }
 
 // scrapeCounter sums the samples of the Prometheus metric name (with or without the _total
-// suffix the exporter may add) at metricsURL.
-func scrapeCounter(t *testing.T, metricsURL, name string) float64 {
+// suffix the exporter may add) at metricsURL; with labels, only the samples whose label set
+// holds each of them (e.g. `decision="kept"`).
+func scrapeCounter(t *testing.T, metricsURL, name string, labels ...string) float64 {
 	t.Helper()
 	resp, err := http.Get(metricsURL)
 	require.NoError(t, err)
@@ -446,6 +447,9 @@ func scrapeCounter(t *testing.T, metricsURL, name string) float64 {
 		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
 			continue // another metric sharing the prefix
 		}
+		if !hasLabels(rest, labels) {
+			continue
+		}
 		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
 		require.NotEmpty(t, fields, "sample line %q", line)
 		v, err := strconv.ParseFloat(fields[0], 64)
@@ -454,6 +458,20 @@ func scrapeCounter(t *testing.T, metricsURL, name string) float64 {
 	}
 	require.NoError(t, sc.Err())
 	return sum
+}
+
+// hasLabels reports whether a sample line (after its name) holds every label.
+func hasLabels(rest string, labels []string) bool {
+	set := ""
+	if rest[0] == '{' {
+		set = rest[:strings.LastIndexByte(rest, '}')+1]
+	}
+	for _, l := range labels {
+		if !strings.Contains(set, l) {
+			return false
+		}
+	}
+	return true
 }
 
 // waitForCounter polls the counter until it reaches want or the timeout passes.

@@ -31,6 +31,7 @@ func TestSampling_WeightsReachClickHouse(t *testing.T) {
       probability: 0.25
 `,
 		TraceProcessors: "weir_tail_sampling",
+		ServeMetrics:    true,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -80,16 +81,12 @@ func TestSampling_WeightsReachClickHouse(t *testing.T) {
 	// Every error trace, whole.
 	waitForCount(t, w.DB, "SELECT count() FROM "+spans+" WHERE "+reason+" = 'error'", uint64(errorTraces*spansPerTrace), 30*time.Second)
 	// The baseline: about a quarter of the rest, each span weighing 4 (th:c in tracestate).
-	deadline := time.Now().Add(30 * time.Second)
-	var stored uint64
-	for time.Now().Before(deadline) {
-		n := w.DB.QueryUint64(t, "SELECT count() FROM "+spans)
-		if n == stored && n > 0 {
-			break
-		}
-		stored = n
-		time.Sleep(time.Second)
-	}
+	// Once every span is decided and the exporter has sent every kept one, the table is final.
+	waitForCounter(t, w.MetricsURL, "weir_tailsampling_spans_decided", traces*spansPerTrace, 30*time.Second)
+	kept := scrapeCounter(t, w.MetricsURL, "weir_tailsampling_spans_decided", `decision="kept"`)
+	waitForCounter(t, w.MetricsURL, "otelcol_exporter_sent_spans", kept, 30*time.Second)
+	stored := w.DB.QueryUint64(t, "SELECT count() FROM "+spans)
+	require.Equal(t, uint64(kept), stored, "every kept span is stored, nothing else")
 	assert.Equal(t, uint64(0), w.DB.QueryUint64(t, "SELECT count() FROM (SELECT TraceId, count() AS c FROM "+spans+" GROUP BY TraceId HAVING c != 3)"), "kept traces are whole")
 	assert.Equal(t, uint64(0), w.DB.QueryUint64(t, "SELECT count() FROM "+spans+" WHERE "+reason+" = 'baseline' AND (SampleWeight != 4 OR TraceState != 'ot=th:c')"))
 	assert.Equal(t, uint64(0), w.DB.QueryUint64(t, "SELECT count() FROM "+spans+" WHERE "+reason+" = 'error' AND SampleWeight != 1"))

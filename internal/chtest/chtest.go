@@ -11,7 +11,8 @@
 //	n := db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans"))
 //
 // A test whose ClickHouse is unreachable FAILS; it is never skipped, so a
-// missing server cannot pass CI silently.
+// missing server cannot pass CI silently. The one exception is `go test -short`,
+// the quick lane that runs only what needs no server: there New skips the test.
 //
 // The server on these machines is ClickHouse 18.16 (see shared/CLICKHOUSE.md):
 // use the native protocol (the driver's HTTP mode fails there) and name the
@@ -69,6 +70,7 @@ type DB struct {
 // ClickHouse cannot be reached.
 func New(t testing.TB) *DB {
 	t.Helper()
+	SkipIfShort(t)
 	addr := Addr()
 	conn, err := connect(addr)
 	if err != nil {
@@ -91,6 +93,15 @@ func New(t testing.TB) *DB {
 		t.Fatalf("chtest: create database %s: %v", db.Name, err)
 	}
 	return db
+}
+
+// SkipIfShort skips t under `go test -short`, the lane of tests that need no server. Tests
+// that need ClickHouse or another server call it (New does); without -short they never skip.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a server (ClickHouse); runs without -short")
+	}
 }
 
 // connect opens and pings a native-protocol connection to addr. Its error

@@ -1,17 +1,12 @@
 package tailsamplingprocessor
 
 import (
-	"context"
-	"encoding/binary"
 	"errors"
-	"slices"
-	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/s2"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 var (
@@ -134,14 +129,13 @@ func (g *groups) split(td ptrace.Traces, m []attrMatcher) error {
 
 // Protobuf field numbers of the OTLP messages walked here; each is the repeated child.
 const (
-	fieldResourceSpans = 1 // TracesData.resource_spans
-	fieldScopeSpans    = 2 // ResourceSpans.scope_spans
-	fieldSpans         = 2 // ScopeSpans.spans
-	wireBytes          = 2 // length-delimited wire type
+	fieldResourceSpans protowire.Number = 1 // TracesData.resource_spans
+	fieldScopeSpans    protowire.Number = 2 // ResourceSpans.scope_spans
+	fieldSpans         protowire.Number = 2 // ScopeSpans.spans
 	// ResourceSpans.instrumentation_library_spans, deprecated since OTLP 0.15: the OTLP
 	// receiver migrates it into scope_spans, and a trace's message must not carry another
 	// resource's copy of it, so the walker leaves it out (as the pdata split did).
-	fieldDeprecatedScopeSpans = 1000
+	fieldDeprecatedScopeSpans protowire.Number = 1000
 )
 
 var errWire = errors.New("tail sampler: unexpected protobuf in a marshalled batch")
@@ -159,7 +153,7 @@ func (g *groups) slice() error {
 			return err
 		}
 		pos = vEnd
-		if num != fieldResourceSpans || typ != wireBytes {
+		if num != fieldResourceSpans || typ != protowire.BytesType {
 			continue // TracesData has no other field the marshaler writes
 		}
 		if err := g.sliceResource(vOff, vEnd); err != nil {
@@ -193,7 +187,7 @@ func (g *groups) sliceResource(off, end int) error {
 			pos = vEnd
 			continue
 		}
-		if num == fieldScopeSpans && typ == wireBytes {
+		if num == fieldScopeSpans && typ == protowire.BytesType {
 			if g.resource[rs].pre < 0 {
 				g.resource[rs].pre = len(g.rsFields) - g.resource[rs].first
 			}
@@ -220,7 +214,7 @@ func (g *groups) sliceScope(rs, off, end int) error {
 		if err != nil {
 			return err
 		}
-		if num == fieldSpans && typ == wireBytes {
+		if num == fieldSpans && typ == protowire.BytesType {
 			if g.scope[ss].pre < 0 {
 				g.scope[ss].pre = len(g.ssFields) - g.scope[ss].first
 			}
@@ -239,37 +233,24 @@ func (g *groups) sliceScope(rs, off, end int) error {
 
 // nextField reads the field at b[pos:]: its number and wire type, and where its value is
 // (for a length-delimited field, its contents; vEnd is where the next field starts).
-func nextField(b []byte, pos int) (num uint64, typ int, vOff, vEnd int, err error) {
-	tag, n := binary.Uvarint(b[pos:])
-	if n <= 0 {
+func nextField(b []byte, pos int) (num protowire.Number, typ protowire.Type, vOff, vEnd int, err error) {
+	num, typ, n := protowire.ConsumeTag(b[pos:])
+	if n < 0 {
 		return 0, 0, 0, 0, errWire
 	}
-	num, typ, vOff = tag>>3, int(tag&7), pos+n
-	switch typ {
-	case 0: // varint
-		_, n := binary.Uvarint(b[vOff:])
-		if n <= 0 {
+	vOff = pos + n
+	if typ == protowire.BytesType {
+		v, m := protowire.ConsumeBytes(b[vOff:])
+		if m < 0 {
 			return 0, 0, 0, 0, errWire
 		}
-		vEnd = vOff + n
-	case 1: // fixed64
-		vEnd = vOff + 8
-	case 2: // length-delimited
-		l, n := binary.Uvarint(b[vOff:])
-		if n <= 0 || l > uint64(len(b)-vOff-n) {
-			return 0, 0, 0, 0, errWire
-		}
-		vOff += n
-		vEnd = vOff + int(l)
-	case 5: // fixed32
-		vEnd = vOff + 4
-	default: // groups: not written by the marshaler
-		return 0, 0, 0, 0, errWire
+		return num, typ, vOff + m - len(v), vOff + m, nil
 	}
-	if vEnd > len(b) {
-		return 0, 0, 0, 0, errWire
+	m := protowire.ConsumeFieldValue(num, typ, b[vOff:])
+	if m < 0 || typ == protowire.StartGroupType {
+		return 0, 0, 0, 0, errWire // groups: never written by the marshaler
 	}
-	return num, typ, vOff, vEnd, nil
+	return num, typ, vOff, vOff + m, nil
 }
 
 // message returns gr's spans as one TracesData message, in a buffer reused by the next call:
@@ -349,21 +330,12 @@ func (g *groups) appendFields(b []byte, fields []byteRange, from, to int) []byte
 }
 
 // sizeField is the size of a length-delimited field of n bytes with a one-byte tag.
-func sizeField(n int) int { return 1 + uvarintLen(uint64(n)) + n }
+func sizeField(n int) int { return 1 + protowire.SizeBytes(n) }
 
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
-// appendLen appends the tag and length of a length-delimited field numbered num (< 16).
-func appendLen(b []byte, num, n int) []byte {
-	b = append(b, byte(num<<3|wireBytes))
-	return binary.AppendUvarint(b, uint64(n))
+// appendLen appends the tag and length of a length-delimited field numbered num.
+func appendLen(b []byte, num protowire.Number, n int) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(n))
 }
 
 func serviceName(attrs pcommon.Map) string {
@@ -371,139 +343,4 @@ func serviceName(attrs pcommon.Map) string {
 		return v.Str()
 	}
 	return ""
-}
-
-// batch collects what a decision round forwards: kept traces as concatenated protobuf, and
-// late spans of kept traces as they came.
-type batch struct {
-	buf       []byte
-	decisions map[pcommon.TraceID]decision
-	direct    []ptrace.Traces
-}
-
-// add queues a kept trace: its frames are decompressed into b.buf, one protobuf message.
-func (b *batch) add(id pcommon.TraceID, frames []byte, d decision) error {
-	if b.decisions == nil {
-		b.decisions = map[pcommon.TraceID]decision{}
-	}
-	var err error
-	if b.buf, err = appendDecoded(b.buf, frames); err != nil {
-		return err
-	}
-	b.decisions[id] = d
-	return nil
-}
-
-// appendFrame appends src to dst as one frame: its s2-compressed length, then the block. The
-// block is compressed into scratch first, so dst grows by the compressed size only: held
-// memory is counted by capacity.
-func appendFrame(dst, src []byte, scratch *[]byte) []byte {
-	if need := s2.MaxEncodedLen(len(src)); cap(*scratch) < need {
-		*scratch = make([]byte, need)
-	}
-	enc := s2.Encode((*scratch)[:cap(*scratch)], src)
-	dst = binary.AppendUvarint(dst, uint64(len(enc)))
-	return append(dst, enc...)
-}
-
-// appendDecoded appends the decompressed contents of frames to dst.
-func appendDecoded(dst, frames []byte) ([]byte, error) {
-	for len(frames) > 0 {
-		size, n := binary.Uvarint(frames)
-		if n <= 0 || uint64(len(frames)-n) < size {
-			return dst, errors.New("tail sampler: corrupt frame in a held trace")
-		}
-		block := frames[n : n+int(size)]
-		frames = frames[n+int(size):]
-		dl, err := s2.DecodedLen(block)
-		if err != nil {
-			return dst, err
-		}
-		start := len(dst)
-		dst = slices.Grow(dst, dl)[:start+dl]
-		if _, err := s2.Decode(dst[start:], block); err != nil {
-			return dst[:start], err
-		}
-	}
-	return dst, nil
-}
-
-// flush sends b downstream: one ConsumeTraces for all kept traces, one per late batch.
-func (ts *tailSampler) flush(ctx context.Context, b *batch) error {
-	var errs []error
-	if len(b.buf) > 0 {
-		td, err := unmarshaler.UnmarshalTraces(b.buf)
-		if err != nil {
-			// Our own marshalling made these bytes; failing here is a bug, not bad input.
-			errs = append(errs, err)
-		} else {
-			ts.annotateAll(td, b.decisions)
-			errs = append(errs, ts.next.ConsumeTraces(ctx, td))
-		}
-	}
-	for _, td := range b.direct {
-		errs = append(errs, ts.next.ConsumeTraces(ctx, td))
-	}
-	return errors.Join(errs...)
-}
-
-// annotateAll marks every span of td with its trace's decision.
-func (ts *tailSampler) annotateAll(td ptrace.Traces, ds map[pcommon.TraceID]decision) {
-	key := ts.cfg.ReasonAttribute
-	forEachSpan(td, func(sp ptrace.Span) {
-		d := ds[sp.TraceID()]
-		annotateSpan(sp, d, ts.reasonName(d.reason), key)
-	})
-}
-
-// annotate marks every span of td with d.
-func annotate(td ptrace.Traces, d decision, reason, key string) {
-	forEachSpan(td, func(sp ptrace.Span) { annotateSpan(sp, d, reason, key) })
-}
-
-func annotateSpan(sp ptrace.Span, d decision, reason, key string) {
-	if key != "" {
-		sp.Attributes().PutStr(key, reason)
-	}
-	if d.byBase {
-		sp.TraceState().FromRaw(withThreshold(sp.TraceState().AsRaw(), d.threshold))
-	}
-}
-
-// withThreshold records th in a W3C tracestate's ot entry. A stricter threshold already
-// there wins: the span passed it, so it is the probability that span was kept with. A
-// tracestate that does not parse is replaced, since a weight nobody can read would count the
-// span once instead of 1/p times.
-func withThreshold(raw string, th sampling.Threshold) string {
-	if th == sampling.AlwaysSampleThreshold && !strings.Contains(raw, "th:") {
-		return raw
-	}
-	if raw == "" {
-		return "ot=th:" + th.TValue()
-	}
-	w3c, err := sampling.NewW3CTraceState(raw)
-	if err != nil {
-		return "ot=th:" + th.TValue()
-	}
-	if err := w3c.OTelValue().UpdateTValueWithSampling(th); err != nil {
-		return raw
-	}
-	var sb strings.Builder
-	if err := w3c.Serialize(&sb); err != nil {
-		return raw
-	}
-	return sb.String()
-}
-
-func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
-	rss := td.ResourceSpans()
-	for r := 0; r < rss.Len(); r++ {
-		sss := rss.At(r).ScopeSpans()
-		for s := 0; s < sss.Len(); s++ {
-			spans := sss.At(s).Spans()
-			for i := 0; i < spans.Len(); i++ {
-				f(spans.At(i))
-			}
-		}
-	}
 }

@@ -1,0 +1,112 @@
+package tailsamplingprocessor
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// batch collects what a decision round forwards: kept traces as concatenated protobuf, and
+// late spans of kept traces as they came.
+type batch struct {
+	buf       []byte
+	decisions map[pcommon.TraceID]decision
+	direct    []ptrace.Traces
+}
+
+// add queues a kept trace: its frames are decompressed into b.buf, one protobuf message.
+func (b *batch) add(id pcommon.TraceID, frames []byte, d decision) error {
+	if b.decisions == nil {
+		b.decisions = map[pcommon.TraceID]decision{}
+	}
+	var err error
+	if b.buf, err = appendDecoded(b.buf, frames); err != nil {
+		return err
+	}
+	b.decisions[id] = d
+	return nil
+}
+
+// flush sends b downstream: one ConsumeTraces for all kept traces, one per late batch.
+func (ts *tailSampler) flush(ctx context.Context, b *batch) error {
+	var errs []error
+	if len(b.buf) > 0 {
+		td, err := unmarshaler.UnmarshalTraces(b.buf)
+		if err != nil {
+			// Our own marshalling made these bytes; failing here is a bug, not bad input.
+			errs = append(errs, err)
+		} else {
+			ts.annotateAll(td, b.decisions)
+			errs = append(errs, ts.next.ConsumeTraces(ctx, td))
+		}
+	}
+	for _, td := range b.direct {
+		errs = append(errs, ts.next.ConsumeTraces(ctx, td))
+	}
+	return errors.Join(errs...)
+}
+
+// annotateAll marks every span of td with its trace's decision.
+func (ts *tailSampler) annotateAll(td ptrace.Traces, ds map[pcommon.TraceID]decision) {
+	key := ts.cfg.ReasonAttribute
+	forEachSpan(td, func(sp ptrace.Span) {
+		d := ds[sp.TraceID()]
+		annotateSpan(sp, d, ts.reasonName(d.reason), key)
+	})
+}
+
+// annotate marks every span of td with d.
+func annotate(td ptrace.Traces, d decision, reason, key string) {
+	forEachSpan(td, func(sp ptrace.Span) { annotateSpan(sp, d, reason, key) })
+}
+
+func annotateSpan(sp ptrace.Span, d decision, reason, key string) {
+	if key != "" {
+		sp.Attributes().PutStr(key, reason)
+	}
+	if d.byBase {
+		sp.TraceState().FromRaw(withThreshold(sp.TraceState().AsRaw(), d.threshold))
+	}
+}
+
+// withThreshold records th in a W3C tracestate's ot entry. A stricter threshold already
+// there wins: the span passed it, so it is the probability that span was kept with. A
+// tracestate that does not parse is replaced, since a weight nobody can read would count the
+// span once instead of 1/p times.
+func withThreshold(raw string, th sampling.Threshold) string {
+	if th == sampling.AlwaysSampleThreshold && !strings.Contains(raw, "th:") {
+		return raw
+	}
+	if raw == "" {
+		return "ot=th:" + th.TValue()
+	}
+	w3c, err := sampling.NewW3CTraceState(raw)
+	if err != nil {
+		return "ot=th:" + th.TValue()
+	}
+	if err := w3c.OTelValue().UpdateTValueWithSampling(th); err != nil {
+		return raw
+	}
+	var sb strings.Builder
+	if err := w3c.Serialize(&sb); err != nil {
+		return raw
+	}
+	return sb.String()
+}
+
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	rss := td.ResourceSpans()
+	for r := 0; r < rss.Len(); r++ {
+		sss := rss.At(r).ScopeSpans()
+		for s := 0; s < sss.Len(); s++ {
+			spans := sss.At(s).Spans()
+			for i := 0; i < spans.Len(); i++ {
+				f(spans.At(i))
+			}
+		}
+	}
+}
