@@ -17,6 +17,12 @@ type Config struct {
 	MaxWait time.Duration `mapstructure:"max_wait"`
 	// TickInterval is how often held traces are checked; default a quarter of IdleTime.
 	TickInterval time.Duration `mapstructure:"tick_interval"`
+	// LateWindow is how long a trace's spans stay held after the trace was dropped, so that a
+	// late span that makes a policy match (an error from a service whose SDK exported after
+	// the decision, say) keeps the whole trace after all, with the reason late_<policy>.
+	// Held dropped traces count against MaxBufferedBytes and are the first to go at the bound.
+	// 0 turns it off: late spans then follow the drop.
+	LateWindow time.Duration `mapstructure:"late_window"`
 	// MaxBufferedBytes bounds all held spans together. Past it the oldest traces are decided
 	// early (counted as forced decisions).
 	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
@@ -93,6 +99,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max_wait must be positive, got %s", cfg.MaxWait))
 	} else if cfg.IdleTime > cfg.MaxWait {
 		errs = append(errs, fmt.Errorf("idle_time (%s) must not exceed max_wait (%s)", cfg.IdleTime, cfg.MaxWait))
+	}
+	if cfg.LateWindow < 0 {
+		errs = append(errs, fmt.Errorf("late_window must not be negative, got %s", cfg.LateWindow))
 	}
 	if cfg.TickInterval < 0 {
 		errs = append(errs, fmt.Errorf("tick_interval must not be negative, got %s", cfg.TickInterval))

@@ -19,19 +19,25 @@ const (
 	reasonAttributeBase // reasonAttributeBase+i: attribute policy i
 )
 
-// decision is the outcome for one trace. threshold is set when the baseline kept it.
+// decision is the outcome for one trace. threshold is set when the baseline kept it. late is
+// set when a trace first dropped was kept after all because spans that came after the
+// decision made a policy match (a late error, say): its reason is then "late_<policy>".
 type decision struct {
 	keep      bool
+	late      bool
 	reason    uint8
 	threshold sampling.Threshold
 	byBase    bool
 }
 
-// encode packs d for the decision cache: keep, reason, and the threshold's 56 bits.
+// encode packs d for the decision cache: keep and late, reason, and the threshold's 56 bits.
 func (d decision) encode(dst []byte) []byte {
 	var b [10]byte
 	if d.keep {
 		b[0] = 1
+	}
+	if d.late {
+		b[0] |= 2
 	}
 	b[1] = d.reason
 	if d.byBase {
@@ -44,7 +50,7 @@ func decodeDecision(b []byte) (decision, bool) {
 	if len(b) != 10 {
 		return decision{}, false
 	}
-	d := decision{keep: b[0] == 1, reason: b[1]}
+	d := decision{keep: b[0]&1 != 0, late: b[0]&2 != 0, reason: b[1]}
 	if u := binary.LittleEndian.Uint64(b[2:]); u > 0 {
 		th, err := sampling.UnsignedToThreshold(u - 1)
 		if err != nil {

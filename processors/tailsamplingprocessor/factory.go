@@ -24,6 +24,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		IdleTime:           2 * time.Second,
 		MaxWait:            10 * time.Second,
+		LateWindow:         10 * time.Second,
 		MaxBufferedBytes:   256 << 20,
 		MaxTraceBytes:      8 << 20,
 		DecisionCacheBytes: 64 << 20,

@@ -55,7 +55,7 @@ func (ts *tailSampler) annotateAll(td ptrace.Traces, ds map[pcommon.TraceID]deci
 	key := ts.cfg.ReasonAttribute
 	forEachSpan(td, func(sp ptrace.Span) {
 		d := ds[sp.TraceID()]
-		annotateSpan(sp, d, ts.reasonName(d.reason), key)
+		annotateSpan(sp, d, ts.reasonOf(d), key)
 	})
 }
 

@@ -25,6 +25,11 @@ type traceState struct {
 	last     time.Time // latest span arrived
 	decided  bool
 	overhead int64
+
+	// dropped is when the trace was dropped, while it lingers for late_window: its spans stay
+	// held so that late spans can still make it kept. gone is set when it stops lingering.
+	dropped time.Time
+	gone    bool
 }
 
 // traceOverhead approximates the bytes a held trace costs beyond its buffer: the struct, its
@@ -48,8 +53,14 @@ type tailSampler struct {
 	traces  map[pcommon.TraceID]*traceState
 	fifo    []*traceState // arrival order; decided entries are skipped and compacted away
 	head    int
-	held    int64 // bytes of all held traces
+	held    int64 // bytes of all held traces, lingering ones included
 	budgets map[string]*budget
+
+	// Dropped traces lingering for late_window, and their queue in the order they were
+	// dropped (entries that stopped lingering early are marked gone and skipped).
+	linger     map[pcommon.TraceID]*traceState
+	lingerQ    []*traceState
+	lingerHead int
 
 	stop chan struct{}
 	done chan struct{}
@@ -69,6 +80,7 @@ func newTailSampler(cfg *Config, set component.TelemetrySettings, next consumer.
 		now:     time.Now,
 		traces:  map[pcommon.TraceID]*traceState{},
 		budgets: map[string]*budget{},
+		linger:  map[pcommon.TraceID]*traceState{},
 	}
 	if err := tel.observe(ts); err != nil {
 		return nil, err
@@ -156,6 +168,7 @@ func (ts *tailSampler) tick(ctx context.Context) error {
 			ts.decideLocked(t, &out, causeComplete)
 		}
 	}
+	ts.expireLingeringLocked(now)
 	ts.compactLocked()
 	ts.tel.flushDecided()
 	ts.mu.Unlock()
@@ -188,20 +201,20 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 			out.direct = append(out.direct, gtd)
 			continue
 		}
-		if d, ok := ts.cachedDecision(gr.id); ok {
+		if d, ok := ts.cachedDecision(gr.id); ok && d.keep {
 			gr.late = true
-			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), decisionAttr(d.keep))
-			if d.keep {
-				gtd, err := g.traces(gr)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				annotate(gtd, d, ts.reasonName(d.reason), ts.cfg.ReasonAttribute)
-				out.direct = append(out.direct, gtd)
+			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
+			gtd, err := g.traces(gr)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
+			annotate(gtd, d, ts.reasonOf(d), ts.cfg.ReasonAttribute)
+			out.direct = append(out.direct, gtd)
 			continue
 		}
+		// Undecided, or dropped: a dropped trace may still be kept by what these spans carry,
+		// which is decided under the lock with the spans it still holds.
 		// Held spans are kept s2-compressed, one frame per batch: 58 instead of 180 bytes a
 		// held span on the benchmark stream (bench/tailsampling TestMemoryPerBufferedSpan).
 		gr.buf = appendFrame(nil, g.message(gr), &g.scratch)
@@ -217,16 +230,18 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 		t, ok := ts.traces[gr.id]
 		if !ok {
 			if d, ok := ts.cachedDecision(gr.id); ok {
-				// Decided between the check above and the lock.
-				ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), decisionAttr(d.keep))
+				// Decided already, or between the check above and the lock.
 				if d.keep {
+					ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
 					gtd, err := g.traces(gr)
 					if err != nil {
 						errs = append(errs, err)
 						continue
 					}
-					annotate(gtd, d, ts.reasonName(d.reason), ts.cfg.ReasonAttribute)
+					annotate(gtd, d, ts.reasonOf(d), ts.cfg.ReasonAttribute)
 					out.direct = append(out.direct, gtd)
+				} else {
+					ts.lateForDroppedLocked(ctx, gr, now, &out)
 				}
 				continue
 			}
@@ -249,8 +264,18 @@ func (ts *tailSampler) ConsumeTraces(ctx context.Context, td ptrace.Traces) erro
 			ts.decideLocked(t, &out, causeTraceCap)
 		}
 	}
-	// At the memory bound, decide the oldest traces early instead of losing spans.
-	for ts.held > ts.cfg.MaxBufferedBytes && ts.head < len(ts.fifo) {
+	// At the memory bound, let dropped traces stop lingering first (the oldest first), then
+	// decide the oldest held traces early instead of losing spans.
+	for ts.held > ts.cfg.MaxBufferedBytes {
+		if ts.lingerHead < len(ts.lingerQ) {
+			ts.unlingerLocked(ts.lingerQ[ts.lingerHead])
+			ts.lingerQ[ts.lingerHead] = nil
+			ts.lingerHead++
+			continue
+		}
+		if ts.head >= len(ts.fifo) {
+			break
+		}
 		t := ts.fifo[ts.head]
 		ts.head++
 		if !t.decided {
@@ -294,15 +319,97 @@ func (ts *tailSampler) decideLocked(t *traceState, out *batch, cause string) {
 	var enc [10]byte
 	ts.cache.Set(t.id[:], d.encode(enc[:0]))
 	delete(ts.traces, t.id)
+	ts.tel.decided(cause, d, ts.reasonOf(d), t.sum.spans)
+	if !d.keep && ts.cfg.LateWindow > 0 && cause != causeShutdown && cause != causeMemory {
+		// Dropped: keep its spans for late_window (still counted in held), in case a late span
+		// makes a policy match after all.
+		t.dropped = ts.now()
+		ts.linger[t.id] = t
+		ts.lingerQ = append(ts.lingerQ, t)
+		return
+	}
 	ts.held -= t.bytes()
-	ts.tel.decided(cause, d, ts.reasonName, t.sum.spans)
 	if d.keep {
-		if err := out.add(t.id, t.buf, d); err != nil {
-			// Only our own framing can be corrupt: a bug, logged, never bad input.
-			ts.logger.Error("kept trace could not be read back", zap.Error(err))
-		}
+		ts.addKept(out, t.id, t.buf, d)
 	}
 	t.buf = nil
+}
+
+func (ts *tailSampler) addKept(out *batch, id pcommon.TraceID, frames []byte, d decision) {
+	if err := out.add(id, frames, d); err != nil {
+		// Only our own framing can be corrupt: a bug, logged, never bad input.
+		ts.logger.Error("kept trace could not be read back", zap.Error(err))
+	}
+}
+
+// lateForDroppedLocked takes spans that came after their trace was dropped. While the trace
+// lingers they join its held spans, and if together they now make a policy match (a late
+// error, say), the whole trace is kept after all, with the reason late_<policy>; later spans
+// follow that. A trace no longer lingering is kept from these spans on if they alone match.
+func (ts *tailSampler) lateForDroppedLocked(ctx context.Context, gr *group, now time.Time, out *batch) {
+	t, lingering := ts.linger[gr.id]
+	if !lingering {
+		r, ok := ts.pol.mustKeep(&gr.sum)
+		if !ok {
+			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+			return
+		}
+		d := decision{keep: true, late: true, reason: r}
+		var enc [10]byte
+		ts.cache.Set(gr.id[:], d.encode(enc[:0]))
+		ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
+		ts.tel.upgraded(ctx, ts.reasonOf(d), 0)
+		ts.addKept(out, gr.id, gr.buf, d)
+		return
+	}
+	before := int64(cap(t.buf))
+	t.buf = append(t.buf, gr.buf...)
+	ts.held += int64(cap(t.buf)) - before
+	held := t.sum.spans
+	t.sum.merge(&gr.sum)
+	t.last = now
+	r, ok := ts.pol.mustKeep(&t.sum)
+	if !ok {
+		ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+		return
+	}
+	d := decision{keep: true, late: true, reason: r}
+	var enc [10]byte
+	ts.cache.Set(t.id[:], d.encode(enc[:0]))
+	ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
+	ts.tel.upgraded(ctx, ts.reasonOf(d), held)
+	ts.addKept(out, t.id, t.buf, d)
+	ts.unlingerLocked(t)
+}
+
+// unlingerLocked lets a dropped trace's spans go.
+func (ts *tailSampler) unlingerLocked(t *traceState) {
+	if t.gone {
+		return
+	}
+	t.gone = true
+	delete(ts.linger, t.id)
+	ts.held -= t.bytes()
+	t.buf = nil
+}
+
+// expireLingeringLocked ends the lingering of traces dropped more than late_window ago, and
+// compacts the queue.
+func (ts *tailSampler) expireLingeringLocked(now time.Time) {
+	for ts.lingerHead < len(ts.lingerQ) {
+		t := ts.lingerQ[ts.lingerHead]
+		if !t.gone && now.Sub(t.dropped) < ts.cfg.LateWindow {
+			break
+		}
+		ts.unlingerLocked(t)
+		ts.lingerQ[ts.lingerHead] = nil
+		ts.lingerHead++
+	}
+	if ts.lingerHead > 1024 && ts.lingerHead > len(ts.lingerQ)/2 {
+		n := copy(ts.lingerQ, ts.lingerQ[ts.lingerHead:])
+		clear(ts.lingerQ[n:])
+		ts.lingerQ, ts.lingerHead = ts.lingerQ[:n], 0
+	}
 }
 
 // evaluateLocked runs the policies on t. Only the budget depends on anything but t.
@@ -346,6 +453,15 @@ func (ts *tailSampler) compactLocked() {
 		clear(ts.fifo[len(live):])
 		ts.fifo, ts.head = live, 0
 	}
+}
+
+// reasonOf names why d keeps a trace: the policy, prefixed with late_ when late spans made
+// it match after the trace had been dropped.
+func (ts *tailSampler) reasonOf(d decision) string {
+	if d.late {
+		return "late_" + ts.reasonName(d.reason)
+	}
+	return ts.reasonName(d.reason)
 }
 
 func (ts *tailSampler) reasonName(r uint8) string {

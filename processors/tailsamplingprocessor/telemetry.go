@@ -14,6 +14,8 @@ type telemetry struct {
 	spans        metric.Int64Counter
 	lateSpans    metric.Int64Counter
 	traceCapHits metric.Int64Counter
+	upgrades     metric.Int64Counter
+	upgradedHeld metric.Int64Counter
 	meter        metric.Meter
 
 	// decidedOpts caches the attribute set of each (cause, kept, reason): building one per
@@ -60,13 +62,27 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithDescription("Traces decided early because they reached max_trace_bytes; their later spans follow the decision.")); err != nil {
 		return nil, err
 	}
+	if t.upgrades, err = m.Int64Counter("weir_tailsampling_traces_upgraded", metric.WithUnit("{trace}"),
+		metric.WithDescription("Traces first dropped, then kept after all because late spans made a policy match (reason late_<policy>).")); err != nil {
+		return nil, err
+	}
+	if t.upgradedHeld, err = m.Int64Counter("weir_tailsampling_spans_upgraded", metric.WithUnit("{span}"),
+		metric.WithDescription("Spans of dropped traces, still held within late_window, that were kept when a late span upgraded their trace.")); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// upgraded counts a trace kept after its drop; held is how many of its spans it still held.
+func (t *telemetry) upgraded(ctx context.Context, reason string, held int) {
+	t.upgrades.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	t.upgradedHeld.Add(ctx, int64(held))
 }
 
 // observe registers the gauges of what is held right now.
 func (t *telemetry) observe(ts *tailSampler) error {
 	bytes, err := t.meter.Int64ObservableGauge("weir_tailsampling_buffered_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Bytes of spans held waiting for a decision."))
+		metric.WithDescription("Bytes of spans held: waiting for a decision, or dropped and kept for late_window in case a late span keeps the trace after all."))
 	if err != nil {
 		return err
 	}
@@ -95,12 +111,12 @@ func decisionAttr(keep bool) metric.AddOption {
 
 // decided counts one decision; flushDecided adds it to the counters. Callers hold the
 // sampler's mutex. reason names d.reason.
-func (t *telemetry) decided(cause string, d decision, reason func(uint8) string, spans int) {
+func (t *telemetry) decided(cause string, d decision, reason string, spans int) {
 	k := decidedKey{cause, d.keep, d.reason}
 	e, ok := t.decidedOpts[k]
 	if !ok {
 		e = &decidedTally{
-			opt:      metric.WithAttributes(attribute.String("cause", cause), attribute.Bool("kept", d.keep), attribute.String("reason", reason(d.reason))),
+			opt:      metric.WithAttributes(attribute.String("cause", cause), attribute.Bool("kept", d.keep), attribute.String("reason", reason)),
 			spansOpt: decisionAttr(d.keep),
 		}
 		t.decidedOpts[k] = e

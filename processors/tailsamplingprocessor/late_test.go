@@ -1,0 +1,139 @@
+package tailsamplingprocessor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// An SDK that exports a leaf's spans after the rest: the trace is dropped when its root and
+// first spans go quiet; the leaf's error comes later and keeps the whole trace after all.
+func TestLateError_KeepsTheWholeDroppedTrace(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}, spanSpec{trace: 1, span: 2, parent: 1}))
+	h.advance(t, cfg.IdleTime)
+	_, n := h.kept()
+	require.Zero(t, n, "dropped: no policy matched yet")
+
+	h.advance(t, 3*time.Second)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 3, parent: 2, err: true}))
+	kept, n := h.kept()
+	assert.Equal(t, 3, n, "the two dropped spans and the late error")
+	assert.Equal(t, "late_error", kept[1])
+	assert.Equal(t, int64(1), sumCounter(t, h.tel, "weir_tailsampling_traces_upgraded", "reason", "late_error"))
+	assert.Equal(t, int64(2), sumCounterAll(t, h.tel, "weir_tailsampling_spans_upgraded"))
+	assert.Equal(t, int64(1), sumCounter(t, h.tel, "weir_tailsampling_late_spans", "decision", "kept"))
+
+	// Later spans follow the new decision.
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 4, parent: 1}))
+	kept, n = h.kept()
+	assert.Equal(t, 4, n)
+	assert.Equal(t, "late_error", kept[1])
+	h.ts.mu.Lock()
+	assert.Empty(t, h.ts.linger, "a kept trace stops lingering")
+	held := h.ts.held
+	h.ts.mu.Unlock()
+	assert.Zero(t, held)
+}
+
+// Late spans without an error join the lingering trace and keep nothing, until one brings an
+// error; then all of them are kept.
+func TestLateSpans_JoinTheLingeringTrace(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}))
+	h.advance(t, cfg.IdleTime)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 2, parent: 1}))
+	_, n := h.kept()
+	require.Zero(t, n)
+	assert.Equal(t, int64(1), sumCounter(t, h.tel, "weir_tailsampling_late_spans", "decision", "dropped"))
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 3, parent: 1, err: true}))
+	_, n = h.kept()
+	assert.Equal(t, 3, n)
+}
+
+// Past late_window the dropped spans are gone: a late error keeps itself and what follows.
+func TestLateError_AfterTheWindow(t *testing.T) {
+	cfg := testConfig()
+	cfg.LateWindow = 5 * time.Second
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}, spanSpec{trace: 1, span: 2, parent: 1}))
+	h.advance(t, cfg.IdleTime)
+	h.advance(t, cfg.LateWindow)
+	h.ts.mu.Lock()
+	require.Empty(t, h.ts.linger)
+	require.Zero(t, h.ts.held)
+	h.ts.mu.Unlock()
+
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 3, parent: 2}))
+	_, n := h.kept()
+	require.Zero(t, n, "a late span without an error follows the drop")
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 4, parent: 2, err: true}))
+	kept, n := h.kept()
+	assert.Equal(t, 1, n, "the late error alone: the rest is gone")
+	assert.Equal(t, "late_error", kept[1])
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 5, parent: 2}))
+	_, n = h.kept()
+	assert.Equal(t, 2, n, "and what comes after it")
+}
+
+// late_window 0: late spans follow the drop, errors too (the behaviour before late_window).
+func TestLateWindowOff_LateErrorFollowsTheDrop(t *testing.T) {
+	cfg := testConfig()
+	cfg.LateWindow = 0
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}))
+	h.advance(t, cfg.IdleTime)
+	h.ts.mu.Lock()
+	assert.Zero(t, h.ts.held, "nothing lingers")
+	h.ts.mu.Unlock()
+	// Outside the window, a late error keeps itself: it is still an error trace.
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 2, parent: 1, err: true}))
+	kept, n := h.kept()
+	assert.Equal(t, 1, n)
+	assert.Equal(t, "late_error", kept[1])
+}
+
+// Lingering dropped traces count against max_buffered_bytes and are the first to go: a flood
+// of new traces never waits behind them, and live traces are not decided early for them.
+func TestLinger_FirstToGoAtTheMemoryBound(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxBufferedBytes = 1 << 20
+	cfg.MaxTraceBytes = 64 << 10
+	h := newHarness(t, cfg)
+	// 2,000 traces dropped and lingering.
+	for i := 0; i < 2000; i += 100 {
+		var specs []spanSpec
+		for j := i; j < i+100; j++ {
+			specs = append(specs, spanSpec{trace: uint64(j + 1), span: uint64(j + 1)})
+		}
+		h.send(t, makeTraces(specs...))
+	}
+	h.advance(t, cfg.IdleTime)
+	h.ts.mu.Lock()
+	lingering := len(h.ts.linger)
+	h.ts.mu.Unlock()
+	require.Equal(t, 2000, lingering)
+	// A flood of new traces: the lingering ones make room before any live one is forced.
+	for i := 0; i < 20_000; i += 100 {
+		var specs []spanSpec
+		for j := i; j < i+100; j++ {
+			specs = append(specs, spanSpec{trace: uint64(100_000 + j), span: uint64(100_000 + j)})
+		}
+		h.send(t, makeTraces(specs...))
+		h.ts.mu.Lock()
+		held := h.ts.held
+		h.ts.mu.Unlock()
+		require.LessOrEqual(t, held, cfg.MaxBufferedBytes)
+		if sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", "memory") > 0 {
+			h.ts.mu.Lock()
+			assert.Empty(t, h.ts.linger, "a live trace was forced while dropped ones still lingered")
+			h.ts.mu.Unlock()
+			return
+		}
+	}
+	t.Fatal("the flood never reached the memory bound: the test proves nothing")
+}
