@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -40,6 +41,20 @@ func main() {
 	cmd := otelcol.NewCommand(set)
 	// Errors are printed below, once, so that a known harmless one can be told apart.
 	cmd.SilenceErrors = true
+	// Settings that the collector would accept and then fail on quietly, at every interval,
+	// are refused before it starts (and by `weir validate`).
+	for _, c := range append([]*cobra.Command{cmd}, cmd.Commands()...) {
+		if c.RunE == nil || (c != cmd && c.Name() != "validate") {
+			continue
+		}
+		run := c.RunE
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if err := checkSelfMetricsEnv(os.Getenv); err != nil {
+				return err
+			}
+			return run(c, args)
+		}
+	}
 	cmd.AddCommand(schemaCommand())
 	cmd.AddCommand(rollupCommand())
 	cmd.AddCommand(spendCommand())
