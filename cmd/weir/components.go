@@ -19,6 +19,7 @@ import (
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
 	"github.com/weirhq/weir/exporters/traceroutingexporter"
 	"github.com/weirhq/weir/extensions/rollupextension"
+	"github.com/weirhq/weir/processors/headsamplingprocessor"
 	"github.com/weirhq/weir/processors/serieslimitprocessor"
 	"github.com/weirhq/weir/processors/tailsamplingprocessor"
 )
@@ -39,6 +40,7 @@ func components() (otelcol.Factories, error) {
 		tailsamplingprocessor.NewFactory(),
 		cumulativetodeltaprocessor.NewFactory(),
 		serieslimitprocessor.NewFactory(),
+		headsamplingprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}
