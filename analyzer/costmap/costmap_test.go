@@ -299,7 +299,7 @@ func TestAllocate_EmptyWindow(t *testing.T) {
 // TestAllocate_FOCUSFixture imports the FOCUS 1.0 sample bill and maps it by its
 // "application" tag.
 func TestAllocate_FOCUSFixture(t *testing.T) {
-	const fixture = "/work/shared/fixtures/focus/focus-1.0-sample.csv"
+	const fixture = "../focus/testdata/focus-1.0-sample.csv"
 	db := migrated(t)
 	ctx := testContext(t)
 	rep, err := analyzer.Import(ctx, db.Conn, db.Name, []string{fixture}, analyzer.ImportOptions{})

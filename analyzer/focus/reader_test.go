@@ -16,7 +16,7 @@ import (
 )
 
 // fixture is the real FOCUS 1.0 sample (see its README).
-const fixture = "../../../shared/fixtures/focus/focus-1.0-sample.csv"
+const fixture = "testdata/focus-1.0-sample.csv"
 
 // readAll reads every row, copying each, and collects the row errors.
 func readAll(t *testing.T, in io.Reader) (*Reader, []Row, []*RowError) {
