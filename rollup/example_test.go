@@ -50,16 +50,21 @@ func ExamplePlan() {
 	// trace_index_mv_drop
 }
 
+// usageDB is a migrated database of its own for a usage test, which runs in parallel.
+func usageDB(t *testing.T) *chtest.DB {
+	t.Parallel()
+	db := chtest.New(t)
+	_, err := rollup.Migrate(t.Context(), db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	return db
+}
+
 // The usage of SpendWriter, run on the test server (an Example could not reach one): replace
 // a billing period of an account with new rows. They are staged, then swapped in partition
 // by partition; until Commit the spend table is untouched.
 func TestSpendWriter_Usage(t *testing.T) {
-	t.Parallel()
-	db := chtest.New(t)
-	conn, database := db.Conn, db.Name
-	ctx := t.Context()
-	_, err := rollup.Migrate(ctx, conn, database, 0)
-	require.NoError(t, err)
+	db := usageDB(t)
+	conn, database, ctx := db.Conn, db.Name, t.Context()
 	var out strings.Builder
 
 	w, err := rollup.NewSpendWriter(ctx, conn, database)
@@ -89,12 +94,8 @@ func TestSpendWriter_Usage(t *testing.T) {
 // the clickhouse exporter does after their INSERT into spans succeeded, one trace_index row
 // per trace and day.
 func TestTraceIndexWriter_Usage(t *testing.T) {
-	t.Parallel()
-	db := chtest.New(t)
-	conn, database := db.Conn, db.Name
-	ctx := t.Context()
-	_, err := rollup.Migrate(ctx, conn, database, 0)
-	require.NoError(t, err)
+	db := usageDB(t)
+	conn, database, ctx := db.Conn, db.Name, t.Context()
 	var out strings.Builder
 
 	sv, err := conn.ServerVersion()
