@@ -281,10 +281,8 @@ type importer struct {
 
 	spend      *rollup.SpendWriter
 	spendBlock rollup.SpendBlock
-	spendRow   rollup.SpendRow
 	alloc      *rollup.AllocationWriter
 	allocBlock rollup.AllocationBlock
-	allocRow   rollup.AllocationRow
 
 	// progress of the file being read
 	file      *FileReport
@@ -371,9 +369,9 @@ func (im *importer) readFOCUS(ctx context.Context, fr *FileReport, in io.Reader)
 		if err != nil {
 			return fmt.Errorf("read after line %d: %w", max(last, 1), err)
 		}
-		last = row.Line
-		im.setSpendRow(row, fr.Name)
-		im.spendBlock.Append(&im.spendRow)
+		last = int64(row.LineNumber)
+		row.Source = fr.Name // the reader's row is the table's; the next Read overwrites it
+		im.spendBlock.Append(row)
 		fr.Rows++
 		fr.Cost += row.BilledCost
 		k := periodKey{row.BillingPeriodStart.Unix(), row.BillingAccountID}
@@ -437,8 +435,8 @@ func (im *importer) readOpenCost(ctx context.Context, fr *FileReport, in io.Read
 		if err != nil {
 			return err
 		}
-		im.setAllocationRow(a, fr.Name)
-		im.allocBlock.Append(&im.allocRow)
+		a.Source = fr.Name
+		im.allocBlock.Append(a)
 		fr.Rows++
 		fr.Cost += a.TotalCost
 		k := windowKey{a.WindowStart.Unix(), a.WindowEnd.Unix(), a.Cluster}
@@ -545,44 +543,6 @@ func (im *importer) abort() error {
 		errs = append(errs, im.alloc.Abort(ctx))
 	}
 	return errors.Join(errs...)
-}
-
-func (im *importer) setSpendRow(r *focus.Row, source string) {
-	im.spendRow = rollup.SpendRow{
-		BillingPeriodStart: r.BillingPeriodStart, BillingPeriodEnd: r.BillingPeriodEnd,
-		ChargePeriodStart: r.ChargePeriodStart, ChargePeriodEnd: r.ChargePeriodEnd,
-		Provider: r.Provider, HostProvider: r.HostProvider, Publisher: r.Publisher, InvoiceIssuer: r.InvoiceIssuer,
-		BillingAccountID: r.BillingAccountID, BillingAccountName: r.BillingAccountName, BillingAccountType: r.BillingAccountType,
-		SubAccountID: r.SubAccountID, SubAccountName: r.SubAccountName, SubAccountType: r.SubAccountType,
-		InvoiceID:       r.InvoiceID,
-		ServiceCategory: r.ServiceCategory, ServiceSubcategory: r.ServiceSubcategory, ServiceName: r.ServiceName,
-		ResourceID: r.ResourceID, ResourceName: r.ResourceName, ResourceType: r.ResourceType,
-		RegionID: r.RegionID, RegionName: r.RegionName, AvailabilityZone: r.AvailabilityZone,
-		SkuID: r.SkuID, SkuPriceID: r.SkuPriceID,
-		ChargeCategory: r.ChargeCategory, ChargeClass: r.ChargeClass, ChargeFrequency: r.ChargeFrequency,
-		ChargeDescription: r.ChargeDescription, PricingCategory: r.PricingCategory, BillingCurrency: r.BillingCurrency,
-		BilledCost: r.BilledCost, EffectiveCost: r.EffectiveCost, ListCost: r.ListCost, ContractedCost: r.ContractedCost,
-		ConsumedQuantity: r.ConsumedQuantity, PricingQuantity: r.PricingQuantity,
-		ConsumedUnit: r.ConsumedUnit, PricingUnit: r.PricingUnit,
-		TagKeys: r.TagKeys, TagValues: r.TagValues, ExtraKeys: r.ExtraKeys, ExtraValues: r.ExtraValues,
-		Source: source, LineNumber: uint64(r.Line),
-	}
-}
-
-func (im *importer) setAllocationRow(a *opencost.Allocation, source string) {
-	im.allocRow = rollup.AllocationRow{
-		WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Name: a.Name,
-		Cluster: a.Cluster, Node: a.Node, Namespace: a.Namespace, ControllerKind: a.ControllerKind,
-		Controller: a.Controller, Pod: a.Pod, Container: a.Container, IsIdle: a.IsIdle,
-		Minutes:               a.Minutes,
-		CPUCoreRequestAverage: a.CPUCoreRequestAverage, CPUCoreUsageAverage: a.CPUCoreUsageAverage,
-		RAMByteRequestAverage: a.RAMByteRequestAverage, RAMByteUsageAverage: a.RAMByteUsageAverage,
-		CPUCost: a.CPUCost, GPUCost: a.GPUCost, RAMCost: a.RAMCost, PVCost: a.PVCost, NetworkCost: a.NetworkCost,
-		LoadBalancerCost: a.LoadBalancerCost, SharedCost: a.SharedCost, ExternalCost: a.ExternalCost, TotalCost: a.TotalCost,
-		CPUEfficiency: a.CPUEfficiency, RAMEfficiency: a.RAMEfficiency, TotalEfficiency: a.TotalEfficiency,
-		LabelKeys: a.LabelKeys, LabelValues: a.LabelValues,
-		Source: source,
-	}
 }
 
 // countingReader counts the bytes read through it, for progress.

@@ -26,7 +26,7 @@ import (
 )
 
 // focusFixture is the real FOCUS 1.0 sample (1,000 rows of AWS, Azure and OCI).
-const focusFixture = "../../shared/fixtures/focus/focus-1.0-sample.csv"
+const focusFixture = "focus/testdata/focus-1.0-sample.csv"
 
 // openCostFixture is an /allocation/compute response by namespace over two days, step 1d,
 // with idle cost, written from OpenCost's AllocationJSON.

@@ -1,12 +1,15 @@
 package rollup_test
 
 import (
-	"context"
 	"fmt"
+	"strings"
+	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -47,20 +50,25 @@ func ExamplePlan() {
 	// trace_index_mv_drop
 }
 
-// Replace a billing period of an account with new rows: they are staged, then swapped in
-// partition by partition; until Commit the spend table is untouched. (Needs a ClickHouse
-// server, so it is compiled, not run.)
-func ExampleSpendWriter() {
-	ctx := context.Background()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:19000"}})
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
-	w, err := rollup.NewSpendWriter(ctx, conn, "weir")
-	if err != nil {
-		panic(err)
-	}
+// usageDB is a migrated database of its own for a usage test, which runs in parallel.
+func usageDB(t *testing.T) *chtest.DB {
+	t.Parallel()
+	db := chtest.New(t)
+	_, err := rollup.Migrate(t.Context(), db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	return db
+}
+
+// The usage of SpendWriter, run on the test server (an Example could not reach one): replace
+// a billing period of an account with new rows. They are staged, then swapped in partition
+// by partition; until Commit the spend table is untouched.
+func TestSpendWriter_Usage(t *testing.T) {
+	db := usageDB(t)
+	conn, database, ctx := db.Conn, db.Name, t.Context()
+	var out strings.Builder
+
+	w, err := rollup.NewSpendWriter(ctx, conn, database)
+	require.NoError(t, err)
 	sep := time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)
 	var b rollup.SpendBlock
 	row := rollup.SpendRow{
@@ -72,43 +80,36 @@ func ExampleSpendWriter() {
 	b.Append(&row) // copies row: it may be reused
 	if err := w.Write(ctx, &b); err != nil {
 		_ = w.Abort(ctx)
-		panic(err)
+		require.NoError(t, err)
 	}
 	c, err := w.Commit(ctx)
-	if err != nil {
-		panic(err)
-	}
+	require.NoError(t, err)
 	for _, p := range c.Periods {
-		fmt.Println(p.Start.Format("2006-01"), p.BillingAccountID, p.Rows, "rows replace", p.PreviousRows)
+		fmt.Fprintln(&out, p.Start.Format("2006-01"), p.BillingAccountID, p.Rows, "rows replace", p.PreviousRows)
 	}
+	assert.Equal(t, "2024-09 123456789012 1 rows replace 0\n", out.String())
 }
 
-// Index the spans of one block, as the clickhouse exporter does after their INSERT into
-// spans succeeded: one trace_index row per trace and day. (Needs a ClickHouse server, so it
-// is compiled, not run.)
-func ExampleTraceIndexWriter() {
-	ctx := context.Background()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:19000"}})
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
+// The usage of TraceIndexWriter, run on the test server: index the spans of one block, as
+// the clickhouse exporter does after their INSERT into spans succeeded, one trace_index row
+// per trace and day.
+func TestTraceIndexWriter_Usage(t *testing.T) {
+	db := usageDB(t)
+	conn, database, ctx := db.Conn, db.Name, t.Context()
+	var out strings.Builder
+
 	sv, err := conn.ServerVersion()
-	if err != nil {
-		panic(err)
-	}
-	w, err := rollup.NewTraceIndexWriter(conn, "weir")
-	if err != nil {
-		panic(err)
-	}
+	require.NoError(t, err)
+	w, err := rollup.NewTraceIndexWriter(conn, database)
+	require.NoError(t, err)
 	b := rollup.NewTraceIndexBlock(sv.Timezone) // Day is the server's, as toDate(Timestamp)
 	start := time.Date(2024, 9, 1, 12, 0, 0, 0, time.UTC)
 	trace := [16]byte{0x4b, 0xf9, 0x2f, 0x35}
 	b.Add(trace, uint64(start.UnixNano()), uint64(start.Add(80*time.Millisecond).UnixNano()), "frontend")
 	b.Add(trace, uint64(start.Add(5*time.Millisecond).UnixNano()), uint64(start.Add(60*time.Millisecond).UnixNano()), "cart")
-	if err := w.Write(ctx, b); err != nil {
-		panic(err)
-	}
-	fmt.Println(b.Len(), "row for", b.Spans(), "spans")
+	require.NoError(t, w.Write(ctx, b))
+	fmt.Fprintln(&out, b.Len(), "row for", b.Spans(), "spans")
 	b.Reset() // ready for the next block
+	assert.Equal(t, "1 row for 2 spans\n", out.String())
+	assert.Equal(t, uint64(1), db.QueryUint64(t, "SELECT count() FROM "+db.Table(rollup.TableTraceIndex)))
 }

@@ -1,7 +1,6 @@
 package rollup
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -519,26 +517,31 @@ func TestPartitionRange(t *testing.T) {
 	f("", time.Time{}, time.Time{}, false)
 }
 
-// Roll up the last two days and apply the default retention, as `weir rollup --retention` does.
-func ExampleJob_RunRecent() {
-	ctx := context.Background()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:9000"}})
-	if err != nil {
-		panic(err)
-	}
-	job := &Job{Conn: conn, Database: "weir", Logger: slog.Default()}
+// The usage of Job.RunRecent, run on the test server (an Example could not reach one): roll
+// up the last two days and apply the default retention, as `weir rollup --retention` does.
+func TestJob_RunRecentUsage(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	conn, database := db.Conn, db.Name
+	ctx := testContext(t)
+	_, err := Migrate(ctx, conn, database, 0)
+	require.NoError(t, err)
+	now := time.Date(2024, 3, 1, 12, 3, 0, 0, time.UTC)
+	insertAt(t, db, TableRED1m, now.Add(-3*time.Hour), now.Add(-26*time.Hour), now.AddDate(0, 0, -40))
+	var out strings.Builder
+
+	job := &Job{Conn: conn, Database: database, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
 	rep, err := job.RunRecent(ctx, 48*time.Hour)
-	if err != nil {
-		panic(err)
-	}
+	require.NoError(t, err)
 	for _, p := range rep.Partitions {
-		fmt.Println(p.Table, p.PartitionID, p.Rows)
+		fmt.Fprintln(&out, p.Table, p.PartitionID, p.Rows)
 	}
-	dropped, err := ApplyRetention(ctx, conn, "weir", DefaultRetention(), time.Now())
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(len(dropped), "partitions dropped")
+	dropped, err := ApplyRetention(ctx, conn, database, DefaultRetention(), now)
+	require.NoError(t, err)
+	fmt.Fprintln(&out, len(dropped), "partitions dropped")
+	// The 26 and 3 hours old minutes make an hour each; the day of the first is closed, so
+	// February's daily partition is rebuilt too. The 40 days old minute is past red_1m's 30.
+	assert.Equal(t, "red_1h 20240229 1\nred_1h 20240301 1\nred_1d 202402 1\n1 partitions dropped\n", out.String())
 }
 
 func TestJob_SeriesTiers(t *testing.T) {

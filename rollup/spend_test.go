@@ -219,9 +219,18 @@ func TestSpendWriter_NeedsSchema(t *testing.T) {
 	assert.ErrorContains(t, err, "database name")
 }
 
-// The partition expressions the writers rely on are the tables' own.
+// The partition expressions the writers rely on are the tables' own, and the Go column
+// lists (spendTable, allocationTable) are the .sql files' columns: same names, same order,
+// same types on the portable core.
 func TestStagedTables_MatchDDL(t *testing.T) {
-	for _, st := range []stagedTable{spendStaged, allocationStaged} {
+	for _, rt := range []struct {
+		stagedTable
+		cols []ddlColumn
+	}{
+		{spendTable.stagedTable, goColumns(spendTable)},
+		{allocationTable.stagedTable, goColumns(allocationTable)},
+	} {
+		st := rt.stagedTable
 		stmt, err := render(st.table, Options{Database: "weir"})
 		require.NoError(t, err)
 		assert.Contains(t, stmt.SQL, "\nPARTITION BY ("+st.partition+")\n", st.table)
@@ -229,7 +238,43 @@ func TestStagedTables_MatchDDL(t *testing.T) {
 			assert.Contains(t, stmt.SQL, "\n    "+c+" ", st.table)
 		}
 		assert.Equal(t, strings.Count(stmt.SQL, "\n    "), len(st.columns), "%s: every column is written", st.table)
+
+		var ddl []ddlColumn
+		for _, line := range strings.Split(stmt.SQL, "\n") {
+			if f := strings.Fields(line); strings.HasPrefix(line, "    ") && len(f) == 2 {
+				ddl = append(ddl, ddlColumn{f[0], strings.TrimSuffix(f[1], ",")})
+			}
+		}
+		assert.Equal(t, ddl, rt.cols, "%s: the Go columns are the DDL's", st.table)
 	}
+}
+
+type ddlColumn struct{ name, typ string }
+
+// goColumns are a rowTable's column names and portable types, in order.
+func goColumns[R any](rt *rowTable[R]) []ddlColumn {
+	var out []ddlColumn
+	for _, c := range rt.cols {
+		out = append(out, ddlColumn{c.name, c.typ})
+	}
+	return out
+}
+
+// SpendFields are the spend table's columns but Date, the arrays and the import's own.
+func TestSpendFields_AreTheFOCUSColumns(t *testing.T) {
+	var names []string
+	for _, f := range SpendFields() {
+		names = append(names, f.Name)
+	}
+	var want []string
+	for _, c := range spendTable.columns {
+		switch c {
+		case "Date", "TagKeys", "TagValues", "ExtraKeys", "ExtraValues", "Source", "ImportId", "LineNumber":
+		default:
+			want = append(want, c)
+		}
+	}
+	assert.Equal(t, want, names)
 }
 
 func allocationRows(start time.Time, window time.Duration, cluster string, names ...string) []AllocationRow {

@@ -62,6 +62,7 @@ type Result struct {
 	Spend, Kubernetes, Total Amount
 	// Workloads are the non-idle allocations with their costs and efficiencies, each with
 	// the service a rule gave it ("" when none did), as the allocation rows group them.
+	// AllocateTotals leaves it nil.
 	Workloads []Workload
 }
 
@@ -116,6 +117,16 @@ type Share struct {
 // the package doc). It reads through rollup: SpendByResource, AllocationByController,
 // CallsToNode and RequestsByService.
 func Allocate(ctx context.Context, conn driver.Conn, database string, cfg Config, from, to time.Time) (Result, error) {
+	return allocate(ctx, conn, database, cfg, from, to, true)
+}
+
+// AllocateTotals is Allocate without Result.Workloads, for a caller that reads only what
+// each service is charged (a report's days and its previous week).
+func AllocateTotals(ctx context.Context, conn driver.Conn, database string, cfg Config, from, to time.Time) (Result, error) {
+	return allocate(ctx, conn, database, cfg, from, to, false)
+}
+
+func allocate(ctx context.Context, conn driver.Conn, database string, cfg Config, from, to time.Time, workloads bool) (Result, error) {
 	cc, err := cfg.compile()
 	if err != nil {
 		return Result{}, err
@@ -132,6 +143,7 @@ func Allocate(ctx context.Context, conn driver.Conn, database string, cfg Config
 		return Result{}, err
 	}
 	a := newAllocation(cc, from, to)
+	a.workloads = workloads
 	if err := a.addSpend(spend); err != nil {
 		return Result{}, err
 	}
@@ -152,6 +164,8 @@ type allocation struct {
 	unmapped map[UnmappedItem]Amount // key has Cost 0
 	pools    []*pool
 	currency map[string]bool
+	// workloads says whether res.Workloads is filled.
+	workloads bool
 }
 
 type pool struct {
@@ -264,11 +278,13 @@ func (a *allocation) addAllocations(rows []rollup.AllocationCost) error {
 			continue
 		}
 		svc := a.mapAllocation(r)
-		a.res.Workloads = append(a.res.Workloads, Workload{Service: svc, Cluster: r.Cluster, Namespace: r.Namespace,
-			ControllerKind: r.ControllerKind, Controller: r.Controller, Cost: r.Cost, CPUCost: r.CPUCost, RAMCost: r.RAMCost,
-			CPUEfficiency: r.CPUEfficiency(), RAMEfficiency: r.RAMEfficiency(),
-			CPUUsageMinutes: r.CPUUsageMinutes, CPURequestMinutes: r.CPURequestMinutes,
-			RAMUsageMinutes: r.RAMUsageMinutes, RAMRequestMinutes: r.RAMRequestMinutes})
+		if a.workloads {
+			a.res.Workloads = append(a.res.Workloads, Workload{Service: svc, Cluster: r.Cluster, Namespace: r.Namespace,
+				ControllerKind: r.ControllerKind, Controller: r.Controller, Cost: r.Cost, CPUCost: r.CPUCost, RAMCost: r.RAMCost,
+				CPUEfficiency: r.CPUEfficiency(), RAMEfficiency: r.RAMEfficiency(),
+				CPUUsageMinutes: r.CPUUsageMinutes, CPURequestMinutes: r.CPURequestMinutes,
+				RAMUsageMinutes: r.RAMUsageMinutes, RAMRequestMinutes: r.RAMRequestMinutes})
+		}
 		if svc != "" {
 			a.service(svc).Kubernetes += amt
 			continue

@@ -240,6 +240,14 @@ func TestAllocate(t *testing.T) {
 	assert.Equal(t, 2, sh.Resources)
 	assert.Empty(t, sh.Unallocated)
 	assert.Equal(t, []Share{{Service: "cart", Weight: 300, Cost: amt(75)}, {Service: "checkout", Weight: 100, Cost: amt(25)}}, sh.Shares)
+
+	// AllocateTotals is the same result without the workloads.
+	require.NotEmpty(t, res.Workloads)
+	totals, err := AllocateTotals(testContext(t), db.Conn, db.Name, cfg, day0, day1)
+	require.NoError(t, err)
+	assert.Nil(t, totals.Workloads)
+	res.Workloads = nil
+	assert.Equal(t, res, totals)
 }
 
 func TestAllocate_SharedSplitKeys(t *testing.T) {
@@ -299,7 +307,7 @@ func TestAllocate_EmptyWindow(t *testing.T) {
 // TestAllocate_FOCUSFixture imports the FOCUS 1.0 sample bill and maps it by its
 // "application" tag.
 func TestAllocate_FOCUSFixture(t *testing.T) {
-	const fixture = "/work/shared/fixtures/focus/focus-1.0-sample.csv"
+	const fixture = "../focus/testdata/focus-1.0-sample.csv"
 	db := migrated(t)
 	ctx := testContext(t)
 	rep, err := analyzer.Import(ctx, db.Conn, db.Name, []string{fixture}, analyzer.ImportOptions{})

@@ -2,10 +2,12 @@
 // renamed columns of 0.5 and 1.0-preview) as a stream of rows: CSV, plain or gzip
 // (detected by its magic bytes), in constant memory whatever the file's size.
 //
-// Every known column ID, old or new, maps onto one field of Row; where two IDs of one
-// field are both present the newer wins and the other is kept as an extra column:
+// A Row is the spend table's row (rollup.SpendRow), and every FOCUS column the table keeps
+// (rollup.SpendFields) is read from the column ID that is its name, or, where FOCUS names it
+// otherwise or renamed it, from the IDs below; where two IDs of one column are both present
+// the newer wins and the other is kept as an extra column:
 //
-//	Row field          column IDs, preferred first      where the change is documented
+//	spend column       column IDs, preferred first      where the change is documented
 //	Provider           ServiceProviderName, ProviderName  1.3: ServiceProviderName replaces the deprecated ProviderName
 //	HostProvider       HostProviderName                   1.3: new
 //	Publisher          PublisherName                      1.3: deprecated (kept while exports carry it)
@@ -13,7 +15,8 @@
 //	ChargeCategory     ChargeCategory, ChargeType         1.0-preview: ChargeType renamed to ChargeCategory
 //	ConsumedQuantity   ConsumedQuantity, UsageQuantity    1.0: renamed from UsageQuantity
 //	ConsumedUnit       ConsumedUnit, UsageUnit            1.0: renamed from UsageUnit
-//	RegionID           RegionId, Region                   1.0: Region renamed to RegionId (RegionName added)
+//	InvoiceIssuer      InvoiceIssuerName
+//	RegionId           RegionId, Region                   1.0: Region renamed to RegionId (RegionName added)
 //	ServiceSubcategory ServiceSubcategory                 1.1: new
 //	BillingAccountType BillingAccountType                 1.2: new (also SubAccountType, InvoiceId)
 //
@@ -43,39 +46,18 @@
 package focus
 
 import (
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/weirhq/weir/rollup"
 )
 
-// Row is one FOCUS cost and usage row. Times are UTC. An empty (null) value is an empty
-// string or a zero number.
-type Row struct {
-	// Line is the line of the file the row starts on; the header is line 1.
-	Line int64
-
-	BillingPeriodStart, BillingPeriodEnd time.Time
-	ChargePeriodStart, ChargePeriodEnd   time.Time
-
-	Provider, HostProvider, Publisher, InvoiceIssuer         string
-	BillingAccountID, BillingAccountName, BillingAccountType string
-	SubAccountID, SubAccountName, SubAccountType             string
-	InvoiceID                                                string
-	ServiceCategory, ServiceSubcategory, ServiceName         string
-	ResourceID, ResourceName, ResourceType                   string
-	RegionID, RegionName, AvailabilityZone                   string
-	SkuID, SkuPriceID                                        string
-	ChargeCategory, ChargeClass, ChargeFrequency             string
-	ChargeDescription, PricingCategory, BillingCurrency      string
-
-	BilledCost, EffectiveCost, ListCost, ContractedCost float64
-	ConsumedQuantity, PricingQuantity                   float64
-	ConsumedUnit, PricingUnit                           string
-
-	// TagKeys and TagValues are the members of the Tags JSON object, in its order.
-	TagKeys, TagValues []string
-	// ExtraKeys and ExtraValues are the other non-empty columns, by header name.
-	ExtraKeys, ExtraValues []string
-}
+// Row is one FOCUS cost and usage row: the spend table's row, which package rollup
+// declares with its columns (rollup.SpendFields). The reader sets every field but Source,
+// which the caller names. Times are UTC. An empty (null) value is an empty string or a
+// zero number.
+type Row = rollup.SpendRow
 
 type kind uint8
 
@@ -100,64 +82,45 @@ type column struct {
 // still be empty (BillingAccountId) unless the column is also required per row.
 var headerRequired = []string{"BilledCost", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "BillingAccountId"}
 
-func strCol(f func(*Row) *string, names ...string) column {
-	return column{names: names, kind: kindString, str: f}
+// rowRequired are the columns no row may leave empty.
+var rowRequired = []string{"BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "BilledCost"}
+
+// columnIDs are the FOCUS column IDs of the spend columns that FOCUS names otherwise, or
+// named otherwise in older versions, preferred first (see the package doc). Every other
+// spend column is read from the column ID that is its name.
+var columnIDs = map[string][]string{
+	"Provider":         {"ServiceProviderName", "ProviderName"},
+	"HostProvider":     {"HostProviderName"},
+	"Publisher":        {"PublisherName"},
+	"InvoiceIssuer":    {"InvoiceIssuerName"},
+	"RegionId":         {"RegionId", "Region"},
+	"ChargeCategory":   {"ChargeCategory", "ChargeType"},
+	"ConsumedUnit":     {"ConsumedUnit", "UsageUnit"},
+	"EffectiveCost":    {"EffectiveCost", "AmortizedCost"},
+	"ConsumedQuantity": {"ConsumedQuantity", "UsageQuantity"},
 }
 
-func numCol(required bool, f func(*Row) *float64, names ...string) column {
-	return column{names: names, kind: kindNumber, required: required, num: f}
-}
-
-func timeCol(f func(*Row) *time.Time, name string) column {
-	return column{names: []string{name}, kind: kindTime, required: true, tim: f}
-}
-
-var columns = []column{
-	timeCol(func(r *Row) *time.Time { return &r.BillingPeriodStart }, "BillingPeriodStart"),
-	timeCol(func(r *Row) *time.Time { return &r.BillingPeriodEnd }, "BillingPeriodEnd"),
-	timeCol(func(r *Row) *time.Time { return &r.ChargePeriodStart }, "ChargePeriodStart"),
-	timeCol(func(r *Row) *time.Time { return &r.ChargePeriodEnd }, "ChargePeriodEnd"),
-
-	strCol(func(r *Row) *string { return &r.Provider }, "ServiceProviderName", "ProviderName"),
-	strCol(func(r *Row) *string { return &r.HostProvider }, "HostProviderName"),
-	strCol(func(r *Row) *string { return &r.Publisher }, "PublisherName"),
-	strCol(func(r *Row) *string { return &r.InvoiceIssuer }, "InvoiceIssuerName"),
-	strCol(func(r *Row) *string { return &r.BillingAccountID }, "BillingAccountId"),
-	strCol(func(r *Row) *string { return &r.BillingAccountName }, "BillingAccountName"),
-	strCol(func(r *Row) *string { return &r.BillingAccountType }, "BillingAccountType"),
-	strCol(func(r *Row) *string { return &r.SubAccountID }, "SubAccountId"),
-	strCol(func(r *Row) *string { return &r.SubAccountName }, "SubAccountName"),
-	strCol(func(r *Row) *string { return &r.SubAccountType }, "SubAccountType"),
-	strCol(func(r *Row) *string { return &r.InvoiceID }, "InvoiceId"),
-	strCol(func(r *Row) *string { return &r.ServiceCategory }, "ServiceCategory"),
-	strCol(func(r *Row) *string { return &r.ServiceSubcategory }, "ServiceSubcategory"),
-	strCol(func(r *Row) *string { return &r.ServiceName }, "ServiceName"),
-	strCol(func(r *Row) *string { return &r.ResourceID }, "ResourceId"),
-	strCol(func(r *Row) *string { return &r.ResourceName }, "ResourceName"),
-	strCol(func(r *Row) *string { return &r.ResourceType }, "ResourceType"),
-	strCol(func(r *Row) *string { return &r.RegionID }, "RegionId", "Region"),
-	strCol(func(r *Row) *string { return &r.RegionName }, "RegionName"),
-	strCol(func(r *Row) *string { return &r.AvailabilityZone }, "AvailabilityZone"),
-	strCol(func(r *Row) *string { return &r.SkuID }, "SkuId"),
-	strCol(func(r *Row) *string { return &r.SkuPriceID }, "SkuPriceId"),
-	strCol(func(r *Row) *string { return &r.ChargeCategory }, "ChargeCategory", "ChargeType"),
-	strCol(func(r *Row) *string { return &r.ChargeClass }, "ChargeClass"),
-	strCol(func(r *Row) *string { return &r.ChargeFrequency }, "ChargeFrequency"),
-	strCol(func(r *Row) *string { return &r.ChargeDescription }, "ChargeDescription"),
-	strCol(func(r *Row) *string { return &r.PricingCategory }, "PricingCategory"),
-	strCol(func(r *Row) *string { return &r.BillingCurrency }, "BillingCurrency"),
-	strCol(func(r *Row) *string { return &r.ConsumedUnit }, "ConsumedUnit", "UsageUnit"),
-	strCol(func(r *Row) *string { return &r.PricingUnit }, "PricingUnit"),
-
-	numCol(true, func(r *Row) *float64 { return &r.BilledCost }, "BilledCost"),
-	numCol(false, func(r *Row) *float64 { return &r.EffectiveCost }, "EffectiveCost", "AmortizedCost"),
-	numCol(false, func(r *Row) *float64 { return &r.ListCost }, "ListCost"),
-	numCol(false, func(r *Row) *float64 { return &r.ContractedCost }, "ContractedCost"),
-	numCol(false, func(r *Row) *float64 { return &r.ConsumedQuantity }, "ConsumedQuantity", "UsageQuantity"),
-	numCol(false, func(r *Row) *float64 { return &r.PricingQuantity }, "PricingQuantity"),
-
-	{names: []string{"Tags"}, kind: kindTags},
-}
+// columns are the spend table's FOCUS columns, in its order, then Tags.
+var columns = func() []column {
+	var out []column
+	for _, f := range rollup.SpendFields() {
+		c := column{names: columnIDs[f.Name], required: slices.Contains(rowRequired, f.Name),
+			str: f.String, num: f.Number, tim: f.Time}
+		if c.names == nil {
+			c.names = []string{f.Name}
+		}
+		switch {
+		case f.Time != nil:
+			c.kind = kindTime
+		case f.Number != nil:
+			c.kind = kindNumber
+		default:
+			c.kind = kindString
+		}
+		out = append(out, c)
+	}
+	return append(out, column{names: []string{"Tags"}, kind: kindTags})
+}()
 
 // versionMarkers are, newest first, columns introduced by each FOCUS version.
 var versionMarkers = []struct {

@@ -35,7 +35,7 @@ func ExampleNewReader() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(row.Line, row.Provider, row.ServiceName, row.BilledCost, row.ChargePeriodStart.Format("2006-01-02"),
+		fmt.Println(row.LineNumber, row.Provider, row.ServiceName, row.BilledCost, row.ChargePeriodStart.Format("2006-01-02"),
 			row.TagKeys, row.TagValues, row.ExtraKeys, row.ExtraValues)
 	}
 	// Output:

@@ -131,7 +131,7 @@ func (r *Reader) Read() (*Row, error) {
 	}
 	row := &r.row
 	// Start from a zero Row, keeping the slices' memory.
-	*row = Row{Line: int64(line), TagKeys: row.TagKeys[:0], TagValues: row.TagValues[:0],
+	*row = Row{LineNumber: uint64(line), TagKeys: row.TagKeys[:0], TagValues: row.TagValues[:0],
 		ExtraKeys: row.ExtraKeys[:0], ExtraValues: row.ExtraValues[:0]}
 	for ci, hi := range r.fields {
 		if hi < 0 {
@@ -141,7 +141,7 @@ func (r *Reader) Read() (*Row, error) {
 		v := value(rec[hi])
 		if v == "" {
 			if c.required {
-				return nil, &RowError{Line: row.Line, Reason: r.header[hi] + " is empty"}
+				return nil, &RowError{Line: int64(line), Reason: r.header[hi] + " is empty"}
 			}
 			continue
 		}
@@ -151,19 +151,19 @@ func (r *Reader) Read() (*Row, error) {
 		case kindNumber:
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, &RowError{Line: row.Line, Reason: fmt.Sprintf("%s %q is not a number", r.header[hi], clip(v))}
+				return nil, &RowError{Line: int64(line), Reason: fmt.Sprintf("%s %q is not a number", r.header[hi], clip(v))}
 			}
 			*c.num(row) = f
 		case kindTime:
 			t, ok := r.times.parse(v)
 			if !ok {
-				return nil, &RowError{Line: row.Line, Reason: fmt.Sprintf("%s %q is not a date-time between 1970 and 2105", r.header[hi], clip(v))}
+				return nil, &RowError{Line: int64(line), Reason: fmt.Sprintf("%s %q is not a date-time between 1970 and 2105", r.header[hi], clip(v))}
 			}
 			*c.tim(row) = t
 		case kindTags:
 			keys, vals, err := r.tags.parse(row.TagKeys, row.TagValues, v)
 			if err != nil {
-				return nil, &RowError{Line: row.Line, Reason: fmt.Sprintf("%s %q is not a JSON object: %v", r.header[hi], clip(v), err)}
+				return nil, &RowError{Line: int64(line), Reason: fmt.Sprintf("%s %q is not a JSON object: %v", r.header[hi], clip(v), err)}
 			}
 			row.TagKeys, row.TagValues = keys, vals
 		}

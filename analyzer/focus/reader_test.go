@@ -16,7 +16,7 @@ import (
 )
 
 // fixture is the real FOCUS 1.0 sample (see its README).
-const fixture = "../../../shared/fixtures/focus/focus-1.0-sample.csv"
+const fixture = "testdata/focus-1.0-sample.csv"
 
 // readAll reads every row, copying each, and collects the row errors.
 func readAll(t *testing.T, in io.Reader) (*Reader, []Row, []*RowError) {
@@ -75,7 +75,7 @@ func TestReader_Fixture(t *testing.T) {
 			assert.Equal(t, "1.0", rd.Version())
 
 			first := rows[0]
-			assert.Equal(t, int64(2), first.Line)
+			assert.Equal(t, uint64(2), first.LineNumber)
 			assert.Equal(t, "AWS", first.Provider)
 			assert.Equal(t, "Amazon Web Services, Inc.", first.Publisher)
 			assert.Equal(t, "1234567890123", first.BillingAccountID)
@@ -220,7 +220,7 @@ func TestReader_BadRows(t *testing.T) {
 		"2024-09-01,2024-10-01,2024-09-02 00:00:00,2024-09-03 00:00:00,-2.5e-3,a,good two,{}\n" // 14
 	_, rows, bad := readAll(t, strings.NewReader(in))
 	require.Len(t, rows, 3)
-	assert.Equal(t, []int64{2, 9, 14}, []int64{rows[0].Line, rows[1].Line, rows[2].Line})
+	assert.Equal(t, []uint64{2, 9, 14}, []uint64{rows[0].LineNumber, rows[1].LineNumber, rows[2].LineNumber})
 	assert.Equal(t, "multi\nline", rows[1].ServiceName)
 	assert.Equal(t, -0.0025, rows[2].BilledCost)
 	var got []string

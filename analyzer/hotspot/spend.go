@@ -131,8 +131,6 @@ type SpendInput struct {
 	Workloads  []Workload
 	Series     []SeriesGrowth
 	TotalSpend float64 // the week's whole bill (severity is a share of it)
-
-	seriesLastWeek map[string]bool // services with any metric series the week before
 }
 
 // DetectSpend applies the spend rules. Findings carry ImpactPerWeek and are sorted by it,
@@ -141,135 +139,206 @@ func DetectSpend(in SpendInput, th SpendThresholds) ([]Finding, error) {
 	if err := th.Validate(); err != nil {
 		return nil, err
 	}
-	sev := func(impact float64) Severity {
-		if in.TotalSpend <= 0 {
-			return SeverityInfo
-		}
-		switch share := impact / in.TotalSpend; {
-		case share >= th.CriticalShare:
-			return SeverityCritical
-		case share >= th.WarningShare:
-			return SeverityWarning
-		}
-		return SeverityInfo
-	}
-	median := fleetMedianPer1k(in.Services, th.MinRequests)
-	var out []Finding
-	add := func(rule Rule, s ServiceWeek, op string, impact float64, ev Evidence, rec string) {
-		ev.FleetMedianCostPer1k = median
-		out = append(out, Finding{Rule: rule, Service: s.Service, Operation: op, Severity: sev(impact),
-			Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact, Recommendation: rec})
-	}
+	d := &spendDetector{th: th, total: in.TotalSpend, median: fleetMedianPer1k(in.Services, th.MinRequests),
+		seriesLastWeek: map[string]bool{}}
 	for _, s := range in.Services {
 		ev := serviceEvidence(s)
-		cpk, prevCpk := ev.CostPer1k, ev.PreviousCostPer1k
-		reqChange, spendChange := ev.RequestsChange, ev.SpendChange
-		flat := s.PreviousRequests > 0 && math.Abs(reqChange) <= th.FlatTraffic
-
-		if s.Spend > 0 && s.ActiveSpans == 0 && s.Requests == 0 {
-			add(RuleIdleSpend, s, "no traffic", s.Spend, ev, fmt.Sprintf(
-				"%s cost %.2f this week and sent not one span: if it is unused, shut it down and release its resources; "+
-					"if it works silently, instrument it so its cost can be judged; if its spans carry another "+
-					"service.name than its bill's tag, fix the mapping (costmap rules).", s.Service, s.Spend))
-			continue
+		if d.idleSpend(s, ev) {
+			continue // no traffic: the other rules have nothing to judge
 		}
-		if s.Requests >= th.MinRequests && median > 0 && cpk > th.OutlierRatio*median {
-			impact := s.Spend - float64(s.Requests)/1000*median
-			add(RuleCostOutlier, s, "cost per 1k requests", impact, ev, fmt.Sprintf(
-				"%s costs %.4f per 1k requests, %.1f× the fleet median (%.4f): profile where its requests spend "+
-					"resources and right-size it; at the median it would cost %.2f less a week.",
-				s.Service, cpk, cpk/median, median, impact))
-		}
-		if flat && prevCpk > 0 && s.Requests > 0 && (cpk-prevCpk)/prevCpk >= th.RiseMinChange {
-			impact := s.Spend - float64(s.Requests)/1000*prevCpk
-			add(RuleCostRise, s, "cost per 1k requests", impact, ev, fmt.Sprintf(
-				"%s's cost per 1k requests rose %.0f%% (%.4f → %.4f) while its traffic moved %+.0f%%: "+
-					"look for a capacity or pricing change (instance type, replicas, storage, lost discount) made this week.",
-				s.Service, 100*(cpk-prevCpk)/prevCpk, prevCpk, cpk, 100*reqChange))
-		} else if !flat && s.PreviousSpend > 0 && s.PreviousRequests > 0 && spendChange >= th.GrowthMinChange &&
-			spendChange-reqChange >= th.GrowthMinGap {
-			impact := s.Spend - s.PreviousSpend*float64(s.Requests)/float64(s.PreviousRequests)
-			add(RuleSpendGrowth, s, "spend against traffic", impact, ev, fmt.Sprintf(
-				"%s's spend grew %+.0f%% while its traffic grew %+.0f%%: find what was added beyond the traffic "+
-					"(capacity kept after a peak, new resources, a pricing change).",
-				s.Service, 100*spendChange, 100*reqChange))
-		}
-		if s.Requests > 0 && ev.FailedRequestShare >= th.ErrorBurnMinShare && s.Spend > 0 {
-			impact := s.Spend * ev.FailedRequestShare
-			add(RuleErrorBurn, s, "failed requests", impact, ev, fmt.Sprintf(
-				"%.1f%% of %s's requests fail, burning about %.2f of its spend a week on work nobody gets: "+
-					"fix the top errors first; fail fast before expensive work.", 100*ev.FailedRequestShare, s.Service, impact))
-		}
-		bytes := s.TelemetryBytes
-		if !th.TelemetryWeighted {
-			bytes = s.StoredTelemetryBytes
-		}
-		if tc := bytes / 1e9 * th.PricePerGB; s.Spend > 0 && tc > th.TelemetryMaxShare*s.Spend {
-			ev.TelemetryGB = bytes / 1e9
-			ev.StoredTelemetryGB = s.StoredTelemetryBytes / 1e9
-			ev.TelemetryCost = tc
-			ev.TelemetryShareOfSpend = tc / s.Spend
-			if s.Requests > 0 {
-				ev.TelemetryBytesPerRequest = bytes / float64(s.Requests)
-			}
-			impact := tc - th.TelemetryMaxShare*s.Spend
-			add(RuleTelemetrySpend, s, "telemetry volume", impact, ev, fmt.Sprintf(
-				"%s's telemetry (%.1f GB, %.0f bytes per request) costs %.2f a week, %.0f%% of its spend: drop "+
-					"large attributes and debug payloads, sample it harder, and keep high-cardinality values out of "+
-					"metric attributes.", s.Service, ev.TelemetryGB, ev.TelemetryBytesPerRequest, tc, 100*ev.TelemetryShareOfSpend))
-		}
+		d.costOutlier(s, ev)
+		d.costRise(s, ev)
+		d.spendGrowth(s, ev)
+		d.errorBurn(s, ev)
+		d.telemetrySpend(s, ev)
 	}
 	for _, w := range in.Workloads {
-		cpuWaste, ramWaste := waste(w.CPUCost, w.CPUEfficiency, th), waste(w.RAMCost, w.RAMEfficiency, th)
-		if cpuWaste+ramWaste <= 0 {
-			continue
-		}
-		svc := w.Service
-		if svc == "" {
-			svc = w.Namespace + "/" + w.Controller
-		}
-		ev := Evidence{Cluster: w.Cluster, Workload: w.Namespace + "/" + w.Controller,
-			CPUEfficiency: w.CPUEfficiency, RAMEfficiency: w.RAMEfficiency, CPUCost: w.CPUCost, RAMCost: w.RAMCost}
-		impact := cpuWaste + ramWaste
-		out = append(out, Finding{Rule: RuleOverProvisioned, Service: svc, Operation: w.Namespace + "/" + w.Controller,
-			Severity: sev(impact), Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact,
-			Recommendation: fmt.Sprintf("%s/%s uses %.0f%% of the CPU and %.0f%% of the memory it requests: lower its "+
-				"requests (or replicas) towards usage / %.0f%%, or let an autoscaler size it.",
-				w.Namespace, w.Controller, 100*w.CPUEfficiency, 100*w.RAMEfficiency, 100*th.TargetEfficiency)})
+		d.overProvisioned(w)
 	}
-	in.seriesLastWeek = map[string]bool{}
 	for _, g := range in.Series {
 		if g.PreviousSeries > 0 {
-			in.seriesLastWeek[g.Service] = true
+			d.seriesLastWeek[g.Service] = true
 		}
 	}
 	for _, g := range in.Series {
-		if g.Series < th.SeriesMin || float64(g.Series) < th.SeriesGrowth*float64(g.PreviousSeries) {
-			continue
-		}
-		impact := 0.0
-		if g.Series > 0 {
-			// The share of this week's points that the growth added, priced like telemetry.
-			impact = g.PointBytes / 1e9 * th.PricePerGB * (1 - float64(g.PreviousSeries)/float64(g.Series))
-		}
-		ev := Evidence{Key: g.Metric, Series: g.Series, PreviousSeries: g.PreviousSeries}
-		f := Finding{Rule: RuleSeriesExplosion, Service: g.Service, Operation: g.Metric, Severity: sev(impact),
-			Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact,
-			Recommendation: fmt.Sprintf("%s's metric %s went from %d to %d series in a week: an attribute with "+
-				"unbounded values (IDs, URLs, timestamps) is probably on it; drop or bucket that attribute.",
-				g.Service, g.Metric, g.PreviousSeries, g.Series)}
-		// A tenfold growth is worth a warning whatever it costs yet: it keeps growing. A metric
-		// that is new this week is not growth, unless its service already sent metrics.
-		tenfold := g.PreviousSeries > 0 && float64(g.Series) >= 10*float64(g.PreviousSeries)
-		appeared := g.PreviousSeries == 0 && in.seriesLastWeek[g.Service]
-		if f.Severity == SeverityInfo && (tenfold || appeared) {
-			f.Severity = SeverityWarning
-		}
-		out = append(out, f)
+		d.seriesExplosion(g)
 	}
-	foldSpendLevel(out)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].ImpactPerWeek > out[j].ImpactPerWeek })
-	return out, nil
+	foldSpendLevel(d.out)
+	sort.SliceStable(d.out, func(i, j int) bool { return d.out[i].ImpactPerWeek > d.out[j].ImpactPerWeek })
+	return d.out, nil
+}
+
+// spendDetector applies the spend rules of one week, one method per rule; each appends
+// its findings to out.
+type spendDetector struct {
+	th             SpendThresholds
+	total          float64         // SpendInput.TotalSpend
+	median         float64         // the fleet median cost per 1k requests
+	seriesLastWeek map[string]bool // services with any metric series the week before
+	out            []Finding
+}
+
+// severity is an impact's severity: its share of the week's total spend.
+func (d *spendDetector) severity(impact float64) Severity {
+	if d.total <= 0 {
+		return SeverityInfo
+	}
+	switch share := impact / d.total; {
+	case share >= d.th.CriticalShare:
+		return SeverityCritical
+	case share >= d.th.WarningShare:
+		return SeverityWarning
+	}
+	return SeverityInfo
+}
+
+// add appends a finding about a service's week.
+func (d *spendDetector) add(rule Rule, s ServiceWeek, op string, impact float64, ev Evidence, rec string) {
+	ev.FleetMedianCostPer1k = d.median
+	d.out = append(d.out, Finding{Rule: rule, Service: s.Service, Operation: op, Severity: d.severity(impact),
+		Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact, Recommendation: rec})
+}
+
+// flat reports whether s's traffic moved by at most FlatTraffic either way.
+func (d *spendDetector) flat(s ServiceWeek, ev Evidence) bool {
+	return s.PreviousRequests > 0 && math.Abs(ev.RequestsChange) <= d.th.FlatTraffic
+}
+
+// idleSpend: spend and not one span all week. It reports whether the service is idle.
+func (d *spendDetector) idleSpend(s ServiceWeek, ev Evidence) bool {
+	if s.Spend <= 0 || s.ActiveSpans != 0 || s.Requests != 0 {
+		return false
+	}
+	d.add(RuleIdleSpend, s, "no traffic", s.Spend, ev, fmt.Sprintf(
+		"%s cost %.2f this week and sent not one span: if it is unused, shut it down and release its resources; "+
+			"if it works silently, instrument it so its cost can be judged; if its spans carry another "+
+			"service.name than its bill's tag, fix the mapping (costmap rules).", s.Service, s.Spend))
+	return true
+}
+
+// costOutlier: cost per 1k requests more than OutlierRatio times the fleet median.
+func (d *spendDetector) costOutlier(s ServiceWeek, ev Evidence) {
+	cpk, median := ev.CostPer1k, d.median
+	if s.Requests < d.th.MinRequests || median <= 0 || cpk <= d.th.OutlierRatio*median {
+		return
+	}
+	impact := s.Spend - float64(s.Requests)/1000*median
+	d.add(RuleCostOutlier, s, "cost per 1k requests", impact, ev, fmt.Sprintf(
+		"%s costs %.4f per 1k requests, %.1f× the fleet median (%.4f): profile where its requests spend "+
+			"resources and right-size it; at the median it would cost %.2f less a week.",
+		s.Service, cpk, cpk/median, median, impact))
+}
+
+// costRise: cost per 1k requests up by RiseMinChange or more on flat traffic.
+func (d *spendDetector) costRise(s ServiceWeek, ev Evidence) {
+	cpk, prevCpk := ev.CostPer1k, ev.PreviousCostPer1k
+	if !d.flat(s, ev) || prevCpk <= 0 || s.Requests == 0 || (cpk-prevCpk)/prevCpk < d.th.RiseMinChange {
+		return
+	}
+	impact := s.Spend - float64(s.Requests)/1000*prevCpk
+	d.add(RuleCostRise, s, "cost per 1k requests", impact, ev, fmt.Sprintf(
+		"%s's cost per 1k requests rose %.0f%% (%.4f → %.4f) while its traffic moved %+.0f%%: "+
+			"look for a capacity or pricing change (instance type, replicas, storage, lost discount) made this week.",
+		s.Service, 100*(cpk-prevCpk)/prevCpk, prevCpk, cpk, 100*ev.RequestsChange))
+}
+
+// spendGrowth: on traffic that is not flat (flat traffic is costRise's), spend up by
+// GrowthMinChange or more and ahead of traffic by GrowthMinGap or more.
+func (d *spendDetector) spendGrowth(s ServiceWeek, ev Evidence) {
+	reqChange, spendChange := ev.RequestsChange, ev.SpendChange
+	if d.flat(s, ev) || s.PreviousSpend <= 0 || s.PreviousRequests == 0 || spendChange < d.th.GrowthMinChange ||
+		spendChange-reqChange < d.th.GrowthMinGap {
+		return
+	}
+	impact := s.Spend - s.PreviousSpend*float64(s.Requests)/float64(s.PreviousRequests)
+	d.add(RuleSpendGrowth, s, "spend against traffic", impact, ev, fmt.Sprintf(
+		"%s's spend grew %+.0f%% while its traffic grew %+.0f%%: find what was added beyond the traffic "+
+			"(capacity kept after a peak, new resources, a pricing change).",
+		s.Service, 100*spendChange, 100*reqChange))
+}
+
+// errorBurn: at least ErrorBurnMinShare of the requests failed; the impact is that share
+// of the spend.
+func (d *spendDetector) errorBurn(s ServiceWeek, ev Evidence) {
+	if s.Requests == 0 || ev.FailedRequestShare < d.th.ErrorBurnMinShare || s.Spend <= 0 {
+		return
+	}
+	impact := s.Spend * ev.FailedRequestShare
+	d.add(RuleErrorBurn, s, "failed requests", impact, ev, fmt.Sprintf(
+		"%.1f%% of %s's requests fail, burning about %.2f of its spend a week on work nobody gets: "+
+			"fix the top errors first; fail fast before expensive work.", 100*ev.FailedRequestShare, s.Service, impact))
+}
+
+// telemetrySpend: telemetry priced at PricePerGB above TelemetryMaxShare of the spend.
+func (d *spendDetector) telemetrySpend(s ServiceWeek, ev Evidence) {
+	bytes := s.TelemetryBytes
+	if !d.th.TelemetryWeighted {
+		bytes = s.StoredTelemetryBytes
+	}
+	tc := bytes / 1e9 * d.th.PricePerGB
+	if s.Spend <= 0 || tc <= d.th.TelemetryMaxShare*s.Spend {
+		return
+	}
+	ev.TelemetryGB = bytes / 1e9
+	ev.StoredTelemetryGB = s.StoredTelemetryBytes / 1e9
+	ev.TelemetryCost = tc
+	ev.TelemetryShareOfSpend = tc / s.Spend
+	if s.Requests > 0 {
+		ev.TelemetryBytesPerRequest = bytes / float64(s.Requests)
+	}
+	impact := tc - d.th.TelemetryMaxShare*s.Spend
+	d.add(RuleTelemetrySpend, s, "telemetry volume", impact, ev, fmt.Sprintf(
+		"%s's telemetry (%.1f GB, %.0f bytes per request) costs %.2f a week, %.0f%% of its spend: drop "+
+			"large attributes and debug payloads, sample it harder, and keep high-cardinality values out of "+
+			"metric attributes.", s.Service, ev.TelemetryGB, ev.TelemetryBytesPerRequest, tc, 100*ev.TelemetryShareOfSpend))
+}
+
+// overProvisioned: a workload's CPU or memory efficiency below LowEfficiency; the impact is
+// the capacity beyond TargetEfficiency.
+func (d *spendDetector) overProvisioned(w Workload) {
+	cpuWaste, ramWaste := waste(w.CPUCost, w.CPUEfficiency, d.th), waste(w.RAMCost, w.RAMEfficiency, d.th)
+	if cpuWaste+ramWaste <= 0 {
+		return
+	}
+	svc := w.Service
+	if svc == "" {
+		svc = w.Namespace + "/" + w.Controller
+	}
+	ev := Evidence{Cluster: w.Cluster, Workload: w.Namespace + "/" + w.Controller,
+		CPUEfficiency: w.CPUEfficiency, RAMEfficiency: w.RAMEfficiency, CPUCost: w.CPUCost, RAMCost: w.RAMCost}
+	impact := cpuWaste + ramWaste
+	d.out = append(d.out, Finding{Rule: RuleOverProvisioned, Service: svc, Operation: w.Namespace + "/" + w.Controller,
+		Severity: d.severity(impact), Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact,
+		Recommendation: fmt.Sprintf("%s/%s uses %.0f%% of the CPU and %.0f%% of the memory it requests: lower its "+
+			"requests (or replicas) towards usage / %.0f%%, or let an autoscaler size it.",
+			w.Namespace, w.Controller, 100*w.CPUEfficiency, 100*w.RAMEfficiency, 100*d.th.TargetEfficiency)})
+}
+
+// seriesExplosion: a metric with at least SeriesMin series that grew SeriesGrowth times or
+// more (or appeared with that many).
+func (d *spendDetector) seriesExplosion(g SeriesGrowth) {
+	if g.Series < d.th.SeriesMin || float64(g.Series) < d.th.SeriesGrowth*float64(g.PreviousSeries) {
+		return
+	}
+	impact := 0.0
+	if g.Series > 0 {
+		// The share of this week's points that the growth added, priced like telemetry.
+		impact = g.PointBytes / 1e9 * d.th.PricePerGB * (1 - float64(g.PreviousSeries)/float64(g.Series))
+	}
+	ev := Evidence{Key: g.Metric, Series: g.Series, PreviousSeries: g.PreviousSeries}
+	f := Finding{Rule: RuleSeriesExplosion, Service: g.Service, Operation: g.Metric, Severity: d.severity(impact),
+		Evidence: ev, ExampleTraceIDs: []string{}, ImpactPerWeek: impact,
+		Recommendation: fmt.Sprintf("%s's metric %s went from %d to %d series in a week: an attribute with "+
+			"unbounded values (IDs, URLs, timestamps) is probably on it; drop or bucket that attribute.",
+			g.Service, g.Metric, g.PreviousSeries, g.Series)}
+	// A tenfold growth is worth a warning whatever it costs yet: it keeps growing. A metric
+	// that is new this week is not growth, unless its service already sent metrics.
+	tenfold := g.PreviousSeries > 0 && float64(g.Series) >= 10*float64(g.PreviousSeries)
+	appeared := g.PreviousSeries == 0 && d.seriesLastWeek[g.Service]
+	if f.Severity == SeverityInfo && (tenfold || appeared) {
+		f.Severity = SeverityWarning
+	}
+	d.out = append(d.out, f)
 }
 
 // foldSpendLevel keeps one finding per service about the level of its spend: the cost

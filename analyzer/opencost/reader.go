@@ -31,34 +31,17 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/weirhq/weir/rollup"
 )
 
 // ErrNotOpenCost is returned for JSON that is not an allocation response.
 var ErrNotOpenCost = errors.New("not an OpenCost allocation response")
 
-// Allocation is one allocation of one window. Times are UTC.
-type Allocation struct {
-	// Name is the aggregate key: "kube-system", "cluster-one/default", "__idle__".
-	Name                   string
-	WindowStart, WindowEnd time.Time
-	Cluster, Node          string
-	Namespace              string
-	ControllerKind         string
-	Controller             string
-	Pod, Container         string
-	IsIdle                 bool
-
-	Minutes                                    float64
-	CPUCoreRequestAverage, CPUCoreUsageAverage float64
-	RAMByteRequestAverage, RAMByteUsageAverage float64
-
-	CPUCost, GPUCost, RAMCost, PVCost, NetworkCost        float64
-	LoadBalancerCost, SharedCost, ExternalCost, TotalCost float64
-	CPUEfficiency, RAMEfficiency, TotalEfficiency         float64
-
-	// LabelKeys and LabelValues are the Kubernetes labels, sorted by key.
-	LabelKeys, LabelValues []string
-}
+// Allocation is one allocation of one window: the allocation table's row, which package
+// rollup declares. The reader sets every field but Source, which the caller names. Times
+// are UTC.
+type Allocation = rollup.AllocationRow
 
 // EntryError is an allocation that was skipped; Reader.Next returns it and goes on.
 type EntryError struct {

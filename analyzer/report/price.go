@@ -1,13 +1,8 @@
 package report
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"strings"
-	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/analyzer/hotspot"
@@ -38,8 +33,9 @@ type pricer struct {
 	edges   map[string][]edge  // client -> its edges, by calls descending
 }
 
-func newPricer(ctx context.Context, conn driver.Conn, database string, from, to time.Time,
-	rows map[string]*ServiceRow, cur costmap.Result) (*pricer, error) {
+// newPricer prices callees from the week's per-service table (rows), its shared resources
+// (cur.Shared) and its service-graph edges.
+func newPricer(rows map[string]*ServiceRow, cur costmap.Result, edges []rollup.Row) *pricer {
 	p := &pricer{perCall: map[string]float64{}, edges: map[string][]edge{}}
 	for s, r := range rows {
 		if r.Requests > 0 {
@@ -55,17 +51,9 @@ func newPricer(ctx context.Context, conn driver.Conn, database string, from, to 
 			p.perCall[sh.Node] += sh.Cost.Float64() / float64(calls)
 		}
 	}
-	q := &rollup.Querier{Conn: conn, Database: database}
-	res, err := q.Query(ctx, rollup.Query{
-		Signal: rollup.SignalEdges, From: from, To: to, Step: 24 * time.Hour,
-		GroupBy: []string{rollup.GroupClient, rollup.GroupServer, rollup.GroupConnectionType},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report: edges: %w", err)
-	}
 	type k struct{ c, s, t string }
 	sum := map[k]*edge{}
-	for _, r := range res.Rows {
+	for _, r := range edges {
 		key := k{r.Series.Client, r.Series.Server, r.Series.ConnectionType}
 		e := sum[key]
 		if e == nil {
@@ -87,7 +75,7 @@ func newPricer(ctx context.Context, conn driver.Conn, database string, from, to 
 			return es[i].server < es[j].server
 		})
 	}
-	return p, nil
+	return p
 }
 
 // price returns a finding's cost per avoidable call and the callees it was priced at. An

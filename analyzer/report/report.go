@@ -2,13 +2,17 @@
 // each service cost per request, how that moved against the week before, and the hotspots
 // worth fixing ranked by their estimated weekly cost impact.
 //
-// Build reads everything through the analyzer and rollup packages:
+// Build gathers what it needs from ClickHouse through the analyzer and rollup packages, then
+// computes the report from that alone (gather.go, compute.go):
 //
 //   - spend per service: costmap.Allocate over the week and over the week before (the totals
 //     include unmapped and idle cost), and over each day of the week for the chart;
 //   - requests, errors and latency per service and day: rollup.Querier over the RED tiers
-//     (SERVER and CONSUMER spans, counted before sampling);
-//   - hotspots: hotspot.Detect over the week.
+//     (SERVER and CONSUMER spans, counted before sampling; one read of every kind, which
+//     also tells which services were active at all);
+//   - the service graph's calls (for prices), telemetry volume and metric series counts;
+//   - hotspots: hotspot.Detect over the week, and the spend rules (hotspot.DetectSpend) over
+//     the computed table.
 //
 // # Numbers
 //
@@ -40,8 +44,6 @@ package report
 import (
 	"context"
 	"fmt"
-	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +52,6 @@ import (
 
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/analyzer/hotspot"
-	"github.com/weirhq/weir/internal/model"
-	"github.com/weirhq/weir/rollup"
 )
 
 // Report is the weekly report. Its JSON field names are stable.
@@ -191,7 +191,8 @@ func DefaultOptions() Options {
 	}
 }
 
-// Build gathers the report of ISO week (e.g. "2026-W47") and the week before it.
+// Build builds the report of ISO week (e.g. "2026-W47") and the week before it: it gathers
+// what the report reads from ClickHouse, then computes the report from that alone.
 func Build(ctx context.Context, conn driver.Conn, database, week string, opts Options) (*Report, error) {
 	from, err := ParseWeek(week)
 	if err != nil {
@@ -200,245 +201,9 @@ func Build(ctx context.Context, conn driver.Conn, database, week string, opts Op
 	if err := opts.Spend.Validate(); err != nil {
 		return nil, err
 	}
-	cfg, th := opts.Costmap, opts.Patterns
-	to := from.AddDate(0, 0, 7)
-	prevFrom := from.AddDate(0, 0, -7)
-	r := &Report{
-		Week: WeekOf(from), From: from, To: to, PreviousWeek: WeekOf(prevFrom),
-		GeneratedAt: time.Now().UTC().Truncate(time.Second), ImpactMethod: ImpactMethod,
-	}
-
-	cur, err := costmap.Allocate(ctx, conn, database, cfg, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("report: spend of %s: %w", r.Week, err)
-	}
-	prev, err := costmap.Allocate(ctx, conn, database, cfg, prevFrom, from)
-	if err != nil {
-		return nil, fmt.Errorf("report: spend of %s: %w", r.PreviousWeek, err)
-	}
-	switch currencies := dedup(append(append([]string{}, cur.Currencies...), prev.Currencies...)); len(currencies) {
-	case 0:
-	case 1:
-		r.Currency = currencies[0]
-	default:
-		r.Currency = "mixed"
-	}
-
-	// Requests, errors and latency per service and day over both weeks.
-	q := &rollup.Querier{Conn: conn, Database: database}
-	red, err := q.Query(ctx, rollup.Query{
-		Signal: rollup.SignalRED, From: prevFrom, To: to, Step: 24 * time.Hour,
-		SpanKinds: model.RequestKinds, GroupBy: []string{rollup.GroupService},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report: requests: %w", err)
-	}
-	type traffic struct {
-		requests, prevRequests, errors uint64
-		latency                        model.Distribution
-		daily, dailyErrors             [7]uint64
-	}
-	tr := map[string]*traffic{}
-	get := func(s string) *traffic {
-		if tr[s] == nil {
-			tr[s] = &traffic{}
-		}
-		return tr[s]
-	}
-	for _, row := range red.Rows {
-		t := get(row.Series.ServiceName)
-		if row.Bucket.Before(from) {
-			t.prevRequests += row.Requests
-			continue
-		}
-		t.requests += row.Requests
-		t.errors += row.Errors
-		t.latency.Merge(row.Latency)
-		if d := int(row.Bucket.Sub(from) / (24 * time.Hour)); d >= 0 && d < 7 {
-			t.daily[d] += row.Requests
-			t.dailyErrors[d] += row.Errors
-		}
-	}
-
-	// Per-service table.
-	rows := map[string]*ServiceRow{}
-	row := func(s string) *ServiceRow {
-		if rows[s] == nil {
-			rows[s] = &ServiceRow{Service: s}
-		}
-		return rows[s]
-	}
-	for _, s := range cur.Services {
-		row(s.Service).Spend = s.Total.Float64()
-	}
-	for _, s := range prev.Services {
-		row(s.Service).PreviousSpend = s.Total.Float64()
-	}
-	for s, t := range tr {
-		sr := row(s)
-		sr.Requests, sr.PreviousRequests, sr.Errors = t.requests, t.prevRequests, t.errors
-		if t.latency.Count() > 0 {
-			if p95 := t.latency.Quantile(0.95); !math.IsNaN(p95) {
-				sr.P95Ms = p95 / 1e6
-			}
-		}
-	}
-	for _, sr := range rows {
-		if sr.Requests > 0 {
-			sr.ErrorRate = float64(sr.Errors) / float64(sr.Requests)
-		}
-		sr.CostPer1kRequests = per(sr.Spend, sr.Requests, 1e3)
-		sr.PrevCostPer1kRequests = per(sr.PreviousSpend, sr.PreviousRequests, 1e3)
-		sr.CostPer1kChange = change(sr.CostPer1kRequests, sr.PrevCostPer1kRequests)
-		sr.SpendChange = change(sr.Spend, sr.PreviousSpend)
-		sr.RequestsChange = change(float64(sr.Requests), float64(sr.PreviousRequests))
-		r.Services = append(r.Services, *sr)
-		r.Totals.Requests += sr.Requests
-		r.Totals.PreviousRequests += sr.PreviousRequests
-	}
-	sort.Slice(r.Services, func(i, j int) bool {
-		a, b := r.Services[i], r.Services[j]
-		if a.Spend != b.Spend {
-			return a.Spend > b.Spend
-		}
-		if a.Requests != b.Requests {
-			return a.Requests > b.Requests
-		}
-		return a.Service < b.Service
-	})
-
-	t := &r.Totals
-	t.Spend, t.PreviousSpend = cur.Total.Float64(), prev.Total.Float64()
-	t.Unmapped, t.Idle = cur.Unmapped.Float64(), cur.Idle.Float64()
-	t.SpendChange = change(t.Spend, t.PreviousSpend)
-	t.RequestsChange = change(float64(t.Requests), float64(t.PreviousRequests))
-	t.SpendPerMillionRequests = per(t.Spend, t.Requests, 1e6)
-	t.PrevSpendPerMillionRequests = per(t.PreviousSpend, t.PreviousRequests, 1e6)
-	t.SpendPerMillionChange = change(t.SpendPerMillionRequests, t.PrevSpendPerMillionRequests)
-
-	// Daily spend per service for the chart.
-	var dailySpend [7]map[string]float64
-	for d := range 7 {
-		day := from.AddDate(0, 0, d)
-		res, err := costmap.Allocate(ctx, conn, database, cfg, day, day.AddDate(0, 0, 1))
-		if err != nil {
-			return nil, fmt.Errorf("report: spend of %s: %w", day.Format(time.DateOnly), err)
-		}
-		dailySpend[d] = map[string]float64{}
-		for _, s := range res.Services {
-			dailySpend[d][s.Service] = s.Total.Float64()
-		}
-		r.unattributed[d] = [2]float64{res.Unmapped.Float64(), res.Idle.Float64()}
-	}
-	for _, sr := range r.Services {
-		s := Series{Service: sr.Service}
-		for d := range 7 {
-			day := Day{Date: from.AddDate(0, 0, d).Format(time.DateOnly), Spend: dailySpend[d][sr.Service]}
-			if t := tr[sr.Service]; t != nil {
-				day.Requests, day.Errors = t.daily[d], t.dailyErrors[d]
-			}
-			s.Days = append(s.Days, day)
-		}
-		r.Daily = append(r.Daily, s)
-	}
-
-	// Hotspots: the trace patterns and the spend rules, one cause reported once, priced.
-	findings, err := hotspot.Detect(ctx, conn, database, from, to, th)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	spendFindings, err := spendHotspots(ctx, conn, database, from, to, r, cur, opts.Spend)
+	in, err := gather(ctx, conn, database, from, opts)
 	if err != nil {
 		return nil, err
 	}
-	findings = append(findings, spendFindings...)
-	// One read of the week's service graph serves both the error-burn folding and the prices.
-	pr, err := newPricer(ctx, conn, database, from, to, rows, cur)
-	if err != nil {
-		return nil, err
-	}
-	hotspot.FoldErrorBurn(findings, pr.failedCalls())
-	for _, f := range findings {
-		h := Hotspot{
-			Rule: f.Rule, Service: f.Service, Operation: f.Operation, Severity: f.Severity,
-			AvoidableCallsPerWeek: f.AvoidableCallsPerWeek, Evidence: f.Evidence,
-			ExampleTraceIDs: f.ExampleTraceIDs, Recommendation: f.Recommendation,
-		}
-		if !tracePattern(f.Rule) {
-			h.ImpactPerWeek = f.ImpactPerWeek
-		} else {
-			var callees []string
-			h.CostPerCall, callees = pr.price(f)
-			h.Evidence.PricedAt = joinCallees(callees)
-			h.ImpactPerWeek = h.AvoidableCallsPerWeek * h.CostPerCall
-		}
-		if h.ExampleTraceIDs == nil {
-			h.ExampleTraceIDs = []string{}
-		}
-		r.Hotspots = append(r.Hotspots, h)
-		if h.Evidence.SeeAlso == "" {
-			t.HotspotImpactPerWeek += h.ImpactPerWeek
-		}
-	}
-	sort.SliceStable(r.Hotspots, func(i, j int) bool {
-		a, b := r.Hotspots[i], r.Hotspots[j]
-		// Findings folded into another (SeeAlso) rank after the ones that stand.
-		if (a.Evidence.SeeAlso == "") != (b.Evidence.SeeAlso == "") {
-			return a.Evidence.SeeAlso == ""
-		}
-		if a.ImpactPerWeek != b.ImpactPerWeek {
-			return a.ImpactPerWeek > b.ImpactPerWeek
-		}
-		return a.AvoidableCallsPerWeek > b.AvoidableCallsPerWeek
-	})
-	for i := range r.Hotspots {
-		r.Hotspots[i].Rank = i + 1
-	}
-	if r.Services == nil {
-		r.Services = []ServiceRow{}
-	}
-	if r.Hotspots == nil {
-		r.Hotspots = []Hotspot{}
-	}
-	if r.Daily == nil {
-		r.Daily = []Series{}
-	}
-	return r, nil
-}
-
-// tracePattern reports whether rule's findings name avoidable calls the report prices.
-func tracePattern(rule hotspot.Rule) bool {
-	switch rule {
-	case hotspot.RuleNPlusOneQuery, hotspot.RuleNPlusOneCalls, hotspot.RuleFanOut, hotspot.RuleChattyEdge, hotspot.RuleRetryStorm:
-		return true
-	}
-	return false
-}
-
-// per is amount / n × scale, 0 when n is 0.
-func per(amount float64, n uint64, scale float64) float64 {
-	if n == 0 {
-		return 0
-	}
-	return amount / float64(n) * scale
-}
-
-// change is (cur − prev) / prev, nil when prev is 0.
-func change(cur, prev float64) *float64 {
-	if prev == 0 {
-		return nil
-	}
-	c := (cur - prev) / prev
-	return &c
-}
-
-func dedup(s []string) []string {
-	sort.Strings(s)
-	var out []string
-	for i, v := range s {
-		if v != "" && (i == 0 || v != s[i-1]) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return compute(in, opts.Spend)
 }

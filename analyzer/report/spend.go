@@ -13,20 +13,12 @@ import (
 	"github.com/weirhq/weir/rollup"
 )
 
-// spendHotspots gathers what the spend rules read (the per-service table r.Services, the
-// allocation workloads of cur, activity, telemetry volume and series counts) and applies
-// them.
-func spendHotspots(ctx context.Context, conn driver.Conn, database string, from, to time.Time,
-	r *Report, cur costmap.Result, th hotspot.SpendThresholds) ([]hotspot.Finding, error) {
-	active, err := rollup.ActiveServices(ctx, conn, database, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	tel, err := rollup.TelemetryByService(ctx, conn, database, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	in := hotspot.SpendInput{TotalSpend: r.Totals.Spend}
+// spendInput is what the spend rules read: the per-service table r.Services with each
+// service's active spans and telemetry volume, the allocation workloads of the week, and
+// the metric series counts of both weeks.
+func spendInput(r *Report, in *inputs, active map[string]uint64) hotspot.SpendInput {
+	tel := in.telemetry
+	si := hotspot.SpendInput{TotalSpend: r.Totals.Spend, Workloads: workloads(in.spend.Workloads)}
 	for _, s := range r.Services {
 		sw := hotspot.ServiceWeek{
 			Service: s.Service, Spend: s.Spend, PreviousSpend: s.PreviousSpend,
@@ -37,36 +29,21 @@ func spendHotspots(ctx context.Context, conn driver.Conn, database string, from,
 			sw.TelemetryBytes = v.WeightedSpanBytes + v.PointBytes
 			sw.StoredTelemetryBytes = v.StoredSpanBytes + v.PointBytes
 		}
-		in.Services = append(in.Services, sw)
+		si.Services = append(si.Services, sw)
 	}
-	in.Workloads = workloads(cur.Workloads)
-	now, err := rollup.SeriesCounts(ctx, conn, database, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+	before := map[[2]string]uint64{}
+	for _, c := range in.prevSeries {
+		before[[2]string{c.Service, c.Metric}] = c.Series
 	}
-	if len(now) > 0 {
-		prev, err := rollup.SeriesCounts(ctx, conn, database, from.AddDate(0, 0, -7), from)
-		if err != nil {
-			return nil, fmt.Errorf("report: %w", err)
+	for _, c := range in.series {
+		g := hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
+			Series: c.Series, PreviousSeries: before[[2]string{c.Service, c.Metric}]}
+		if v := tel[c.Service]; v != nil {
+			g.PointBytes = v.Metrics[c.Metric].Bytes
 		}
-		before := map[[2]string]uint64{}
-		for _, c := range prev {
-			before[[2]string{c.Service, c.Metric}] = c.Series
-		}
-		for _, c := range now {
-			g := hotspot.SeriesGrowth{Service: c.Service, Metric: c.Metric,
-				Series: c.Series, PreviousSeries: before[[2]string{c.Service, c.Metric}]}
-			if v := tel[c.Service]; v != nil {
-				g.PointBytes = v.Metrics[c.Metric].Bytes
-			}
-			in.Series = append(in.Series, g)
-		}
+		si.Series = append(si.Series, g)
 	}
-	fs, err := hotspot.DetectSpend(in, th)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	return fs, nil
+	return si
 }
 
 // Unattributed names the pseudo-services that carry spend no rule gave a service.

@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	spendFixture    = "../../../shared/fixtures/focus/focus-1.0-sample.csv"
+	spendFixture    = "../../analyzer/focus/testdata/focus-1.0-sample.csv"
 	openCostFixture = "../../analyzer/opencost/testdata/allocation_namespace.json"
 )
 
