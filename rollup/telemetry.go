@@ -186,23 +186,3 @@ func SeriesCounts(ctx context.Context, conn driver.Conn, database string, from, 
 	})
 	return out, rows.Err()
 }
-
-// ActiveServices lists the services with any span (of any kind) in the RED tiers in
-// [from, to), with their weighted span counts: a service that only makes calls or runs
-// jobs is active although it serves no requests.
-func ActiveServices(ctx context.Context, conn driver.Conn, database string, from, to time.Time) (map[string]uint64, error) {
-	q := &Querier{Conn: conn, Database: database}
-	step := 24 * time.Hour
-	if to.Sub(from) < step {
-		step = time.Hour
-	}
-	res, err := q.Query(ctx, Query{Signal: SignalRED, From: from, To: to, Step: step, GroupBy: []string{GroupService}})
-	if err != nil {
-		return nil, fmt.Errorf("active services: %w", err)
-	}
-	out := map[string]uint64{}
-	for _, r := range res.Rows {
-		out[r.Series.ServiceName] += r.Requests
-	}
-	return out, nil
-}

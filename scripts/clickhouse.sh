@@ -10,7 +10,7 @@
 #   WEIR_CLICKHOUSE_WAIT       seconds to wait for the server to answer (default 30)
 #
 # The only packaged server for these machines is Debian's ClickHouse 18.16;
-# see shared/CLICKHOUSE.md for what it does and does not support.
+# rollup/SCHEMA.md says what the schema's portable core avoids for it.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -365,6 +365,9 @@ func TestHTMLEscapes(t *testing.T) {
 // chromium is the headless browser the HTML test drives (Debian package "chromium").
 func chromium(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs headless Chromium; runs without -short")
+	}
 	for _, p := range []string{os.Getenv("WEIR_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if p == "" {
 			continue

@@ -14,7 +14,7 @@
 // missing server cannot pass CI silently. The one exception is `go test -short`,
 // the quick lane that runs only what needs no server: there New skips the test.
 //
-// The server on these machines is ClickHouse 18.16 (see shared/CLICKHOUSE.md):
+// The server on these machines is ClickHouse 18.16 (see rollup/SCHEMA.md):
 // use the native protocol (the driver's HTTP mode fails there) and name the
 // columns in batch inserts ("INSERT INTO db.t (a, b)").
 package chtest
