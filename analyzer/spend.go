@@ -120,6 +120,10 @@ type FileReport struct {
 	Bad           []BadRow
 	// Cost is the sum of BilledCost (FOCUS) or TotalCost (OpenCost) over Rows.
 	Cost float64
+	// EffectiveCost is the sum of EffectiveCost over a FOCUS file's rows: what was paid after
+	// discounts, credits and commitments. The report prices by it; it differs from BilledCost
+	// with savings plans, reservations or credits.
+	EffectiveCost float64
 	// Periods (FOCUS) and Windows (OpenCost) are what the file has rows for, sorted.
 	Periods []Period
 	Windows []Window
@@ -374,6 +378,7 @@ func (im *importer) readFOCUS(ctx context.Context, fr *FileReport, in io.Reader)
 		im.spendBlock.Append(row)
 		fr.Rows++
 		fr.Cost += row.BilledCost
+		fr.EffectiveCost += row.EffectiveCost
 		k := periodKey{row.BillingPeriodStart.Unix(), row.BillingAccountID}
 		p := periods[k]
 		if p == nil {

@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -39,13 +40,13 @@ func (w *rowWriter[R]) Abort(ctx context.Context) error { return w.s.abort(ctx) 
 // commitRows commits w's import and returns the partitions it swapped and what it replaced,
 // one G per scope of the table (see replacedGroupsSQL for extra, cost and out), each read
 // by scan from one row of the summary.
-func commitRows[R stagedRow[R], G any](ctx context.Context, w *rowWriter[R], extra, cost, out string,
+func commitRows[R stagedRow[R], G any](ctx context.Context, w *rowWriter[R], extra string, costs []string, out string,
 	scan func(driver.Rows) (G, error)) ([]string, []G, error) {
 	s := w.s
 	var groups []G
 	ids, err := s.commit(ctx, func(ctx context.Context) error {
 		target := s.db + "." + s.t.table
-		rows, err := s.conn.Query(ctx, replacedGroupsSQL(target, s.staging, s.t.scope, extra, cost, out))
+		rows, err := s.conn.Query(ctx, replacedGroupsSQL(target, s.staging, s.t.scope, extra, costs, out))
 		if err != nil {
 			return fmt.Errorf("summarize import into %s: %w", target, err)
 		}
@@ -63,15 +64,22 @@ func commitRows[R stagedRow[R], G any](ctx context.Context, w *rowWriter[R], ext
 }
 
 // replacedGroupsSQL summarizes an import per replaced group (the scope's columns): the rows
-// and cost it brings, and how many rows the target held for the same group. extra is one
+// and costs it brings, and how many rows the target held for the same group. extra is one
 // more computed staging column (with its alias) or empty; out lists the leading result
-// columns, in the order callers scan them, before new_rows, new_cost and previous_rows.
-func replacedGroupsSQL(target, staging, scope, extra, cost, out string) string {
+// columns, in the order callers scan them, before new_rows, the costs (one column each, in
+// order) and previous_rows.
+func replacedGroupsSQL(target, staging, scope, extra string, costs []string, out string) string {
 	if extra != "" {
 		extra += ", "
 	}
-	return "SELECT " + out + ", new_rows, new_cost, previous_rows FROM (\n" +
-		"  SELECT " + scope + ", " + extra + "count() AS new_rows, " + cost + " AS new_cost\n" +
+	inner, outer := "", ""
+	for i, c := range costs {
+		alias := "new_cost" + strconv.Itoa(i)
+		inner += ", " + c + " AS " + alias
+		outer += ", " + alias
+	}
+	return "SELECT " + out + ", new_rows" + outer + ", previous_rows FROM (\n" +
+		"  SELECT " + scope + ", " + extra + "count() AS new_rows" + inner + "\n" +
 		"  FROM " + staging + " GROUP BY " + scope + "\n" +
 		") ANY LEFT JOIN (\n" +
 		"  SELECT " + scope + ", count() AS previous_rows FROM " + target + "\n" +
@@ -110,7 +118,8 @@ type ReplacedPeriod struct {
 	BillingAccountID string
 	Rows             uint64  // rows the import stored for it
 	PreviousRows     uint64  // rows it held before
-	BilledCost       float64 // sum of the import's BilledCost
+	BilledCost       float64 // sum of the import's BilledCost (the invoice)
+	EffectiveCost    float64 // sum of its EffectiveCost (after discounts, credits, commitments)
 }
 
 // SpendCommit is what a SpendWriter's Commit replaced.
@@ -127,9 +136,9 @@ func (w *SpendWriter) Commit(ctx context.Context) (SpendCommit, error) {
 	c := SpendCommit{ImportID: w.ImportID()}
 	var err error
 	c.Partitions, c.Periods, err = commitRows(ctx, &w.rowWriter,
-		"max(BillingPeriodEnd) AS period_end", "sum(BilledCost)", "BillingPeriodStart, period_end, BillingAccountId",
+		"max(BillingPeriodEnd) AS period_end", []string{"sum(BilledCost)", "sum(EffectiveCost)"}, "BillingPeriodStart, period_end, BillingAccountId",
 		func(rows driver.Rows) (p ReplacedPeriod, err error) {
-			err = rows.Scan(&p.Start, &p.End, &p.BillingAccountID, &p.Rows, &p.BilledCost, &p.PreviousRows)
+			err = rows.Scan(&p.Start, &p.End, &p.BillingAccountID, &p.Rows, &p.BilledCost, &p.EffectiveCost, &p.PreviousRows)
 			p.Start, p.End = p.Start.UTC(), p.End.UTC()
 			return p, err
 		})
@@ -175,7 +184,7 @@ func (w *AllocationWriter) Commit(ctx context.Context) (AllocationCommit, error)
 	c := AllocationCommit{ImportID: w.ImportID()}
 	var err error
 	c.Partitions, c.Windows, err = commitRows(ctx, &w.rowWriter,
-		"", "sum(TotalCost)", "WindowStart, WindowEnd, Cluster",
+		"", []string{"sum(TotalCost)"}, "WindowStart, WindowEnd, Cluster",
 		func(rows driver.Rows) (r ReplacedWindow, err error) {
 			err = rows.Scan(&r.Start, &r.End, &r.Cluster, &r.Rows, &r.TotalCost, &r.PreviousRows)
 			r.Start, r.End = r.Start.UTC(), r.End.UTC()

@@ -226,9 +226,11 @@ type Evidence struct {
 	SpendChange             float64 `json:"spend_change,omitempty"`
 	RequestsChange          float64 `json:"requests_change,omitempty"`
 	// Error burn folded into this finding from a failing callee (retry storms).
-	Callee            string  `json:"callee,omitempty"`
-	CalleeFailedShare float64 `json:"callee_failed_share,omitempty"`
-	CalleeErrorBurn   float64 `json:"callee_error_burn,omitempty"`
+	// RetriedCallsFailedShare is the share of the retried calls that failed, weighted.
+	RetriedCallsFailedShare float64 `json:"retried_calls_failed_share,omitempty"`
+	Callee                  string  `json:"callee,omitempty"`
+	CalleeFailedShare       float64 `json:"callee_failed_share,omitempty"`
+	CalleeErrorBurn         float64 `json:"callee_error_burn,omitempty"`
 	// Telemetry overspend.
 	TelemetryGB              float64 `json:"telemetry_gb,omitempty"`
 	StoredTelemetryGB        float64 `json:"stored_telemetry_gb,omitempty"`
@@ -251,6 +253,8 @@ type Evidence struct {
 	// PricedAt lists the callees whose cost per call priced the avoidable calls (the report
 	// fills it).
 	PricedAt string `json:"priced_at,omitempty"`
+	// PricedAtCount is how many callees PricedAt names.
+	PricedAtCount int `json:"priced_at_count,omitempty"`
 }
 
 // Finding is one hotspot.
@@ -344,7 +348,7 @@ func Detect(ctx context.Context, conn driver.Conn, database string, from, to tim
 			return nil, err
 		}
 		for _, r := range retries {
-			out = append(out, d.retryFinding(r, burn[r.service]))
+			out = append(out, d.retryFinding(r, burn))
 		}
 	}
 	foldSameCalls(out)
@@ -488,6 +492,7 @@ func FoldErrorBurn(fs []Finding, failedCalls map[[2]string]uint64) {
 		fs[i].Evidence.Callee = b.Service
 		fs[i].Evidence.CalleeFailedShare = b.Evidence.FailedRequestShare
 		fs[i].Evidence.CalleeErrorBurn = b.ImpactPerWeek
+		fs[i].Recommendation = recommendation(RuleRetryStorm, fs[i].Service, fs[i].Operation, fs[i].Evidence.Key, fs[i].Evidence)
 		b.Severity = SeverityInfo
 		b.Evidence.SeeAlso = string(RuleRetryStorm) + " " + fs[i].Service + " " + fs[i].Operation
 	}

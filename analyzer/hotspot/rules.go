@@ -159,6 +159,10 @@ type retryAgg struct {
 	stored             uint64
 	examples           []string
 	seen               map[string]bool
+	// peers weighs what the retried calls call (the callee, as the service graph names it);
+	// callsW and failedW are the retried groups' calls and failed calls, weighted.
+	peers           map[string]float64
+	callsW, failedW float64
 }
 
 func (r *retryAgg) example(id string, maxEx int) {
@@ -177,7 +181,7 @@ func (d *detector) retries(groups []rollup.CallGroup, resent []rollup.ResentCall
 		k := [2]string{service, key}
 		r := m[k]
 		if r == nil {
-			r = &retryAgg{service: service, key: key, seen: map[string]bool{}}
+			r = &retryAgg{service: service, key: key, seen: map[string]bool{}, peers: map[string]float64{}}
 			m[k] = r
 			order = append(order, r)
 		}
@@ -205,6 +209,17 @@ func (d *detector) retries(groups []rollup.CallGroup, resent []rollup.ResentCall
 		}
 		r := get(g.Service, g.Key)
 		r.repeatedW += g.Weight * float64(retried)
+		failed := 0
+		for _, st := range g.Statuses {
+			if st == 2 {
+				failed++
+			}
+		}
+		r.callsW += g.Weight * float64(n)
+		r.failedW += g.Weight * float64(failed)
+		if g.Peer != "" {
+			r.peers[g.Peer] += g.Weight * float64(n)
+		}
 		r.stored += uint64(retried)
 		r.example(g.TraceID, d.th.MaxExamples)
 	}
@@ -262,7 +277,8 @@ func (d *detector) finding(a *agg, traces map[rollup.Operation]float64, sev Seve
 	}
 }
 
-func (d *detector) retryFinding(r *retryAgg, burn ServiceErrors) Finding {
+func (d *detector) retryFinding(r *retryAgg, burns map[string]ServiceErrors) Finding {
+	burn := burns[r.service]
 	ev := Evidence{
 		Key:                         r.key,
 		RepeatedFailureCallsPerWeek: r.repeatedW * d.scale,
@@ -272,6 +288,14 @@ func (d *detector) retryFinding(r *retryAgg, burn ServiceErrors) Finding {
 		FailedRequestsPerWeek:       float64(burn.Errors) * d.scale,
 		FailedRequestShare:          burn.FailedShare(),
 		StoredSpans:                 r.stored,
+	}
+	if r.callsW > 0 {
+		ev.RetriedCallsFailedShare = r.failedW / r.callsW
+	}
+	// The callee's own failure rate is what explains the storm: lead with it when the calls'
+	// peer is a service weir counts.
+	if callee := topPeer(r.peers); callee != "" && burns[callee].Requests > 0 {
+		ev.Callee, ev.CalleeFailedShare = callee, burns[callee].FailedShare()
 	}
 	return Finding{
 		Rule:                  RuleRetryStorm,
@@ -304,10 +328,21 @@ func recommendation(rule Rule, service, op, key string, ev Evidence) string {
 			"aggregate them behind one coarser API, batch, or cache what does not change per request.",
 			service, op, ev.CallsPerAffectedSpan, ev.MaxCalls)
 	case RuleRetryStorm:
-		return fmt.Sprintf("%s retries %s about %.0f times a week (%.1f%% of its requests fail): "+
-			"cap attempts, use exponential backoff with jitter and a retry budget or circuit breaker, "+
-			"and fix the failing dependency.",
-			service, key, ev.RetriedCallsPerWeek, 100*ev.FailedRequestShare)
+		const fix = "cap attempts, use exponential backoff with jitter and a retry budget or circuit breaker"
+		switch {
+		case ev.Callee != "":
+			return fmt.Sprintf("%s retries %s about %.0f times a week because %s fails %.1f%% of its requests "+
+				"(%s's own failure rate: %.1f%%): fix %s first; %s.",
+				service, key, ev.RetriedCallsPerWeek, ev.Callee, 100*ev.CalleeFailedShare, service,
+				100*ev.FailedRequestShare, ev.Callee, fix)
+		case ev.RetriedCallsFailedShare > 0:
+			return fmt.Sprintf("%s retries %s about %.0f times a week; %.1f%% of those calls fail "+
+				"(%s's own failure rate: %.1f%%): fix the failing dependency; %s.",
+				service, key, ev.RetriedCallsPerWeek, 100*ev.RetriedCallsFailedShare, service,
+				100*ev.FailedRequestShare, fix)
+		}
+		return fmt.Sprintf("%s retries %s about %.0f times a week (%s's own failure rate: %.1f%%): "+
+			"fix the failing dependency; %s.", service, key, ev.RetriedCallsPerWeek, service, 100*ev.FailedRequestShare, fix)
 	}
 	return ""
 }

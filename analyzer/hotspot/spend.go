@@ -33,6 +33,9 @@ type ServiceWeek struct {
 	// TelemetryBytes is the logical size of the service's telemetry this week (see
 	// SpendThresholds.TelemetryWeighted); StoredTelemetryBytes what weir stored of it.
 	TelemetryBytes, StoredTelemetryBytes float64
+	// MetricBytes is the part of both that is metric points (the rest is spans), so the advice
+	// can point at span or at metric attributes.
+	MetricBytes float64
 }
 
 // Workload is one Kubernetes workload's allocation over the week (OpenCost), mapped to a
@@ -287,10 +290,15 @@ func (d *spendDetector) telemetrySpend(s ServiceWeek, ev Evidence) {
 		ev.TelemetryBytesPerRequest = bytes / float64(s.Requests)
 	}
 	impact := tc - d.th.TelemetryMaxShare*s.Spend
+	advice := "it is mostly spans: drop large span attributes and events (bodies, SQL with values, debug " +
+		"payloads) and sample the service's traces harder"
+	if s.MetricBytes > bytes/2 {
+		advice = "it is mostly metric points: drop high-cardinality metric attributes (IDs, URLs with " +
+			"values), fewer buckets, and a longer export interval"
+	}
 	d.add(RuleTelemetrySpend, s, "telemetry volume", impact, ev, fmt.Sprintf(
-		"%s's telemetry (%.1f GB, %.0f bytes per request) costs %.2f a week, %.0f%% of its spend: drop "+
-			"large attributes and debug payloads, sample it harder, and keep high-cardinality values out of "+
-			"metric attributes.", s.Service, ev.TelemetryGB, ev.TelemetryBytesPerRequest, tc, 100*ev.TelemetryShareOfSpend))
+		"%s's telemetry (%.1f GB, %.0f bytes per request) costs %.2f a week, %.0f%% of its spend; %s.",
+		s.Service, ev.TelemetryGB, ev.TelemetryBytesPerRequest, tc, 100*ev.TelemetryShareOfSpend, advice))
 }
 
 // overProvisioned: a workload's CPU or memory efficiency below LowEfficiency; the impact is

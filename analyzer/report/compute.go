@@ -17,7 +17,8 @@ func compute(in *inputs, th hotspot.SpendThresholds) (*Report, error) {
 	from := in.from
 	r := &Report{
 		Week: WeekOf(from), From: from, To: from.AddDate(0, 0, 7), PreviousWeek: WeekOf(from.AddDate(0, 0, -7)),
-		Currency: currency(in.spend, in.prevSpend), GeneratedAt: in.generatedAt, ImpactMethod: ImpactMethod,
+		Currency: currency(in.spend, in.prevSpend), CostColumn: in.costColumn, GeneratedAt: in.generatedAt,
+		ImpactMethod: ImpactMethod,
 	}
 	tr, active := trafficOf(in.red, from)
 	rows := r.serviceTable(in, tr)
@@ -201,6 +202,7 @@ func (r *Report) rankHotspots(in *inputs, rows map[string]*ServiceRow, active ma
 			var callees []string
 			h.CostPerCall, callees = pr.price(f)
 			h.Evidence.PricedAt = joinCallees(callees)
+			h.Evidence.PricedAtCount = len(callees)
 			h.ImpactPerWeek = h.AvoidableCallsPerWeek * h.CostPerCall
 		}
 		if h.ExampleTraceIDs == nil {

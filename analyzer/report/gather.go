@@ -18,6 +18,8 @@ import (
 type inputs struct {
 	from        time.Time // the week's Monday, 00:00 UTC
 	generatedAt time.Time
+	// costColumn is the bill's column the spend is summed from (the cost map's cost:).
+	costColumn string
 
 	// spend is the week's spend given to services (with its workloads), prevSpend the week
 	// before's and daily each day's of the week.
@@ -43,7 +45,10 @@ type inputs struct {
 func gather(ctx context.Context, conn driver.Conn, database string, from time.Time, opts Options) (*inputs, error) {
 	cfg := opts.Costmap
 	to, prevFrom := from.AddDate(0, 0, 7), from.AddDate(0, 0, -7)
-	in := &inputs{from: from, generatedAt: time.Now().UTC().Truncate(time.Second)}
+	in := &inputs{from: from, generatedAt: time.Now().UTC().Truncate(time.Second), costColumn: cfg.Cost}
+	if in.costColumn == "" {
+		in.costColumn = rollup.CostEffective
+	}
 	var err error
 
 	if in.spend, err = costmap.Allocate(ctx, conn, database, cfg, from, to); err != nil {

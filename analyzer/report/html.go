@@ -88,6 +88,7 @@ type htmlView struct {
 	Hotspots         []htmlHotspot
 	Services         []htmlService
 	Currency         string
+	CostColumn       string
 }
 
 type htmlHotspot struct {
@@ -113,7 +114,7 @@ func (r *Report) htmlView() htmlView {
 		PerMillion: Money(t.SpendPerMillionRequests), PrevPerMillion: Money(t.PrevSpendPerMillionRequests),
 		PerMillionChange: Pct(t.SpendPerMillionChange), Requests: Count(t.Requests), RequestsChange: Pct(t.RequestsChange),
 		Impact: Money(t.HotspotImpactPerWeek), Unmapped: Money(t.Unmapped), Idle: Money(t.Idle),
-		HotW: hotW, HotLabelW: hotLabelW, Currency: r.Currency,
+		HotW: hotW, HotLabelW: hotLabelW, Currency: r.Currency, CostColumn: r.CostColumn,
 	}
 	for i, s := range r.Daily {
 		if i == MaxChartServices {
@@ -260,9 +261,9 @@ td:first-child,th:first-child{text-align:left}
 <h1>weir weekly report: {{.R.Week}}</h1>
 <div class="period">{{.Period}}</div>
 <div class="cards">
- <div class="card"><div class="k">Total spend{{with .Currency}} ({{.}}){{end}}</div><div class="v">{{.TotalSpend}}</div><div class="d">{{.SpendChange}} vs {{.PrevSpend}}</div></div>
+ <div class="card"><div class="k">Total spend{{with .Currency}} ({{.}}){{end}}{{with .CostColumn}}, {{.}}{{end}}</div><div class="v">{{.TotalSpend}}</div><div class="d">{{.SpendChange}} vs {{.PrevSpend}}</div></div>
  <div class="card"><div class="k">Spend per million requests</div><div class="v">{{.PerMillion}}</div><div class="d">{{.PerMillionChange}} vs {{.PrevPerMillion}}</div></div>
- <div class="card"><div class="k">Requests</div><div class="v">{{.Requests}}</div><div class="d">{{.RequestsChange}} week over week</div></div>
+ <div class="card"><div class="k">Requests served, all services</div><div class="v">{{.Requests}}</div><div class="d">{{.RequestsChange}} week over week; every hop counts</div></div>
  <div class="card"><div class="k">Hotspot impact / week</div><div class="v">{{.Impact}}</div><div class="d">{{.Standing}} hotspots{{if .Folded}} ({{.Folded}} more folded into them){{end}} · unmapped {{.Unmapped}} · idle {{.Idle}}</div></div>
 </div>
 

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -108,7 +109,10 @@ func (p *pricer) price(f hotspot.Finding) (float64, []string) {
 		}
 		total += float64(w)
 		weighted += float64(w) * p.perCall[e.server]
-		callees = append(callees, e.server)
+		// One server can come as several edges (paired calls and unpaired ones, say): name it once.
+		if !slices.Contains(callees, e.server) {
+			callees = append(callees, e.server)
+		}
 	}
 	if total == 0 {
 		return 0, nil

@@ -30,10 +30,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("## Summary\n\n")
 	b.WriteString("| | This week | Last week | Change |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| Total spend%s | %s | %s | %s |\n", r.currencySuffix(), Money(t.Spend), Money(t.PreviousSpend), Pct(t.SpendChange))
-	fmt.Fprintf(&b, "| Requests | %s | %s | %s |\n", Count(t.Requests), Count(t.PreviousRequests), Pct(t.RequestsChange))
+	fmt.Fprintf(&b, "| Requests served, all services (every hop counts) | %s | %s | %s |\n", Count(t.Requests), Count(t.PreviousRequests), Pct(t.RequestsChange))
 	fmt.Fprintf(&b, "| Spend per million requests | %s | %s | %s |\n", Money(t.SpendPerMillionRequests), Money(t.PrevSpendPerMillionRequests), Pct(t.SpendPerMillionChange))
-	fmt.Fprintf(&b, "\nUnmapped spend: %s. Idle cost: %s. Estimated weekly cost impact of the hotspots: %s.\n\n",
-		Money(t.Unmapped), Money(t.Idle), Money(t.HotspotImpactPerWeek))
+	fmt.Fprintf(&b, "\nSpend is the bill's %s%s. Unmapped spend: %s. Idle cost: %s. Estimated weekly cost impact of the hotspots: %s.\n\n",
+		r.CostColumn, costColumnNote(r.CostColumn), Money(t.Unmapped), Money(t.Idle), Money(t.HotspotImpactPerWeek))
 
 	b.WriteString("## Hotspots\n\n")
 	if len(r.Hotspots) == 0 {
@@ -97,6 +97,22 @@ func (r *Report) currencySuffix() string {
 	return " (" + r.Currency + ")"
 }
 
+// costColumnNote says what a FOCUS cost column is, for the reader who compares the report
+// with the invoice.
+func costColumnNote(col string) string {
+	switch col {
+	case "EffectiveCost":
+		return " (after discounts, credits and commitments; the invoice's BilledCost can differ)"
+	case "BilledCost":
+		return " (the invoice)"
+	case "ListCost":
+		return " (at list prices)"
+	case "ContractedCost":
+		return " (at contracted prices)"
+	}
+	return ""
+}
+
 // EvidenceLines are the numbers behind a hotspot, one sentence each.
 func EvidenceLines(h Hotspot) []string {
 	e := h.Evidence
@@ -108,7 +124,11 @@ func EvidenceLines(h Hotspot) []string {
 		out = append(out, fmt.Sprintf("Estimated impact %s a week: %s avoidable calls × %s per call.",
 			Money(h.ImpactPerWeek), Num(h.AvoidableCallsPerWeek), Money4(h.CostPerCall)))
 		if e.PricedAt != "" {
-			out = append(out, "Calls priced at what "+e.PricedAt+" spend per call.")
+			verb := "spends"
+			if e.PricedAtCount > 1 {
+				verb = "spend"
+			}
+			out = append(out, "Calls priced at what "+e.PricedAt+" "+verb+" per call.")
 		}
 	} else {
 		out = append(out, fmt.Sprintf("Estimated impact %s a week.", Money(h.ImpactPerWeek)))

@@ -61,7 +61,11 @@ type Report struct {
 	To           time.Time `json:"to"`            // the next Monday
 	PreviousWeek string    `json:"previous_week"` // "2026-W46"
 	Currency     string    `json:"currency"`      // the bill's currency; "" when unknown, "mixed" for several
-	GeneratedAt  time.Time `json:"generated_at"`
+	// CostColumn is the bill's column spend is summed from: EffectiveCost (what was paid after
+	// discounts, credits and commitments) unless the cost map says otherwise. `weir spend
+	// import` prints BilledCost (the invoice) beside it; the two differ with savings plans.
+	CostColumn  string    `json:"cost_column"`
+	GeneratedAt time.Time `json:"generated_at"`
 
 	Totals   Totals       `json:"totals"`
 	Services []ServiceRow `json:"services"` // by spend descending, then name

@@ -286,7 +286,7 @@ func TestBuild(t *testing.T) {
 	for _, want := range []string{
 		"# weir weekly report: 2026-W47",
 		"| Total spend (USD) | 182.00 | 112.00 | +62.5% |",
-		"| Requests | 21,000 | 21,000 | +0.0% |",
+		"| Requests served, all services (every hop counts) | 21,000 | 21,000 | +0.0% |",
 		"| Spend per million requests | 8,666.67 | 5,333.33 | +62.5% |",
 		"| checkout | 140.00 | 7,000 | 20.00 | +100.0% | 100 ms | 1.00% |",
 		"| search | 35.00 | 14,000 | 2.50 | +0.0% | 20 ms | 0.00% |",

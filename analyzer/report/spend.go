@@ -28,6 +28,7 @@ func spendInput(r *Report, in *inputs, active map[string]uint64) hotspot.SpendIn
 		if v := tel[s.Service]; v != nil {
 			sw.TelemetryBytes = v.WeightedSpanBytes + v.PointBytes
 			sw.StoredTelemetryBytes = v.StoredSpanBytes + v.PointBytes
+			sw.MetricBytes = v.PointBytes
 		}
 		si.Services = append(si.Services, sw)
 	}

@@ -133,7 +133,12 @@ func printSpendReport(w io.Writer, database string, rep analyzer.Report) {
 		if kind == "" {
 			kind = "-"
 		}
-		fmt.Fprintf(w, "  %s  %s  %s rows  %s bad  cost %s", f.Name, kind, thousands(f.Rows), thousands(f.BadRows), money(f.Cost))
+		if f.Format == analyzer.FormatOpenCost {
+			fmt.Fprintf(w, "  %s  %s  %s rows  %s bad  total cost %s", f.Name, kind, thousands(f.Rows), thousands(f.BadRows), money(f.Cost))
+		} else {
+			fmt.Fprintf(w, "  %s  %s  %s rows  %s bad  billed %s  effective %s", f.Name, kind, thousands(f.Rows), thousands(f.BadRows),
+				money(f.Cost), money(f.EffectiveCost))
+		}
 		if f.Err != nil {
 			fmt.Fprintf(w, "  FAILED: %v", f.Err)
 		}
@@ -142,9 +147,13 @@ func printSpendReport(w io.Writer, database string, rep analyzer.Report) {
 	if rep.Spend != nil && len(rep.Spend.Periods) > 0 {
 		fmt.Fprintf(w, "replaced billing periods (import %s):\n", rep.Spend.ImportID)
 		for _, p := range rep.Spend.Periods {
-			fmt.Fprintf(w, "  %s  account %s  %s rows (was %s)  billed %s\n", period(p.Start, p.End), p.BillingAccountID,
-				thousands(p.Rows), thousands(p.PreviousRows), money(p.BilledCost))
+			fmt.Fprintf(w, "  %s  account %s  %s rows (was %s)  billed %s  effective %s\n", period(p.Start, p.End), p.BillingAccountID,
+				thousands(p.Rows), thousands(p.PreviousRows), money(p.BilledCost), money(p.EffectiveCost))
 		}
+		// The invoice and what the report prices by differ with savings plans, reservations and
+		// credits; say which is which so the two numbers are not compared as if they were one.
+		fmt.Fprintln(w, "billed: the invoice (BilledCost); effective: after discounts, credits and commitments "+
+			"(EffectiveCost), which `weir report` allocates unless the cost map's cost: says otherwise")
 	}
 	if rep.Allocations != nil && len(rep.Allocations.Windows) > 0 {
 		fmt.Fprintf(w, "replaced allocation windows (import %s):\n", rep.Allocations.ImportID)
