@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,6 +288,17 @@ func TestRetryStorm(t *testing.T) {
 	require.InDelta(t, 200*weekScale, f.Evidence.ServiceRequestsPerWeek, 1e-6)
 	require.ElementsMatch(t, []string{traceID(1), traceID(2)}, f.ExampleTraceIDs)
 	require.Equal(t, SeverityWarning, f.Severity) // 3,696 a week
+	// The headline leads with how often the retried calls fail, not the caller's own rate.
+	require.InDelta(t, 2.0/3, f.Evidence.RetriedCallsFailedShare, 1e-9)
+	require.Contains(t, f.Recommendation, "66.7% of those calls fail (checkout's own failure rate: 5.0%)")
+}
+
+// With the callee known (a service weir counts), the headline names it and its failure rate.
+func TestRetryStorm_HeadlineLeadsWithTheCallee(t *testing.T) {
+	ev := Evidence{RetriedCallsPerWeek: 1200, FailedRequestShare: 0.029, Callee: "payments", CalleeFailedShare: 0.23}
+	got := recommendation(RuleRetryStorm, "checkout", "POST /pay", "POST /pay", ev)
+	require.True(t, strings.HasPrefix(got, "checkout retries POST /pay about 1200 times a week because payments fails 23.0% of its requests "+
+		"(checkout's own failure rate: 2.9%): fix payments first"), got)
 }
 
 func TestCleanTrafficHasNoFindings(t *testing.T) {

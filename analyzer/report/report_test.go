@@ -532,3 +532,23 @@ func TestPricer_NPlusOnePricedAtItsDatabase(t *testing.T) {
 	c, _ = p.price(hotspot.Finding{Rule: hotspot.RuleNPlusOneQuery, Service: "cart"})
 	assert.InDelta(t, 0.0001, c, 1e-15, "without a peer: all database edges")
 }
+
+// Calls to one service can come as two edges (paired, and with another connection type):
+// the service is named once, and the sentence's verb agrees with how many are named.
+func TestPricer_CalleeNamedOnce(t *testing.T) {
+	p := &pricer{
+		perCall: map[string]float64{"payments": 0.001, "fraud": 0.003},
+		edges: map[string][]edge{"checkout": {
+			{server: "payments", conn: "", calls: 100},
+			{server: "payments", conn: "messaging_system", calls: 100},
+		}},
+	}
+	c, callees := p.price(hotspot.Finding{Rule: hotspot.RuleChattyEdge, Service: "checkout"})
+	assert.InDelta(t, 0.001, c, 1e-15)
+	assert.Equal(t, []string{"payments"}, callees)
+	h := Hotspot{AvoidableCallsPerWeek: 10, CostPerCall: c,
+		Evidence: hotspot.Evidence{PricedAt: joinCallees(callees), PricedAtCount: len(callees)}}
+	assert.Contains(t, EvidenceLines(h), "Calls priced at what payments spends per call.")
+	h.Evidence.PricedAt, h.Evidence.PricedAtCount = "payments, fraud", 2
+	assert.Contains(t, EvidenceLines(h), "Calls priced at what payments, fraud spend per call.")
+}
