@@ -101,40 +101,43 @@ func (g *gen) sql(file string, data any) string {
 	return s
 }
 
-// red is the tier-aware RED query (rollup.PlanQuery) for the service and operation
+// red is the tier-aware RED query (rollup.PanelSQL) for the service and operation
 // variables, grouped by groupBy.
 func (g *gen) red(groupBy ...string) string {
-	s, err := plannedSQL(g.set, rollup.Query{
-		Signal:       rollup.SignalRED,
-		ServiceNames: []string{"${" + varService + ":singlequote}"},
-		SpanNames:    []string{"${" + varOperation + ":singlequote}"},
-		GroupBy:      groupBy,
+	return g.planned(rollup.PanelQuery{
+		Signal: rollup.SignalRED,
+		In: map[string]string{
+			rollup.GroupService:  "${" + varService + ":singlequote}",
+			rollup.GroupSpanName: "${" + varOperation + ":singlequote}",
+		},
+		GroupBy: groupBy,
 	})
-	if err != nil && g.err == nil {
-		g.err = err
-	}
-	return s
 }
 
-// edges is the tier-aware service-graph query (rollup.PlanQuery), per client and server.
+// edges is the tier-aware service-graph query (rollup.PanelSQL), per client and server.
 func (g *gen) edges() string {
-	s, err := plannedSQL(g.set, rollup.Query{
+	return g.planned(rollup.PanelQuery{
 		Signal:  rollup.SignalEdges,
 		GroupBy: []string{rollup.GroupClient, rollup.GroupServer},
 	})
+}
+
+// planned is rollup's SQL for q, its tiers picked when the panel runs.
+func (g *gen) planned(q rollup.PanelQuery) string {
+	s, err := rollup.PanelSQL(q, panel())
 	if err != nil && g.err == nil {
 		g.err = err
 	}
 	return s
 }
 
-// predicates are the tier predicates of a family of tiers.
-func (g *gen) predicates(tables tierTables) tierPredicates {
-	p, err := predicatesFor(g.set, tables)
+// tiers are the tiers of sig as a panel reads them (rollup.PanelTiers), finest first.
+func (g *gen) tiers(sig rollup.Signal) []rollup.PanelRead {
+	t, err := rollup.PanelTiers(sig, panel())
 	if err != nil && g.err == nil {
 		g.err = err
 	}
-	return p
+	return t
 }
 
 // newDashboard starts a dashboard with the settings every weir dashboard shares and the

@@ -4,6 +4,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/weirhq/weir/rollup"
 )
 
 // UID of the metrics explorer dashboard.
@@ -17,7 +19,7 @@ const metricsAllValue = "'__all__'"
 // metricsExplorer: one metric of the selected services from the series tiers, split by the
 // values of one attribute.
 func metricsExplorer(g *gen) *dashboard.DashboardBuilder {
-	series := struct{ Pred tierPredicates }{g.predicates(seriesTables)}
+	series := struct{ Tiers []rollup.PanelRead }{g.tiers(rollup.SignalSeries)}
 	return newDashboard(UIDMetricsExplorer, "weir / Metrics explorer",
 		"One metric of the selected services, split by the values of one attribute, from the metric "+
 			"series tiers (series_1m, series_1h, series_1d; the tier follows the panel's interval).").

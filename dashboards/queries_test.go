@@ -1,11 +1,9 @@
 package dashboards
 
 import (
-	"fmt"
 	"maps"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +200,7 @@ func (s *suite) panel(t *testing.T, env grafanaEnv, file, title, refID string) r
 	return result{}
 }
 
-// stepFor is the bucket width the panels' SQL computes from an interval (stepSQL).
+// stepFor is the bucket width the panels' SQL computes from an interval (rollup.Panel.Step).
 func stepFor(interval time.Duration) time.Duration {
 	s := max(int64(interval/time.Second), 1)
 	return time.Duration(max(60, (s+59)/60*60)) * time.Second
@@ -243,7 +241,15 @@ func TestQueries(t *testing.T) {
 		s.dash[d.File] = d.Model
 	}
 
-	t.Run("tier plan matches rollup.PlanQuery", func(t *testing.T) { testTierPlan(t, s) })
+	t.Run("the seed stitches tiers", func(t *testing.T) {
+		// The panels pick their tiers with rollup's panel SQL, which rollup tests against
+		// PlanQuery; here the seed makes them stitch: three days at 1d read days, then hours,
+		// then minutes.
+		querier := &rollup.Querier{Conn: s.db.Conn, Database: s.db.Name}
+		p, err := querier.Plan(testContext(t), rollup.Query{Signal: rollup.SignalRED, From: seedFrom, To: seedTo, Step: 24 * time.Hour})
+		require.NoError(t, err)
+		assert.Equal(t, []string{rollup.TableRED1d, rollup.TableRED1h, rollup.TableRED1m}, p.Tables())
+	})
 	t.Run("service overview", func(t *testing.T) { testServiceOverview(t, s) })
 	t.Run("service map", func(t *testing.T) { testServiceMap(t, s) })
 	t.Run("traces", func(t *testing.T) { testTraces(t, s) })
@@ -266,123 +272,4 @@ func TestQueries(t *testing.T) {
 			}
 		}
 	})
-}
-
-// testTierPlan runs the tier plan of sql/tier_plan.sql for each family and range and checks
-// that it splits the range between the tiers exactly as rollup.PlanQuery does for the same
-// range, step and tier spans.
-func testTierPlan(t *testing.T, s *suite) {
-	set, err := sqlTemplates()
-	require.NoError(t, err)
-	ctx := testContext(t)
-	querier := &rollup.Querier{Conn: s.db.Conn, Database: s.db.Name}
-	for _, fam := range []struct {
-		name   string
-		tables tierTables
-		signal rollup.Signal
-	}{
-		{"red", redTables, rollup.SignalRED},
-		{"edges", edgeTables, rollup.SignalEdges},
-		{"series", seriesTables, 0},
-	} {
-		for _, e := range tierEnvs {
-			t.Run(fam.name+"/"+e.name, func(t *testing.T) {
-				env := grafanaEnv{from: e.from, to: e.to, interval: e.interval, vars: map[string]varValue{varDatabase: values(s.db.Name)}}
-				plan, err := render(set, "plan", struct{ Database, Hour, Day string }{databaseRef, fam.tables.Hour, fam.tables.Day})
-				require.NoError(t, err)
-				sql, err := env.expand("SELECT toInt64(d_a_on), toInt64(d_b_on), toInt64(hl_a_on), toInt64(hl_b_on), toInt64(hr_a_on), toInt64(hr_b_on) FROM (" + plan + ")")
-				require.NoError(t, err)
-				res := runQuery(t, s.db, sql)
-				require.Len(t, res.rows, 1)
-				var b [6]int64
-				for i := range b {
-					b[i] = res.rows[0][i].(int64)
-				}
-				got := readsFromPlan(fam.tables, e.from.Unix(), e.to.Unix(), b)
-
-				q := rollup.Query{Signal: fam.signal, From: e.from, To: e.to, Step: stepFor(e.interval)}
-				var want rollup.QueryPlan
-				if fam.signal != 0 {
-					want, err = querier.Plan(ctx, q)
-					require.NoError(t, err)
-				} else {
-					// rollup has no query for the series tiers: apply its rule to their spans.
-					q.Signal = rollup.SignalRED
-					want, err = rollup.PlanQuery("weir", q, seriesAvailability(t, s.db))
-					require.NoError(t, err)
-					for i := range want.Reads {
-						want.Reads[i].Table = map[string]string{rollup.TableRED1m: rollup.TableSeries1m,
-							rollup.TableRED1h: rollup.TableSeries1h, rollup.TableRED1d: rollup.TableSeries1d}[want.Reads[i].Table]
-					}
-				}
-				assert.Equal(t, readStrings(want.Reads), readStrings(got))
-			})
-		}
-	}
-	// The plan does use the coarse tiers: three days at 1d read days, then hours, then minutes.
-	p, err := querier.Plan(ctx, rollup.Query{Signal: rollup.SignalRED, From: seedFrom, To: seedTo, Step: 24 * time.Hour})
-	require.NoError(t, err)
-	assert.Equal(t, []string{rollup.TableRED1d, rollup.TableRED1h, rollup.TableRED1m}, p.Tables())
-}
-
-func readStrings(reads []rollup.Read) []string {
-	var out []string
-	for _, r := range reads {
-		out = append(out, fmt.Sprintf("%s [%s, %s)", r.Table, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339)))
-	}
-	return out
-}
-
-// readsFromPlan turns the plan tuple (day interval, two hour intervals, epoch seconds) into
-// the reads it stands for: the coarse intervals, and the minute tier for the rest of [from, to).
-func readsFromPlan(tables tierTables, from, to int64, b [6]int64) []rollup.Read {
-	type iv struct {
-		table string
-		a, z  int64
-	}
-	var coarse []iv
-	for _, c := range []iv{{tables.Day, b[0], b[1]}, {tables.Hour, b[2], b[3]}, {tables.Hour, b[4], b[5]}} {
-		if c.a < c.z {
-			coarse = append(coarse, c)
-		}
-	}
-	sort.Slice(coarse, func(i, j int) bool { return coarse[i].a < coarse[j].a })
-	var out []rollup.Read
-	add := func(table string, a, z int64) {
-		if n := len(out); n > 0 && out[n-1].Table == table && out[n-1].To.Unix() == a {
-			out[n-1].To = time.Unix(z, 0)
-			return
-		}
-		out = append(out, rollup.Read{Table: table, From: time.Unix(a, 0), To: time.Unix(z, 0)})
-	}
-	cur := from
-	for _, c := range coarse {
-		if cur < c.a {
-			add(tables.Minute, cur, c.a)
-		}
-		add(c.table, c.a, c.z)
-		cur = c.z
-	}
-	if cur < to {
-		add(tables.Minute, cur, to)
-	}
-	return out
-}
-
-// seriesAvailability is what the series tiers hold, the way rollup.Querier.Availability reads
-// it for RED, keyed by the RED table of the same window.
-func seriesAvailability(t *testing.T, db *chtest.DB) rollup.Availability {
-	res := runQuery(t, db, "SELECT table, toStartOfHour(min(min_time)), toStartOfHour(max(max_time)), "+
-		"toStartOfDay(min(min_time)), toStartOfDay(max(max_time)) FROM system.parts "+
-		"WHERE database = '"+db.Name+"' AND active AND rows > 0 AND table IN ('series_1h', 'series_1d') GROUP BY table")
-	av := rollup.Availability{Location: time.UTC, Tiers: map[string]rollup.TierSpan{}}
-	for i := range res.rows {
-		switch res.str(t, i, "table") {
-		case rollup.TableSeries1h:
-			av.Tiers[rollup.TableRED1h] = rollup.TierSpan{From: res.rows[i][1].(time.Time), To: res.rows[i][2].(time.Time).Add(time.Hour)}
-		case rollup.TableSeries1d:
-			av.Tiers[rollup.TableRED1d] = rollup.TierSpan{From: res.rows[i][3].(time.Time), To: res.rows[i][4].(time.Time).Add(24 * time.Hour)}
-		}
-	}
-	return av
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/weirhq/weir/rollup"
 )
 
 // UID of the weir itself dashboard.
@@ -44,10 +46,10 @@ var (
 	selfRowsMetrics     = []string{"weir_clickhouse_rows_written"}
 )
 
-// selfQuery is the data of the weir itself SQL: the tier predicates, the metric names as an
-// SQL list, and for self_rate.sql the label each line is split by.
+// selfQuery is the data of the weir itself SQL: the series tiers as a panel reads them, the
+// metric names as an SQL list, and for self_rate.sql the label each line is split by.
 type selfQuery struct {
-	Pred        tierPredicates
+	Tiers       []rollup.PanelRead
 	Metrics     string
 	Label, Name string
 }
@@ -70,12 +72,12 @@ func attrSQL(key string) string {
 // weirItself: weir's own metrics from the series tiers: ingest, loss, queue, sampling and
 // ClickHouse writes.
 func weirItself(g *gen) *dashboard.DashboardBuilder {
-	pred := g.predicates(seriesTables)
+	tiers := g.tiers(rollup.SignalSeries)
 	rate := func(metrics []string, label, name string) string {
-		return g.sql("self_rate.sql", selfQuery{Pred: pred, Metrics: sqlStrings(metrics), Label: label, Name: name})
+		return g.sql("self_rate.sql", selfQuery{Tiers: tiers, Metrics: sqlStrings(metrics), Label: label, Name: name})
 	}
 	series := func(file string, metrics []string) string {
-		return g.sql(file, selfQuery{Pred: pred, Metrics: sqlStrings(metrics)})
+		return g.sql(file, selfQuery{Tiers: tiers, Metrics: sqlStrings(metrics)})
 	}
 	return newDashboard(UIDWeirItself, "weir / weir itself",
 		"weir's own metrics: data accepted, refused and lost, the exporter queue, tail sampling decisions and "+

@@ -26,6 +26,10 @@ const (
 	// SignalEdges reads edges_1m, edges_1h and edges_1d: calls, failures and latency per
 	// service-graph edge.
 	SignalEdges
+	// SignalSeries is the metric series tiers series_1m, series_1h and series_1d. Their rows
+	// are not requests, so PlanQuery and PanelSQL do not query them; Querier.Availability and
+	// PanelTiers pick their tiers by the rules that pick RED's.
+	SignalSeries
 )
 
 // String names the signal.
@@ -35,6 +39,8 @@ func (s Signal) String() string {
 		return "red"
 	case SignalEdges:
 		return "edges"
+	case SignalSeries:
+		return "series"
 	}
 	return "signal(" + strconv.Itoa(int(s)) + ")"
 }
@@ -55,15 +61,24 @@ type seriesColumn struct {
 	stored, name, zero string
 }
 
-// signalTiers describes the tiers of a signal, finest first.
+// stepUnit is the window of every signal's finest tier: a step is a whole number of it.
+const stepUnit = time.Minute
+
+// signalTiers describes the tiers of a signal and, for the signals PlanQuery queries, the
+// columns of their rows.
 type signalTiers struct {
-	tiers  []queryTier
-	series []seriesColumn
-	count  string // the counter column
-	failed string // the condition that makes a row an error
-	inner  []string
+	tiers     []queryTier // finest first
+	series    []seriesColumn
+	count     string // the counter column
+	countName string // its name in the result
+	failed    string // the condition that makes a row an error
+	inner     []string
 }
 
+// queryable reports whether PlanQuery and PanelSQL can query the signal.
+func (s signalTiers) queryable() bool { return s.count != "" }
+
+// queryTier is one tier: its table and the length of its windows.
 type queryTier struct {
 	table  string
 	window time.Duration
@@ -71,26 +86,31 @@ type queryTier struct {
 
 var signals = map[Signal]signalTiers{
 	SignalRED: {
-		tiers: []queryTier{{TableRED1m, time.Minute}, {TableRED1h, time.Hour}, {TableRED1d, 24 * time.Hour}},
+		tiers: []queryTier{{TableRED1m, stepUnit}, {TableRED1h, time.Hour}, {TableRED1d, 24 * time.Hour}},
 		series: []seriesColumn{
 			{"ServiceName", GroupService, "''"},
 			{"SpanName", GroupSpanName, "''"},
 			{"SpanKind", GroupSpanKind, "toUInt8(0)"},
 		},
-		count:  "Requests",
-		failed: "StatusCode = 2",
-		inner:  []string{"Timestamp", "ServiceName", "SpanName", "SpanKind", "StatusCode", "Requests", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+		count:     "Requests",
+		countName: "requests",
+		failed:    "StatusCode = 2",
+		inner:     []string{"Timestamp", "ServiceName", "SpanName", "SpanKind", "StatusCode", "Requests", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
 	},
 	SignalEdges: {
-		tiers: []queryTier{{TableEdges1m, time.Minute}, {TableEdges1h, time.Hour}, {TableEdges1d, 24 * time.Hour}},
+		tiers: []queryTier{{TableEdges1m, stepUnit}, {TableEdges1h, time.Hour}, {TableEdges1d, 24 * time.Hour}},
 		series: []seriesColumn{
 			{"Client", GroupClient, "''"},
 			{"Server", GroupServer, "''"},
 			{"ConnectionType", GroupConnectionType, "''"},
 		},
-		count:  "Calls",
-		failed: "Failed != 0",
-		inner:  []string{"Timestamp", "Client", "Server", "ConnectionType", "Failed", "Calls", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+		count:     "Calls",
+		countName: "calls",
+		failed:    "Failed != 0",
+		inner:     []string{"Timestamp", "Client", "Server", "ConnectionType", "Failed", "Calls", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+	},
+	SignalSeries: {
+		tiers: []queryTier{{TableSeries1m, stepUnit}, {TableSeries1h, time.Hour}, {TableSeries1d, 24 * time.Hour}},
 	},
 }
 
@@ -200,20 +220,25 @@ func PlanQuery(database string, q Query, avail Availability) (QueryPlan, error) 
 	if err != nil {
 		return QueryPlan{}, err
 	}
+	reads := planReads(sig.tiers, q.From, q.To, q.Step, avail)
+	plan := QueryPlan{Query: q, Reads: reads}
+	plan.SQL, plan.Args = buildSQL(database, q, sig, reads)
+	return plan, nil
+}
+
+// planReads picks the tiers that serve [from, to) at step (see PlanQuery).
+func planReads(tiers []queryTier, from, to time.Time, step time.Duration, avail Availability) []Read {
 	loc := avail.Location
 	if loc == nil {
 		loc = time.UTC
 	}
 	top := 0
-	for i, t := range sig.tiers {
-		if q.Step%t.window == 0 && alignedWindows(t.window, loc, q.From, q.To) {
+	for i, t := range tiers {
+		if step%t.window == 0 && alignedWindows(t.window, loc, from, to) {
 			top = i
 		}
 	}
-	reads := serve(sig.tiers, top, avail.Tiers, q.From, q.To, nil)
-	plan := QueryPlan{Query: q, Reads: reads}
-	plan.SQL, plan.Args = buildSQL(database, q, sig, reads)
-	return plan, nil
+	return serve(tiers, top, avail.Tiers, from, to, nil)
 }
 
 // serve appends the reads that cover [lo, hi) with tiers[:i+1] to out.
@@ -281,15 +306,15 @@ func ceilTime(t time.Time, w time.Duration) time.Time {
 }
 
 func (q Query) validate() (signalTiers, error) {
-	sig, ok := signals[q.Signal]
-	if !ok {
-		return sig, fmt.Errorf("query: unknown signal %d", q.Signal)
+	sig, err := querySignal(q.Signal)
+	if err != nil {
+		return sig, err
 	}
 	var errs []error
 	if !q.From.Before(q.To) {
 		errs = append(errs, fmt.Errorf("query: empty range [%s, %s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339)))
 	}
-	if q.Step < time.Minute || q.Step%time.Minute != 0 {
+	if q.Step < stepUnit || q.Step%stepUnit != 0 {
 		errs = append(errs, fmt.Errorf("query: step %s is not a positive whole number of minutes", q.Step))
 	}
 	if q.Signal == SignalRED && (len(q.Clients) > 0 || len(q.Servers) > 0 || len(q.ConnectionTypes) > 0) {
@@ -298,85 +323,119 @@ func (q Query) validate() (signalTiers, error) {
 	if q.Signal == SignalEdges && (len(q.ServiceNames) > 0 || len(q.SpanNames) > 0 || len(q.SpanKinds) > 0) {
 		errs = append(errs, errors.New("query: service, span name and span kind filters apply to RED, not edges"))
 	}
-	for _, g := range q.GroupBy {
-		if !slices.ContainsFunc(sig.series, func(c seriesColumn) bool { return c.name == g }) {
-			names := make([]string, len(sig.series))
-			for i, c := range sig.series {
-				names[i] = c.name
+	errs = append(errs, sig.checkColumns(q.Signal, "group", q.GroupBy)...)
+	return sig, errors.Join(errs...)
+}
+
+// querySignal describes s, or says why PlanQuery and PanelSQL cannot query it.
+func querySignal(s Signal) (signalTiers, error) {
+	sig, ok := signals[s]
+	if !ok {
+		return sig, fmt.Errorf("query: unknown signal %d", s)
+	}
+	if !sig.queryable() {
+		return sig, fmt.Errorf("query: %s has tiers to pick (PanelTiers) but no requests to query", s)
+	}
+	return sig, nil
+}
+
+// checkColumns reports each of names that is not a series column (Group* name) of the
+// signal s; what is what the caller meant to do with it ("group", "filter").
+func (st signalTiers) checkColumns(s Signal, what string, names []string) []error {
+	var errs []error
+	for _, n := range names {
+		if !slices.ContainsFunc(st.series, func(c seriesColumn) bool { return c.name == n }) {
+			cols := make([]string, len(st.series))
+			for i, c := range st.series {
+				cols[i] = c.name
 			}
-			errs = append(errs, fmt.Errorf("query: cannot group %s by %q (one of %s)", q.Signal, g, strings.Join(names, ", ")))
+			errs = append(errs, fmt.Errorf("query: cannot %s %s by %q (one of %s)", what, s, n, strings.Join(cols, ", ")))
 		}
 	}
-	return sig, errors.Join(errs...)
+	return errs
+}
+
+// filterValues are q's filter values by the column they filter.
+func (q Query) filterValues() map[string][]any {
+	return map[string][]any{
+		"ServiceName":    anys(q.ServiceNames),
+		"SpanName":       anys(q.SpanNames),
+		"SpanKind":       anys(q.SpanKinds),
+		"Client":         anys(q.Clients),
+		"Server":         anys(q.Servers),
+		"ConnectionType": anys(q.ConnectionTypes),
+	}
+}
+
+func anys[T any](vals []T) []any {
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = v
+	}
+	return out
 }
 
 // buildSQL writes the SELECT over reads. Filter values go in as ? placeholders; times and
 // the step are integers the code computed.
 func buildSQL(database string, q Query, sig signalTiers, reads []Read) (string, []any) {
+	values := q.filterValues()
 	var filter []string
 	var filterArgs []any
-	in := func(col string, n int) string {
-		return col + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-	}
-	addStrings := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		filter = append(filter, in(col, len(vals)))
-		for _, v := range vals {
-			filterArgs = append(filterArgs, v)
+	for _, c := range sig.series {
+		if v := values[c.stored]; len(v) > 0 {
+			filter = append(filter, c.stored+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(v)), ", ")+")")
+			filterArgs = append(filterArgs, v...)
 		}
 	}
-	addStrings("ServiceName", q.ServiceNames)
-	addStrings("SpanName", q.SpanNames)
-	if len(q.SpanKinds) > 0 {
-		filter = append(filter, in("SpanKind", len(q.SpanKinds)))
-		for _, v := range q.SpanKinds {
-			filterArgs = append(filterArgs, v)
-		}
-	}
-	addStrings("Client", q.Clients)
-	addStrings("Server", q.Servers)
-	addStrings("ConnectionType", q.ConnectionTypes)
-
-	var b strings.Builder
+	sources := make([]source, len(reads))
 	var args []any
-	step := strconv.FormatInt(int64(q.Step/time.Second), 10)
+	for i, r := range reads {
+		sources[i] = source{database + "." + r.Table, "Timestamp >= " + sqlTime(r.From) + " AND Timestamp < " + sqlTime(r.To)}
+		args = append(args, filterArgs...)
+	}
+	return selectSQL(sig, q.GroupBy, strconv.FormatInt(int64(q.Step/time.Second), 10), sources, filter), args
+}
+
+// source is one sub-select of selectSQL: the rows of table (qualified) that satisfy where.
+type source struct {
+	table, where string
+}
+
+// selectSQL writes the SELECT that answers a query of sig from sources, in buckets of step
+// (seconds, as SQL), per the series columns of groupBy (nil: all of them); every condition of
+// filter applies to every source. Its columns are those that QueryPlan.SQL documents.
+func selectSQL(sig signalTiers, groupBy []string, step string, sources []source, filter []string) string {
+	var b strings.Builder
 	b.WriteString("SELECT toDateTime(intDiv(toUInt32(Timestamp), " + step + ") * " + step + ") AS bucket")
 	var group []string
 	for _, c := range sig.series {
-		if q.GroupBy == nil || slices.Contains(q.GroupBy, c.name) {
+		if groupBy == nil || slices.Contains(groupBy, c.name) {
 			b.WriteString(",\n       " + c.stored + " AS " + c.name)
 			group = append(group, c.name)
 		} else {
 			b.WriteString(",\n       " + c.zero + " AS " + c.name)
 		}
 	}
-	countName := "requests"
-	if q.Signal == SignalEdges {
-		countName = "calls"
-	}
-	b.WriteString(",\n       sum(" + sig.count + ") AS " + countName +
+	b.WriteString(",\n       sum(" + sig.count + ") AS " + sig.countName +
 		",\n       sumIf(" + sig.count + ", " + sig.failed + ") AS errors" +
 		",\n       sum(DurationSumNano) AS duration_sum_nano" +
 		",\n       sum(ZeroCount) AS zero_count" +
 		",\n       (sumMap(BucketIndexes, BucketCounts) AS merged).1 AS bucket_indexes" +
 		",\n       merged.2 AS bucket_counts\nFROM (")
-	for i, r := range reads {
+	for i, src := range sources {
 		if i > 0 {
 			b.WriteString("\n    UNION ALL")
 		}
 		b.WriteString("\n    SELECT " + strings.Join(sig.inner, ", ") +
-			"\n    FROM " + database + "." + r.Table +
-			"\n    WHERE Timestamp >= " + sqlTime(r.From) + " AND Timestamp < " + sqlTime(r.To))
+			"\n    FROM " + src.table +
+			"\n    WHERE " + src.where)
 		for _, f := range filter {
 			b.WriteString(" AND " + f)
 		}
-		args = append(args, filterArgs...)
 	}
 	keys := strings.Join(append([]string{"bucket"}, group...), ", ")
 	b.WriteString("\n)\nGROUP BY " + keys + "\nORDER BY " + keys)
-	return b.String(), args
+	return b.String()
 }
 
 // Series identifies a row's series; only the fields of the query's signal and GroupBy are set.
@@ -414,6 +473,12 @@ type Querier struct {
 	Logger *slog.Logger
 }
 
+// partsWithRows picks the parts of system.parts whose min_time and max_time say which
+// windows a tier holds: those are the part's least and greatest Timestamp (the partition key's
+// column), so reading them reads metadata only. Querier.Availability and the tier plan of
+// PanelTiers read the same parts.
+const partsWithRows = "active AND rows > 0"
+
 // Availability reads from system.parts which windows the coarse tiers of sig hold, and the
 // server's time zone.
 func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, error) {
@@ -435,10 +500,8 @@ func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, e
 		windows[t.table] = t.window
 		tables = append(tables, t.table)
 	}
-	// min_time and max_time are the part's minimum and maximum Timestamp (the partition
-	// key's column), so this reads metadata only.
 	rows, err := q.Conn.Query(ctx, "SELECT table, min(min_time), max(max_time) FROM system.parts "+
-		"WHERE database = ? AND active AND rows > 0 AND table IN (?, ?) GROUP BY table",
+		"WHERE database = ? AND "+partsWithRows+" AND table IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(tables)), ", ")+") GROUP BY table",
 		append([]any{q.Database}, tables...)...)
 	if err != nil {
 		return av, fmt.Errorf("query: read tier spans: %w", err)

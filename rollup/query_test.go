@@ -140,6 +140,7 @@ func TestPlanQuery_RejectsBadQueries(t *testing.T) {
 		want string
 	}{
 		{"unknown signal", func(q *Query) { q.Signal = 9 }, "unknown signal"},
+		{"series has no requests", func(q *Query) { q.Signal = SignalSeries }, "no requests to query"},
 		{"empty range", func(q *Query) { q.To = q.From }, "empty range"},
 		{"sub-minute step", func(q *Query) { q.Step = 30 * time.Second }, "whole number of minutes"},
 		{"odd step", func(q *Query) { q.Step = 90 * time.Second }, "whole number of minutes"},
@@ -268,6 +269,14 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, rowMap(flatRows), rowMap(res.Rows), "stitched tiers and the 1m tier agree bucket by bucket")
 
+			// PanelSQL, with the range and step filled in as Grafana's data source fills them
+			// in, picks its tiers on the server and returns the same rows.
+			sql, err := PanelSQL(panelQueryOf(tc.q), panelAt(db.Name, tc.q.From, tc.q.To, tc.q.Step))
+			require.NoError(t, err)
+			panelRows, err := querier.Rows(ctx, QueryPlan{Query: tc.q, SQL: sql})
+			require.NoError(t, err)
+			assert.Equal(t, rowMap(res.Rows), rowMap(panelRows), "PanelSQL and Querier.Query agree bucket by bucket")
+
 			want := seedTotals(tc.seeds, tc.q.From, tc.q.To, tc.isErr, tc.keep)
 			assert.Equal(t, want, sumRows(res.Rows), "totals match the seeded rows")
 			assert.NotZero(t, want.requests)
@@ -299,6 +308,27 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, res.Rows)
 	})
+}
+
+// panelQueryOf is q as a PanelQuery, its filter values written as SQL literals.
+func panelQueryOf(q Query) PanelQuery {
+	pq := PanelQuery{Signal: q.Signal, In: map[string]string{}, GroupBy: q.GroupBy}
+	for col, vals := range q.filterValues() {
+		if len(vals) == 0 {
+			continue
+		}
+		lits := make([]string, len(vals))
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				lits[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+			} else {
+				lits[i] = fmt.Sprint(v)
+			}
+		}
+		i := slices.IndexFunc(signals[q.Signal].series, func(c seriesColumn) bool { return c.stored == col })
+		pq.In[signals[q.Signal].series[i].name] = strings.Join(lits, ", ")
+	}
+	return pq
 }
 
 // Pick the tiers for a week of RED at a one-hour step: the hourly tier up to its newest
