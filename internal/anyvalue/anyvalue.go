@@ -13,6 +13,7 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -118,6 +119,11 @@ func appendMapJSON(dst []byte, m pcommon.Map) []byte {
 	return append(dst, '}')
 }
 
+// AppendJSONBytes is AppendJSONString for bytes; b is only read.
+func AppendJSONBytes(dst []byte, b []byte) []byte {
+	return AppendJSONString(dst, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
 // appendAnyValueJSON writes v the way OTLP/JSON writes an AnyValue.
 func appendAnyValueJSON(dst []byte, v pcommon.Value) []byte {
 	switch v.Type() {
@@ -179,8 +185,11 @@ func appendAnyValueJSON(dst []byte, v pcommon.Value) []byte {
 
 const hex = "0123456789abcdef"
 
-// appendJSONString quotes s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
-func appendJSONString(dst []byte, s string) []byte {
+func appendJSONString(dst []byte, s string) []byte { return AppendJSONString(dst, s) }
+
+// AppendJSONString quotes s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json
+// does.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -1,0 +1,206 @@
+package otlpwire
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Error is a request that does not decode. It says which message and field, so a sender can
+// find the bug in its encoder.
+type Error struct {
+	Msg   string // the message being read, e.g. "Span"
+	Field int32  // its field number; 0 when the tag itself was bad
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Field == 0 {
+		return fmt.Sprintf("otlp: %s: %v", e.Msg, e.Err)
+	}
+	return fmt.Sprintf("otlp: %s field %d: %v", e.Msg, e.Field, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+var (
+	errTruncated = errors.New("truncated or malformed value")
+	errWireType  = errors.New("wrong wire type")
+	errDepth     = errors.New("AnyValue nested deeper than 100")
+	errFieldZero = errors.New("field number 0 or a malformed tag")
+)
+
+// maxDepth is how deep AnyValues may nest (pdata's proto.RecursionLimit).
+const maxDepth = 100
+
+// field is one field of a message: its number and wire type, its value as an integer (varint,
+// fixed32, fixed64) or as bytes (length-delimited).
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	u   uint64
+	b   []byte
+}
+
+// fields iterates the fields of one message.
+type fields struct {
+	buf []byte
+	msg string
+	f   field
+	err error
+}
+
+func iterFields(b []byte, msg string) fields { return fields{buf: b, msg: msg} }
+
+// next reads the next field into it.f; false at the end or on error (it.err).
+func (it *fields) next() bool {
+	if len(it.buf) == 0 || it.err != nil {
+		return false
+	}
+	num, typ, n := consumeTag(it.buf)
+	if n < 0 {
+		it.err = &Error{Msg: it.msg, Err: errFieldZero}
+		return false
+	}
+	b := it.buf[n:]
+	f := field{num: num, typ: typ}
+	switch typ {
+	case protowire.VarintType:
+		f.u, n = consumeVarint(b)
+	case protowire.Fixed64Type:
+		f.u, n = protowire.ConsumeFixed64(b)
+	case protowire.Fixed32Type:
+		var v uint32
+		v, n = protowire.ConsumeFixed32(b)
+		f.u = uint64(v)
+	case protowire.BytesType:
+		var l uint64
+		if l, n = consumeVarint(b); n >= 0 {
+			if l > uint64(len(b)-n) {
+				n = -1
+			} else {
+				f.b = b[n : n+int(l)]
+				n += int(l)
+			}
+		}
+	default:
+		n = skipGroup(b, typ)
+	}
+	if n < 0 {
+		it.err = &Error{Msg: it.msg, Field: int32(num), Err: errTruncated}
+		return false
+	}
+	it.buf = b[n:]
+	it.f = f
+	return true
+}
+
+// consumeTag reads a field's tag. Its field number is the tag's upper bits truncated to 32,
+// as pdata reads it: a number that comes out 0 or negative is an error, a larger one that
+// comes out positive is some unknown field.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	tag, n := consumeVarint(b)
+	if n < 0 {
+		return 0, 0, -1
+	}
+	num := int32(tag >> 3)
+	if num <= 0 {
+		return 0, 0, -1
+	}
+	return protowire.Number(num), protowire.Type(tag & 7), n
+}
+
+// consumeVarint is protowire.ConsumeVarint, but for a ten-byte varint whose last byte
+// overflows 64 bits: pdata takes it (keeping the low 64 bits) where protowire refuses it, and
+// the readers decode what pdata decodes.
+func consumeVarint(b []byte) (uint64, int) {
+	v, n := protowire.ConsumeVarint(b)
+	if n >= 0 || len(b) < 10 || b[9] >= 0x80 {
+		return v, n
+	}
+	for _, c := range b[:9] {
+		if c < 0x80 {
+			return v, n
+		}
+	}
+	v = 0
+	for i, c := range b[:10] {
+		v |= uint64(c&0x7f) << (7 * i)
+	}
+	return v, 10
+}
+
+// skipGroup skips an unknown field of a group wire type as pdata's unmarshalers do, for the
+// readers to accept and refuse the same requests: no OTLP field is a group, and pdata ends a
+// group at the first field inside it that is not a group tag, or at a matching end tag.
+func skipGroup(b []byte, typ protowire.Type) int {
+	pos, depth := 0, 0
+	for pos < len(b) {
+		switch typ {
+		case protowire.VarintType:
+			_, n := consumeVarint(b[pos:])
+			return advance(pos, n)
+		case protowire.Fixed64Type:
+			if len(b)-pos < 8 {
+				return -1
+			}
+			return pos + 8
+		case protowire.BytesType:
+			l, n := consumeVarint(b[pos:])
+			if n < 0 || l > uint64(len(b)-pos-n) {
+				return -1
+			}
+			return pos + n + int(l)
+		case protowire.StartGroupType:
+			depth++
+		case protowire.EndGroupType:
+			if depth == 0 {
+				return -1
+			}
+			depth--
+		case protowire.Fixed32Type:
+			if len(b)-pos < 4 {
+				return -1
+			}
+			return pos + 4
+		default:
+			return -1
+		}
+		if depth == 0 {
+			return pos
+		}
+		var n int
+		if _, typ, n = consumeTag(b[pos:]); n < 0 {
+			return -1
+		}
+		pos += n
+	}
+	return -1
+}
+
+func advance(pos, n int) int {
+	if n < 0 {
+		return -1
+	}
+	return pos + n
+}
+
+// want checks that the current field has wire type t; it records the error when it has not.
+func (it *fields) want(t protowire.Type) bool {
+	if it.f.typ != t {
+		it.err = &Error{Msg: it.msg, Field: int32(it.f.num), Err: errWireType}
+		return false
+	}
+	return true
+}
+
+// fail records err for the current field.
+func (it *fields) fail(err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		it.err = err
+		return
+	}
+	it.err = &Error{Msg: it.msg, Field: int32(it.f.num), Err: err}
+}
