@@ -48,6 +48,15 @@ func ExamplePlan() {
 	// service_cost_1d
 	// hotspots
 	// trace_index_mv_drop
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
+	// insert_id
 }
 
 // usageDB is a migrated database of its own for a usage test, which runs in parallel.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -110,7 +111,22 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 // on it (the view needs its tables).
 func execAll(ctx context.Context, conn driver.Conn, stmts []Statement) error {
 	for _, st := range stmts {
+		if g := st.UnlessColumn; g[0] != "" {
+			has, err := hasColumn(ctx, conn, st.SQL, g[0], g[1])
+			if err != nil {
+				return fmt.Errorf("%s: %w", st.Name, err)
+			}
+			if has {
+				continue
+			}
+		}
 		if err := conn.Exec(ctx, st.SQL); err != nil {
+			if g := st.UnlessColumn; g[0] != "" {
+				// A migrator running at the same time added it between the check and here.
+				if has, herr := hasColumn(ctx, conn, st.SQL, g[0], g[1]); herr == nil && has {
+					continue
+				}
+			}
 			return fmt.Errorf("%s: %w", st.Name, err)
 		}
 	}
@@ -130,4 +146,27 @@ func recordMigration(ctx context.Context, conn driver.Conn, database string, m M
 		return err
 	}
 	return batch.Send()
+}
+
+// hasColumn reports whether table (in the database sql names: "ALTER TABLE db.table ...")
+// has column.
+func hasColumn(ctx context.Context, conn driver.Conn, sql, table, column string) (bool, error) {
+	db := databaseOf(sql)
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		db, table, column).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for column %s.%s.%s: %w", db, table, column, err)
+	}
+	return n > 0, nil
+}
+
+// databaseOf is the database of the first "db.table" name after ALTER TABLE in sql.
+func databaseOf(sql string) string {
+	_, rest, ok := strings.Cut(sql, "ALTER TABLE ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	db, _, _ := strings.Cut(name, ".")
+	return db
 }

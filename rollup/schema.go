@@ -72,6 +72,10 @@ func ValidateDatabase(name string) error {
 type Statement struct {
 	Name string // the .sql file it came from, without extension
 	SQL  string
+	// UnlessColumn, when set, is a table and a column: the statement runs only while that
+	// column is missing. 18.16 has no ADD COLUMN IF NOT EXISTS, and a migration interrupted
+	// between two ALTERs must be able to run again.
+	UnlessColumn [2]string
 }
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
@@ -82,9 +86,18 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 
 // render expands one sql/<name>.sql template for opts.
 func render(name string, opts Options) (Statement, error) {
+	raw, err := renderRaw(name, opts)
+	if err != nil {
+		return Statement{}, err
+	}
+	return Statement{Name: name, SQL: stripComments(raw)}, nil
+}
+
+// renderRaw executes the template, comments and all.
+func renderRaw(name string, opts Options) (string, error) {
 	t, err := templates.Clone()
 	if err != nil {
-		return Statement{}, fmt.Errorf("clone templates: %w", err)
+		return "", fmt.Errorf("clone templates: %w", err)
 	}
 	f := opts.Features
 	t.Funcs(template.FuncMap{
@@ -107,9 +120,52 @@ func render(name string, opts Options) (Statement, error) {
 		SkipIndexes bool
 	}{opts.Database, f.SkipIndexes}
 	if err := t.ExecuteTemplate(&buf, name+".sql", data); err != nil {
-		return Statement{}, fmt.Errorf("render %s.sql: %w", name, err)
+		return "", fmt.Errorf("render %s.sql: %w", name, err)
 	}
-	return Statement{Name: name, SQL: stripComments(buf.String())}, nil
+	return buf.String(), nil
+}
+
+// Comment is how the statement introduces itself in printed DDL: its name, and its guard.
+func (st Statement) Comment() string {
+	if g := st.UnlessColumn; g[0] != "" {
+		return st.Name + " (only while " + g[0] + " has no column " + g[1] + ")"
+	}
+	return st.Name
+}
+
+// renderAll expands a template that may hold several statements, each ended by a line with
+// only ";" (the last one may omit it). A statement preceded by a comment line
+// "-- unless column <table> <column>" gets that guard (Statement.UnlessColumn).
+func renderAll(name string, opts Options) ([]Statement, error) {
+	one, err := render(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := renderRaw(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(raw, "\n;\n")
+	if len(parts) == 1 && !strings.Contains(raw, "-- unless column ") {
+		return []Statement{one}, nil
+	}
+	var out []Statement
+	for _, p := range parts {
+		st := Statement{Name: name}
+		for _, line := range strings.Split(p, "\n") {
+			if g, ok := strings.CutPrefix(strings.TrimSpace(line), "-- unless column "); ok {
+				if f := strings.Fields(g); len(f) == 2 {
+					st.UnlessColumn = [2]string{f[0], f[1]}
+				}
+			}
+		}
+		st.SQL = strings.TrimSuffix(stripComments(p), ";")
+		st.SQL = strings.TrimSpace(st.SQL)
+		if st.SQL != "" {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // stripComments drops whole-line "--" comments and blank edges, so statements read cleanly
@@ -160,6 +216,9 @@ var migrations = []Migration{
 	// The exporter writes trace_index itself from here on (TraceIndexWriter); the view of
 	// migration 2 sometimes stored nothing on 18.16 under parallel DDL.
 	{Version: 7, Name: "trace index written by the exporter", Files: []string{"trace_index_mv_drop"}},
+	// Every table weir inserts into whole blocks gets the block's InsertId: after a crash,
+	// weir asks whether a block it sent arrived before sending it again.
+	{Version: 8, Name: "insert ids", Files: []string{"insert_id"}},
 }
 
 // Migrations returns the schema history, oldest first.
@@ -202,11 +261,11 @@ func Plan(opts Options, from, to int) ([]Statement, error) {
 			continue
 		}
 		for _, f := range m.Files {
-			st, err := render(f, opts)
+			sts, err := renderAll(f, opts)
 			if err != nil {
 				return nil, fmt.Errorf("migration %d: %w", m.Version, err)
 			}
-			out = append(out, st)
+			out = append(out, sts...)
 		}
 	}
 	return out, nil

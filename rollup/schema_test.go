@@ -31,7 +31,7 @@ func TestPlan_Golden(t *testing.T) {
 			require.NoError(t, err)
 			var b strings.Builder
 			for _, st := range stmts {
-				b.WriteString("-- " + st.Name + "\n" + st.SQL + ";\n\n")
+				b.WriteString("-- " + st.Comment() + "\n" + st.SQL + ";\n\n")
 			}
 			path := filepath.Join("testdata", "ddl_"+p.name+".sql")
 			if *update {

@@ -111,10 +111,10 @@ func TestSpendWriter_ReplacesBillingPeriods(t *testing.T) {
 		spendRows(mid, "A", 4, 4, "a.csv"),
 	)...)
 	assert.Equal(t, []ReplacedPeriod{
-		{Start: sep, End: oct, BillingAccountID: "A", Rows: 20, BilledCost: 20},
-		{Start: sep, End: oct, BillingAccountID: "B", Rows: 5, BilledCost: 10},
-		{Start: mid, End: mid.AddDate(0, 1, 0), BillingAccountID: "A", Rows: 4, BilledCost: 16},
-		{Start: oct, End: nov, BillingAccountID: "A", Rows: 3, BilledCost: 9},
+		{Start: sep, End: oct, BillingAccountID: "A", Rows: 20, BilledCost: 20, EffectiveCost: 20},
+		{Start: sep, End: oct, BillingAccountID: "B", Rows: 5, BilledCost: 10, EffectiveCost: 10},
+		{Start: mid, End: mid.AddDate(0, 1, 0), BillingAccountID: "A", Rows: 4, BilledCost: 16, EffectiveCost: 16},
+		{Start: oct, End: nov, BillingAccountID: "A", Rows: 3, BilledCost: 9, EffectiveCost: 9},
 	}, first.Periods)
 	// (month, hash of account): A's September periods share a partition.
 	require.Len(t, first.Partitions, 3)
@@ -128,7 +128,7 @@ func TestSpendWriter_ReplacesBillingPeriods(t *testing.T) {
 	// Importing A's September again replaces it, whatever its size, and leaves B, October and
 	// A's other September period (same partition) alone.
 	second := importSpend(t, db, 1000, spendRows(sep, "A", 12, 0.5, "b.csv")...)
-	assert.Equal(t, []ReplacedPeriod{{Start: sep, End: oct, BillingAccountID: "A", Rows: 12, PreviousRows: 20, BilledCost: 6}}, second.Periods)
+	assert.Equal(t, []ReplacedPeriod{{Start: sep, End: oct, BillingAccountID: "A", Rows: 12, PreviousRows: 20, BilledCost: 6, EffectiveCost: 6}}, second.Periods)
 	want["2024-09-01 A"] = 12
 	assert.Equal(t, want, spendCounts(t, db))
 	assert.Equal(t, uint64(12), db.QueryUint64(t, "SELECT count() FROM "+db.Table(TableSpend)+" WHERE Source = 'b.csv' AND ImportId = ?", second.ImportID))

@@ -86,7 +86,7 @@ func printPlan(w io.Writer, opts rollup.Options, from int, v rollup.Version) err
 	fmt.Fprintf(w, "-- weir schema for ClickHouse %s, database %s: version %d -> %d (%d statements)\n\n",
 		v, opts.Database, from, rollup.LatestVersion(), len(stmts))
 	for _, st := range stmts {
-		fmt.Fprintf(w, "-- %s\n%s;\n\n", st.Name, st.SQL)
+		fmt.Fprintf(w, "-- %s\n%s;\n\n", st.Comment(), st.SQL)
 	}
 	return nil
 }

@@ -374,3 +374,47 @@ func (g *Gen) exemplars(es pmetric.ExemplarSlice) {
 		g.Attrs(e.FilteredAttributes(), 2)
 	}
 }
+
+// Telemetrygen is n spans shaped like telemetrygen's defaults (and bench/cmd/weirload's): one
+// resource (service.name=telemetrygen), scope "telemetrygen", traces of two spans, a SERVER
+// "lets-go" and a CLIENT child "okey-dokey", with net.sock.peer.addr and peer.service
+// attributes. The shape the end-to-end benchmarks send, for Go benchmarks of the same.
+func (g *Gen) Telemetrygen(n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "telemetrygen")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("telemetrygen")
+	start := pcommon.Timestamp(1_700_000_000_000_000_000)
+	var tid pcommon.TraceID
+	var parent pcommon.SpanID
+	for i := 0; i < n; i++ {
+		sp := ss.Spans().AppendEmpty()
+		var sid pcommon.SpanID
+		for j := range sid {
+			sid[j] = byte(g.R.Uint32())
+		}
+		if i%2 == 0 {
+			for j := range tid {
+				tid[j] = byte(g.R.Uint32())
+			}
+			parent = sid
+		}
+		sp.SetTraceID(tid)
+		sp.SetSpanID(sid)
+		sp.SetStartTimestamp(start)
+		sp.SetEndTimestamp(start + 123_000)
+		sp.Attributes().PutStr("net.sock.peer.addr", "1.2.3.4")
+		if i%2 == 1 {
+			sp.SetParentSpanID(parent)
+			sp.SetName("okey-dokey")
+			sp.SetKind(ptrace.SpanKindClient)
+			sp.Attributes().PutStr("peer.service", "telemetrygen-server")
+		} else {
+			sp.SetName("lets-go")
+			sp.SetKind(ptrace.SpanKindServer)
+			sp.Attributes().PutStr("peer.service", "telemetrygen-client")
+		}
+	}
+	return td
+}

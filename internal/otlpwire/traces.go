@@ -1,6 +1,7 @@
 package otlpwire
 
 import (
+	"github.com/weirhq/weir/internal/anyvalue"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -584,4 +585,15 @@ func CheckTraces(r *Traces, req []byte) (TracesStats, error) {
 		}
 	}
 	return st, r.Err()
+}
+
+// ServiceName is the resource's service.name attribute (the first one) when it is a string;
+// ok is false without one. The OpenTelemetry spec has every SDK set it.
+func ServiceName(attrs []KV) (name []byte, ok bool) {
+	for i := range attrs {
+		if string(attrs[i].Key) == "service.name" {
+			return attrs[i].Value.Bytes, attrs[i].Value.Type == anyvalue.TypeString
+		}
+	}
+	return nil, false
 }

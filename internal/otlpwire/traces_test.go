@@ -276,9 +276,7 @@ func TestTraces_InvalidIDsAreOnlyTheSpans(t *testing.T) {
 }
 
 func BenchmarkCheckTraces(b *testing.B) {
-	g := otlpgen.New(1)
-	g.Big = 64
-	req, err := ptraceotlp.NewExportRequestFromTraces(g.Traces(4, 2, 64)).MarshalProto()
+	req, err := ptraceotlp.NewExportRequestFromTraces(otlpgen.New(1).Telemetrygen(512)).MarshalProto()
 	require.NoError(b, err)
 	var r Traces
 	st, _ := CheckTraces(&r, req)
@@ -292,9 +290,7 @@ func BenchmarkCheckTraces(b *testing.B) {
 }
 
 func BenchmarkPdataUnmarshal(b *testing.B) {
-	g := otlpgen.New(1)
-	g.Big = 64
-	td := g.Traces(4, 2, 64)
+	td := otlpgen.New(1).Telemetrygen(512)
 	req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	require.NoError(b, err)
 	b.SetBytes(int64(len(req)))

@@ -53,37 +53,57 @@ type fields struct {
 
 func iterFields(b []byte, msg string) fields { return fields{buf: b, msg: msg} }
 
-// next reads the next field into it.f; false at the end or on error (it.err).
+// next reads the next field into it.f; false at the end or on error (it.err). One-byte tags
+// and lengths, nearly all of them in OTLP, take a short path.
 func (it *fields) next() bool {
-	if len(it.buf) == 0 || it.err != nil {
+	b := it.buf
+	if len(b) == 0 || it.err != nil {
 		return false
 	}
-	num, typ, n := consumeTag(it.buf)
+	var num protowire.Number
+	var typ protowire.Type
+	n := 1
+	if c := b[0]; c < 0x80 {
+		num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+		if num == 0 {
+			n = -1
+		}
+	} else {
+		num, typ, n = consumeTag(b)
+	}
 	if n < 0 {
 		it.err = &Error{Msg: it.msg, Err: errFieldZero}
 		return false
 	}
-	b := it.buf[n:]
-	f := field{num: num, typ: typ}
+	b = b[n:]
+	f := &it.f
+	f.num, f.typ = num, typ
 	switch typ {
+	case protowire.BytesType:
+		var l uint64
+		if len(b) > 0 && b[0] < 0x80 {
+			l, n = uint64(b[0]), 1
+		} else {
+			l, n = consumeVarint(b)
+		}
+		if n < 0 || l > uint64(len(b)-n) {
+			n = -1
+			break
+		}
+		f.b = b[n : n+int(l)]
+		n += int(l)
 	case protowire.VarintType:
-		f.u, n = consumeVarint(b)
+		if len(b) > 0 && b[0] < 0x80 {
+			f.u, n = uint64(b[0]), 1
+		} else {
+			f.u, n = consumeVarint(b)
+		}
 	case protowire.Fixed64Type:
 		f.u, n = protowire.ConsumeFixed64(b)
 	case protowire.Fixed32Type:
 		var v uint32
 		v, n = protowire.ConsumeFixed32(b)
 		f.u = uint64(v)
-	case protowire.BytesType:
-		var l uint64
-		if l, n = consumeVarint(b); n >= 0 {
-			if l > uint64(len(b)-n) {
-				n = -1
-			} else {
-				f.b = b[n : n+int(l)]
-				n += int(l)
-			}
-		}
 	default:
 		n = skipGroup(b, typ)
 	}
@@ -92,7 +112,6 @@ func (it *fields) next() bool {
 		return false
 	}
 	it.buf = b[n:]
-	it.f = f
 	return true
 }
 

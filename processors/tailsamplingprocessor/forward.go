@@ -3,11 +3,11 @@ package tailsamplingprocessor
 import (
 	"context"
 	"errors"
-	"strings"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weirhq/weir/internal/sampleweight"
 )
 
 // batch collects what a decision round forwards: kept traces as concatenated protobuf, and
@@ -69,33 +69,8 @@ func annotateSpan(sp ptrace.Span, d decision, reason, key string) {
 		sp.Attributes().PutStr(key, reason)
 	}
 	if d.byBase {
-		sp.TraceState().FromRaw(withThreshold(sp.TraceState().AsRaw(), d.threshold))
+		sp.TraceState().FromRaw(sampleweight.WithThreshold(sp.TraceState().AsRaw(), d.threshold))
 	}
-}
-
-// withThreshold records th in a W3C tracestate's ot entry. A stricter threshold already
-// there wins: the span passed it, so it is the probability that span was kept with. A
-// tracestate that does not parse is replaced, since a weight nobody can read would count the
-// span once instead of 1/p times.
-func withThreshold(raw string, th sampling.Threshold) string {
-	if th == sampling.AlwaysSampleThreshold && !strings.Contains(raw, "th:") {
-		return raw
-	}
-	if raw == "" {
-		return "ot=th:" + th.TValue()
-	}
-	w3c, err := sampling.NewW3CTraceState(raw)
-	if err != nil {
-		return "ot=th:" + th.TValue()
-	}
-	if err := w3c.OTelValue().UpdateTValueWithSampling(th); err != nil {
-		return raw
-	}
-	var sb strings.Builder
-	if err := w3c.Serialize(&sb); err != nil {
-		return raw
-	}
-	return sb.String()
 }
 
 func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {

@@ -667,3 +667,30 @@ SETTINGS index_granularity = 8192;
 -- trace_index_mv_drop
 DROP TABLE IF EXISTS weir.trace_index_mv;
 
+-- insert_id (only while spans has no column InsertId)
+ALTER TABLE weir.spans ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while red_1m has no column InsertId)
+ALTER TABLE weir.red_1m ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while edges_1m has no column InsertId)
+ALTER TABLE weir.edges_1m ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while series_1m has no column InsertId)
+ALTER TABLE weir.series_1m ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_gauge has no column InsertId)
+ALTER TABLE weir.metrics_gauge ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_sum has no column InsertId)
+ALTER TABLE weir.metrics_sum ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_histogram has no column InsertId)
+ALTER TABLE weir.metrics_histogram ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_exponential_histogram has no column InsertId)
+ALTER TABLE weir.metrics_exponential_histogram ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_summary has no column InsertId)
+ALTER TABLE weir.metrics_summary ADD COLUMN InsertId UInt64 DEFAULT 0;
+

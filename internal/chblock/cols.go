@@ -1,0 +1,297 @@
+package chblock
+
+import (
+	"unsafe"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/otlpwire"
+)
+
+// column is what a block hands to proto.Block: a named input column that can be reset.
+type column struct {
+	name string
+	col  resettable
+}
+
+type resettable interface {
+	proto.ColInput
+	Reset()
+}
+
+// strCol is a String column, or LowCardinality(String) on servers that have it (the DDL
+// wraps dictionary-friendly strings then, and Native input must match the column's type).
+// Appends copy the bytes: callers' buffers may be reused at once.
+type strCol struct {
+	s proto.ColStr
+	// With LowCardinality: the values as strings viewing arena, which holds their bytes
+	// until reset (the dictionary's map keys point into it).
+	lc    *proto.ColLowCardinality[string]
+	arena []byte
+}
+
+func newStrCol(lowCardinality bool) *strCol {
+	c := &strCol{}
+	if lowCardinality {
+		c.lc = new(proto.ColLowCardinality[string])
+	}
+	return c
+}
+
+func (c *strCol) appendBytes(b []byte) {
+	if c.lc == nil {
+		c.s.AppendBytes(b)
+		return
+	}
+	c.lc.Append(c.view(b))
+}
+
+func (c *strCol) appendString(s string) {
+	if c.lc == nil {
+		c.s.Append(s)
+		return
+	}
+	c.lc.Append(c.view(unsafe.Slice(unsafe.StringData(s), len(s))))
+}
+
+// view copies b into the arena and returns it as a string. When the arena grows, earlier
+// views keep the old array alive until reset.
+func (c *strCol) view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(c.arena)-len(c.arena) < len(b) {
+		c.arena = make([]byte, 0, max(2*cap(c.arena), len(b), 4096))
+	}
+	start := len(c.arena)
+	c.arena = append(c.arena, b...)
+	return unsafe.String(&c.arena[start], len(b))
+}
+
+func (c *strCol) Type() proto.ColumnType {
+	if c.lc != nil {
+		return c.lc.Type()
+	}
+	return c.s.Type()
+}
+
+func (c *strCol) Rows() int {
+	if c.lc != nil {
+		return c.lc.Rows()
+	}
+	return c.s.Rows()
+}
+
+func (c *strCol) EncodeColumn(b *proto.Buffer) {
+	if c.lc != nil {
+		c.lc.EncodeColumn(b)
+		return
+	}
+	c.s.EncodeColumn(b)
+}
+
+func (c *strCol) WriteColumn(w *proto.Writer) {
+	if c.lc != nil {
+		c.lc.WriteColumn(w)
+		return
+	}
+	c.s.WriteColumn(w)
+}
+
+// Prepare and EncodeState pass through to LowCardinality, which needs both.
+func (c *strCol) Prepare() error {
+	if c.lc != nil {
+		return c.lc.Prepare()
+	}
+	return nil
+}
+
+func (c *strCol) EncodeState(b *proto.Buffer) {
+	if c.lc != nil {
+		c.lc.EncodeState(b)
+	}
+}
+
+func (c *strCol) Reset() {
+	c.s.Reset()
+	if c.lc != nil {
+		c.lc.Reset()
+		// The dictionary's keys that viewed the arena are gone with lc.Reset.
+		c.arena = c.arena[:0]
+	}
+}
+
+// arrCol is Array(T) over any column: the caller appends elements to data and closes each
+// row with end.
+type arrCol struct {
+	offsets proto.ColUInt64
+	data    resettable
+}
+
+func newArr(data resettable) *arrCol { return &arrCol{data: data} }
+
+// end closes the current row after the elements appended since the last end.
+func (c *arrCol) end() { c.offsets = append(c.offsets, uint64(c.data.Rows())) }
+
+func (c *arrCol) Type() proto.ColumnType { return proto.ColumnTypeArray.Sub(c.data.Type()) }
+func (c *arrCol) Rows() int              { return c.offsets.Rows() }
+func (c *arrCol) EncodeColumn(b *proto.Buffer) {
+	c.offsets.EncodeColumn(b)
+	c.data.EncodeColumn(b)
+}
+func (c *arrCol) WriteColumn(w *proto.Writer) {
+	c.offsets.WriteColumn(w)
+	c.data.WriteColumn(w)
+}
+func (c *arrCol) Reset() {
+	c.offsets.Reset()
+	c.data.Reset()
+}
+func (c *arrCol) Prepare() error {
+	if p, ok := c.data.(proto.Preparable); ok {
+		return p.Prepare()
+	}
+	return nil
+}
+func (c *arrCol) EncodeState(b *proto.Buffer) {
+	if s, ok := c.data.(proto.StateEncoder); ok {
+		s.EncodeState(b)
+	}
+}
+
+// attrCols is one attribute map per row as three parallel array columns: keys, values in
+// their column text (internal/anyvalue) and type codes.
+type attrCols struct {
+	keys, vals, types *arrCol
+	k, v              *strCol
+	t                 *proto.ColUInt8
+	text              []byte // scratch for a value's text
+}
+
+// newAttrCols makes the columns; keys are LowCardinality when lcKeys (the DDL's choice).
+func newAttrCols(lcKeys bool) *attrCols {
+	c := &attrCols{k: newStrCol(lcKeys), v: newStrCol(false), t: new(proto.ColUInt8)}
+	c.keys, c.vals, c.types = newArr(c.k), newArr(c.v), newArr(c.t)
+	return c
+}
+
+func (c *attrCols) columns(prefix string) []column {
+	return []column{{prefix + "Keys", c.keys}, {prefix + "Values", c.vals}, {prefix + "Types", c.types}}
+}
+
+// addWire appends one attribute and returns the bytes it adds.
+func (c *attrCols) addWire(kv *otlpwire.KV) int {
+	c.text = otlpwire.AppendText(c.text[:0], kv.Value)
+	c.k.appendBytes(kv.Key)
+	c.v.appendBytes(c.text)
+	c.t.Append(kv.Value.Type)
+	return len(kv.Key) + len(c.text) + 1 + 16
+}
+
+// addString appends one string attribute.
+func (c *attrCols) addString(key, value string) int {
+	c.k.appendString(key)
+	c.v.appendString(value)
+	c.t.Append(anyvalue.TypeString)
+	return len(key) + len(value) + 1 + 16
+}
+
+// addPdata appends one attribute from pdata.
+func (c *attrCols) addPdata(k string, v pcommon.Value) int {
+	c.k.appendString(k)
+	if v.Type() == pcommon.ValueTypeStr {
+		c.v.appendString(v.Str())
+		c.t.Append(anyvalue.TypeString)
+		return len(k) + len(v.Str()) + 1 + 16
+	}
+	c.text = anyvalue.Append(c.text[:0], v)
+	c.v.appendBytes(c.text)
+	c.t.Append(anyvalue.TypeOf(v))
+	return len(k) + len(c.text) + 1 + 16
+}
+
+// end closes the current row.
+func (c *attrCols) end() {
+	c.keys.end()
+	c.vals.end()
+	c.types.end()
+}
+
+// rowWire appends a whole row from wire attributes.
+func (c *attrCols) rowWire(kvs []otlpwire.KV) int {
+	n := 0
+	for i := range kvs {
+		n += c.addWire(&kvs[i])
+	}
+	c.end()
+	return n
+}
+
+// rowPdata appends a whole row from a pdata map.
+func (c *attrCols) rowPdata(m pcommon.Map) int {
+	n := 0
+	m.Range(func(k string, v pcommon.Value) bool {
+		n += c.addPdata(k, v)
+		return true
+	})
+	c.end()
+	return n
+}
+
+// nestedAttrCols is an attribute map per element of a Nested column (events, links,
+// exemplars): Array(Array(String)) and Array(Array(UInt8)). The inner attrCols closes an
+// element; endRow closes the row.
+type nestedAttrCols struct {
+	inner             *attrCols
+	keys, vals, types *arrCol
+}
+
+func newNestedAttrCols() *nestedAttrCols {
+	in := newAttrCols(false)
+	return &nestedAttrCols{inner: in, keys: newArr(in.keys), vals: newArr(in.vals), types: newArr(in.types)}
+}
+
+func (c *nestedAttrCols) columns(prefix string) []column {
+	return []column{{prefix + "Keys", c.keys}, {prefix + "Values", c.vals}, {prefix + "Types", c.types}}
+}
+
+func (c *nestedAttrCols) endRow() {
+	c.keys.end()
+	c.vals.end()
+	c.types.end()
+}
+
+// rawCol is a column whose values arrive already in Native form (aggregate function states).
+type rawCol struct {
+	typ  proto.ColumnType
+	data []byte
+	rows int
+}
+
+func (c *rawCol) Type() proto.ColumnType       { return c.typ }
+func (c *rawCol) Rows() int                    { return c.rows }
+func (c *rawCol) EncodeColumn(b *proto.Buffer) { b.Buf = append(b.Buf, c.data...) }
+func (c *rawCol) WriteColumn(w *proto.Writer)  { w.ChainWrite(c.data) }
+func (c *rawCol) Reset()                       { c.data, c.rows = c.data[:0], 0 }
+
+// encode writes cols as one Native block (protocol version 0: no per-column flag byte, which
+// ClickHouse 18.16 refuses) appended to dst.
+func encode(dst []byte, cols []column, rows int) ([]byte, error) {
+	in := make([]proto.InputColumn, len(cols))
+	for i, c := range cols {
+		in[i] = proto.InputColumn{Name: c.name, Data: c.col}
+	}
+	buf := proto.Buffer{Buf: dst}
+	if err := (proto.Block{Columns: len(cols), Rows: rows}).EncodeRawBlock(&buf, 0, in); err != nil {
+		return dst, err
+	}
+	return buf.Buf, nil
+}
+
+func resetAll(cols []column) {
+	for _, c := range cols {
+		c.col.Reset()
+	}
+}
