@@ -223,3 +223,19 @@ func (it *fields) fail(err error) {
 	}
 	it.err = &Error{Msg: it.msg, Field: int32(it.f.num), Err: err}
 }
+
+// ConsumeField reads the field at the start of b as the readers read fields, pdata's leniency
+// included: its number and wire type, for a length-delimited field its contents, and the
+// whole field's length n. n is negative when b does not start with a field the readers take.
+// Code that re-frames requests the readers checked walks them with it, so both agree on
+// where every field is.
+func ConsumeField(b []byte) (num protowire.Number, typ protowire.Type, contents []byte, n int) {
+	it := fields{buf: b}
+	if !it.next() {
+		return 0, 0, nil, -1
+	}
+	if it.f.typ == protowire.BytesType {
+		contents = it.f.b
+	}
+	return it.f.num, it.f.typ, contents, len(b) - len(it.buf)
+}

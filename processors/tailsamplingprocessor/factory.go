@@ -2,14 +2,18 @@ package tailsamplingprocessor
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
+
+	"github.com/weirhq/weir/internal/tailsample"
 )
 
 const typeStr = "weir_tail_sampling"
+
+// Config is the tail sampler's configuration (see tailsample.Config for every setting).
+type Config = tailsample.Config
 
 // NewFactory returns the factory of weir's tail sampler.
 func NewFactory() processor.Factory {
@@ -20,21 +24,13 @@ func NewFactory() processor.Factory {
 	)
 }
 
-func createDefaultConfig() component.Config {
-	return &Config{
-		IdleTime:           2 * time.Second,
-		MaxWait:            10 * time.Second,
-		LateWindow:         10 * time.Second,
-		MaxBufferedBytes:   256 << 20,
-		MaxTraceBytes:      8 << 20,
-		DecisionCacheBytes: 64 << 20,
-		ReasonAttribute:    "weir.sampling.reason",
-		Errors:             ErrorsPolicy{Enabled: true},
-		Latency:            LatencyPolicy{TraceThreshold: 2 * time.Second},
-		Baseline:           BaselinePolicy{Probability: 0.01},
-	}
-}
+func createDefaultConfig() component.Config { return tailsample.DefaultConfig() }
 
 func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	return newTailSampler(cfg.(*Config), set.TelemetrySettings, next)
+	c := cfg.(*Config)
+	s, err := tailsample.New(c, set.TelemetrySettings, tailsample.PdataOutput(next, c.ReasonAttribute))
+	if err != nil {
+		return nil, err
+	}
+	return &sampler{s: s}, nil
 }

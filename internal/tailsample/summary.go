@@ -1,12 +1,14 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
+	"bytes"
 	"regexp"
-	"strings"
+	"slices"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/otlpwire"
 )
 
 // summary is what the policies need to know about a trace, kept up to date as spans arrive.
@@ -62,32 +64,32 @@ func (s *summary) service() string {
 	return s.minService
 }
 
-// addSpan folds one span into s.
-func (s *summary) addSpan(sp ptrace.Span, service string, resAttrs pcommon.Map, m []attrMatcher) {
-	start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
+// addSpan folds one span into s; service and resAttrs are its resource's.
+func (s *summary) addSpan(sp *otlpwire.Span, service []byte, resAttrs []otlpwire.KV, m []attrMatcher) {
+	start, end := sp.Start, sp.End
 	if s.spans == 0 || start < s.minStart {
 		s.minStart = start
 	}
-	if s.spans == 0 || service < s.minService {
-		s.minService = service
+	if s.spans == 0 || string(service) < s.minService {
+		s.minService = string(service)
 	}
 	s.spans++
 	s.maxEnd = max(s.maxEnd, end)
 	if end > start {
 		s.maxSpanDur = max(s.maxSpanDur, end-start)
 	}
-	if sp.Status().Code() == ptrace.StatusCodeError {
+	if sp.StatusCode == statusError {
 		s.hasError = true
 	}
-	if sp.ParentSpanID().IsEmpty() {
+	if sp.IsRoot() {
 		s.hasRoot = true
-		s.rootService = service
+		s.rootService = string(service)
 	}
 	for i := range m {
 		if s.attrMask&(1<<i) != 0 {
 			continue
 		}
-		attrs := sp.Attributes()
+		attrs := sp.Attrs
 		if m[i].resource {
 			attrs = resAttrs
 		}
@@ -95,14 +97,19 @@ func (s *summary) addSpan(sp ptrace.Span, service string, resAttrs pcommon.Map, 
 			s.attrMask |= 1 << i
 		}
 	}
-	if ts := sp.TraceState().AsRaw(); strings.Contains(ts, "rv:") {
-		if w3c, err := sampling.NewW3CTraceState(ts); err == nil {
+	if bytes.Contains(sp.TraceState, rvKey) {
+		if w3c, err := sampling.NewW3CTraceState(string(sp.TraceState)); err == nil {
 			if rnd, ok := w3c.OTelValue().RValueRandomness(); ok && (!s.hasRV || rnd.Unsigned() < s.rv.Unsigned()) {
 				s.rv, s.hasRV = rnd, true
 			}
 		}
 	}
 }
+
+// statusError is opentelemetry.proto.trace.v1.Status.StatusCode STATUS_CODE_ERROR.
+const statusError = 2
+
+var rvKey = []byte("rv:")
 
 // attrMatcher is a compiled AttributePolicy.
 type attrMatcher struct {
@@ -132,26 +139,29 @@ func newAttrMatchers(ps []AttributePolicy) []attrMatcher {
 	return out
 }
 
-func (m *attrMatcher) match(attrs pcommon.Map) bool {
-	v, ok := attrs.Get(m.key)
-	if !ok {
+// match reports whether attrs has the policy's key (its first occurrence, as pcommon.Map.Get
+// finds it) with a matching value.
+func (m *attrMatcher) match(attrs []otlpwire.KV) bool {
+	i := slices.IndexFunc(attrs, func(kv otlpwire.KV) bool { return string(kv.Key) == m.key })
+	if i < 0 {
 		return false
 	}
+	v := attrs[i].Value
 	switch {
 	case m.values != nil:
-		if v.Type() != pcommon.ValueTypeStr {
+		if v.Type != anyvalue.TypeString {
 			return false
 		}
-		_, ok := m.values[v.Str()]
+		_, ok := m.values[string(v.Bytes)]
 		return ok
 	case m.re != nil:
-		return v.Type() == pcommon.ValueTypeStr && m.re.MatchString(v.Str())
+		return v.Type == anyvalue.TypeString && m.re.Match(v.Bytes)
 	default:
 		var f float64
-		switch v.Type() {
-		case pcommon.ValueTypeInt:
+		switch v.Type {
+		case anyvalue.TypeInt:
 			f = float64(v.Int())
-		case pcommon.ValueTypeDouble:
+		case anyvalue.TypeDouble:
 			f = v.Double()
 		default:
 			return false

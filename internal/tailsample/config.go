@@ -1,4 +1,4 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"errors"
@@ -182,4 +182,23 @@ func (cfg *Config) tick() time.Duration {
 		t = time.Second
 	}
 	return t
+}
+
+// DefaultConfig is the sampler's configuration when nothing is set: decide a trace 2 s after
+// its root ended and it went quiet (at most 10 s after its first span), keep dropped traces'
+// spans 10 s for late errors, hold at most 256 MiB, keep errors and traces over 2 s whole and
+// 1% of the rest.
+func DefaultConfig() *Config {
+	return &Config{
+		IdleTime:           2 * time.Second,
+		MaxWait:            10 * time.Second,
+		LateWindow:         10 * time.Second,
+		MaxBufferedBytes:   256 << 20,
+		MaxTraceBytes:      8 << 20,
+		DecisionCacheBytes: 64 << 20,
+		ReasonAttribute:    "weir.sampling.reason",
+		Errors:             ErrorsPolicy{Enabled: true},
+		Latency:            LatencyPolicy{TraceThreshold: 2 * time.Second},
+		Baseline:           BaselinePolicy{Probability: 0.01},
+	}
 }

@@ -1,4 +1,4 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -34,14 +35,14 @@ func (c *clock) add(d time.Duration) {
 }
 
 type harness struct {
-	ts   *tailSampler
+	ts   *Sampler
 	sink *consumertest.TracesSink
 	clk  *clock
 	tel  *componenttest.Telemetry
 }
 
 func testConfig() *Config {
-	cfg := createDefaultConfig().(*Config)
+	cfg := DefaultConfig()
 	cfg.TickInterval = time.Hour // tests tick by hand
 	cfg.Baseline.Probability = 0
 	cfg.Latency = LatencyPolicy{}
@@ -52,10 +53,9 @@ func newHarness(t *testing.T, cfg *Config) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	h := &harness{sink: new(consumertest.TracesSink), clk: &clock{t: time.Unix(1_790_000_000, 0)}, tel: componenttest.NewTelemetry()}
-	ts, err := newTailSampler(cfg, h.tel.NewTelemetrySettings(), h.sink)
+	ts, err := New(cfg, h.tel.NewTelemetrySettings(), PdataOutput(h.sink, cfg.ReasonAttribute))
 	require.NoError(t, err)
 	ts.now = h.clk.now
-	require.NoError(t, ts.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() {
 		require.NoError(t, ts.Shutdown(context.Background()))
 		_ = h.tel.Shutdown(context.Background())
@@ -66,14 +66,16 @@ func newHarness(t *testing.T, cfg *Config) *harness {
 
 func (h *harness) send(t *testing.T, td ptrace.Traces) {
 	t.Helper()
-	require.NoError(t, h.ts.ConsumeTraces(context.Background(), td))
+	req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, h.ts.Consume(context.Background(), req))
 }
 
 // advance moves the clock and runs a decision round.
 func (h *harness) advance(t *testing.T, d time.Duration) {
 	t.Helper()
 	h.clk.add(d)
-	require.NoError(t, h.ts.tick(context.Background()))
+	require.NoError(t, h.ts.Tick(context.Background()))
 }
 
 // kept returns, per trace ID (hex of its first 8 bytes), the reason its spans were kept
@@ -600,5 +602,18 @@ func TestTiming_EveryDueTraceDecidedAtItsTick(t *testing.T) {
 	require.Greater(t, causes[causeComplete], int64(50))
 	for cause, n := range causes {
 		assert.Equal(t, n, sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", cause), cause)
+	}
+}
+
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	rss := td.ResourceSpans()
+	for r := 0; r < rss.Len(); r++ {
+		sss := rss.At(r).ScopeSpans()
+		for s := 0; s < sss.Len(); s++ {
+			spans := sss.At(s).Spans()
+			for i := 0; i < spans.Len(); i++ {
+				f(spans.At(i))
+			}
+		}
 	}
 }

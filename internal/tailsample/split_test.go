@@ -1,15 +1,19 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"encoding/binary"
 	"fmt"
-	"google.golang.org/protobuf/encoding/protowire"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // refGroup is one trace's spans as the pdata split made them before the batch was split as
@@ -44,6 +48,9 @@ func refSplit(td ptrace.Traces, m []attrMatcher) []refGroup {
 			for i := 0; i < spans.Len(); i++ {
 				sp := spans.At(i)
 				id := sp.TraceID()
+				if id.IsEmpty() || sp.SpanID().IsEmpty() {
+					continue // no usable IDs: in no group
+				}
 				k, ok := index[id]
 				if !ok {
 					k = len(list)
@@ -64,7 +71,7 @@ func refSplit(td ptrace.Traces, m []attrMatcher) []refGroup {
 					ss.Scope().CopyTo(p.dstSS.Scope())
 					p.dstSS.SetSchemaUrl(ss.SchemaUrl())
 				}
-				gr.sum.addSpan(sp, service, res.Attributes(), m)
+				refAddSpan(&gr.sum, sp, service, res.Attributes(), m)
 				sp.CopyTo(p.dstSS.Spans().AppendEmpty())
 			}
 		}
@@ -190,7 +197,8 @@ func TestSplitBytesEqualsPdataSplit(t *testing.T) {
 
 		clear(g.index)
 		g.list = g.list[:0]
-		require.NoError(t, g.split(td, m))
+		_, err = g.split(before, m)
+		require.NoError(t, err)
 		require.Len(t, g.list, len(want))
 		for i := range want {
 			gr := &g.list[i]
@@ -199,7 +207,7 @@ func TestSplitBytesEqualsPdataSplit(t *testing.T) {
 			wantBytes, err := marshaler.MarshalTraces(want[i].td)
 			require.NoError(t, err)
 			require.Equal(t, wantBytes, g.message(gr), "batch %d trace %d", n, i)
-			got, err := g.traces(gr)
+			got, err := unmarshaler.UnmarshalTraces(g.message(gr))
 			require.NoError(t, err)
 			require.Equal(t, want[i].td, got)
 			spans += gr.sum.spans
@@ -233,7 +241,10 @@ func TestSplitBytesBenchmarkShape(t *testing.T) {
 	want := refSplit(td, nil)
 	g := getGroups()
 	defer putGroups(g)
-	require.NoError(t, g.split(td, nil))
+	req, err := marshaler.MarshalTraces(td)
+	require.NoError(t, err)
+	_, err = g.split(req, nil)
+	require.NoError(t, err)
 	require.Len(t, g.list, 50)
 	for i := range want {
 		b, err := marshaler.MarshalTraces(want[i].td)
@@ -251,9 +262,9 @@ func TestNextFieldRefusesTruncated(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// A batch that still carries the deprecated instrumentation_library_spans (field 1000 of
-// ResourceSpans; the OTLP receiver migrates it, another path might not) must not hand a copy
-// of it to every trace's message.
+// A batch that carries both scope_spans and the deprecated instrumentation_library_spans
+// (field 1000 of ResourceSpans) is read as pdata reads it: field 1000 is ignored, and no
+// trace's message carries a copy of it.
 func TestSplitBytesDropsDeprecatedScopeSpans(t *testing.T) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -293,7 +304,8 @@ func TestSplitBytesDropsDeprecatedScopeSpans(t *testing.T) {
 
 	g := getGroups()
 	defer putGroups(g)
-	require.NoError(t, g.split(in, nil))
+	_, err = g.split(req, nil)
+	require.NoError(t, err)
 	require.Len(t, g.list, 2)
 	for i := range g.list {
 		msg := g.message(&g.list[i])
@@ -306,4 +318,128 @@ func TestSplitBytesDropsDeprecatedScopeSpans(t *testing.T) {
 			pos = vEnd
 		}
 	}
+}
+
+var marshaler = &ptrace.ProtoMarshaler{}
+
+// A batch with only the deprecated field 1000 (an old sender) is read as its scope_spans, as
+// pdata reads it, and each trace's message carries it as scope_spans (field 2).
+func TestSplitBytesReadsOnlyDeprecatedScopeSpans(t *testing.T) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "old")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := byte(1); i <= 3; i++ {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{i % 2})
+		sp.SetSpanID(pcommon.SpanID{i})
+	}
+	data, err := marshaler.MarshalTraces(td)
+	require.NoError(t, err)
+	_, _, rsOff, rsEnd, err := nextField(data, 0)
+	require.NoError(t, err)
+	var rsBody []byte
+	for pos := rsOff; pos < rsEnd; {
+		num, _, vOff, vEnd, err := nextField(data[:rsEnd], pos)
+		require.NoError(t, err)
+		if num == fieldScopeSpans {
+			rsBody = protowire.AppendTag(rsBody, fieldDeprecatedScopeSpans, protowire.BytesType)
+			rsBody = protowire.AppendBytes(rsBody, data[vOff:vEnd])
+		} else {
+			rsBody = append(rsBody, data[pos:vEnd]...)
+		}
+		pos = vEnd
+	}
+	req := protowire.AppendBytes(protowire.AppendTag(nil, fieldResourceSpans, protowire.BytesType), rsBody)
+	pd := ptraceotlp.NewExportRequest()
+	require.NoError(t, pd.UnmarshalProto(req))
+	require.Equal(t, 3, pd.Traces().SpanCount(), "pdata reads field 1000 when there is no field 2")
+
+	g := getGroups()
+	defer putGroups(g)
+	invalid, err := g.split(req, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, invalid, "the span of trace 0 has no usable trace ID")
+	require.Len(t, g.list, 1)
+	got, err := unmarshaler.UnmarshalTraces(g.message(&g.list[0]))
+	require.NoError(t, err)
+	require.Equal(t, 2, got.SpanCount())
+	require.Equal(t, "old", got.ResourceSpans().At(0).Resource().Attributes().AsRaw()["service.name"])
+}
+
+// refAddSpan is the summary the pdata split kept: the byte split's must equal it.
+func refAddSpan(s *summary, sp ptrace.Span, service string, resAttrs pcommon.Map, m []attrMatcher) {
+	start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
+	if s.spans == 0 || start < s.minStart {
+		s.minStart = start
+	}
+	if s.spans == 0 || service < s.minService {
+		s.minService = service
+	}
+	s.spans++
+	s.maxEnd = max(s.maxEnd, end)
+	if end > start {
+		s.maxSpanDur = max(s.maxSpanDur, end-start)
+	}
+	if sp.Status().Code() == ptrace.StatusCodeError {
+		s.hasError = true
+	}
+	if sp.ParentSpanID().IsEmpty() {
+		s.hasRoot = true
+		s.rootService = service
+	}
+	for i := range m {
+		if s.attrMask&(1<<i) != 0 {
+			continue
+		}
+		attrs := sp.Attributes()
+		if m[i].resource {
+			attrs = resAttrs
+		}
+		if refMatch(&m[i], attrs) {
+			s.attrMask |= 1 << i
+		}
+	}
+	if ts := sp.TraceState().AsRaw(); strings.Contains(ts, "rv:") {
+		if w3c, err := sampling.NewW3CTraceState(ts); err == nil {
+			if rnd, ok := w3c.OTelValue().RValueRandomness(); ok && (!s.hasRV || rnd.Unsigned() < s.rv.Unsigned()) {
+				s.rv, s.hasRV = rnd, true
+			}
+		}
+	}
+}
+
+func refMatch(m *attrMatcher, attrs pcommon.Map) bool {
+	v, ok := attrs.Get(m.key)
+	if !ok {
+		return false
+	}
+	switch {
+	case m.values != nil:
+		if v.Type() != pcommon.ValueTypeStr {
+			return false
+		}
+		_, ok := m.values[v.Str()]
+		return ok
+	case m.re != nil:
+		return v.Type() == pcommon.ValueTypeStr && m.re.MatchString(v.Str())
+	default:
+		var f float64
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			f = float64(v.Int())
+		case pcommon.ValueTypeDouble:
+			f = v.Double()
+		default:
+			return false
+		}
+		return (m.min == nil || f >= *m.min) && (m.max == nil || f <= *m.max)
+	}
+}
+
+func serviceName(attrs pcommon.Map) string {
+	if v, ok := attrs.Get("service.name"); ok {
+		return v.Str()
+	}
+	return ""
 }

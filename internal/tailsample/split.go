@@ -1,17 +1,13 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-var (
-	marshaler   = &ptrace.ProtoMarshaler{}
-	unmarshaler = &ptrace.ProtoUnmarshaler{}
+	"github.com/weirhq/weir/internal/otlpwire"
 )
 
 // group is the spans of one trace from one incoming batch.
@@ -24,18 +20,19 @@ type group struct {
 	head, tail int // the group's spans: indexes into groups.refs, linked by next; -1 for none
 }
 
-// groups splits a batch by trace. The batch is marshalled once; each trace's spans are byte
-// ranges of that message, re-framed per trace (message) without building pdata per trace:
-// building a ptrace.Traces per trace and marshalling each was most of ConsumeTraces
-// (bench/tailsampling BenchmarkIngest_Weir, 2.7 allocations a span before, 0.3 after).
+// groups splits a batch by trace. Each trace's spans are byte ranges of the batch's protobuf,
+// re-framed per trace (message) without building pdata per trace: building a ptrace.Traces
+// per trace and marshalling each was most of the work (bench/tailsampling
+// BenchmarkIngest_Weir, 2.7 allocations a span before, 0.3 after).
 // Reused through a pool; not safe for concurrent use.
 type groups struct {
 	index   map[pcommon.TraceID]int
 	list    []group
 	scratch []byte // compression buffer, reused across batches
 
-	req      []byte  // the batch marshalled
-	spanOf   []int32 // group of each span, in the batch's order
+	reader   otlpwire.Traces
+	req      []byte  // the batch
+	spanOf   []int32 // group of each span, in the batch's order; -1 for none
 	refs     []spanRef
 	resource []wireMsg   // each ResourceSpans of req: its fields other than scope_spans
 	scope    []wireMsg   // each ScopeSpans of req: its fields other than spans
@@ -89,23 +86,33 @@ func putGroups(g *groups) {
 	groupsPool.Put(g)
 }
 
-// split marshals td once, assigns every span to the group of its trace, folding it into the
-// group's summary, and finds each span's bytes in the marshalled batch. td is not changed.
-func (g *groups) split(td ptrace.Traces, m []attrMatcher) error {
+// split reads req, an OTLP TracesData (or ExportTraceServiceRequest) message, assigns every
+// span with usable IDs to the group of its trace, folding it into the group's summary, and
+// finds each span's bytes in req. Spans without usable IDs (otlpwire.Span.ValidIDs) belong to
+// no group; invalid counts them. req is read, not changed, and must stay as it is until
+// g is put back.
+func (g *groups) split(req []byte, m []attrMatcher) (invalid int, err error) {
 	g.spanOf = g.spanOf[:0]
+	g.req = req
 	var lastID pcommon.TraceID
 	last := -1
-	rss := td.ResourceSpans()
-	for r := 0; r < rss.Len(); r++ {
-		rs := rss.At(r)
-		res := rs.Resource()
-		service := serviceName(res.Attributes())
-		sss := rs.ScopeSpans()
-		for s := 0; s < sss.Len(); s++ {
-			spans := sss.At(s).Spans()
-			for i := 0; i < spans.Len(); i++ {
-				sp := spans.At(i)
-				id := sp.TraceID()
+	r := &g.reader
+	r.Reset(req)
+	for r.NextResource() {
+		res := r.Resource()
+		service, ok := otlpwire.ServiceName(res.Attrs)
+		if !ok {
+			service = nil
+		}
+		for r.NextScope() {
+			for r.NextSpan() {
+				sp := r.Span()
+				if !sp.ValidIDs() {
+					invalid++
+					g.spanOf = append(g.spanOf, -1)
+					continue
+				}
+				id := pcommon.TraceID(sp.TraceID)
 				if last < 0 || id != lastID {
 					k, ok := g.index[id]
 					if !ok {
@@ -115,16 +122,15 @@ func (g *groups) split(td ptrace.Traces, m []attrMatcher) error {
 					}
 					last, lastID = k, id
 				}
-				g.list[last].sum.addSpan(sp, service, res.Attributes(), m)
+				g.list[last].sum.addSpan(sp, service, res.Attrs, m)
 				g.spanOf = append(g.spanOf, int32(last))
 			}
 		}
 	}
-	var err error
-	if g.req, err = marshaler.MarshalTraces(td); err != nil {
-		return err
+	if err := r.Err(); err != nil {
+		return invalid, err
 	}
-	return g.slice()
+	return invalid, g.slice()
 }
 
 // Protobuf field numbers of the OTLP messages walked here; each is the repeated child.
@@ -132,16 +138,16 @@ const (
 	fieldResourceSpans protowire.Number = 1 // TracesData.resource_spans
 	fieldScopeSpans    protowire.Number = 2 // ResourceSpans.scope_spans
 	fieldSpans         protowire.Number = 2 // ScopeSpans.spans
-	// ResourceSpans.instrumentation_library_spans, deprecated since OTLP 0.15: the OTLP
-	// receiver migrates it into scope_spans, and a trace's message must not carry another
-	// resource's copy of it, so the walker leaves it out (as the pdata split did).
+	// ResourceSpans.instrumentation_library_spans, deprecated since OTLP 0.15. As pdata reads
+	// it (and otlpwire), it stands for scope_spans in a ResourceSpans that has none, and is
+	// ignored otherwise; a trace's message carries it as scope_spans.
 	fieldDeprecatedScopeSpans protowire.Number = 1000
 )
 
-var errWire = errors.New("tail sampler: unexpected protobuf in a marshalled batch")
+var errWire = errors.New("tail sampler: the batch's spans were not where its first reading found them")
 
-// slice walks g.req, TracesData as the marshaler wrote it, to each span, and links each span
-// to its group (spanOf, in the same order as the pdata walk in split).
+// slice walks g.req to each span, and links each span to its group (spanOf, in the order
+// otlpwire read them in split).
 func (g *groups) slice() error {
 	g.refs, g.resource, g.scope = g.refs[:0], g.resource[:0], g.scope[:0]
 	g.rsFields, g.ssFields = g.rsFields[:0], g.ssFields[:0]
@@ -164,6 +170,9 @@ func (g *groups) slice() error {
 		return errWire
 	}
 	for i := range g.refs {
+		if g.spanOf[i] < 0 {
+			continue // no usable IDs: in no group
+		}
 		gr := &g.list[g.spanOf[i]]
 		if gr.tail < 0 {
 			gr.head = i
@@ -178,16 +187,20 @@ func (g *groups) slice() error {
 func (g *groups) sliceResource(off, end int) error {
 	rs := len(g.resource)
 	g.resource = append(g.resource, wireMsg{first: len(g.rsFields), pre: -1})
+	scopes := fieldScopeSpans
+	if !hasField(g.req[off:end], fieldScopeSpans) {
+		scopes = fieldDeprecatedScopeSpans
+	}
 	for pos := off; pos < end; {
 		num, typ, vOff, vEnd, err := nextField(g.req[:end], pos)
 		if err != nil {
 			return err
 		}
-		if num == fieldDeprecatedScopeSpans {
+		if num == fieldDeprecatedScopeSpans && scopes != fieldDeprecatedScopeSpans {
 			pos = vEnd
 			continue
 		}
-		if num == fieldScopeSpans && typ == protowire.BytesType {
+		if num == scopes && typ == protowire.BytesType {
 			if g.resource[rs].pre < 0 {
 				g.resource[rs].pre = len(g.rsFields) - g.resource[rs].first
 			}
@@ -231,26 +244,34 @@ func (g *groups) sliceScope(rs, off, end int) error {
 	return nil
 }
 
+// hasField reports whether the message b has a length-delimited field num.
+func hasField(b []byte, num protowire.Number) bool {
+	for pos := 0; pos < len(b); {
+		n, typ, _, end, err := nextField(b, pos)
+		if err != nil {
+			return false
+		}
+		if n == num && typ == protowire.BytesType {
+			return true
+		}
+		pos = end
+	}
+	return false
+}
+
 // nextField reads the field at b[pos:]: its number and wire type, and where its value is
 // (for a length-delimited field, its contents; vEnd is where the next field starts).
 func nextField(b []byte, pos int) (num protowire.Number, typ protowire.Type, vOff, vEnd int, err error) {
-	num, typ, n := protowire.ConsumeTag(b[pos:])
+	num, typ, contents, n := otlpwire.ConsumeField(b[pos:])
 	if n < 0 {
 		return 0, 0, 0, 0, errWire
 	}
-	vOff = pos + n
+	vEnd = pos + n
+	vOff = vEnd // a field without contents: nothing in it to walk
 	if typ == protowire.BytesType {
-		v, m := protowire.ConsumeBytes(b[vOff:])
-		if m < 0 {
-			return 0, 0, 0, 0, errWire
-		}
-		return num, typ, vOff + m - len(v), vOff + m, nil
+		vOff = vEnd - len(contents)
 	}
-	m := protowire.ConsumeFieldValue(num, typ, b[vOff:])
-	if m < 0 || typ == protowire.StartGroupType {
-		return 0, 0, 0, 0, errWire // groups: never written by the marshaler
-	}
-	return num, typ, vOff, vOff + m, nil
+	return num, typ, vOff, vEnd, nil
 }
 
 // message returns gr's spans as one TracesData message, in a buffer reused by the next call:
@@ -309,11 +330,6 @@ func (g *groups) message(gr *group) []byte {
 	return b
 }
 
-// traces returns gr's spans as pdata of their own.
-func (g *groups) traces(gr *group) (ptrace.Traces, error) {
-	return unmarshaler.UnmarshalTraces(g.message(gr))
-}
-
 func fieldsLen(fields []byteRange, m wireMsg) int {
 	n := 0
 	for _, f := range fields[m.first:m.end] {
@@ -336,11 +352,4 @@ func sizeField(n int) int { return 1 + protowire.SizeBytes(n) }
 func appendLen(b []byte, num protowire.Number, n int) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendVarint(b, uint64(n))
-}
-
-func serviceName(attrs pcommon.Map) string {
-	if v, ok := attrs.Get("service.name"); ok {
-		return v.Str()
-	}
-	return ""
 }

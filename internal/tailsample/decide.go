@@ -1,4 +1,4 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package tailsamplingprocessor
+package tailsample
 
 import (
 	"context"
@@ -15,6 +15,7 @@ type telemetry struct {
 	lateSpans    metric.Int64Counter
 	traceCapHits metric.Int64Counter
 	upgrades     metric.Int64Counter
+	invalidSpans metric.Int64Counter
 	upgradedHeld metric.Int64Counter
 	meter        metric.Meter
 
@@ -43,7 +44,7 @@ var (
 )
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter("github.com/weirhq/weir/processors/tailsamplingprocessor")
+	m := set.MeterProvider.Meter("github.com/weirhq/weir/internal/tailsample")
 	t := &telemetry{meter: m, decidedOpts: map[decidedKey]*decidedTally{}}
 	var err error
 	if t.traces, err = m.Int64Counter("weir_tailsampling_traces_decided", metric.WithUnit("{trace}"),
@@ -60,6 +61,10 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	}
 	if t.traceCapHits, err = m.Int64Counter("weir_tailsampling_trace_cap_reached", metric.WithUnit("{trace}"),
 		metric.WithDescription("Traces decided early because they reached max_trace_bytes; their later spans follow the decision.")); err != nil {
+		return nil, err
+	}
+	if t.invalidSpans, err = m.Int64Counter("weir_tailsampling_invalid_spans", metric.WithUnit("{span}"),
+		metric.WithDescription("Spans dropped because they had no usable trace or span ID (missing, all zero or of the wrong length): no trace to judge them with.")); err != nil {
 		return nil, err
 	}
 	if t.upgrades, err = m.Int64Counter("weir_tailsampling_traces_upgraded", metric.WithUnit("{trace}"),
@@ -80,7 +85,7 @@ func (t *telemetry) upgraded(ctx context.Context, reason string, held int) {
 }
 
 // observe registers the gauges of what is held right now.
-func (t *telemetry) observe(ts *tailSampler) error {
+func (t *telemetry) observe(ts *Sampler) error {
 	bytes, err := t.meter.Int64ObservableGauge("weir_tailsampling_buffered_bytes", metric.WithUnit("By"),
 		metric.WithDescription("Bytes of spans held: waiting for a decision, or dropped and kept for late_window in case a late span keeps the trace after all."))
 	if err != nil {
