@@ -101,16 +101,15 @@ func TestLatencyBuckets(t *testing.T) {
 	}
 }
 
-
 func TestLatencyBucketIndex_Bounds(t *testing.T) {
 	t.Parallel()
 	f := func(v float64, want int32) {
 		t.Helper()
 		assert.Equal(t, want, LatencyBucketIndex(v), "%g", v)
 	}
-	f(1.0001, 0)     // just above 1
-	f(1025, 10*64)   // just above 2^10
-	f(0.5, -64-1)    // 2^-1
+	f(1.0001, 0)   // just above 1
+	f(1025, 10*64) // just above 2^10
+	f(0.5, -64-1)  // 2^-1
 	for _, v := range []float64{3, 1e3, 123456.789, 1e9, 7e11} {
 		i := LatencyBucketIndex(v)
 		lo, hi := math.Pow(2, float64(i)/64), math.Pow(2, float64(i+1)/64)

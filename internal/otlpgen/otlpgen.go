@@ -24,7 +24,9 @@ type Gen struct {
 }
 
 // New returns a Gen seeded with seed.
-func New(seed uint64) *Gen { return &Gen{R: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Big: 64 << 10} }
+func New(seed uint64) *Gen {
+	return &Gen{R: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Big: 64 << 10}
+}
 
 func (g *Gen) n(k int) int { return g.R.IntN(k) }
 
