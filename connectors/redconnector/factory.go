@@ -2,11 +2,12 @@ package redconnector
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+
+	"github.com/weirhq/weir/internal/red"
 )
 
 const typeStr = "weir_red"
@@ -20,21 +21,10 @@ func NewFactory() connector.Factory {
 	)
 }
 
-func createDefaultConfig() component.Config {
-	return &Config{
-		Window:              time.Minute,
-		FlushInterval:       15 * time.Second,
-		Dimensions:          []string{"http.route", "http.request.method", "rpc.method", "db.system"},
-		MaxSeriesPerService: 2000,
-		SeriesIdle:          10 * time.Minute,
-		ServiceGraph: ServiceGraphConfig{
-			Enabled:               true,
-			WaitTime:              2 * time.Second,
-			MaxPending:            100_000,
-			VirtualNodeAttributes: []string{"peer.service", "db.system", "messaging.system", "server.address"},
-		},
-	}
-}
+// Config is weir_red's configuration (see red.Config for every setting).
+type Config = red.Config
+
+func createDefaultConfig() component.Config { return red.DefaultConfig() }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
 	return newConnector(cfg.(*Config), set.TelemetrySettings, next)

@@ -1,4 +1,4 @@
-package redconnector
+package red
 
 import (
 	"math"
@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -254,4 +255,12 @@ func TestHist_CountersWiden(t *testing.T) {
 	assert.Equal(t, width8, g.width)
 	g.add(1000, 1)
 	assert.Equal(t, uint64(1), histPoint(&g).Count())
+}
+
+// writeTo fills an OTLP point from h, as MetricsOutput does.
+func (h *hist) writeTo(p pmetric.ExponentialHistogramDataPoint) {
+	var e Histogram
+	h.export(&e)
+	o := NewMetricsOutput(int64(time.Minute))
+	o.point(p, 0, &e)
 }

@@ -1,4 +1,4 @@
-package redconnector
+package red
 
 import (
 	"context"
@@ -16,7 +16,7 @@ type telemetry struct {
 }
 
 func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter("github.com/weirhq/weir/connectors/redconnector")
+	m := set.MeterProvider.Meter("github.com/weirhq/weir/internal/red")
 	t := &telemetry{}
 	var err error
 	if t.overflow, err = m.Int64Counter("weir_red_overflow_spans", metric.WithUnit("{span}"),
@@ -34,6 +34,6 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	return t, nil
 }
 
-func (t *telemetry) unpaired(side string) {
-	t.unpairedSpans.Add(context.Background(), 1, metric.WithAttributes(attribute.String("side", side)))
+func (t *telemetry) unpaired(side string, n int64) {
+	t.unpairedSpans.Add(context.Background(), n, metric.WithAttributes(attribute.String("side", side)))
 }

@@ -1,10 +1,7 @@
-package redconnector
+package red
 
 import (
 	"math"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/weirhq/weir/internal/model"
 )
@@ -161,42 +158,48 @@ func convert[U, T counter](dst []U, src []T) []U {
 	return dst
 }
 
-// writeTo fills an OTLP exponential-histogram point. Weighted counts are rounded per bucket
-// (they are whole numbers unless spans arrived with fractional adjusted counts) and the
-// point's count is the sum of the rounded buckets, so count and buckets always agree.
-func (h *hist) writeTo(p pmetric.ExponentialHistogramDataPoint) {
-	p.SetScale(model.LatencyScale)
-	zero := uint64(math.Round(h.zero))
-	p.SetZeroCount(zero)
-	bc := p.Positive().BucketCounts()
+// Histogram is a latency distribution at model.LatencyScale as it leaves the aggregator:
+// ZeroCount durations of zero, Counts[i] in bucket Offset+i, Count = ZeroCount + sum of
+// Counts, Sum of the durations (weighted), in nanoseconds. Weighted counts are rounded per
+// bucket (whole numbers unless spans arrived with fractional adjusted counts), and Count is
+// the sum of the rounded buckets, so count and buckets always agree.
+type Histogram struct {
+	Count, ZeroCount uint64
+	Sum              float64
+	Offset           int32
+	Counts           []uint64
+}
+
+// export writes h into dst, reusing dst.Counts.
+func (h *hist) export(dst *Histogram) {
+	dst.ZeroCount = uint64(math.Round(h.zero))
+	dst.Counts = dst.Counts[:0]
 	var total uint64
 	switch h.width {
 	case width8:
-		total = appendCounts(bc, h.c8)
+		dst.Counts, total = appendCounts(dst.Counts, h.c8)
 	case width16:
-		total = appendCounts(bc, h.c16)
+		dst.Counts, total = appendCounts(dst.Counts, h.c16)
 	case width32:
-		total = appendCounts(bc, h.c32)
+		dst.Counts, total = appendCounts(dst.Counts, h.c32)
 	default:
-		bc.EnsureCapacity(len(h.f))
 		for _, c := range h.f {
 			r := uint64(math.Round(c))
-			bc.Append(r)
+			dst.Counts = append(dst.Counts, r)
 			total += r
 		}
 	}
-	p.Positive().SetOffset(h.offset)
-	p.SetCount(zero + total)
-	p.SetSum(h.sum)
+	dst.Offset = h.offset
+	dst.Count = dst.ZeroCount + total
+	dst.Sum = h.sum
 }
 
-// appendCounts appends integer buckets to bc and returns their sum.
-func appendCounts[T counter](bc pcommon.UInt64Slice, s []T) uint64 {
-	bc.EnsureCapacity(len(s))
+// appendCounts appends integer buckets to dst and returns it with their sum.
+func appendCounts[T counter](dst []uint64, s []T) ([]uint64, uint64) {
 	var total uint64
 	for _, c := range s {
-		bc.Append(uint64(c))
+		dst = append(dst, uint64(c))
 		total += uint64(c)
 	}
-	return total
+	return dst, total
 }

@@ -1,12 +1,8 @@
-package redconnector
+package red
 
 import (
 	"context"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weirhq/weir/internal/model"
 )
@@ -22,8 +18,8 @@ const (
 // halfKey identifies an edge by the client (or producer) span: the server side finds it
 // through its parent span ID.
 type halfKey struct {
-	trace pcommon.TraceID
-	span  pcommon.SpanID
+	trace [16]byte
+	span  [8]byte
 }
 
 // half is one side of an edge waiting for the other.
@@ -69,35 +65,41 @@ type graph struct {
 	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
 	freeLow int     // the fewest free halves since the last expire: those below were not needed
 	edges   map[edgeKey]*hist
+	peers   map[string]string // virtual peer names, interned
+	// Half edges settled without their other half since the last flush, by side: counted
+	// once per flush rather than one telemetry call each.
+	unpairedClient, unpairedServer int64
 }
 
 func newGraph(cfg *ServiceGraphConfig, window time.Duration) *graph {
-	return &graph{cfg: cfg, window: int64(window), pending: map[halfKey]*half{}, edges: map[edgeKey]*hist{}}
+	return &graph{cfg: cfg, window: int64(window), pending: map[halfKey]*half{}, edges: map[edgeKey]*hist{},
+		peers: map[string]string{}}
 }
 
-func (g *graph) add(sp ptrace.Span, service string, w float64, now time.Time, virt []string, tel *telemetry) {
+func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *Aggregator) {
 	var h half
-	switch sp.Kind() {
-	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-		h.key = halfKey{sp.TraceID(), sp.SpanID()}
+	switch sp.kind {
+	case model.SpanKindClient, model.SpanKindProducer:
+		h.key = halfKey{sp.traceID, sp.spanID}
 		h.isClient = true
-		h.producer = sp.Kind() == ptrace.SpanKindProducer
-		h.peer, h.peerType = virtualPeer(sp.Attributes(), virt, h.producer)
-	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-		if sp.ParentSpanID().IsEmpty() {
+		h.producer = sp.kind == model.SpanKindProducer
+		h.peer, h.peerType = g.virtualPeer(a, sp.attrs, virt, h.producer)
+	case model.SpanKindServer, model.SpanKindConsumer:
+		if sp.parentID == ([8]byte{}) {
 			return // called from outside the traced world
 		}
-		h.key = halfKey{sp.TraceID(), sp.ParentSpanID()}
-		h.producer = sp.Kind() == ptrace.SpanKindConsumer
+		h.key = halfKey{sp.traceID, sp.parentID}
+		h.producer = sp.kind == model.SpanKindConsumer
 	default:
 		return
 	}
 	h.service = service
-	h.failed = sp.Status().Code() == ptrace.StatusCodeError
-	h.dur = float64(int64(sp.EndTimestamp()) - int64(sp.StartTimestamp()))
-	h.w = w
-	h.end = int64(sp.EndTimestamp())
+	h.failed = sp.status == statusError
+	h.dur = float64(int64(sp.end) - int64(sp.start))
+	h.w = sp.weight
+	h.end = int64(sp.end)
 	h.arrived = now
+	tel := a.tel
 
 	if other, ok := g.pending[h.key]; ok && other.isClient != h.isClient {
 		client, server := other, &h
@@ -158,6 +160,13 @@ func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry)
 	}
 	// Drop the free halves no half edge needed since the last expire (after a burst), all
 	// but a few: they are at the bottom of the stack.
+	if g.unpairedClient > 0 {
+		tel.unpaired("client", g.unpairedClient)
+	}
+	if g.unpairedServer > 0 {
+		tel.unpaired("server", g.unpairedServer)
+	}
+	g.unpairedClient, g.unpairedServer = 0, 0
 	if drop := min(g.freeLow, len(g.free)-1024); drop > 0 {
 		n := copy(g.free, g.free[drop:])
 		clear(g.free[n:])
@@ -186,7 +195,7 @@ func (g *graph) release(h *half) {
 }
 
 // expireOne settles the oldest half edge.
-func (g *graph) expireOne(_ []string, tel *telemetry) {
+func (g *graph) expireOne(_ []string, _ *telemetry) {
 	for g.head < len(g.order) {
 		r := g.order[g.head]
 		g.order[g.head] = orderRef{}
@@ -200,62 +209,58 @@ func (g *graph) expireOne(_ []string, tel *telemetry) {
 		if g.pending[h.key] == h {
 			delete(g.pending, h.key)
 		}
-		if h.isClient && h.peer != "" {
+		switch {
+		case h.isClient && h.peer != "":
 			g.record(h, h.peer, h.peerType, h.failed)
-		} else {
-			side := "server"
-			if h.isClient {
-				side = "client"
-			}
-			tel.unpaired(side)
+		case h.isClient:
+			g.unpairedClient++
+		default:
+			g.unpairedServer++
 		}
 		g.release(h)
 		return
 	}
 }
 
-// virtualPeer names the node a client span calls when that node sends no spans.
-func virtualPeer(attrs pcommon.Map, keys []string, producer bool) (string, string) {
+// virtualPeer names the node a client span calls when that node sends no spans: the first
+// of keys the span has, not empty. Names are interned: a half edge keeps its peer.
+func (g *graph) virtualPeer(a *Aggregator, at attrs, keys []string, producer bool) (string, string) {
 	for _, k := range keys {
-		v, ok := attrs.Get(k)
-		if !ok || v.AsString() == "" {
+		t, ok := a.get(at, k)
+		if !ok || len(t) == 0 {
 			continue
+		}
+		name, ok := g.peers[bstr(t)]
+		if !ok {
+			if len(g.peers) >= maxPeers {
+				clear(g.peers) // a runaway attribute: start over rather than grow
+			}
+			name = string(t)
+			g.peers[name] = name
 		}
 		switch {
 		case k == "db.system":
-			return v.AsString(), connDatabase
+			return name, connDatabase
 		case k == "messaging.system" || producer:
-			return v.AsString(), connMessaging
+			return name, connMessaging
 		default:
-			return v.AsString(), connVirtual
+			return name, connVirtual
 		}
 	}
 	return "", ""
 }
 
-// emit appends the accumulated edges to md as points of model.EdgeMetric and resets them.
-func (g *graph) emit(md pmetric.Metrics, window int64) int {
-	if len(g.edges) == 0 {
-		return 0
-	}
-	rm := md.ResourceMetrics().AppendEmpty()
-	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(model.REDScope)
-	m := sm.Metrics().AppendEmpty()
-	m.SetName(model.EdgeMetric)
-	m.SetUnit("ns")
-	eh := m.SetEmptyExponentialHistogram()
-	eh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+// maxPeers bounds the interned peer names.
+const maxPeers = 100_000
+
+// statusError is opentelemetry.proto.trace.v1.Status.StatusCode STATUS_CODE_ERROR.
+const statusError = 2
+
+// emit gives the accumulated edges to out and resets them.
+func (g *graph) emit(out Output, hist *Histogram) int {
 	for k, h := range g.edges {
-		p := eh.DataPoints().AppendEmpty()
-		p.SetStartTimestamp(pcommon.Timestamp(k.window))
-		p.SetTimestamp(pcommon.Timestamp(k.window + window))
-		a := p.Attributes()
-		a.PutStr("client", k.client)
-		a.PutStr("server", k.server)
-		a.PutStr("connection_type", k.conn)
-		a.PutBool("failed", k.failed)
-		h.writeTo(p)
+		h.export(hist)
+		out.Edge(&EdgeRow{Window: k.window, Client: k.client, Server: k.server, Conn: k.conn, Failed: k.failed, Hist: hist})
 	}
 	n := len(g.edges)
 	clear(g.edges)

@@ -1,10 +1,11 @@
-package redconnector
+package red
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -15,10 +16,36 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/weirhq/weir/internal/model"
+	"github.com/weirhq/weir/internal/otlpgen"
 )
 
+// testConn is the connector as tests drive it: spans in through the wire path (the one weir's
+// receiver takes), flushes by hand into a metrics sink.
+type testConn struct {
+	*Aggregator
+	sink *consumertest.MetricsSink
+	now  func() time.Time
+	enc  ptrace.ProtoMarshaler
+}
+
+func (c *testConn) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	req, err := c.enc.MarshalTraces(td)
+	if err != nil {
+		return err
+	}
+	return c.ConsumeWire(req, c.now())
+}
+
+func (c *testConn) flush(ctx context.Context, final bool) error {
+	out := NewMetricsOutput(c.window)
+	if c.Flush(c.now(), final, out) == 0 {
+		return nil
+	}
+	return c.sink.ConsumeMetrics(ctx, out.Metrics())
+}
+
 type harness struct {
-	c    *redConnector
+	c    *testConn
 	sink *consumertest.MetricsSink
 	now  time.Time
 	tel  *componenttest.Telemetry
@@ -26,19 +53,18 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	t.Helper()
-	cfg := createDefaultConfig().(*Config)
+	cfg := DefaultConfig()
 	cfg.FlushInterval = time.Hour // tests flush by hand
 	if mutate != nil {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
 	h := &harness{sink: new(consumertest.MetricsSink), now: time.Unix(1_790_000_000, 0), tel: componenttest.NewTelemetry()}
-	c, err := newConnector(cfg, h.tel.NewTelemetrySettings(), h.sink)
+	agg, err := New(cfg, h.tel.NewTelemetrySettings())
 	require.NoError(t, err)
-	c.now = func() time.Time { return h.now }
-	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+	c := &testConn{Aggregator: agg, sink: h.sink, now: func() time.Time { return h.now }}
 	t.Cleanup(func() {
-		require.NoError(t, c.Shutdown(context.Background()))
+		require.NoError(t, c.flush(context.Background(), true))
 		_ = h.tel.Shutdown(context.Background())
 	})
 	h.c = c
@@ -201,8 +227,8 @@ func TestRED_OverflowKeepsTotalsAndSeriesExpire(t *testing.T) {
 		total += p.count
 	}
 	assert.Equal(t, uint64(10), total, "totals stay right")
-	assert.Len(t, find(ps, model.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(0)}), 1)
-	assert.Equal(t, uint64(1), find(ps, model.REDMetric, map[string]any{"span.name": overflowName, "status.code": int64(2)})[0].count, "overflow keeps the status")
+	assert.Len(t, find(ps, model.REDMetric, map[string]any{"span.name": OverflowName, "status.code": int64(0)}), 1)
+	assert.Equal(t, uint64(1), find(ps, model.REDMetric, map[string]any{"span.name": OverflowName, "status.code": int64(2)})[0].count, "overflow keeps the status")
 	assert.Equal(t, int64(3), h.c.activeSeries()-2, "3 series and 2 overflow series")
 
 	// Idle series expire and make room for new ones.
@@ -293,6 +319,8 @@ func TestRED_DimensionsSpanThenResource(t *testing.T) {
 		x := spans.AppendEmpty()
 		x.SetName(name)
 		x.SetKind(ptrace.SpanKindServer)
+		x.SetTraceID(pcommon.TraceID{byte(len(name)), 7})
+		x.SetSpanID(pcommon.SpanID{byte(len(name)), 7})
 		x.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-time.Millisecond)))
 		x.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
 		attrs(x.Attributes())
@@ -386,7 +414,12 @@ func TestRED_NoAllocationsPerSpan(t *testing.T) {
 	td := traces(spans...)
 	ctx := context.Background()
 	require.NoError(t, h.c.ConsumeTraces(ctx, td))
-	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeTraces(ctx, td) })
+	req, err := h.c.enc.MarshalTraces(td)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeWire(req, h.now) })
+	assert.Zero(t, allocs)
+	// The pdata path too.
+	allocs = testing.AllocsPerRun(100, func() { h.c.ConsumePdata(td, h.now) })
 	assert.Zero(t, allocs)
 }
 
@@ -429,7 +462,7 @@ func TestGraph_ReusedHalvesExpireOnTime(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
 		sp{service: "a", kind: ptrace.SpanKindClient, trace: 2, id: 3, end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": "ext"}},
 	)))
-	require.Same(t, reused, h.c.graph.pending[halfKey{pcommon.TraceID{2, 1}, pcommon.SpanID{3, 1}}])
+	require.Same(t, reused, h.c.graph.pending[halfKey{[16]byte{2, 1}, [8]byte{3, 1}}])
 	h.now = h.now.Add(200 * time.Millisecond) // 1.1 s after the first use, 0.2 s after the second
 	assert.Equal(t, map[[3]string]uint64{{"a", "b", ""}: 1}, edgeCounts(h.flush(t)))
 	require.Len(t, h.c.graph.pending, 1, "not expired by its first use's order entry")
@@ -454,7 +487,12 @@ func TestGraph_NoAllocationsPerPair(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(ctx, td))
 	h.flush(t) // compacts the arrival order
 	require.NoError(t, h.c.ConsumeTraces(ctx, td))
-	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeTraces(ctx, td) })
+	req, err := h.c.enc.MarshalTraces(td)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() { _ = h.c.ConsumeWire(req, h.now) })
+	assert.Zero(t, allocs)
+	// The pdata path too.
+	allocs = testing.AllocsPerRun(100, func() { h.c.ConsumePdata(td, h.now) })
 	assert.Zero(t, allocs)
 }
 
@@ -475,4 +513,34 @@ func TestGraph_ExpiringHalfLeavesItsTwinPending(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
 		sp{service: "a", kind: ptrace.SpanKindClient, trace: 1, id: 1, end: end, dur: time.Millisecond})))
 	assert.Equal(t, uint64(1), edgeCounts(h.flush(t))[[3]string{"a", "b", ""}])
+}
+
+// TestRED_WireAndPdataCountAlike: random OTLP counted through the wire path and through the
+// pdata path gives the same RED and edge points.
+func TestRED_WireAndPdataCountAlike(t *testing.T) {
+	for seed := uint64(0); seed < 100; seed++ {
+		g := otlpgen.New(seed)
+		g.Big = 200
+		td := g.Traces(4, 3, 8)
+		now := time.Unix(1_790_000_000, 0)
+		run := func(wire bool) pmetric.Metrics {
+			cfg := DefaultConfig()
+			cfg.Dimensions = append(cfg.Dimensions, "k1", "k2", "peer.service")
+			a, err := New(cfg, componenttest.NewNopTelemetrySettings())
+			require.NoError(t, err)
+			if wire {
+				req, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+				require.NoError(t, err)
+				require.NoError(t, a.ConsumeWire(req, now))
+			} else {
+				a.ConsumePdata(td, now)
+			}
+			out := NewMetricsOutput(int64(cfg.Window))
+			a.Flush(now, true, out)
+			return out.Metrics()
+		}
+		w, p := run(true), run(false)
+		require.NoError(t, pmetrictest.CompareMetrics(p, w, pmetrictest.IgnoreResourceMetricsOrder(),
+			pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeMetricsOrder()), "seed %d", seed)
+	}
 }

@@ -1,4 +1,4 @@
-package redconnector
+package red
 
 import (
 	"errors"
@@ -74,4 +74,23 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultConfig is weir_red's configuration when nothing is set: one-minute windows flushed
+// every 15 s, the HTTP route and method, RPC method and database system as dimensions, 2,000
+// series per service, and the service graph with a 2 s pairing wait.
+func DefaultConfig() *Config {
+	return &Config{
+		Window:              time.Minute,
+		FlushInterval:       15 * time.Second,
+		Dimensions:          []string{"http.route", "http.request.method", "rpc.method", "db.system"},
+		MaxSeriesPerService: 2000,
+		SeriesIdle:          10 * time.Minute,
+		ServiceGraph: ServiceGraphConfig{
+			Enabled:               true,
+			WaitTime:              2 * time.Second,
+			MaxPending:            100_000,
+			VirtualNodeAttributes: []string{"peer.service", "db.system", "messaging.system", "server.address"},
+		},
+	}
 }
