@@ -141,11 +141,7 @@ func (b *SpanBlock) Reset() {
 
 // Encode appends the block in Native form, every row with insertID, to dst.
 func (b *SpanBlock) Encode(dst []byte, insertID uint64) ([]byte, error) {
-	b.insertID.Reset()
-	for i := 0; i < b.rows; i++ {
-		b.insertID.Append(insertID)
-	}
-	return encode(dst, b.cols, b.rows)
+	return encodeWithID(dst, b.cols, b.rows, &b.insertID, insertID)
 }
 
 func id16(b []byte) (id [16]byte) {
