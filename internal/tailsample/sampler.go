@@ -22,6 +22,7 @@ type traceState struct {
 	sum      summary
 	first    time.Time // first span arrived
 	last     time.Time // latest span arrived
+	firstPos uint64    // where its first spans are in the caller's log (ConsumeAt)
 	decided  bool
 	overhead int64
 
@@ -60,6 +61,10 @@ type Sampler struct {
 	linger     map[pcommon.TraceID]*traceState
 	lingerQ    []*traceState
 	lingerHead int
+
+	// logDecisions makes every decision also go into decisions (RecordDecisions).
+	logDecisions bool
+	decisions    []byte // trace ID (16 bytes) and encoded decision (10 bytes), repeated
 
 	stop chan struct{}
 	done chan struct{}
@@ -175,11 +180,26 @@ func (ts *Sampler) Tick(ctx context.Context) error {
 // Spans without usable IDs cannot be judged: they are dropped and counted. req is read, not
 // kept; it must decode (otlpwire.CheckTraces).
 func (ts *Sampler) Consume(ctx context.Context, req []byte) error {
+	return ts.ConsumeAt(ctx, req, 0, time.Time{}, nil)
+}
+
+// ConsumeAt is Consume for a caller that keeps requests in a log: pos is where req is in it
+// (OldestHeld reports the oldest position a held trace still needs), at is when req arrived
+// (the zero time: now), and only traces for which only returns true are taken (nil: all),
+// which replaying a log after a crash uses to rebuild the traces held at a checkpoint.
+func (ts *Sampler) ConsumeAt(ctx context.Context, req []byte, pos uint64, at time.Time, only func(pcommon.TraceID) bool) error {
 	g := getGroups()
 	defer putGroups(g)
 	invalid, err := g.split(req, ts.pol.attrs)
 	if err != nil {
 		return fmt.Errorf("tail sampler: %w", err)
+	}
+	if only != nil {
+		for i := range g.list {
+			if !only(g.list[i].id) {
+				g.list[i].late = true // not taken: neither held nor passed on
+			}
+		}
 	}
 	if invalid > 0 {
 		ts.tel.invalidSpans.Add(ctx, int64(invalid))
@@ -190,6 +210,9 @@ func (ts *Sampler) Consume(ctx context.Context, req []byte) error {
 	// Late spans of kept traces go straight through, without touching the store.
 	for i := range g.list {
 		gr := &g.list[i]
+		if gr.late {
+			continue
+		}
 		if d, ok := ts.cachedDecision(gr.id); ok && d.keep {
 			gr.late = true
 			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
@@ -205,6 +228,9 @@ func (ts *Sampler) Consume(ctx context.Context, req []byte) error {
 
 	ts.mu.Lock()
 	now := ts.now() // under the lock, so the arrival queue is in the order of first spans
+	if !at.IsZero() {
+		now = at
+	}
 	for i := range g.list {
 		gr := &g.list[i]
 		if gr.late || gr.buf == nil {
@@ -224,7 +250,7 @@ func (ts *Sampler) Consume(ctx context.Context, req []byte) error {
 				}
 				continue
 			}
-			t = &traceState{id: gr.id, first: now}
+			t = &traceState{id: gr.id, first: now, firstPos: pos}
 			ts.traces[gr.id] = t
 			ts.fifo = append(ts.fifo, t)
 			ts.held += traceOverhead
@@ -270,6 +296,77 @@ func (ts *Sampler) Consume(ctx context.Context, req []byte) error {
 	return errors.Join(errs...)
 }
 
+// remember records d for later spans of trace id (and in the decision log, when kept).
+func (ts *Sampler) remember(id pcommon.TraceID, d decision) {
+	var enc [10]byte
+	e := d.encode(enc[:0])
+	ts.cache.Set(id[:], e)
+	if ts.logDecisions {
+		ts.decisions = append(ts.decisions, id[:]...)
+		ts.decisions = append(ts.decisions, e...)
+	}
+}
+
+// RecordDecisions makes the sampler log every decision from now on, for a caller that
+// checkpoints them (DrainDecisions) and restores them after a crash (LoadDecisions), so
+// that late spans of traces decided before the crash still follow their decision.
+func (ts *Sampler) RecordDecisions() {
+	ts.mu.Lock()
+	ts.logDecisions = true
+	ts.mu.Unlock()
+}
+
+// DrainDecisions appends the decisions logged since the last call to dst: 26 bytes each, a
+// trace ID and the decision's encoding.
+func (ts *Sampler) DrainDecisions(dst []byte) []byte {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	dst = append(dst, ts.decisions...)
+	ts.decisions = ts.decisions[:0]
+	return dst
+}
+
+// LoadDecisions takes decisions that DrainDecisions gave, into the cache late spans look in.
+func (ts *Sampler) LoadDecisions(b []byte) error {
+	if len(b)%DecisionRecordSize != 0 {
+		return fmt.Errorf("tail sampler: %d bytes of decisions are not whole records of %d", len(b), DecisionRecordSize)
+	}
+	for ; len(b) > 0; b = b[DecisionRecordSize:] {
+		if _, ok := decodeDecision(b[16:DecisionRecordSize]); !ok {
+			return errors.New("tail sampler: a logged decision does not decode")
+		}
+		ts.cache.Set(b[:16], b[16:DecisionRecordSize])
+	}
+	return nil
+}
+
+// DecisionRecordSize is the size of one logged decision.
+const DecisionRecordSize = 16 + 10
+
+// HeldIDs appends the IDs of the traces held undecided to dst.
+func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for id := range ts.traces {
+		dst = append(dst, id)
+	}
+	return dst
+}
+
+// OldestHeld is the smallest position (ConsumeAt's pos) of the first spans of a trace held
+// undecided; ok is false when none is held.
+func (ts *Sampler) OldestHeld() (pos uint64, ok bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.fifo[ts.head:] {
+		if t != nil && !t.decided {
+			// The queue is in the order of first spans, so of positions for one caller.
+			return t.firstPos, true
+		}
+	}
+	return 0, false
+}
+
 func (ts *Sampler) cachedDecision(id pcommon.TraceID) (decision, bool) {
 	var buf [16]byte
 	v := ts.cache.Get(buf[:0], id[:])
@@ -295,8 +392,7 @@ func (ts *Sampler) decideLocked(t *traceState, out *batch, cause string) {
 	}
 	t.decided = true
 	d := ts.evaluateLocked(t)
-	var enc [10]byte
-	ts.cache.Set(t.id[:], d.encode(enc[:0]))
+	ts.remember(t.id, d)
 	delete(ts.traces, t.id)
 	ts.tel.decided(cause, d, ts.reasonOf(d), t.sum.spans)
 	if !d.keep && ts.cfg.LateWindow > 0 && cause != causeShutdown && cause != causeMemory {
@@ -334,8 +430,7 @@ func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, now time
 			return
 		}
 		d := decision{keep: true, late: true, reason: r}
-		var enc [10]byte
-		ts.cache.Set(gr.id[:], d.encode(enc[:0]))
+		ts.remember(gr.id, d)
 		ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
 		ts.tel.upgraded(ctx, ts.reasonOf(d), 0)
 		ts.addKept(out, gr.id, gr.buf, d)
@@ -353,8 +448,7 @@ func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, now time
 		return
 	}
 	d := decision{keep: true, late: true, reason: r}
-	var enc [10]byte
-	ts.cache.Set(t.id[:], d.encode(enc[:0]))
+	ts.remember(t.id, d)
 	ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
 	ts.tel.upgraded(ctx, ts.reasonOf(d), held)
 	ts.addKept(out, t.id, t.buf, d)
