@@ -1,0 +1,648 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/ch-go/compress"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.uber.org/zap"
+
+	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/internal/journal"
+	"github.com/weirhq/weir/internal/otlpwire"
+	"github.com/weirhq/weir/internal/red"
+	"github.com/weirhq/weir/internal/tailsample"
+)
+
+// ErrNotReady is returned for requests that come before weir has ever reached ClickHouse:
+// it does not know yet how to encode their blocks.
+var ErrNotReady = errors.New("weir has not reached ClickHouse yet since its first start")
+
+// ErrStalled is wrapped by the error for requests refused because blocks cannot be written.
+var ErrStalled = errors.New("weir cannot write its queue of blocks")
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	// RED counts every span before sampling; nil counts nothing.
+	RED *red.Config
+	// Sampling decides which traces to keep; nil keeps every span.
+	Sampling *tailsample.Config
+	// Epoch is how often blocks are sealed and checkpointed (default 1 s).
+	Epoch time.Duration
+	// BlockMaxRows and BlockMaxBytes seal a block early when it reaches them.
+	BlockMaxRows, BlockMaxBytes int
+	// Compression of the blocks kept in the store: CompressLZ4 (default), ZSTD or None.
+	Compression byte
+}
+
+func (c *EngineConfig) defaults() {
+	if c.Epoch <= 0 {
+		c.Epoch = time.Second
+	}
+	if c.BlockMaxRows <= 0 {
+		c.BlockMaxRows = 65536
+	}
+	if c.BlockMaxBytes <= 0 {
+		c.BlockMaxBytes = 256 << 20
+	}
+}
+
+// blockSet is the blocks of one epoch.
+type blockSet struct {
+	spans *chblock.SpanBlock
+	red   *chblock.REDBlock
+	edges *chblock.EdgeBlock
+}
+
+func newBlockSet(info ServerInfo) *blockSet {
+	return &blockSet{spans: chblock.NewSpanBlock(info.LowCardinality, info.Location()),
+		red: chblock.NewREDBlock(info.LowCardinality), edges: chblock.NewEdgeBlock(info.LowCardinality)}
+}
+
+func (b *blockSet) RED(r *red.Row)      { b.red.Append(r) }
+func (b *blockSet) Edge(e *red.EdgeRow) { b.edges.Append(e) }
+
+func (b *blockSet) empty() bool { return b.spans.Rows()+b.red.Rows()+b.edges.Rows() == 0 }
+
+func (b *blockSet) reset() {
+	b.spans.Reset()
+	b.red.Reset()
+	b.edges.Reset()
+}
+
+// Engine runs weir's ingest stages on requests as they arrive, and checkpoints what they
+// produce into the store (see the package doc). Traces may be called concurrently.
+type Engine struct {
+	cfg    EngineConfig
+	store  *Store
+	logger *zap.Logger
+	tel    *telemetry
+
+	red     *red.Aggregator
+	sampler *tailsample.Sampler
+	reason  string // the sampler's reason attribute
+
+	// mu is the epoch lock: requests and sampler ticks hold it shared, sealing exclusively, so
+	// that a checkpoint sees every request below it processed.
+	mu  sync.RWMutex
+	bmu sync.Mutex // guards cur's blocks against concurrent requests
+	cur *blockSet
+	// sealing are the block sets being written (outside mu): one, or more after failed seals,
+	// whose blocks wait for the next try. free are empty sets for reuse.
+	sealing   []*blockSet
+	free      []*blockSet
+	stalled   error  // why the last seal failed; nil when none is pending
+	abort     uint64 // an epoch whose blocks were partly written: its ABORT is still due
+	decisions []byte // the sampler's decisions not yet in a written EPOCH
+	epochBuf  []byte
+	epoch     uint64
+	redPos    journal.Pos // requests below it are counted in committed blocks
+	lastRED   time.Time
+	full      chan struct{} // a block reached its size limit: seal now
+	reader    otlpwire.Traces
+	enc, comp []byte
+	cw        *compress.Writer
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewEngine returns an engine over store. It does not start until Start.
+func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) (*Engine, error) {
+	cfg.defaults()
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, store: store, logger: set.Logger, tel: tel, full: make(chan struct{}, 1)}
+	method := compress.LZ4
+	switch cfg.Compression {
+	case CompressZSTD:
+		method = compress.ZSTD
+	case CompressNone:
+		method = compress.None
+	}
+	e.cw = compress.NewWriter(compress.LevelZero, method)
+	if cfg.RED != nil {
+		if e.red, err = red.New(cfg.RED, set); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Sampling != nil {
+		if e.sampler, err = tailsample.New(cfg.Sampling, set, keeper{e}); err != nil {
+			return nil, err
+		}
+		e.sampler.RecordDecisions()
+		e.reason = cfg.Sampling.ReasonAttribute
+	}
+	if err := tel.observe(e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Start waits (up to ctx) for the server's info, recovers from the store what the last run
+// left, and starts sealing epochs. Before the server's info is known, requests are refused
+// with ErrNotReady; recovery then runs when it comes.
+func (e *Engine) Start(ctx context.Context) error {
+	e.stop, e.done = make(chan struct{}), make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		defer close(e.done)
+		select {
+		case <-e.store.Ready():
+		case <-e.stop:
+			started <- nil
+			return
+		}
+		info, _ := e.store.ServerInfo()
+		e.mu.Lock()
+		e.cur = newBlockSet(info)
+		err := e.recover(context.Background())
+		e.mu.Unlock()
+		started <- err
+		if err != nil {
+			return
+		}
+		e.loop()
+	}()
+	select {
+	case err := <-started:
+		return err
+	case <-ctx.Done():
+		return nil // recovery goes on; requests wait for it (ErrNotReady)
+	case <-time.After(100 * time.Millisecond):
+		return nil
+	}
+}
+
+// Shutdown decides what the sampler holds, flushes RED and seals a last epoch.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if e.stop == nil {
+		return nil
+	}
+	close(e.stop)
+	<-e.done
+	e.stop = nil
+	e.mu.Lock()
+	ready := e.cur != nil
+	e.mu.Unlock()
+	if !ready {
+		return nil
+	}
+	var errs []error
+	if e.sampler != nil {
+		e.mu.RLock()
+		errs = append(errs, e.sampler.Shutdown(ctx))
+		e.mu.RUnlock()
+	}
+	errs = append(errs, e.seal(true))
+	return errors.Join(errs...)
+}
+
+func (e *Engine) loop() {
+	tick := time.NewTicker(e.cfg.Epoch)
+	defer tick.Stop()
+	var sample <-chan time.Time
+	if e.sampler != nil {
+		t := time.NewTicker(e.cfg.Sampling.TickInterval)
+		if e.cfg.Sampling.TickInterval <= 0 {
+			t.Reset(min(max(e.cfg.Sampling.IdleTime/4, 10*time.Millisecond), time.Second))
+		}
+		defer t.Stop()
+		sample = t.C
+	}
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-sample:
+			e.mu.RLock()
+			if err := e.sampler.Tick(context.Background()); err != nil {
+				e.logger.Error("tail sampler decisions could not be stored", zap.Error(err))
+			}
+			e.mu.RUnlock()
+		case <-tick.C:
+			e.sealLogged(false)
+		case <-e.full:
+			e.sealLogged(false)
+		}
+	}
+}
+
+func (e *Engine) sealLogged(final bool) {
+	if err := e.seal(final); err != nil {
+		e.logger.Warn("sealing an epoch failed; new requests are refused until it succeeds", zap.Error(err))
+	}
+}
+
+// Traces takes a request of spans that decoded (otlpwire.CheckTraces): it is in the store
+// when Traces returns nil, and only then may it be acknowledged.
+func (e *Engine) Traces(ctx context.Context, req []byte) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.cur == nil {
+		return ErrNotReady
+	}
+	if e.stalled != nil {
+		return fmt.Errorf("%w: %v", ErrStalled, e.stalled)
+	}
+	now := time.Now()
+	var hdr [8]byte
+	putArrival(hdr[:], now)
+	pos, err := e.store.Ingest.Append(RecTraces, hdr[:], req)
+	if err != nil {
+		return err
+	}
+	e.tel.addIngested(int64(len(req)))
+	return e.process(ctx, req, pos, now, true, true, nil)
+}
+
+// process runs the stages on one request: RED when withRED, the sampler when withSampler
+// (only the traces only accepts, if not nil), or every span into the block without a sampler.
+func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at time.Time, withRED, withSampler bool,
+	only func(pcommon.TraceID) bool) error {
+	var errs []error
+	if withRED && e.red != nil {
+		errs = append(errs, e.red.ConsumeWire(req, at))
+	}
+	if withSampler {
+		if e.sampler != nil {
+			errs = append(errs, e.sampler.ConsumeAt(ctx, req, uint64(pos), at, only))
+		} else {
+			errs = append(errs, e.keepAll(req))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// keepAll puts every span with usable IDs into the spans block.
+func (e *Engine) keepAll(req []byte) error {
+	e.bmu.Lock()
+	defer e.bmu.Unlock()
+	r := &e.reader
+	r.Reset(req)
+	b := e.cur.spans
+	for r.NextResource() {
+		svc := chblock.ServiceNameWire(r.Resource().Attrs)
+		for r.NextScope() {
+			for r.NextSpan() {
+				if sp := r.Span(); sp.ValidIDs() {
+					b.AppendWire(r.Resource(), svc, r.Scope(), sp, nil)
+				}
+			}
+		}
+	}
+	e.checkFull(b)
+	return r.Err()
+}
+
+// keeper is the sampler's Output: kept spans go into the spans block, marked with their
+// trace's decision. It runs inside Consume or Tick, under the epoch lock.
+type keeper struct{ e *Engine }
+
+func (k keeper) Keep(_ context.Context, spans []byte, decisions map[pcommon.TraceID]tailsample.Decision) error {
+	e := k.e
+	e.bmu.Lock()
+	defer e.bmu.Unlock()
+	r := &e.reader
+	r.Reset(spans)
+	b := e.cur.spans
+	var keep chblock.Keep
+	keep.ReasonKey = e.reason
+	for r.NextResource() {
+		svc := chblock.ServiceNameWire(r.Resource().Attrs)
+		for r.NextScope() {
+			for r.NextSpan() {
+				sp := r.Span()
+				d := decisions[pcommon.TraceID(sp.TraceID)]
+				keep.Reason, keep.Threshold, keep.HasThreshold = d.Reason, d.Threshold, d.ByBaseline
+				b.AppendWire(r.Resource(), svc, r.Scope(), sp, &keep)
+			}
+		}
+	}
+	e.checkFull(b)
+	return r.Err()
+}
+
+// checkFull asks for an early seal when the spans block reached its limits; under bmu.
+func (e *Engine) checkFull(b *chblock.SpanBlock) {
+	if b.Rows() >= e.cfg.BlockMaxRows || b.Bytes() >= e.cfg.BlockMaxBytes {
+		select {
+		case e.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// seal checkpoints an epoch: the blocks of the requests so far, RED's counts when due (always
+// when final), and the sampler's state, in the order the package doc gives. When writing
+// fails (the disk is full, say), the epoch is aborted, its blocks stay pending, requests are
+// refused, and the next seal writes them again with what came since, under a new number.
+func (e *Engine) seal(final bool) error {
+	e.mu.Lock()
+	if e.abort != 0 {
+		if err := e.store.appendMarker(RecAbort, e.abort); err != nil {
+			e.mu.Unlock()
+			return fmt.Errorf("abort epoch %d: %w", e.abort, err)
+		}
+		e.abort = 0
+	}
+	now := time.Now()
+	if e.red != nil && (final || now.Sub(e.lastRED) >= e.cfg.RED.FlushInterval) {
+		e.red.Flush(now, final, e.cur)
+		e.lastRED = now
+		e.redPos = e.store.Ingest.End()
+	}
+	e.epoch++
+	ep := Epoch{Number: e.epoch, Processed: e.store.Ingest.End(), RED: e.redPos}
+	if e.red == nil {
+		ep.RED = ep.Processed
+	}
+	ep.Oldest = ep.Processed
+	if e.sampler != nil {
+		if p, ok := e.sampler.OldestHeld(); ok {
+			ep.Oldest = journal.Pos(p)
+		}
+		ep.Held = e.sampler.HeldIDs(ep.Held)
+		e.decisions = e.sampler.DrainDecisions(e.decisions)
+	}
+	ep.Decisions = e.decisions
+	e.sealing = append(e.sealing, e.cur)
+	e.cur = e.freeSet()
+	sealing := e.sealing
+	e.mu.Unlock()
+
+	err := e.write(sealing, &ep)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.stalled, e.abort = err, ep.Number
+		e.tel.sealFailed()
+		return err
+	}
+	e.stalled = nil
+	e.decisions = e.decisions[:0]
+	for _, b := range e.sealing {
+		b.reset()
+		e.free = append(e.free, b)
+	}
+	e.sealing = e.sealing[:0]
+	// What no one needs any more: requests below what RED counted and what the sampler holds.
+	if err := e.store.Ingest.TruncateBefore(min(ep.Oldest, ep.RED)); err != nil {
+		e.logger.Warn("ingest log not truncated", zap.Error(err))
+	}
+	return nil
+}
+
+// freeSet is an empty block set; under mu.
+func (e *Engine) freeSet() *blockSet {
+	if n := len(e.free); n > 0 {
+		b := e.free[n-1]
+		e.free = e.free[:n-1]
+		return b
+	}
+	info, _ := e.store.ServerInfo()
+	return newBlockSet(info)
+}
+
+// write appends the blocks of sets as epoch ep's, then its EPOCH record and its COMMIT.
+func (e *Engine) write(sets []*blockSet, ep *Epoch) error {
+	for _, b := range sets {
+		if err := e.writeBlock(b.spans, "spans", ep.Number); err != nil {
+			return err
+		}
+		if b.spans.Rows() > 0 {
+			if err := e.writeIndex(b.spans.Index, ep.Number); err != nil {
+				return err
+			}
+		}
+		if err := e.writeBlock(b.red, "red_1m", ep.Number); err != nil {
+			return err
+		}
+		if err := e.writeBlock(b.edges, "edges_1m", ep.Number); err != nil {
+			return err
+		}
+	}
+	ep.BlocksEnd = e.store.Blocks.End()
+	e.epochBuf = appendEpoch(e.epochBuf[:0], ep)
+	if _, err := e.store.Ingest.Append(RecEpoch, e.epochBuf); err != nil {
+		return fmt.Errorf("checkpoint epoch %d: %w", ep.Number, err)
+	}
+	if err := e.store.appendMarker(RecCommit, ep.Number); err != nil {
+		// The EPOCH is written: recovery would commit it. Until then nothing may be sent.
+		return fmt.Errorf("commit epoch %d: %w", ep.Number, err)
+	}
+	e.tel.sealed(ep)
+	return nil
+}
+
+type encoder interface {
+	Rows() int
+	Encode(dst []byte, insertID uint64) ([]byte, error)
+}
+
+func (e *Engine) writeBlock(b encoder, table string, epoch uint64) error {
+	if b.Rows() == 0 {
+		return nil
+	}
+	id := e.store.NextInsertID()
+	var err error
+	if e.enc, err = b.Encode(e.enc[:0], id); err != nil {
+		return fmt.Errorf("encode %s block: %w", table, err)
+	}
+	return e.appendData(&Block{Epoch: epoch, InsertID: id, Compression: e.cfg.Compression, Rows: b.Rows(), Table: table})
+}
+
+func (e *Engine) writeIndex(ix *chblock.TraceIndexBlock, epoch uint64) error {
+	var err error
+	if e.enc, err = ix.Encode(e.enc[:0]); err != nil {
+		return fmt.Errorf("encode trace_index block: %w", err)
+	}
+	return e.appendData(&Block{Epoch: epoch, Compression: e.cfg.Compression, Rows: ix.Rows(), Table: "trace_index"})
+}
+
+// appendData compresses e.enc and appends it as a BLOCK record.
+func (e *Engine) appendData(b *Block) error {
+	data := e.enc
+	if b.Compression != CompressNone {
+		if err := e.cw.Compress(e.enc); err != nil {
+			return fmt.Errorf("compress %s block: %w", b.Table, err)
+		}
+		data = e.cw.Data
+	}
+	if _, err := e.store.AppendBlock(b, data); err != nil {
+		return fmt.Errorf("queue %s block: %w", b.Table, err)
+	}
+	e.tel.block(b, len(data))
+	return nil
+}
+
+// recover brings the engine where the last run's last checkpoint left it, and replays the
+// requests after it (see the package doc). It runs under mu, before requests are taken.
+func (e *Engine) recover(ctx context.Context) error {
+	ing := e.store.Ingest
+	last, found, decisions, err := lastEpoch(ing)
+	if err != nil {
+		return err
+	}
+	if e.sampler != nil && len(decisions) > 0 {
+		if err := e.sampler.LoadDecisions(decisions); err != nil {
+			return err
+		}
+	}
+	if !found {
+		last = Epoch{Processed: ing.Start(), RED: ing.Start(), Oldest: ing.Start()}
+	}
+	maxEpoch, err := e.settleBlocks(last, found)
+	if err != nil {
+		return err
+	}
+	e.epoch = max(last.Number, maxEpoch)
+	e.redPos = last.RED
+	e.lastRED = time.Now()
+
+	held := make(map[pcommon.TraceID]bool, len(last.Held))
+	for _, id := range last.Held {
+		held[id] = true
+	}
+	only := func(id pcommon.TraceID) bool { return held[id] }
+	from := min(last.Oldest, last.RED)
+	rd := ing.NewReader(from)
+	defer rd.Close()
+	replayed := 0
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", ing.Dir(), err)
+		}
+		if rec.Type != RecTraces {
+			continue
+		}
+		ns, req, err := arrival(rec.Payload)
+		if err != nil {
+			return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
+		}
+		at := time.Unix(0, ns)
+		if rec.Pos < last.Processed {
+			err = e.process(ctx, req, rec.Pos, at, rec.Pos >= last.RED, rec.Pos >= last.Oldest && len(held) > 0, only)
+		} else {
+			err = e.process(ctx, req, rec.Pos, at, true, true, nil)
+			replayed++
+		}
+		if err != nil {
+			return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
+		}
+	}
+	if found || replayed > 0 {
+		e.logger.Info("ingest log recovered", zap.Uint64("epoch", last.Number), zap.Int("held_traces", len(last.Held)),
+			zap.Int("requests_replayed", replayed), zap.Uint64("from", uint64(from)))
+	}
+	return nil
+}
+
+// lastEpoch finds the last EPOCH record in the ingest log, and the decisions of every EPOCH
+// still there, oldest first.
+func lastEpoch(ing *journal.Log) (Epoch, bool, []byte, error) {
+	rd := ing.NewReader(ing.Start())
+	defer rd.Close()
+	var last Epoch
+	found := false
+	var decisions []byte
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return last, found, decisions, nil
+		}
+		if err != nil {
+			return last, found, decisions, fmt.Errorf("read %s: %w", ing.Dir(), err)
+		}
+		if rec.Type != RecEpoch {
+			continue
+		}
+		ep, err := decodeEpoch(rec.Payload)
+		if err != nil {
+			return last, found, decisions, fmt.Errorf("read %s at %d: %w", ing.Dir(), rec.Pos, err)
+		}
+		decisions = append(decisions, ep.Decisions...)
+		ep.Decisions = nil
+		last, found = ep, true
+	}
+}
+
+// settleBlocks writes the COMMIT the last epoch may miss and aborts the epochs after it, and
+// returns the highest epoch number the blocks log knows.
+func (e *Engine) settleBlocks(last Epoch, found bool) (uint64, error) {
+	bl := e.store.Blocks
+	from := bl.Start()
+	if found && last.BlocksEnd > from {
+		from = last.BlocksEnd
+	}
+	rd := bl.NewReader(from)
+	defer rd.Close()
+	committed := !found // nothing to commit without an epoch
+	var later []uint64
+	maxEpoch := last.Number
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", bl.Dir(), err)
+		}
+		switch rec.Type {
+		case RecBlock:
+			b, err := DecodeBlock(rec.Payload)
+			if err != nil {
+				return 0, fmt.Errorf("read %s at %d: %w", bl.Dir(), rec.Pos, err)
+			}
+			if b.Epoch > last.Number && (len(later) == 0 || later[len(later)-1] != b.Epoch) {
+				later = append(later, b.Epoch)
+			}
+			maxEpoch = max(maxEpoch, b.Epoch)
+		case RecCommit, RecAbort:
+			n, err := DecodeEpochMarker(rec.Payload)
+			if err != nil {
+				return 0, err
+			}
+			if n == last.Number {
+				committed = true
+			}
+			maxEpoch = max(maxEpoch, n)
+			if n > last.Number {
+				later = removeEpoch(later, n) // settled already
+			}
+		}
+	}
+	if !committed {
+		if err := e.store.appendMarker(RecCommit, last.Number); err != nil {
+			return 0, fmt.Errorf("commit epoch %d after a restart: %w", last.Number, err)
+		}
+	}
+	for _, n := range later {
+		if err := e.store.appendMarker(RecAbort, n); err != nil {
+			return 0, fmt.Errorf("abort epoch %d after a restart: %w", n, err)
+		}
+	}
+	return maxEpoch, nil
+}
+
+func removeEpoch(s []uint64, n uint64) []uint64 {
+	out := s[:0]
+	for _, v := range s {
+		if v != n {
+			out = append(out, v)
+		}
+	}
+	return out
+}

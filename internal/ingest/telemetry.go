@@ -1,0 +1,86 @@
+package ingest
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// telemetry is the engine's own metrics, from the meter it is given.
+type telemetry struct {
+	ingested   metric.Int64Counter
+	epochs     metric.Int64Counter
+	sealFails  metric.Int64Counter
+	blocks     metric.Int64Counter
+	blockBytes metric.Int64Counter
+	blockRows  metric.Int64Counter
+	meter      metric.Meter
+	tableAttrs map[string]metric.AddOption
+}
+
+func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
+	m := set.MeterProvider.Meter("github.com/weirhq/weir/internal/ingest")
+	t := &telemetry{meter: m, tableAttrs: map[string]metric.AddOption{}}
+	var err error
+	if t.ingested, err = m.Int64Counter("weir_ingest_request_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of requests written to the ingest log (and so acknowledged).")); err != nil {
+		return nil, err
+	}
+	if t.epochs, err = m.Int64Counter("weir_ingest_epochs", metric.WithUnit("{epoch}"),
+		metric.WithDescription("Epochs sealed: blocks queued and a checkpoint written.")); err != nil {
+		return nil, err
+	}
+	if t.sealFails, err = m.Int64Counter("weir_ingest_seal_failures", metric.WithUnit("{epoch}"),
+		metric.WithDescription("Epochs whose blocks or checkpoint could not be written (disk full or failing); requests are refused until one succeeds.")); err != nil {
+		return nil, err
+	}
+	if t.blocks, err = m.Int64Counter("weir_ingest_blocks", metric.WithUnit("{block}"),
+		metric.WithDescription("Blocks queued for ClickHouse, by table.")); err != nil {
+		return nil, err
+	}
+	if t.blockBytes, err = m.Int64Counter("weir_ingest_block_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of blocks queued for ClickHouse, compressed, by table.")); err != nil {
+		return nil, err
+	}
+	if t.blockRows, err = m.Int64Counter("weir_ingest_block_rows", metric.WithUnit("{row}"),
+		metric.WithDescription("Rows in blocks queued for ClickHouse, by table.")); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// observe registers the gauges of the store: both logs' sizes.
+func (t *telemetry) observe(e *Engine) error {
+	logBytes, err := t.meter.Int64ObservableGauge("weir_ingest_log_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes on disk of the ingest log (log=ingest: received requests still needed; log=blocks: blocks not yet in ClickHouse)."))
+	if err != nil {
+		return err
+	}
+	ingest := metric.WithAttributes(attribute.String("log", "ingest"))
+	blocks := metric.WithAttributes(attribute.String("log", "blocks"))
+	_, err = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(logBytes, e.store.Ingest.Size(), ingest)
+		o.ObserveInt64(logBytes, e.store.Blocks.Size(), blocks)
+		return nil
+	}, logBytes)
+	return err
+}
+
+func (t *telemetry) addIngested(n int64) { t.ingested.Add(context.Background(), n) }
+func (t *telemetry) sealFailed()         { t.sealFails.Add(context.Background(), 1) }
+func (t *telemetry) sealed(*Epoch)       { t.epochs.Add(context.Background(), 1) }
+
+// block counts one queued block; called by the one sealer at a time.
+func (t *telemetry) block(b *Block, bytes int) {
+	opt, ok := t.tableAttrs[b.Table]
+	if !ok {
+		opt = metric.WithAttributes(attribute.String("table", b.Table))
+		t.tableAttrs[b.Table] = opt
+	}
+	ctx := context.Background()
+	t.blocks.Add(ctx, 1, opt)
+	t.blockBytes.Add(ctx, int64(bytes), opt)
+	t.blockRows.Add(ctx, int64(b.Rows), opt)
+}
