@@ -49,6 +49,21 @@ func Addr() string {
 	return DefaultAddr
 }
 
+// HTTPAddrEnv is the environment variable that overrides DefaultHTTPAddr.
+const HTTPAddrEnv = "WEIR_TEST_CLICKHOUSE_HTTP_ADDR"
+
+// DefaultHTTPAddr is the HTTP-interface address of scripts/clickhouse.sh's server.
+const DefaultHTTPAddr = "127.0.0.1:18123"
+
+// HTTPAddr returns the HTTP-interface address (host:port) of the test ClickHouse, the same
+// server as Addr.
+func HTTPAddr() string {
+	if a := os.Getenv(HTTPAddrEnv); a != "" {
+		return a
+	}
+	return DefaultHTTPAddr
+}
+
 // Endpoint returns Addr as a "tcp://host:port" URL, the form the exporter's
 // endpoint setting takes.
 func Endpoint() string { return "tcp://" + Addr() }
