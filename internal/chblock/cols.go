@@ -295,3 +295,16 @@ func resetAll(cols []column) {
 		c.col.Reset()
 	}
 }
+
+// timeRange is the earliest and latest second of a DateTime column (0, 0 when empty): the
+// sender narrows its "is this block already in?" query to the partitions they fall in.
+func timeRange(c *proto.ColDateTime) (lo, hi uint32) {
+	if len(c.Data) == 0 {
+		return 0, 0
+	}
+	lo, hi = uint32(c.Data[0]), uint32(c.Data[0])
+	for _, t := range c.Data[1:] {
+		lo, hi = min(lo, uint32(t)), max(hi, uint32(t))
+	}
+	return lo, hi
+}

@@ -138,6 +138,9 @@ func (b *REDBlock) AppendPdata(service string, p pmetric.ExponentialHistogramDat
 func (b *REDBlock) Columns() []string { return names(b.cols) }
 func (b *REDBlock) Rows() int         { return b.rows }
 func (b *REDBlock) Bytes() int        { return b.bytes }
+
+// TimeRange is the earliest and latest Timestamp (Unix seconds) of the rows.
+func (b *REDBlock) TimeRange() (lo, hi uint32) { return timeRange(&b.timestamp) }
 func (b *REDBlock) Reset() {
 	resetAll(b.cols)
 	b.rows, b.bytes = 0, 0
@@ -205,6 +208,9 @@ func (b *EdgeBlock) AppendPdata(p pmetric.ExponentialHistogramDataPoint) {
 func (b *EdgeBlock) Columns() []string { return names(b.cols) }
 func (b *EdgeBlock) Rows() int         { return b.rows }
 func (b *EdgeBlock) Bytes() int        { return b.bytes }
+
+// TimeRange is the earliest and latest Timestamp (Unix seconds) of the rows.
+func (b *EdgeBlock) TimeRange() (lo, hi uint32) { return timeRange(&b.timestamp) }
 func (b *EdgeBlock) Reset() {
 	resetAll(b.cols)
 	b.rows, b.bytes = 0, 0

@@ -132,6 +132,9 @@ func (b *SpanBlock) Rows() int { return b.rows }
 // Bytes estimates the rows' size, for the block size limits.
 func (b *SpanBlock) Bytes() int { return b.bytes }
 
+// TimeRange is the earliest and latest Timestamp (Unix seconds) of the rows.
+func (b *SpanBlock) TimeRange() (lo, hi uint32) { return timeRange(&b.timestamp) }
+
 // Reset empties the block, keeping its buffers.
 func (b *SpanBlock) Reset() {
 	resetAll(b.cols)

@@ -445,6 +445,7 @@ func (e *Engine) write(sets []*blockSet, ep *Epoch) error {
 
 type encoder interface {
 	Rows() int
+	TimeRange() (lo, hi uint32)
 	Encode(dst []byte, insertID uint64) ([]byte, error)
 }
 
@@ -457,7 +458,9 @@ func (e *Engine) writeBlock(b encoder, table string, epoch uint64) error {
 	if e.enc, err = b.Encode(e.enc[:0], id); err != nil {
 		return fmt.Errorf("encode %s block: %w", table, err)
 	}
-	return e.appendData(&Block{Epoch: epoch, InsertID: id, Compression: e.cfg.Compression, Rows: b.Rows(), Table: table})
+	lo, hi := b.TimeRange()
+	return e.appendData(&Block{Epoch: epoch, InsertID: id, Compression: e.cfg.Compression, Rows: b.Rows(),
+		MinTime: lo, MaxTime: hi, Table: table})
 }
 
 func (e *Engine) writeIndex(ix *chblock.TraceIndexBlock, epoch uint64) error {

@@ -39,8 +39,11 @@ type Block struct {
 	InsertID    uint64
 	Compression byte
 	Rows        int
-	Table       string
-	Data        []byte // valid as long as the record's payload
+	// MinTime and MaxTime are the earliest and latest Timestamp of the rows (Unix seconds):
+	// the sender's "is it already in?" query reads only the partitions between them.
+	MinTime, MaxTime uint32
+	Table            string
+	Data             []byte // valid as long as the record's payload
 }
 
 func appendBlockHeader(dst []byte, b *Block) []byte {
@@ -50,6 +53,8 @@ func appendBlockHeader(dst []byte, b *Block) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, b.InsertID)
 	dst = append(dst, b.Compression)
 	dst = binary.AppendUvarint(dst, uint64(b.Rows))
+	dst = binary.LittleEndian.AppendUint32(dst, b.MinTime)
+	dst = binary.LittleEndian.AppendUint32(dst, b.MaxTime)
 	dst = binary.AppendUvarint(dst, uint64(len(b.Table)))
 	return append(dst, b.Table...)
 }
@@ -66,6 +71,7 @@ func DecodeBlock(p []byte) (Block, error) {
 	b.InsertID = d.u64()
 	b.Compression = d.byte()
 	b.Rows = int(d.uvarint())
+	b.MinTime, b.MaxTime = d.u32(), d.u32()
 	b.Table = string(d.bytes(int(d.uvarint())))
 	b.Data = d.rest()
 	return b, d.err
@@ -180,6 +186,16 @@ func (d *decoder) u64() uint64 {
 	}
 	v := binary.LittleEndian.Uint64(d.b)
 	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) u32() uint32 {
+	if len(d.b) < 4 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b)
+	d.b = d.b[4:]
 	return v
 }
 
