@@ -11,7 +11,7 @@ WEIR_CLICKHOUSE_DATABASE ?= weir
 WEIR_TEST_CLICKHOUSE_ADDR = 127.0.0.1:$(WEIR_CLICKHOUSE_TCP_PORT)
 export WEIR_CLICKHOUSE_TCP_PORT WEIR_CLICKHOUSE_HTTP_PORT WEIR_CLICKHOUSE_ENDPOINT WEIR_CLICKHOUSE_DATABASE WEIR_TEST_CLICKHOUSE_ADDR
 
-.PHONY: all chromium clickhouse clickhouse-stop build run test test-short tidy-check bench fmt clean
+.PHONY: all chromium clickhouse clickhouse-stop build run test test-short tidy-check bench fuzz fmt clean
 
 all: build
 
@@ -54,6 +54,13 @@ tidy-check:
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	scripts/bench-e2e.sh $(BENCH_RESULTS)
+
+# Every fuzz target (parsers of untrusted input) for FUZZTIME each; `make test` runs their
+# seed corpora (testdata/fuzz). FUZZPKGS narrows it: make fuzz FUZZPKGS=./internal/otlpwire
+FUZZTIME ?= 30s
+FUZZPKGS ?= ./...
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(FUZZPKGS)
 
 fmt:
 	$(GO) fmt ./...

@@ -18,6 +18,15 @@ import (
 // export has.
 var ErrNotFOCUS = errors.New("not a FOCUS cost and usage export")
 
+// ErrRecordTooLong ends the input at a CSV record (the header, or a row with its quoted line
+// breaks) longer than 16 MiB.
+var ErrRecordTooLong = errors.New("a CSV record is longer than 16 MiB")
+
+// maxRecordBytes bounds one CSV record. encoding/csv holds a whole record in memory, several
+// times over, so without a bound one endless line would take all of it: a gzip body of half
+// a MiB inflates to a 512 MiB line, which took 2 GiB. No real FOCUS row comes near it.
+const maxRecordBytes = 16 << 20
+
 // RowError is a row that was skipped: Reader.Read returns it and goes on with the next row.
 type RowError struct {
 	Line   int64  // the line the row starts on; the header is line 1
@@ -31,6 +40,7 @@ func (e *RowError) Error() string { return "line " + strconv.FormatInt(e.Line, 1
 // safe for concurrent use.
 type Reader struct {
 	csv     *csv.Reader
+	limit   *recordLimit
 	gz      *gzip.Reader
 	header  []string
 	fields  []int // per column of columns: its header index, or -1
@@ -49,7 +59,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := csv.NewReader(in)
+	limit := &recordLimit{r: in}
+	cr := csv.NewReader(limit)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // a wrong count is a bad row, checked in Read
 	header, err := cr.Read()
@@ -62,7 +73,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("read header: %w", err)
 	}
-	rd := &Reader{csv: cr, gz: gz, header: make([]string, len(header))}
+	rd := &Reader{csv: cr, limit: limit, gz: gz, header: make([]string, len(header))}
 	index := map[string]int{} // lower-case column ID -> header index of its first occurrence
 	for i, h := range header {
 		if i == 0 {
@@ -115,8 +126,9 @@ func (r *Reader) Version() string { return r.version }
 // Read returns the next row. The Row and its slices belong to the Reader and are
 // overwritten by the next Read; strings stay valid. A row that cannot be read yields a
 // *RowError, after which Read can be called again; io.EOF ends the input; any other error
-// (an I/O or decompression failure) ends it too.
+// (an I/O or decompression failure, ErrRecordTooLong) ends it too.
 func (r *Reader) Read() (*Row, error) {
+	r.limit.start = r.csv.InputOffset()
 	rec, err := r.csv.Read()
 	if err != nil {
 		var pe *csv.ParseError
@@ -254,6 +266,24 @@ func inRange(t time.Time) (time.Time, bool) {
 func parseTime(v string) (time.Time, bool) {
 	var p timeParser
 	return p.parse(v)
+}
+
+// recordLimit fails reads once the CSV reader has taken more than maxRecordBytes past start,
+// the offset at which its current record began (Reader sets it before each record). The
+// CSV reader's own buffer reads at most 4 KiB ahead.
+type recordLimit struct {
+	r     io.Reader
+	read  int64 // bytes handed to the CSV reader so far
+	start int64
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.read-l.start > maxRecordBytes {
+		return 0, ErrRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
 }
 
 // uncompress returns r's content, gunzipped when it starts with gzip's magic bytes.

@@ -284,6 +284,53 @@ func TestReader_TruncatedGzipFails(t *testing.T) {
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "the input ends early: fatal, not io.EOF")
 }
 
+// A gzip bomb inflating to one endless record ends the input with ErrRecordTooLong once the
+// record passes 16 MiB, instead of taking as much memory as it inflates to; records below
+// the bound, quoted line breaks and all, read as before.
+func TestReader_RecordTooLong(t *testing.T) {
+	t.Parallel()
+	gz := func(parts ...string) []byte {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		require.NoError(t, err)
+		for _, p := range parts {
+			_, err = zw.Write([]byte(p))
+			require.NoError(t, err)
+		}
+		require.NoError(t, zw.Close())
+		return buf.Bytes()
+	}
+	row := "1,2024-09-01,2024-10-01,2024-09-18,2024-09-19,acct,{},"
+	long := strings.Repeat("a", maxRecordBytes+1)
+	lines := strings.Repeat(strings.Repeat("a", 99)+"\n", maxRecordBytes/100+1)
+
+	_, err := NewReader(bytes.NewReader(gz(long)))
+	assert.ErrorIs(t, err, ErrRecordTooLong, "the header")
+
+	for name, bomb := range map[string]string{"one line": long, "quoted line breaks": `"` + lines} {
+		rd, err := NewReader(bytes.NewReader(gz(fuzzHeader, row+"ok\n", row+bomb)))
+		require.NoError(t, err, name)
+		r, err := rd.Read()
+		require.NoError(t, err, name)
+		assert.Equal(t, uint64(2), r.LineNumber, name)
+		_, err = rd.Read()
+		assert.ErrorIs(t, err, ErrRecordTooLong, name)
+		require.NoError(t, rd.Close())
+	}
+
+	big := strings.Repeat("a", maxRecordBytes-8<<10)
+	rd, err := NewReader(bytes.NewReader(gz(fuzzHeader, row+`"`+big[:len(big)/2]+"\n"+big[len(big)/2:]+"\"\n", row+"after\n")))
+	require.NoError(t, err)
+	r, err := rd.Read()
+	require.NoError(t, err)
+	assert.Len(t, r.ExtraValues[0], len(big)+1)
+	r, err = rd.Read()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"after"}, r.ExtraValues, "the bound is per record")
+	_, err = rd.Read()
+	assert.ErrorIs(t, err, io.EOF)
+}
+
 func TestParseTime(t *testing.T) {
 	f := func(in string, want time.Time) {
 		t.Helper()

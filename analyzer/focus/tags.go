@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // tagParser splits a Tags JSON object into its members without building a map, so their
@@ -92,7 +91,9 @@ func (p *tagParser) value(s string, i int) (string, int, error) {
 	case "true", "false":
 		return lit, j, nil
 	}
-	if _, err := strconv.ParseFloat(lit, 64); err != nil {
+	// JSON's number grammar, not strconv.ParseFloat's: that takes Inf, 0x1p3 and 01, and
+	// refuses 1e400, which JSON allows.
+	if !json.Valid([]byte(lit)) {
 		return "", i, fmt.Errorf("invalid value %q", clip(lit))
 	}
 	return lit, j, nil // a number, as written

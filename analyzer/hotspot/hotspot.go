@@ -51,7 +51,9 @@ package hotspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -169,7 +171,23 @@ func (t Thresholds) Validate() error {
 	case t.RetryMinResendCount < 1:
 		return fmt.Errorf("hotspot: RetryMinResendCount %d: want at least 1", t.RetryMinResendCount)
 	}
+	for _, s := range []SeverityThresholds{t.NPlusOneSeverity, t.FanOutSeverity, t.ChattySeverity, t.RetrySeverity} {
+		if anyNaN(s.WarningPerWeek, s.CriticalPerWeek, s.MinShare) {
+			return errors.New("hotspot: a severity threshold is NaN")
+		}
+	}
 	return nil
+}
+
+// anyNaN reports whether a threshold is NaN, which compares false with everything and so
+// would turn its rule off without a word.
+func anyNaN(fs ...float64) bool {
+	for _, f := range fs {
+		if math.IsNaN(f) {
+			return true
+		}
+	}
+	return false
 }
 
 // Evidence holds the numbers behind a finding. Weighted counts are per week; fields a rule

@@ -1,6 +1,7 @@
 package hotspot
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -108,6 +109,9 @@ func DefaultSpendThresholds() SpendThresholds {
 // Validate reports thresholds the rules cannot use.
 func (t SpendThresholds) Validate() error {
 	switch {
+	case anyNaN(t.OutlierRatio, t.RiseMinChange, t.FlatTraffic, t.GrowthMinChange, t.GrowthMinGap, t.ErrorBurnMinShare,
+		t.LowEfficiency, t.TargetEfficiency, t.PricePerGB, t.TelemetryMaxShare, t.SeriesGrowth, t.WarningShare, t.CriticalShare):
+		return errors.New("hotspot: a spend threshold is NaN")
 	case t.OutlierRatio <= 1:
 		return fmt.Errorf("hotspot: OutlierRatio %g: want more than 1", t.OutlierRatio)
 	case t.RiseMinChange <= 0 || t.GrowthMinChange <= 0 || t.GrowthMinGap <= 0:

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/weirhq/weir/analyzer/hotspot"
 )
 
 // thresholdsFile is the YAML of `weir report --thresholds`: either section may be left out,
@@ -20,48 +22,32 @@ import (
 //	  outlier_ratio: 4
 //	  price_per_gb: 0.30
 type thresholdsFile struct {
-	Patterns yaml.Node `yaml:"patterns"`
-	Spend    yaml.Node `yaml:"spend"`
+	Patterns hotspot.Thresholds      `yaml:"patterns"`
+	Spend    hotspot.SpendThresholds `yaml:"spend"`
 }
 
 // LoadThresholds overlays the thresholds in the YAML file path on opts. Unknown keys and
-// thresholds the rules cannot use are errors.
+// thresholds the rules cannot use are errors, and leave opts as it was.
 func LoadThresholds(path string, opts *Options) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("thresholds: %w", err)
 	}
-	var f thresholdsFile
+	// One strict pass over the whole file, onto the current thresholds. (Decoding each
+	// section on its own, after writing it back to YAML, refused valid files: an empty
+	// section, a null in flow style, an alias to an anchor in the other section.)
+	f := thresholdsFile{Patterns: opts.Patterns, Spend: opts.Spend}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("thresholds %s: %w", path, err)
 	}
-	if err := decodeStrict(&f.Patterns, &opts.Patterns); err != nil {
-		return fmt.Errorf("thresholds %s: patterns: %w", path, err)
-	}
-	if err := decodeStrict(&f.Spend, &opts.Spend); err != nil {
-		return fmt.Errorf("thresholds %s: spend: %w", path, err)
-	}
-	if err := opts.Patterns.Validate(); err != nil {
+	if err := f.Patterns.Validate(); err != nil {
 		return fmt.Errorf("thresholds %s: %w", path, err)
 	}
-	if err := opts.Spend.Validate(); err != nil {
+	if err := f.Spend.Validate(); err != nil {
 		return fmt.Errorf("thresholds %s: %w", path, err)
 	}
+	opts.Patterns, opts.Spend = f.Patterns, f.Spend
 	return nil
-}
-
-// decodeStrict decodes a YAML node into v, refusing keys v does not have.
-func decodeStrict(n *yaml.Node, v any) error {
-	if n.Kind == 0 {
-		return nil
-	}
-	out, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	dec.KnownFields(true)
-	return dec.Decode(v)
 }

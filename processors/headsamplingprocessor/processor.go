@@ -74,5 +74,10 @@ func declare(raw string, th sampling.Threshold) (string, bool) {
 	if err := w3c.Serialize(&sb); err != nil {
 		return raw, false
 	}
+	// The ot entry can take a tracestate past the limits (32 entries, 1024 bytes, 256 for the
+	// ot value), and then nobody could read it: leave such a tracestate alone.
+	if _, err := sampling.NewW3CTraceState(sb.String()); err != nil {
+		return raw, false
+	}
 	return sb.String(), true
 }
