@@ -166,14 +166,18 @@ type Traces struct {
 	rest []byte // the fields of the request not read yet
 	err  error
 
-	res     Resource
+	header
 	scopes  [][]byte // the current ResourceSpans' ScopeSpans messages
 	scopeAt int
-	scope   Scope
 	spans   [][]byte // the current ScopeSpans' Span messages
 	spanAt  int
 	span    Span
+}
 
+// header is the resource and scope being read, shared by the traces and metrics readers.
+type header struct {
+	res                  Resource
+	scope                Scope
 	resAttrs, scopeAttrs []KV
 }
 
@@ -264,7 +268,7 @@ func (r *Traces) readResourceSpans(b []byte) error {
 	return nil
 }
 
-func (r *Traces) readResource(b []byte) error {
+func (r *header) readResource(b []byte) error {
 	it := iterFields(b, "Resource")
 	for it.next() {
 		switch it.f.num {
@@ -342,7 +346,7 @@ func (r *Traces) readScopeSpans(b []byte) error {
 	return it.err
 }
 
-func (r *Traces) readScope(b []byte) error {
+func (r *header) readScope(b []byte) error {
 	it := iterFields(b, "InstrumentationScope")
 	for it.next() {
 		switch it.f.num {
