@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // Value is an AnyValue. Type is an internal/anyvalue type code. Bytes holds a string's or a
@@ -291,4 +292,21 @@ func appendAnyJSON(dst []byte, v Value) []byte {
 		return append(dst, "{}"...)
 	}
 	return append(dst, '}')
+}
+
+// HashKVs is the series hash of an attribute set (model.Hasher): the sum of its attributes'
+// hashes, as anyvalue.HashMap computes it for a pdata map. scratch holds the text of values
+// that are not strings; it is returned, grown, for the next call.
+func HashKVs(h *model.Hasher, kvs []KV, scratch []byte) (uint64, []byte) {
+	var sum uint64
+	for i := range kvs {
+		kv := &kvs[i]
+		if kv.Value.Type == anyvalue.TypeString {
+			sum += h.AttrBytes(kv.Key, anyvalue.TypeString, kv.Value.Bytes)
+			continue
+		}
+		scratch = AppendText(scratch[:0], kv.Value)
+		sum += h.AttrBytes(kv.Key, kv.Value.Type, scratch)
+	}
+	return sum, scratch
 }

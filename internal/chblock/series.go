@@ -1,0 +1,332 @@
+package chblock
+
+import (
+	"math"
+	"slices"
+
+	"github.com/ClickHouse/ch-go/proto"
+
+	"github.com/weirhq/weir/internal/otlpwire"
+)
+
+// SeriesBlock is one INSERT worth of series_1m: one row per metric series, minute and type
+// of the points added since the last Reset, aggregated when encoded. Several blocks may hold
+// rows for the same series and minute; readers aggregate (sum, min, max, argMax, sumMap), as
+// rollup/SCHEMA.md says.
+//
+// What a point contributes:
+//
+//   - Count: 1 per data point, of every type.
+//   - Sum: the value of a gauge point and of a DELTA sum point; the Sum of a DELTA histogram or
+//     exponential histogram point. Cumulative points add nothing: adding running totals means
+//     nothing (the cumulative-to-delta stage turns monotonic sums into deltas before here).
+//   - Min, Max: the value (gauges, sums), the point's Min and Max when it has them
+//     (histograms), quantiles 0 and 1 (summaries). A row without any holds +Inf and -Inf,
+//     which min() and max() across rows pass over.
+//   - Last, LastTimeUnixNano: the value (gauges, sums) or the Sum (the other types) of the
+//     latest point; read with argMax(Last, LastTimeUnixNano).
+//   - BucketBounds, BucketCounts: the buckets of DELTA explicit-bucket histograms, with +Inf
+//     as the bound of the last bucket, added bound by bound; read with sumMap.
+//
+// Points flagged "no recorded value", and number points of no value type, are left out.
+type SeriesBlock struct {
+	points []seriesPoint
+	groups map[groupKey]int32 // the first point of each group: its index in meta
+	meta   []seriesMeta
+	arena  []byte    // the meta's strings
+	attrs  []attrRef // the meta's attributes
+	bounds []float64 // the histogram points' bounds and counts
+	counts []uint64
+
+	lc   bool
+	rows int
+	cols []column
+
+	timestamp                  proto.ColDateTime
+	service, name, unit        *strCol
+	mtype                      proto.ColUInt8
+	hash                       proto.ColUInt64
+	attrKeys, attrVals         *arrCol
+	keyData, valData           *strCol
+	count                      proto.ColUInt64
+	sum, min, max, last        proto.ColFloat64
+	lastTime                   proto.ColUInt64
+	bucketBounds, bucketCounts *arrCol
+	bucketBoundsData           *proto.ColFloat64
+	bucketCountsData           *proto.ColUInt64
+	insertID                   proto.ColUInt64
+	mergeB                     []float64
+	mergeC                     []uint64
+	curB                       []float64
+	curC                       []uint64
+	text                       []byte
+}
+
+// groupKey is a series_1m row: series, minute and type.
+type groupKey struct {
+	hash uint64
+	key  uint64 // minute start (Unix seconds) << 3 | type
+}
+
+type seriesMeta struct {
+	service, name, unit [2]int32 // offsets into arena
+	attrs               [2]int32 // range of attrs
+}
+
+type attrRef struct{ key, val [2]int32 }
+
+// seriesPoint is what one point adds to its row.
+type seriesPoint struct {
+	groupKey
+	seq        int32
+	meta       int32
+	v          float64 // the value or Sum: Last
+	add        float64 // what it adds to Sum
+	mn, mx     float64
+	time       uint64
+	buckets    [2]int32 // range of bounds and counts (bounds has one fewer); empty: none
+	hasBuckets bool
+}
+
+// NewSeriesBlock returns an empty block; lowCardinality is as for NewSpanBlock.
+func NewSeriesBlock(lowCardinality bool) *SeriesBlock {
+	s := &SeriesBlock{lc: lowCardinality, groups: map[groupKey]int32{}}
+	s.service, s.name, s.unit = newStrCol(s.lc), newStrCol(s.lc), newStrCol(s.lc)
+	s.keyData, s.valData = newStrCol(s.lc), newStrCol(false)
+	s.attrKeys, s.attrVals = newArr(s.keyData), newArr(s.valData)
+	s.bucketBoundsData, s.bucketCountsData = new(proto.ColFloat64), new(proto.ColUInt64)
+	s.bucketBounds, s.bucketCounts = newArr(s.bucketBoundsData), newArr(s.bucketCountsData)
+	s.cols = []column{
+		{"Timestamp", &s.timestamp}, {"ServiceName", s.service}, {"MetricName", s.name}, {"MetricUnit", s.unit},
+		{"MetricType", &s.mtype}, {"SeriesHash", &s.hash}, {"AttributeKeys", s.attrKeys},
+		{"AttributeValues", s.attrVals}, {"Count", &s.count}, {"Sum", &s.sum}, {"Min", &s.min}, {"Max", &s.max},
+		{"Last", &s.last}, {"LastTimeUnixNano", &s.lastTime}, {"BucketBounds", s.bucketBounds},
+		{"BucketCounts", s.bucketCounts}, {"InsertId", &s.insertID},
+	}
+	return s
+}
+
+// Points is how many points were added since the last Reset.
+func (s *SeriesBlock) Points() int { return len(s.points) }
+
+// Reset empties the block, keeping its memory.
+func (s *SeriesBlock) Reset() {
+	s.points, s.meta, s.arena, s.attrs = s.points[:0], s.meta[:0], s.arena[:0], s.attrs[:0]
+	s.bounds, s.counts = s.bounds[:0], s.counts[:0]
+	clear(s.groups)
+	s.resetCols()
+}
+
+func (s *SeriesBlock) resetCols() {
+	resetAll(s.cols)
+	s.rows = 0
+}
+
+func (s *SeriesBlock) str(b []byte) [2]int32 {
+	at := int32(len(s.arena))
+	s.arena = append(s.arena, b...)
+	return [2]int32{at, int32(len(s.arena))}
+}
+
+// Add counts one point of metric c.Metric, with the row's series hash and temporality.
+func (s *SeriesBlock) Add(c *MetricContext, p *otlpwire.Point, series uint64, temporality int32) {
+	m := c.Metric
+	if p.Flags&noRecordedValue != 0 {
+		return
+	}
+	if (m.Type == otlpwire.MetricGauge || m.Type == otlpwire.MetricSum) && p.ValueType == otlpwire.NumberEmpty {
+		return
+	}
+	sec := int64(p.Time / 1e9)
+	sp := seriesPoint{groupKey: groupKey{hash: series, key: uint64(sec-sec%60)<<3 | uint64(m.Type&7)},
+		seq: int32(len(s.points)), mn: math.Inf(1), mx: math.Inf(-1), time: p.Time}
+	delta := temporality == 1 // AGGREGATION_TEMPORALITY_DELTA
+	switch m.Type {
+	case otlpwire.MetricGauge, otlpwire.MetricSum:
+		sp.v = p.Double
+		if p.ValueType == otlpwire.NumberInt {
+			sp.v = float64(p.Int)
+		}
+		if m.Type == otlpwire.MetricGauge || delta {
+			sp.add = sp.v
+		}
+		sp.mn, sp.mx = sp.v, sp.v
+	case otlpwire.MetricHistogram, otlpwire.MetricExponentialHistogram:
+		if p.HasSum {
+			sp.v = p.Sum
+			if delta {
+				sp.add = sp.v
+			}
+		}
+		if p.HasMin {
+			sp.mn = p.Min
+		}
+		if p.HasMax {
+			sp.mx = p.Max
+		}
+		if m.Type == otlpwire.MetricHistogram && delta && len(p.BucketCounts) > 0 && len(p.BucketCounts) == len(p.ExplicitBounds)+1 {
+			sp.hasBuckets = true
+			sp.buckets = [2]int32{int32(len(s.counts)), int32(len(s.counts) + len(p.BucketCounts))}
+			s.counts = append(s.counts, p.BucketCounts...)
+			s.bounds = append(s.bounds, p.ExplicitBounds...)
+			s.bounds = append(s.bounds, math.Inf(1)) // bounds runs parallel to counts
+		}
+	case otlpwire.MetricSummary:
+		sp.v = p.Sum
+		for _, q := range p.Quantiles {
+			switch q.Quantile {
+			case 0:
+				sp.mn = min(sp.mn, q.Value)
+			case 1:
+				sp.mx = max(sp.mx, q.Value)
+			}
+		}
+	}
+	// The row's service, name, unit and attributes are its first point's.
+	mi, ok := s.groups[sp.groupKey]
+	if !ok {
+		mi = int32(len(s.meta))
+		meta := seriesMeta{service: s.str(c.Service), name: s.str(m.Name), unit: s.str(m.Unit)}
+		meta.attrs[0] = int32(len(s.attrs))
+		for i := range p.Attrs {
+			kv := &p.Attrs[i]
+			s.text = otlpwire.AppendText(s.text[:0], kv.Value)
+			s.attrs = append(s.attrs, attrRef{key: s.str(kv.Key), val: s.str(s.text)})
+		}
+		meta.attrs[1] = int32(len(s.attrs))
+		s.meta = append(s.meta, meta)
+		s.groups[sp.groupKey] = mi
+	}
+	sp.meta = mi
+	s.points = append(s.points, sp)
+}
+
+// Rows aggregates the points into rows (once per Reset) and returns how many there are.
+func (s *SeriesBlock) Rows() int {
+	s.build()
+	return s.rows
+}
+
+// TimeRange is the earliest and latest Timestamp (Unix seconds) of the rows.
+func (s *SeriesBlock) TimeRange() (lo, hi uint32) {
+	s.build()
+	return timeRange(&s.timestamp)
+}
+
+// Encode appends the rows in Native format, every row with InsertId insertID.
+func (s *SeriesBlock) Encode(dst []byte, insertID uint64) ([]byte, error) {
+	s.build()
+	return encodeWithID(dst, s.cols, s.rows, &s.insertID, insertID)
+}
+
+func (s *SeriesBlock) build() {
+	if s.rows > 0 || len(s.points) == 0 {
+		return
+	}
+	s.resetCols()
+	// Group by series, minute and type; within a group, in the order the points came.
+	slices.SortFunc(s.points, func(a, b seriesPoint) int {
+		switch {
+		case a.hash != b.hash:
+			return cmpLess(a.hash < b.hash)
+		case a.key != b.key:
+			return cmpLess(a.key < b.key)
+		}
+		return int(a.seq - b.seq)
+	})
+	for i := 0; i < len(s.points); {
+		j := i + 1
+		for j < len(s.points) && s.points[j].groupKey == s.points[i].groupKey {
+			j++
+		}
+		s.addGroup(s.points[i:j])
+		i = j
+	}
+}
+
+func cmpLess(less bool) int {
+	if less {
+		return -1
+	}
+	return 1
+}
+
+func (s *SeriesBlock) view(r [2]int32) []byte { return s.arena[r[0]:r[1]] }
+
+func (s *SeriesBlock) addGroup(ps []seriesPoint) {
+	g := ps[0]
+	meta := &s.meta[g.meta]
+	s.timestamp.Data = append(s.timestamp.Data, proto.DateTime(uint32(g.key>>3)))
+	s.service.appendBytes(s.view(meta.service))
+	s.name.appendBytes(s.view(meta.name))
+	s.unit.appendBytes(s.view(meta.unit))
+	s.mtype.Append(uint8(g.key & 7))
+	s.hash.Append(g.hash)
+	for _, a := range s.attrs[meta.attrs[0]:meta.attrs[1]] {
+		s.keyData.appendBytes(s.view(a.key))
+		s.valData.appendBytes(s.view(a.val))
+	}
+	s.attrKeys.end()
+	s.attrVals.end()
+
+	sum, mn, mx := 0.0, math.Inf(1), math.Inf(-1)
+	last, lastTime := 0.0, uint64(0)
+	s.curB, s.curC = s.curB[:0], s.curC[:0]
+	for k := range ps {
+		p := &ps[k]
+		sum += p.add
+		mn, mx = min(mn, p.mn), max(mx, p.mx)
+		if p.hasBuckets {
+			s.addBuckets(s.bounds[p.buckets[0]:p.buckets[1]], s.counts[p.buckets[0]:p.buckets[1]])
+		}
+		if k == 0 || p.time >= lastTime {
+			last, lastTime = p.v, p.time
+		}
+	}
+	s.bucketBoundsData.AppendArr(s.curB)
+	s.bucketBounds.end()
+	s.bucketCountsData.AppendArr(s.curC)
+	s.bucketCounts.end()
+	s.count.Append(uint64(len(ps)))
+	s.sum.Append(sum)
+	s.min.Append(mn)
+	s.max.Append(mx)
+	s.last.Append(last)
+	s.lastTime.Append(lastTime)
+	s.rows++
+}
+
+// addBuckets adds one histogram point's buckets (bounds with +Inf last, parallel to counts) to
+// the row being built. The usual case is the same layout; different layouts merge their
+// sorted bounds, adding the counts of equal bounds (sumMap on read would add them anyway;
+// this keeps rows small).
+func (s *SeriesBlock) addBuckets(bounds []float64, counts []uint64) {
+	if len(s.curB) == 0 {
+		s.curB = append(s.curB, bounds...)
+		s.curC = append(s.curC, counts...)
+		return
+	}
+	if slices.Equal(s.curB, bounds) {
+		for k, c := range counts {
+			s.curC[k] += c
+		}
+		return
+	}
+	mb, mc := s.mergeB[:0], s.mergeC[:0]
+	a, p := 0, 0
+	for a < len(s.curB) || p < len(bounds) {
+		switch {
+		case p == len(bounds) || (a < len(s.curB) && s.curB[a] < bounds[p]):
+			mb, mc = append(mb, s.curB[a]), append(mc, s.curC[a])
+			a++
+		case a == len(s.curB) || bounds[p] < s.curB[a]:
+			mb, mc = append(mb, bounds[p]), append(mc, counts[p])
+			p++
+		default:
+			mb, mc = append(mb, s.curB[a]), append(mc, s.curC[a]+counts[p])
+			a, p = a+1, p+1
+		}
+	}
+	s.curB, s.mergeB = mb, s.curB[:0]
+	s.curC, s.mergeC = mc, s.curC[:0]
+}
