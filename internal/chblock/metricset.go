@@ -9,6 +9,8 @@ import (
 // it may change the point in place, its series hash and its temporality, or drop it (false).
 // at is when the request arrived (Unix ns).
 type PointStage interface {
+	// Metric comes before the points of each metric; seed is their series hashes' common part.
+	Metric(c *MetricContext, seed uint64)
 	Point(c *MetricContext, p *otlpwire.Point, series *uint64, temporality *int32, at int64) bool
 }
 
@@ -82,6 +84,9 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 				}
 				b := s.Blocks[m.Type]
 				seed := s.h.SeedBytes(c.Scope.Name, m.Name, resHash)
+				if stage != nil {
+					stage.Metric(&c, seed)
+				}
 				for r.NextPoint() {
 					p := r.Point()
 					var ph uint64

@@ -1,0 +1,99 @@
+package metricstage
+
+import (
+	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/internal/model"
+	"github.com/weirhq/weir/internal/otlpwire"
+)
+
+// Why a point went to the overflow series.
+const (
+	ReasonMetric = "max_series_per_metric"
+	ReasonTotal  = "max_series_total"
+)
+
+// metricSeries is the live series of one metric of one service.
+type metricSeries struct {
+	service, metric string
+	// lastSeen is the time of each series' last point, by series hash, Unix ns. No pointers,
+	// so the GC does not scan it.
+	lastSeen map[uint64]int64
+	// oldest is at or before the oldest lastSeen: until now-series_idle passes it, no series
+	// of this metric can have expired, so a full metric is swept only when one can have.
+	oldest int64
+}
+
+// limit admits p's series or moves p to the overflow series.
+func (s *Stages) limit(c *chblock.MetricContext, p *otlpwire.Point, series *uint64, at int64) {
+	if isOverflow(p.Attrs) {
+		return // already overflow (an SDK's own limit): it takes no place
+	}
+	ms := s.ms
+	if ms == nil {
+		if ms = s.metrics[s.msKey]; ms == nil {
+			ms = &metricSeries{service: string(c.Service), metric: string(c.Metric.Name), lastSeen: map[uint64]int64{}, oldest: at}
+			s.metrics[s.msKey] = ms
+		}
+		s.ms = ms
+	}
+	reason := s.admit(ms, *series, at)
+	if reason == "" {
+		return
+	}
+	s.counts.Overflowed[[2]string{ms.service, reason}]++
+	p.Attrs = append(p.Attrs[:0], s.overKV[0])
+	var h uint64
+	h, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
+	*series = model.Mix(s.seed, h)
+	if len(ms.lastSeen) == 0 {
+		delete(s.metrics, s.msKey) // every point overflowed at max_series_total
+		s.ms = nil
+	}
+}
+
+// admit records a point of series h at now and returns "" when the series is live, or why it
+// overflows.
+func (s *Stages) admit(ms *metricSeries, h uint64, now int64) string {
+	if _, ok := ms.lastSeen[h]; ok {
+		ms.lastSeen[h] = now
+		return ""
+	}
+	if len(ms.lastSeen) >= s.cfg.MaxSeriesPerMetric {
+		s.sweep(ms, now, int64(s.cfg.SeriesIdle))
+		if len(ms.lastSeen) >= s.cfg.MaxSeriesPerMetric {
+			return ReasonMetric
+		}
+	}
+	if s.total >= s.cfg.MaxSeriesTotal {
+		return ReasonTotal
+	}
+	if len(ms.lastSeen) == 0 {
+		ms.oldest = now
+	}
+	ms.lastSeen[h] = now
+	s.total++
+	return ""
+}
+
+// sweep forgets the expired series of ms and records when the next one can expire.
+func (s *Stages) sweep(ms *metricSeries, now, idle int64) {
+	if now-ms.oldest < idle {
+		return
+	}
+	oldest := now
+	for h, seen := range ms.lastSeen {
+		if now-seen >= idle {
+			delete(ms.lastSeen, h)
+			s.total--
+			continue
+		}
+		oldest = min(oldest, seen)
+	}
+	ms.oldest = oldest
+}
+
+func isOverflow(kvs []otlpwire.KV) bool {
+	return len(kvs) == 1 && string(kvs[0].Key) == OverflowAttribute &&
+		kvs[0].Value.Type == anyvalue.TypeBool && kvs[0].Value.Num != 0
+}

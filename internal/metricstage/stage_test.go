@@ -1,0 +1,350 @@
+package metricstage
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/cumulativetodeltaprocessor"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/processors/serieslimitprocessor"
+)
+
+// gen makes batches of points of a fixed set of streams over time: cumulative sums that grow
+// and sometimes reset or go NaN, histograms whose buckets sometimes change, exponential
+// histograms whose scale falls and zero threshold rises, points without a recorded value,
+// streams that started before and after weir, and more series per metric than the limit.
+type gen struct {
+	r       *rand.Rand
+	streams []*genStream
+}
+
+type genStream struct {
+	typ       pmetric.MetricType
+	mono      bool
+	double    bool
+	name, svc string
+	id        int
+	start     uint64
+	i         int64
+	f         float64
+	counts    []uint64
+	bounds    []float64
+	scale     int32
+	zeroThr   float64
+	zero      uint64
+	pos       []uint64
+	posOff    int32
+}
+
+func newGen(seed uint64, started time.Time) *gen {
+	g := &gen{r: rand.New(rand.NewPCG(seed, seed+1))}
+	before := uint64(started.Add(-time.Hour).UnixNano())
+	after := uint64(started.Add(time.Minute).UnixNano())
+	for i := 0; i < 60; i++ {
+		st := &genStream{name: "m" + strconv.Itoa(i%6), svc: []string{"a", "b"}[i%2], id: g.r.IntN(40),
+			start: []uint64{before, after}[g.r.IntN(2)], double: g.r.IntN(2) == 0}
+		switch i % 6 {
+		case 0, 1:
+			st.typ, st.mono = pmetric.MetricTypeSum, i%6 == 0
+		case 2:
+			st.typ = pmetric.MetricTypeHistogram
+			st.bounds = []float64{1, 10, 100}
+			st.counts = make([]uint64, 4)
+		case 3:
+			st.typ, st.scale, st.posOff = pmetric.MetricTypeExponentialHistogram, 3, -2
+			st.pos = make([]uint64, 5)
+		case 4:
+			st.typ = pmetric.MetricTypeGauge
+		default:
+			st.typ = pmetric.MetricTypeSum // a delta sum: passes
+		}
+		g.streams = append(g.streams, st)
+	}
+	return g
+}
+
+func (g *gen) batch(at time.Time) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	byService := map[string]pmetric.ScopeMetrics{}
+	ts := pcommon.Timestamp(at.UnixNano())
+	for i, st := range g.streams {
+		if g.r.IntN(4) == 0 {
+			continue // silent this time
+		}
+		sm, ok := byService[st.svc]
+		if !ok {
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr("service.name", st.svc)
+			sm = rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName("lib")
+			sm.Scope().SetVersion("1.0")
+			byService[st.svc] = sm
+		}
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(st.name)
+		m.SetUnit("1")
+		attrs := func(a pcommon.Map) { a.PutInt("id", int64(st.id)); a.PutInt("stream", int64(i)) }
+		flags := pmetric.DefaultDataPointFlags
+		if g.r.IntN(15) == 0 {
+			flags = flags.WithNoRecordedValue(true)
+		}
+		reset := g.r.IntN(12) == 0
+		switch st.typ {
+		case pmetric.MetricTypeGauge:
+			p := m.SetEmptyGauge().DataPoints().AppendEmpty()
+			attrs(p.Attributes())
+			p.SetTimestamp(ts)
+			p.SetDoubleValue(g.r.NormFloat64())
+		case pmetric.MetricTypeSum:
+			s := m.SetEmptySum()
+			s.SetIsMonotonic(st.mono)
+			s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			if i%6 == 5 {
+				s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			}
+			p := s.DataPoints().AppendEmpty()
+			attrs(p.Attributes())
+			p.SetStartTimestamp(pcommon.Timestamp(st.start))
+			p.SetTimestamp(ts)
+			p.SetFlags(flags)
+			if reset {
+				st.i, st.f = 0, 0
+			}
+			st.i += int64(g.r.IntN(100))
+			st.f += g.r.Float64() * 100
+			if st.double {
+				v := st.f
+				if g.r.IntN(20) == 0 {
+					v = math.NaN()
+				}
+				p.SetDoubleValue(v)
+			} else {
+				p.SetIntValue(st.i)
+			}
+		case pmetric.MetricTypeHistogram:
+			h := m.SetEmptyHistogram()
+			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			p := h.DataPoints().AppendEmpty()
+			attrs(p.Attributes())
+			p.SetStartTimestamp(pcommon.Timestamp(st.start))
+			p.SetTimestamp(ts)
+			p.SetFlags(flags)
+			if g.r.IntN(15) == 0 {
+				st.bounds = append(st.bounds, st.bounds[len(st.bounds)-1]*10)
+				st.counts = append(st.counts, 0)
+			}
+			if reset {
+				clear(st.counts)
+			}
+			var count uint64
+			for j := range st.counts {
+				st.counts[j] += uint64(g.r.IntN(5))
+				count += st.counts[j]
+			}
+			p.ExplicitBounds().FromRaw(st.bounds)
+			p.BucketCounts().FromRaw(st.counts)
+			p.SetCount(count)
+			st.f += g.r.Float64() * 10
+			if g.r.IntN(10) != 0 {
+				p.SetSum(st.f)
+			}
+			p.SetMin(0.5)
+			p.SetMax(500)
+		case pmetric.MetricTypeExponentialHistogram:
+			h := m.SetEmptyExponentialHistogram()
+			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			p := h.DataPoints().AppendEmpty()
+			attrs(p.Attributes())
+			p.SetStartTimestamp(pcommon.Timestamp(st.start))
+			p.SetTimestamp(ts)
+			p.SetFlags(flags)
+			switch g.r.IntN(12) {
+			case 0: // the scale falls: merge pairs of buckets
+				if st.scale > -2 {
+					st.scale--
+					merged := make([]uint64, 0, len(st.pos))
+					off := st.posOff >> 1
+					for j, c := range st.pos {
+						k := int((st.posOff+int32(j))>>1 - off)
+						for len(merged) <= k {
+							merged = append(merged, 0)
+						}
+						merged[k] += c
+					}
+					st.pos, st.posOff = merged, off
+				}
+			case 1:
+				st.zeroThr += 0.001
+			}
+			if reset {
+				clear(st.pos)
+				st.zero = 0
+			}
+			st.zero += uint64(g.r.IntN(3))
+			count := st.zero
+			for j := range st.pos {
+				st.pos[j] += uint64(g.r.IntN(4))
+				count += st.pos[j]
+			}
+			p.SetScale(st.scale)
+			p.SetZeroThreshold(st.zeroThr)
+			p.SetZeroCount(st.zero)
+			p.Positive().SetOffset(st.posOff)
+			p.Positive().BucketCounts().FromRaw(st.pos)
+			p.SetCount(count)
+			st.f += g.r.Float64()
+			p.SetSum(st.f)
+		}
+	}
+	return md
+}
+
+func newProcessor(t *testing.T, f processor.Factory, cfg any, next consumer.Metrics) processor.Metrics {
+	t.Helper()
+	p, err := f.CreateMetrics(context.Background(), processortest.NewNopSettings(f.Type()), cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return p
+}
+
+func encodeSet(t *testing.T, s *chblock.MetricSet) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, b := range s.Blocks[1:] {
+		data, err := b.Encode(nil, 1)
+		require.NoError(t, err)
+		out = append(out, data)
+	}
+	data, err := s.Series.Encode(nil, 1)
+	require.NoError(t, err)
+	return append(out, data)
+}
+
+// TestStages_SameAsProcessors: the same batches through cumulative_to_delta and
+// weir_series_limit (pdata) and through the stages (wire) give the same rows, byte for byte,
+// batch after batch.
+func TestStages_SameAsProcessors(t *testing.T) {
+	for seed := uint64(0); seed < 5; seed++ {
+		ctdF, limF := cumulativetodeltaprocessor.NewFactory(), serieslimitprocessor.NewFactory()
+		ctdCfg := ctdF.CreateDefaultConfig().(*cumulativetodeltaprocessor.Config)
+		ctdCfg.MaxStaleness = time.Hour
+		limCfg := limF.CreateDefaultConfig().(*serieslimitprocessor.Config)
+		limCfg.MaxSeriesPerMetric, limCfg.MaxSeriesTotal = 8, 40
+		sink := new(consumertest.MetricsSink)
+		lim := newProcessor(t, limF, limCfg, sink)
+		ctd := newProcessor(t, ctdF, ctdCfg, lim)
+
+		started := time.Now()
+		cfg := Config{Delta: true, MaxStaleness: time.Hour, MaxSeriesPerMetric: 8, MaxSeriesTotal: 40, SeriesIdle: 10 * time.Minute}
+		stages := New(cfg, started)
+		g := newGen(seed, started)
+		wire, pd := chblock.NewMetricSet(false), chblock.NewMetricSet(false)
+		converted, dropped, overflowed := int64(0), map[string]int64{}, int64(0)
+		for b := 0; b < 40; b++ {
+			md := g.batch(started.Add(time.Duration(b+7) * time.Second))
+			req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+			require.NoError(t, err)
+
+			sink.Reset()
+			require.NoError(t, ctd.ConsumeMetrics(context.Background(), md))
+			var out pmetric.Metrics
+			if all := sink.AllMetrics(); len(all) > 0 {
+				out = all[0]
+			} else {
+				out = pmetric.NewMetrics()
+			}
+			outReq, err := pmetricotlp.NewExportRequestFromMetrics(out).MarshalProto()
+			require.NoError(t, err)
+			pd.Reset()
+			_, err = pd.AppendRequest(outReq, nil, 0)
+			require.NoError(t, err)
+
+			wire.Reset()
+			_, err = wire.AppendRequest(req, stages, time.Now().UnixNano())
+			require.NoError(t, err)
+			c := stages.Drain()
+			converted += c.Converted
+			for r, n := range c.Dropped {
+				dropped[r] += n
+			}
+			for _, n := range c.Overflowed {
+				overflowed += n
+			}
+			want, got := encodeSet(t, pd), encodeSet(t, wire)
+			for i := range want {
+				if !bytes.Equal(want[i], got[i]) {
+					t.Fatalf("seed %d batch %d: block %d differs (%d bytes, want %d); rows %d, want %d", seed, b, i,
+						len(got[i]), len(want[i]), rowsOf(wire, i), rowsOf(pd, i))
+				}
+			}
+		}
+		// The test is only as good as what it went through.
+		require.Greater(t, converted, int64(100), "seed %d", seed)
+		require.Greater(t, overflowed, int64(10), "seed %d", seed)
+		for _, r := range []string{ReasonInitial, ReasonReset, ReasonNoValue} {
+			require.Greater(t, dropped[r], int64(0), "seed %d: %s", seed, r)
+		}
+		t.Logf("seed %d: %d converted, dropped %v, %d overflowed", seed, converted, dropped, overflowed)
+	}
+}
+
+func rowsOf(s *chblock.MetricSet, i int) int {
+	if i < len(s.Blocks)-1 {
+		return s.Blocks[i+1].Rows()
+	}
+	return s.Series.Rows()
+}
+
+
+// TestStages_SnapshotResumes: stages loaded from a snapshot taken halfway go on exactly as the
+// stages that were never stopped.
+func TestStages_SnapshotResumes(t *testing.T) {
+	started := time.Now()
+	cfg := Config{Delta: true, MaxStaleness: time.Hour, MaxSeriesPerMetric: 8, MaxSeriesTotal: 40, SeriesIdle: 10 * time.Minute}
+	g := newGen(9, started)
+	var reqs [][]byte
+	for b := 0; b < 30; b++ {
+		req, err := pmetricotlp.NewExportRequestFromMetrics(g.batch(started.Add(time.Duration(b+7) * time.Second))).MarshalProto()
+		require.NoError(t, err)
+		reqs = append(reqs, req)
+	}
+	at := func(b int) int64 { return started.Add(time.Duration(b) * time.Second).UnixNano() }
+	whole, resumed := New(cfg, started), New(cfg, started)
+	a, b := chblock.NewMetricSet(false), chblock.NewMetricSet(false)
+	for i, req := range reqs {
+		if i == 15 {
+			snap := resumed.Snapshot(nil)
+			resumed = New(cfg, started.Add(time.Hour)) // a later start: the snapshot's is kept
+			require.NoError(t, resumed.Load(snap))
+			require.Equal(t, whole.Streams(), resumed.Streams())
+			require.Equal(t, whole.Series(), resumed.Series())
+		}
+		a.Reset()
+		b.Reset()
+		_, err := a.AppendRequest(req, whole, at(i))
+		require.NoError(t, err)
+		_, err = b.AppendRequest(req, resumed, at(i))
+		require.NoError(t, err)
+		wa, wb := encodeSet(t, a), encodeSet(t, b)
+		for k := range wa {
+			require.True(t, bytes.Equal(wa[k], wb[k]), "batch %d block %d", i, k)
+		}
+	}
+	require.Error(t, New(cfg, started).Load([]byte{1, 2, 3}))
+}
