@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/weirhq/weir/internal/chblock"
 	"github.com/weirhq/weir/internal/journal"
+	"github.com/weirhq/weir/internal/metricstage"
 	"github.com/weirhq/weir/internal/otlpwire"
 	"github.com/weirhq/weir/internal/red"
 	"github.com/weirhq/weir/internal/tailsample"
@@ -39,6 +42,12 @@ type EngineConfig struct {
 	BlockMaxRows, BlockMaxBytes int
 	// Compression of the blocks kept in the store: CompressLZ4 (default), ZSTD or None.
 	Compression byte
+	// Metrics are the metric stages (cumulative to delta, the series limit); nil stores metric
+	// points as they come.
+	Metrics *metricstage.Config
+	// MetricsSnapshot is how often the metric stages' state is written, when metrics came:
+	// the ingest log keeps requests back to the last snapshot (default 10 s).
+	MetricsSnapshot time.Duration
 }
 
 func (c *EngineConfig) defaults() {
@@ -51,29 +60,37 @@ func (c *EngineConfig) defaults() {
 	if c.BlockMaxBytes <= 0 {
 		c.BlockMaxBytes = 256 << 20
 	}
+	if c.MetricsSnapshot <= 0 {
+		c.MetricsSnapshot = 10 * time.Second
+	}
 }
 
 // blockSet is the blocks of one epoch.
 type blockSet struct {
-	spans *chblock.SpanBlock
-	red   *chblock.REDBlock
-	edges *chblock.EdgeBlock
+	spans   *chblock.SpanBlock
+	red     *chblock.REDBlock
+	edges   *chblock.EdgeBlock
+	metrics *chblock.MetricSet
 }
 
 func newBlockSet(info ServerInfo) *blockSet {
 	return &blockSet{spans: chblock.NewSpanBlock(info.LowCardinality, info.Location()),
-		red: chblock.NewREDBlock(info.LowCardinality), edges: chblock.NewEdgeBlock(info.LowCardinality)}
+		red: chblock.NewREDBlock(info.LowCardinality), edges: chblock.NewEdgeBlock(info.LowCardinality),
+		metrics: chblock.NewMetricSet(info.LowCardinality)}
 }
 
 func (b *blockSet) RED(r *red.Row)      { b.red.Append(r) }
 func (b *blockSet) Edge(e *red.EdgeRow) { b.edges.Append(e) }
 
-func (b *blockSet) empty() bool { return b.spans.Rows()+b.red.Rows()+b.edges.Rows() == 0 }
+func (b *blockSet) empty() bool {
+	return b.spans.Rows()+b.red.Rows()+b.edges.Rows()+b.metrics.Rows() == 0
+}
 
 func (b *blockSet) reset() {
 	b.spans.Reset()
 	b.red.Reset()
 	b.edges.Reset()
+	b.metrics.Reset()
 }
 
 // Engine runs weir's ingest stages on requests as they arrive, and checkpoints what they
@@ -109,6 +126,18 @@ type Engine struct {
 	enc, comp []byte
 	cw        *compress.Writer
 
+	// The metric stages and their snapshots. mmu serializes metrics requests (the stages are
+	// one state) and guards cur.metrics.
+	mmu       sync.Mutex
+	stages    *metricstage.Stages
+	dirty     bool        // metrics came since the last snapshot
+	statePos  journal.Pos // replay metrics from here (Epoch.MetricsState)
+	snapPos   journal.Pos // the last snapshot written (Epoch.MetricsSnap)
+	lastSnap  time.Time
+	snap      []byte      // a snapshot taken at seal, written before its EPOCH
+	newSnap   journal.Pos // its position; 0 when this seal took none
+	replaySet *chblock.MetricSet // where replayed requests below Processed go, and are dropped
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -140,6 +169,9 @@ func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) 
 		}
 		e.sampler.RecordDecisions()
 		e.reason = cfg.Sampling.ReasonAttribute
+	}
+	if cfg.Metrics != nil {
+		e.stages = metricstage.New(*cfg.Metrics, time.Now())
 	}
 	if err := tel.observe(e); err != nil {
 		return nil, err
@@ -264,6 +296,55 @@ func (e *Engine) Traces(ctx context.Context, req []byte) error {
 	return e.process(ctx, req, pos, now, true, true, nil)
 }
 
+// Metrics takes a request of metric points that decoded (otlpwire.CheckMetrics): it is in the
+// store when Metrics returns nil, and only then may it be acknowledged.
+func (e *Engine) Metrics(_ context.Context, req []byte) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.cur == nil {
+		return ErrNotReady
+	}
+	if e.stalled != nil {
+		return fmt.Errorf("%w: %v", ErrStalled, e.stalled)
+	}
+	now := time.Now()
+	var hdr [8]byte
+	putArrival(hdr[:], now)
+	if _, err := e.store.Ingest.Append(RecMetrics, hdr[:], req); err != nil {
+		return err
+	}
+	e.tel.addIngested(int64(len(req)))
+	return e.processMetrics(req, now, false)
+}
+
+// processMetrics runs the metric stages on one request and stores its points, or, when
+// stateOnly (a replayed request whose points are in blocks already), only updates the stages.
+func (e *Engine) processMetrics(req []byte, at time.Time, stateOnly bool) error {
+	e.mmu.Lock()
+	defer e.mmu.Unlock()
+	set := e.cur.metrics
+	if stateOnly {
+		if e.replaySet == nil {
+			e.replaySet = chblock.NewMetricSet(false)
+		}
+		set = e.replaySet
+		defer set.Reset()
+	}
+	var stage chblock.PointStage
+	if e.stages != nil {
+		stage = e.stages
+		e.dirty = true
+	}
+	_, err := set.AppendRequest(req, stage, at.UnixNano())
+	if !stateOnly && (set.Rows() >= e.cfg.BlockMaxRows || set.Bytes() >= e.cfg.BlockMaxBytes) {
+		select {
+		case e.full <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
 // process runs the stages on one request: RED when withRED, the sampler when withSampler
 // (only the traces only accepts, if not nil), or every span into the block without a sampler.
 func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at time.Time, withRED, withSampler bool,
@@ -362,6 +443,26 @@ func (e *Engine) seal(final bool) error {
 	}
 	e.epoch++
 	ep := Epoch{Number: e.epoch, Processed: e.store.Ingest.End(), RED: e.redPos}
+	e.newSnap = 0
+	if e.stages != nil {
+		switch {
+		case !e.dirty:
+			// No metrics since the snapshot: it holds the state at this position too.
+			e.statePos = ep.Processed
+		case final || now.Sub(e.lastSnap) >= e.cfg.MetricsSnapshot:
+			e.stages.Sweep(now.UnixNano())
+			e.snap = e.stages.Snapshot(e.snap[:0])
+			e.newSnap, e.dirty, e.lastSnap = ep.Processed, false, now
+		}
+		e.tel.stages(e.stages.Drain())
+	}
+	ep.MetricsState, ep.MetricsSnap = e.statePos, e.snapPos
+	if e.newSnap != 0 {
+		ep.MetricsState, ep.MetricsSnap = e.newSnap, e.newSnap
+	}
+	if e.stages == nil {
+		ep.MetricsState = ep.Processed
+	}
 	if e.red == nil {
 		ep.RED = ep.Processed
 	}
@@ -384,10 +485,17 @@ func (e *Engine) seal(final bool) error {
 	defer e.mu.Unlock()
 	if err != nil {
 		e.stalled, e.abort = err, ep.Number
+		if e.newSnap != 0 {
+			e.dirty = true // the snapshot may not be written: take it again
+		}
 		e.tel.sealFailed()
 		return err
 	}
 	e.stalled = nil
+	e.statePos, e.snapPos = ep.MetricsState, ep.MetricsSnap
+	if e.newSnap != 0 {
+		e.removeSnapshots(e.newSnap)
+	}
 	e.decisions = e.decisions[:0]
 	for _, b := range e.sealing {
 		b.reset()
@@ -395,7 +503,7 @@ func (e *Engine) seal(final bool) error {
 	}
 	e.sealing = e.sealing[:0]
 	// What no one needs any more: requests below what RED counted and what the sampler holds.
-	if err := e.store.Ingest.TruncateBefore(min(ep.Oldest, ep.RED)); err != nil {
+	if err := e.store.Ingest.TruncateBefore(min(ep.Oldest, ep.RED, ep.MetricsState)); err != nil {
 		e.logger.Warn("ingest log not truncated", zap.Error(err))
 	}
 	return nil
@@ -427,6 +535,19 @@ func (e *Engine) write(sets []*blockSet, ep *Epoch) error {
 			return err
 		}
 		if err := e.writeBlock(b.edges, "edges_1m", ep.Number); err != nil {
+			return err
+		}
+		for _, mb := range b.metrics.Blocks[1:] {
+			if err := e.writeBlock(mb, mb.Table(), ep.Number); err != nil {
+				return err
+			}
+		}
+		if err := e.writeBlock(b.metrics.Series, "series_1m", ep.Number); err != nil {
+			return err
+		}
+	}
+	if e.newSnap != 0 {
+		if err := e.writeSnapshot(e.newSnap, e.snap); err != nil {
 			return err
 		}
 	}
@@ -501,8 +622,12 @@ func (e *Engine) recover(ctx context.Context) error {
 		}
 	}
 	if !found {
-		last = Epoch{Processed: ing.Start(), RED: ing.Start(), Oldest: ing.Start()}
+		last = Epoch{Processed: ing.Start(), RED: ing.Start(), Oldest: ing.Start(), MetricsState: ing.Start()}
 	}
+	if err := e.loadSnapshot(last.MetricsSnap); err != nil {
+		return err
+	}
+	e.statePos, e.snapPos = last.MetricsState, last.MetricsSnap
 	maxEpoch, err := e.settleBlocks(last, found)
 	if err != nil {
 		return err
@@ -517,6 +642,9 @@ func (e *Engine) recover(ctx context.Context) error {
 	}
 	only := func(id pcommon.TraceID) bool { return held[id] }
 	from := min(last.Oldest, last.RED)
+	if e.stages != nil {
+		from = min(from, last.MetricsState)
+	}
 	rd := ing.NewReader(from)
 	defer rd.Close()
 	replayed := 0
@@ -528,7 +656,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("replay %s: %w", ing.Dir(), err)
 		}
-		if rec.Type != RecTraces {
+		if rec.Type != RecTraces && rec.Type != RecMetrics {
 			continue
 		}
 		ns, req, err := arrival(rec.Payload)
@@ -536,6 +664,20 @@ func (e *Engine) recover(ctx context.Context) error {
 			return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
 		}
 		at := time.Unix(0, ns)
+		if rec.Type == RecMetrics {
+			switch {
+			case rec.Pos >= last.Processed:
+				err = e.processMetrics(req, at, false)
+				replayed++
+			case e.stages != nil && rec.Pos >= last.MetricsState:
+				// Its points are in blocks; the stages' state must see it again.
+				err = e.processMetrics(req, at, true)
+			}
+			if err != nil {
+				return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
+			}
+			continue
+		}
 		if rec.Pos < last.Processed {
 			err = e.process(ctx, req, rec.Pos, at, rec.Pos >= last.RED, rec.Pos >= last.Oldest && len(held) > 0, only)
 		} else {
@@ -648,4 +790,60 @@ func removeEpoch(s []uint64, n uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// The metric stages' snapshots are files state/metrics-<position>.snap, written whole (a
+// temporary file, fsync, rename) before the EPOCH that names them.
+func (e *Engine) snapshotPath(p journal.Pos) string {
+	return filepath.Join(e.store.Dir(), "state", fmt.Sprintf("metrics-%016x.snap", uint64(p)))
+}
+
+func (e *Engine) writeSnapshot(p journal.Pos, data []byte) error {
+	path := e.snapshotPath(p)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("metric stages snapshot: %w", err)
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("metric stages snapshot: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("metric stages snapshot: %w", err)
+	}
+	return nil
+}
+
+// removeSnapshots deletes the snapshots older than keep, once an EPOCH names keep.
+func (e *Engine) removeSnapshots(keep journal.Pos) {
+	files, _ := filepath.Glob(filepath.Join(e.store.Dir(), "state", "metrics-*.snap*"))
+	want := e.snapshotPath(keep)
+	for _, f := range files {
+		if f != want {
+			_ = os.Remove(f)
+		}
+	}
+}
+
+// loadSnapshot loads the snapshot an EPOCH names into the stages.
+func (e *Engine) loadSnapshot(p journal.Pos) error {
+	if e.stages == nil || p == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(e.snapshotPath(p))
+	if err != nil {
+		return fmt.Errorf("metric stages snapshot: %w", err)
+	}
+	return e.stages.Load(data)
 }

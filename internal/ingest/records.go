@@ -88,6 +88,10 @@ type Epoch struct {
 	Oldest journal.Pos
 	// BlocksEnd is blocks/'s end after this epoch's blocks.
 	BlocksEnd journal.Pos
+	// MetricsState is where a replay of metrics requests starts: the metric stages' snapshot
+	// MetricsSnap (its file's name; 0 when none was ever taken) holds what every metrics
+	// request below MetricsState did to their state.
+	MetricsState, MetricsSnap journal.Pos
 	// Held are the traces the sampler held undecided.
 	Held []pcommon.TraceID
 	// Decisions are those made during the epoch (tailsample.DrainDecisions' records).
@@ -96,7 +100,7 @@ type Epoch struct {
 
 func appendEpoch(dst []byte, e *Epoch) []byte {
 	dst = append(dst, 1)
-	for _, v := range []uint64{e.Number, uint64(e.Processed), uint64(e.RED), uint64(e.Oldest), uint64(e.BlocksEnd), uint64(len(e.Held))} {
+	for _, v := range []uint64{e.Number, uint64(e.Processed), uint64(e.RED), uint64(e.Oldest), uint64(e.BlocksEnd), uint64(e.MetricsState), uint64(e.MetricsSnap), uint64(len(e.Held))} {
 		dst = binary.AppendUvarint(dst, v)
 	}
 	for _, id := range e.Held {
@@ -118,6 +122,8 @@ func decodeEpoch(p []byte) (Epoch, error) {
 	e.RED = journal.Pos(d.uvarint())
 	e.Oldest = journal.Pos(d.uvarint())
 	e.BlocksEnd = journal.Pos(d.uvarint())
+	e.MetricsState = journal.Pos(d.uvarint())
+	e.MetricsSnap = journal.Pos(d.uvarint())
 	n := d.uvarint()
 	if n > uint64(len(p))/16 {
 		return e, fmt.Errorf("epoch record: %d held traces in %d bytes", n, len(p))

@@ -3,6 +3,8 @@ package ingest
 import (
 	"context"
 
+	"github.com/weirhq/weir/internal/metricstage"
+
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -16,6 +18,9 @@ type telemetry struct {
 	blocks     metric.Int64Counter
 	blockBytes metric.Int64Counter
 	blockRows  metric.Int64Counter
+	converted  metric.Int64Counter
+	dropped    metric.Int64Counter
+	overflow   metric.Int64Counter
 	meter      metric.Meter
 	tableAttrs map[string]metric.AddOption
 }
@@ -48,7 +53,33 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 		metric.WithDescription("Rows in blocks queued for ClickHouse, by table.")); err != nil {
 		return nil, err
 	}
+	if t.converted, err = m.Int64Counter("weir_metrics_points_converted", metric.WithUnit("{point}"),
+		metric.WithDescription("Cumulative points turned into deltas.")); err != nil {
+		return nil, err
+	}
+	if t.dropped, err = m.Int64Counter("weir_metrics_points_dropped", metric.WithUnit("{point}"),
+		metric.WithDescription("Cumulative points not stored, by reason: initial (the first of a stream that started before weir), reset, bucket_mismatch, no_value.")); err != nil {
+		return nil, err
+	}
+	if t.overflow, err = m.Int64Counter("weir_series_overflow_points", metric.WithUnit("{point}"),
+		metric.WithDescription("Data points moved to their metric's overflow series (otel.metric.overflow), by service and by the limit reached.")); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// stages counts what the metric stages did in an epoch.
+func (t *telemetry) stages(c metricstage.Counts) {
+	ctx := context.Background()
+	if c.Converted > 0 {
+		t.converted.Add(ctx, c.Converted)
+	}
+	for reason, n := range c.Dropped {
+		t.dropped.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	for k, n := range c.Overflowed {
+		t.overflow.Add(ctx, n, metric.WithAttributes(attribute.String("service", k[0]), attribute.String("reason", k[1])))
+	}
 }
 
 // observe registers the gauges of the store: both logs' sizes.
