@@ -104,4 +104,3 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 	}
 	return n, r.Err()
 }
-

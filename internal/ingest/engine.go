@@ -134,8 +134,8 @@ type Engine struct {
 	statePos  journal.Pos // replay metrics from here (Epoch.MetricsState)
 	snapPos   journal.Pos // the last snapshot written (Epoch.MetricsSnap)
 	lastSnap  time.Time
-	snap      []byte      // a snapshot taken at seal, written before its EPOCH
-	newSnap   journal.Pos // its position; 0 when this seal took none
+	snap      []byte             // a snapshot taken at seal, written before its EPOCH
+	newSnap   journal.Pos        // its position; 0 when this seal took none
 	replaySet *chblock.MetricSet // where replayed requests below Processed go, and are dropped
 
 	stop chan struct{}

@@ -311,7 +311,6 @@ func rowsOf(s *chblock.MetricSet, i int) int {
 	return s.Series.Rows()
 }
 
-
 // TestStages_SnapshotResumes: stages loaded from a snapshot taken halfway go on exactly as the
 // stages that were never stopped.
 func TestStages_SnapshotResumes(t *testing.T) {

@@ -21,7 +21,9 @@ func (d *dump) float(name string, v float64) {
 	d.b.WriteString(" " + name + "=" + strconv.FormatUint(math.Float64bits(v), 16))
 }
 
-func (d *dump) boolean(name string, v bool) { d.b.WriteString(" " + name + "=" + strconv.FormatBool(v)) }
+func (d *dump) boolean(name string, v bool) {
+	d.b.WriteString(" " + name + "=" + strconv.FormatBool(v))
+}
 
 func (d *dump) u64s(name string, v []uint64) {
 	d.b.WriteString(" " + name + "=[")
