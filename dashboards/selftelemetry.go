@@ -30,16 +30,13 @@ var (
 		"otelcol_receiver_failed_spans",
 		"otelcol_receiver_failed_metric_points",
 		"otelcol_receiver_failed_log_records",
-		"otelcol_exporter_enqueue_failed_spans",
-		"otelcol_exporter_enqueue_failed_metric_points",
-		"otelcol_exporter_enqueue_failed_log_records",
 		"otelcol_exporter_send_failed_spans",
 		"otelcol_exporter_send_failed_metric_points",
 		"otelcol_exporter_send_failed_log_records",
-		"weir_clickhouse_invalid_spans",
-		"weir_clickhouse_unindexed_spans",
+		"weir_invalid_spans",
+		"weir_clickhouse_rows_set_aside",
 	}
-	selfQueueMetrics    = []string{"otelcol_exporter_queue_size"}
+	selfQueueMetrics    = []string{"weir_clickhouse_queue_rows"}
 	selfSamplingMetrics = []string{"weir_tailsampling_traces_decided"}
 	selfLatencyMetrics  = []string{"weir_clickhouse_insert_duration"}
 	selfFailureMetrics  = []string{"weir_clickhouse_insert_failures"}
@@ -80,7 +77,7 @@ func weirItself(g *gen) *dashboard.DashboardBuilder {
 		return g.sql(file, selfQuery{Tiers: tiers, Metrics: sqlStrings(metrics)})
 	}
 	return newDashboard(UIDWeirItself, "weir / weir itself",
-		"weir's own metrics: data accepted, refused and lost, the exporter queue, tail sampling decisions and "+
+		"weir's own metrics: data accepted, refused and lost, the rows waiting for ClickHouse, tail sampling decisions and "+
 			"ClickHouse writes. weir pushes them to its own OTLP receiver (config/weir.yaml, "+
 			"service.telemetry) and stores them in the metric series tiers (series_1m, series_1h, series_1d; "+
 			"the tier follows the panel's interval).").
@@ -97,12 +94,11 @@ func weirItself(g *gen) *dashboard.DashboardBuilder {
 				rate(selfIngestMetrics, "replaceOne(MetricName, 'otelcol_receiver_accepted_', '')", "signal")))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Refused and lost").
-			Description("Items per second. receiver_refused: refused at the door (memory limit), the sender " +
-				"retries. receiver_failed: the pipeline failed them. exporter_enqueue_failed: the queue was " +
-				"full. exporter_send_failed: retries ran out or the error was permanent. " +
-				"weir_clickhouse_invalid_spans: all-zero trace or span IDs. weir_clickhouse_unindexed_spans: stored, but " +
-				"their trace_index rows failed (find them by time, or rebuild the index; rollup/SCHEMA.md). " +
-				"All but the refused and the unindexed are lost.").
+			Description("Items per second. receiver_refused: refused at the door (memory limit, journal full), " +
+				"the sender retries. receiver_failed: the request did not decode. exporter_send_failed: a " +
+				"component's data could not be journaled. weir_invalid_spans: all-zero or malformed trace or " +
+				"span IDs, dropped. weir_clickhouse_rows_set_aside: rows ClickHouse refused for good, kept in " +
+				"the journal's rejected/ directory. All but the refused are lost.").
 			Height(8).Span(12).
 			Interval(minInterval).MaxDataPoints(maxDataPoints).
 			Unit("short").Min(0).
@@ -111,8 +107,9 @@ func weirItself(g *gen) *dashboard.DashboardBuilder {
 			WithTarget(chQuery("A", FormatTimeSeries,
 				rate(selfLossMetrics, "replaceOne(MetricName, 'otelcol_', '')", "what")))).
 		WithPanel(timeseries.NewPanelBuilder().
-			Title("Exporter queue size").
-			Description("The largest reading per interval of each exporter's sending queue (items), per signal.").
+			Title("Rows waiting for ClickHouse").
+			Description("The largest reading per interval of the rows in the journal's blocks not yet inserted: " +
+				"near zero while ClickHouse keeps up; it grows during an outage and drains after.").
 			Height(8).Span(12).
 			Interval(minInterval).MaxDataPoints(maxDataPoints).
 			Unit("short").Min(0).

@@ -5,19 +5,18 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
+	"github.com/weirhq/weir/extensions/journalextension/journaltest"
 	"github.com/weirhq/weir/internal/chtest"
 )
 
@@ -72,10 +71,9 @@ var selfSeeds = []selfSeed{
 	{"otelcol_receiver_accepted_metric_points", pmetric.MetricTypeSum, strAttrs("receiver", "otlp", "transport", "http"), constant(120), nil},
 	{"otelcol_receiver_refused_spans", pmetric.MetricTypeSum, strAttrs("receiver", "otlp", "transport", "grpc"), every(10, 30), nil},
 	{"otelcol_exporter_send_failed_spans", pmetric.MetricTypeSum, strAttrs("exporter", "clickhouse"), every(60, 5), nil},
-	{"otelcol_exporter_enqueue_failed_metric_points", pmetric.MetricTypeSum, strAttrs("exporter", "clickhouse"), every(240, 100), nil},
-	{"weir_clickhouse_invalid_spans", pmetric.MetricTypeSum, nil, every(120, 2), nil},
-	{"otelcol_exporter_queue_size", pmetric.MetricTypeGauge, strAttrs("data_type", "traces", "exporter", "clickhouse"), func(i int) float64 { return float64(i % 100) }, nil},
-	{"otelcol_exporter_queue_size", pmetric.MetricTypeGauge, strAttrs("data_type", "metrics", "exporter", "clickhouse"), constant(5), nil},
+	{"weir_clickhouse_rows_set_aside", pmetric.MetricTypeSum, strAttrs("table", "edges_1m"), every(240, 100), nil},
+	{"weir_invalid_spans", pmetric.MetricTypeSum, nil, every(120, 2), nil},
+	{"weir_clickhouse_queue_rows", pmetric.MetricTypeGauge, nil, func(i int) float64 { return float64(i % 100) }, nil},
 	{"otelcol_exporter_queue_capacity", pmetric.MetricTypeGauge, strAttrs("data_type", "traces", "exporter", "clickhouse"), constant(2_000_000), nil},
 	{"weir_tailsampling_traces_decided", pmetric.MetricTypeSum, decidedAttrs(true, "error"), constant(3), nil},
 	{"weir_tailsampling_traces_decided", pmetric.MetricTypeSum, decidedAttrs(true, "baseline"), constant(20), nil},
@@ -183,13 +181,14 @@ func seedSelf(t *testing.T, db *chtest.DB) {
 	cfg := f.CreateDefaultConfig().(*clickhouseexporter.Config)
 	cfg.ClickHouse.Endpoint = chtest.Endpoint()
 	cfg.ClickHouse.Database = db.Name
-	cfg.SendingQueue = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.HTTPEndpoints = []string{"http://" + chtest.HTTPAddr()}
 	set := exportertest.NewNopSettings(f.Type())
 	exp, err := f.CreateMetrics(ctx, set, cfg)
 	require.NoError(t, err)
-	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
-	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	require.NoError(t, exp.Start(ctx, journaltest.NewTestHost(t, t.TempDir())))
 	require.NoError(t, exp.ConsumeMetrics(ctx, md))
+	// Shutdown sends what the journal holds (drain_timeout) before it returns.
+	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
 // selfPoint is one seeded point that a panel reads: its minute, the label the panel splits
@@ -283,7 +282,7 @@ func testWeirItself(t *testing.T, s *suite) {
 					return map[string]string{"otelcol_receiver_accepted_spans": "spans", "otelcol_receiver_accepted_metric_points": "metric_points"}[p.seed.metric]
 				}},
 				{"Refused and lost", "what", "", selfLossMetrics, func(p selfPoint) string {
-					if p.seed.metric == "weir_clickhouse_invalid_spans" {
+					if strings.HasPrefix(p.seed.metric, "weir_") {
 						return p.seed.metric
 					}
 					return p.seed.metric[len("otelcol_"):]
@@ -312,11 +311,11 @@ func testWeirItself(t *testing.T, s *suite) {
 			}
 
 			// Queue size: the largest reading per bucket and queue; the capacity is not read.
-			queue := s.panel(t, env, file, "Exporter queue size", "A")
+			queue := s.panel(t, env, file, "Rows waiting for ClickHouse", "A")
 			queue.hasColumns(t, "time DateTime", "queue String", "size Float64")
 			wantQ := map[bucketKey]float64{}
 			for _, p := range selfPoints(selfQueueMetrics, from, to) {
-				k := bucketKey{bucket(p.minute), p.attr("exporter") + " " + p.attr("data_type")}
+				k := bucketKey{bucket(p.minute), p.seed.metric}
 				wantQ[k] = math.Max(wantQ[k], p.seed.value(p.i))
 			}
 			require.Len(t, queue.rows, len(wantQ))

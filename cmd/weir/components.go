@@ -18,10 +18,12 @@ import (
 	"github.com/weirhq/weir/connectors/redconnector"
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
 	"github.com/weirhq/weir/exporters/traceroutingexporter"
+	"github.com/weirhq/weir/extensions/journalextension"
 	"github.com/weirhq/weir/extensions/rollupextension"
 	"github.com/weirhq/weir/processors/headsamplingprocessor"
 	"github.com/weirhq/weir/processors/serieslimitprocessor"
 	"github.com/weirhq/weir/processors/tailsamplingprocessor"
+	"github.com/weirhq/weir/receivers/weirotlpreceiver"
 )
 
 // components is weir's explicit list of collector components: upstream ones where they
@@ -30,6 +32,7 @@ func components() (otelcol.Factories, error) {
 	var err error
 	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	if f.Receivers, err = otelcol.MakeFactoryMap(
+		weirotlpreceiver.NewFactory(),
 		otlpreceiver.NewFactory(),
 	); err != nil {
 		return f, err
@@ -58,6 +61,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 		rollupextension.NewFactory(),
+		journalextension.NewFactory(),
 	); err != nil {
 		return f, err
 	}

@@ -49,6 +49,7 @@ const traceExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/
 type otlpReply struct {
 	Code   int
 	Status *spb.Status
+	Body   []byte // the raw body
 }
 
 // postRaw posts body to url and decodes the reply; it fails the test only on transport errors.
@@ -78,7 +79,7 @@ func postRaw(t *testing.T, ctx context.Context, url, contentType, encoding strin
 	default:
 		st.Message = string(raw)
 	}
-	return otlpReply{Code: resp.StatusCode, Status: st}
+	return otlpReply{Code: resp.StatusCode, Status: st, Body: raw}
 }
 
 // rawCodec sends and receives gRPC messages as the bytes they are, so a test can put any
@@ -222,13 +223,11 @@ func TestBadInput_Malformed(t *testing.T) {
 	for _, tc := range badProto {
 		t.Run("grpc "+tc.name, func(t *testing.T) {
 			err := invokeRaw(ctx, conn, tc.body)
-			// grpc-go, not the receiver, decodes the request, and it reports a message it cannot
-			// unmarshal as Internal ("grpc: failed to unmarshal the received message: ..."), not
-			// InvalidArgument: senders are not told to retry (OTLP does not retry Internal), but
-			// they see a server fault where OTLP/HTTP says 400.
+			// weir_otlp reads the request itself: InvalidArgument (do not retry), saying which
+			// message and field are wrong, as OTLP/HTTP's 400 does.
 			st := status.Convert(err)
-			assert.Equal(t, codes.Internal, st.Code(), "%v", err)
-			assert.Contains(t, st.Message(), "failed to unmarshal")
+			assert.Equal(t, codes.InvalidArgument, st.Code(), "%v", err)
+			assert.Contains(t, st.Message(), "otlp: ")
 			t.Logf("gRPC %s: %q", st.Code(), st.Message())
 		})
 	}
@@ -265,14 +264,14 @@ func TestBadInput_Oversize(t *testing.T) {
 	conn := dialGRPC(t, w.GRPCAddr)
 	client := ptraceotlp.NewGRPCClient(conn)
 
-	// confighttp wraps the body in http.MaxBytesReader; the receiver reports the read error
-	// as a bad request, not 413.
+	// confighttp wraps the body in http.MaxBytesReader; weir_otlp answers 413 and says which
+	// limit.
 	refusedHTTP := func(t *testing.T, contentType string, body []byte) {
 		require.Greater(t, len(body), limit)
 		r := postRaw(t, ctx, tracesURL, contentType, "", nil, body)
-		assert.Equal(t, http.StatusBadRequest, r.Code)
+		assert.Equal(t, http.StatusRequestEntityTooLarge, r.Code)
 		assert.Equal(t, int32(codes.InvalidArgument), r.Status.GetCode())
-		assert.Equal(t, "http: request body too large", r.Status.GetMessage())
+		assert.Equal(t, fmt.Sprintf("request body larger than %d bytes (max_request_body_size, after decompression)", limit), r.Status.GetMessage())
 	}
 	big := ptraceotlp.NewExportRequestFromTraces(bigTraces(40, limit))
 	t.Run("http protobuf", func(t *testing.T) {
@@ -382,15 +381,15 @@ func TestBadInput_Bomb(t *testing.T) {
 		name: "http gzip",
 		send: func(t *testing.T) {
 			r := postRaw(t, ctx, tracesURL, "application/x-protobuf", "gzip", nil, gz)
-			assert.Equal(t, http.StatusBadRequest, r.Code)
-			assert.Equal(t, "http: request body too large", r.Status.GetMessage())
+			assert.Equal(t, http.StatusRequestEntityTooLarge, r.Code)
+			assert.Equal(t, "request body larger than 8388608 bytes (max_request_body_size, after decompression)", r.Status.GetMessage())
 		},
 	}, {
 		name: "http zstd",
 		send: func(t *testing.T) {
 			r := postRaw(t, ctx, tracesURL, "application/x-protobuf", "zstd", nil, zs)
-			assert.Equal(t, http.StatusBadRequest, r.Code)
-			assert.Equal(t, "http: request body too large", r.Status.GetMessage())
+			assert.Equal(t, http.StatusRequestEntityTooLarge, r.Code)
+			assert.Equal(t, "request body larger than 8388608 bytes (max_request_body_size, after decompression)", r.Status.GetMessage())
 		},
 	}, {
 		name: "grpc gzip",
@@ -556,7 +555,7 @@ func TestInvalidID_ZeroIDs(t *testing.T) {
 
 	waitForCount(t, w.DB, countSpans(w.DB), uint64(len(stored)), 20*time.Second)
 	requireStoredIDs(t, w.DB, stored)
-	waitForCounter(t, metricsURL, "weir_clickhouse_invalid_spans", float64(invalid), 20*time.Second)
+	waitForCounter(t, metricsURL, "weir_invalid_spans", float64(invalid), 20*time.Second)
 }
 
 // spanProto is an OTLP Span on the wire with the given raw ID bytes, which may be of any length.
@@ -593,23 +592,17 @@ func requestProto(spans ...[]byte) []byte {
 func repeatByte(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
 // TestInvalidID_WrongLength sends one valid span and one whose trace ID (or span ID) has the
-// wrong length in the same request. Upstream pdata refuses to unmarshal such a request, so
-// the whole request is refused before weir sees any of it, the valid span included:
+// wrong length in the same request. weir_otlp reads the request itself: the span with the bad
+// ID is dropped, the valid one stored, and the answer is a partial success that says so
+// (rejected_spans 1). (Behind the collector's own OTLP receiver, pdata refuses the whole
+// request, the valid span included.)
 //
-//   - OTLP/HTTP protobuf: 400, google.rpc.Status code 3 (InvalidArgument), message
-//     "unmarshal: invalid TraceID length" or "unmarshal: invalid SpanID length" (pdata
-//     internal/traceid.go, spanid.go).
-//   - OTLP/HTTP JSON (hex of the wrong length): 400, code 3, message
-//     "ID.UnmarshalJSONIter: length mismatch, error found in #10 byte of ..." (jsoniter context
-//     follows); hex that is not hex: "ID.UnmarshalJSONIter: encoding/hex: invalid byte: ...".
-//   - OTLP/gRPC: Internal, not InvalidArgument (grpc-go decodes the request and maps any
-//     unmarshal error to Internal), "grpc: failed to unmarshal the received message: unmarshal:
-//     invalid TraceID length".
+// OTLP/JSON goes through pdata's JSON decoding, which refuses hex of the wrong length for the
+// whole request: 400, code 3, "ID.UnmarshalJSONIter: length mismatch, ..." or
+// "ID.UnmarshalJSONIter: encoding/hex: invalid byte: ...".
 //
-// An empty ID (length 0) is not an error for pdata: it decodes to the all-zero ID, which weir
-// skips and counts (TestInvalidID_ZeroIDs). So "store the valid spans, refuse and count the
-// invalid ones" holds for all-zero IDs but cannot hold for wrong-length IDs behind the
-// upstream OTLP receiver.
+// An empty ID (length 0) decodes to the all-zero ID, which weir drops and counts the same way
+// (TestInvalidID_ZeroIDs).
 func TestInvalidID_WrongLength(t *testing.T) {
 	t.Parallel()
 	w := startWeir(t, weirOptions{})
@@ -618,32 +611,30 @@ func TestInvalidID_WrongLength(t *testing.T) {
 	tracesURL := "http://" + w.HTTPAddr + "/v1/traces"
 	conn := dialGRPC(t, w.GRPCAddr)
 
-	validSpan := spanProto(repeatByte(0x71, 16), repeatByte(0x71, 8), "valid")
-	const badTraceID, badSpanID = "unmarshal: invalid TraceID length", "unmarshal: invalid SpanID length"
 	cases := []struct {
 		name string
 		bad  []byte
-		msg  string
 	}{
-		{"trace id 15 bytes", spanProto(repeatByte(0x72, 15), repeatByte(0x72, 8), "short trace id"), badTraceID},
-		{"trace id 17 bytes", spanProto(repeatByte(0x73, 17), repeatByte(0x73, 8), "long trace id"), badTraceID},
-		{"span id 7 bytes", spanProto(repeatByte(0x74, 16), repeatByte(0x74, 7), "short span id"), badSpanID},
+		{"trace id 15 bytes", spanProto(repeatByte(0x72, 15), repeatByte(0x72, 8), "short trace id")},
+		{"trace id 17 bytes", spanProto(repeatByte(0x73, 17), repeatByte(0x73, 8), "long trace id")},
+		{"span id 7 bytes", spanProto(repeatByte(0x74, 16), repeatByte(0x74, 7), "short span id")},
 	}
-	for _, tc := range cases {
-		body := requestProto(validSpan, tc.bad)
+	var stored []string
+	for i, tc := range cases {
+		httpValid, grpcValid := byte(0x40+2*i), byte(0x41+2*i)
+		stored = append(stored, strings.Repeat(fmt.Sprintf("%02x", httpValid), 8), strings.Repeat(fmt.Sprintf("%02x", grpcValid), 8))
 		t.Run("http protobuf "+tc.name, func(t *testing.T) {
+			body := requestProto(spanProto(repeatByte(httpValid, 16), repeatByte(httpValid, 8), "valid"), tc.bad)
 			r := postRaw(t, ctx, tracesURL, "application/x-protobuf", "", nil, body)
-			assert.Equal(t, http.StatusBadRequest, r.Code)
-			assert.Equal(t, int32(codes.InvalidArgument), r.Status.GetCode())
-			assert.Equal(t, tc.msg, r.Status.GetMessage())
-			t.Logf("HTTP %d: %q", r.Code, r.Status.GetMessage())
+			require.Equal(t, http.StatusOK, r.Code)
+			resp := ptraceotlp.NewExportResponse()
+			require.NoError(t, resp.UnmarshalProto(r.Body))
+			assert.Equal(t, int64(1), resp.PartialSuccess().RejectedSpans())
+			assert.Equal(t, "1 spans with an all-zero or malformed trace or span ID were dropped", resp.PartialSuccess().ErrorMessage())
 		})
 		t.Run("grpc "+tc.name, func(t *testing.T) {
-			err := invokeRaw(ctx, conn, body)
-			st := status.Convert(err)
-			assert.Equal(t, codes.Internal, st.Code(), "%v", err)
-			assert.Equal(t, "grpc: failed to unmarshal the received message: "+tc.msg, st.Message())
-			t.Logf("gRPC %s: %q", st.Code(), st.Message())
+			body := requestProto(spanProto(repeatByte(grpcValid, 16), repeatByte(grpcValid, 8), "valid"), tc.bad)
+			require.NoError(t, invokeRaw(ctx, conn, body))
 		})
 	}
 
@@ -667,10 +658,7 @@ func TestInvalidID_WrongLength(t *testing.T) {
 		})
 	}
 
-	// Valid spans alone are stored; nothing of the refused requests is.
-	require.NoError(t, postOTLP(ctx, tracesURL, "application/x-protobuf", "",
-		requestProto(spanProto(repeatByte(0x76, 16), repeatByte(0x76, 8), "alone"))))
-	require.NoError(t, invokeRaw(ctx, conn, requestProto(spanProto(repeatByte(0x77, 16), repeatByte(0x77, 8), "alone"))))
-	waitForCount(t, w.DB, countSpans(w.DB), 2, 20*time.Second)
-	requireStoredIDs(t, w.DB, []string{strings.Repeat("76", 8), strings.Repeat("77", 8)})
+	// The valid spans of the protobuf requests are stored; nothing of the refused JSON ones is.
+	waitForCount(t, w.DB, countSpans(w.DB), uint64(len(stored)), 20*time.Second)
+	requireStoredIDs(t, w.DB, stored)
 }

@@ -25,17 +25,17 @@ type weirUnderTest struct {
 	MetricsURL string
 }
 
-// e2eConfig is config/weir.yaml's shape with test ports and a fast, small queue.
-// Placeholders: {{GRPC}}, {{HTTP}}, {{ENDPOINT}}, {{DB}}, {{QUEUE}}, {{RECEIVER_EXTRA}},
-// {{EXTENSIONS}}, {{EXTENSION_LIST}}.
+// e2eConfig is config/weir.yaml's shape with test ports, a journal of the test's own and a
+// short epoch. Placeholders: {{GRPC}}, {{HTTP}}, {{ENDPOINT}}, {{HTTP_ENDPOINT}}, {{DB}},
+// {{JOURNAL}}, {{RECEIVER}}, {{STAGES}}, {{RECEIVER_EXTRA_*}}, {{EXTENSIONS}},
+// {{EXTENSION_LIST}}, {{PROCESSORS}}, {{TRACE_PROCESSORS}}, {{CONNECTORS}}, {{PIPELINES}}.
 const e2eConfig = `
 extensions:
-  file_storage/queue:
-    directory: {{QUEUE}}
-    create_directory: true
+  weir_journal:
+    directory: {{JOURNAL}}
 {{EXTENSIONS}}
 receivers:
-  otlp:
+  {{RECEIVER}}:
     protocols:
       grpc:
         endpoint: {{GRPC}}
@@ -43,6 +43,7 @@ receivers:
       http:
         endpoint: {{HTTP}}
 {{RECEIVER_EXTRA_HTTP}}
+{{STAGES}}
 processors:
 {{PROCESSORS}}
 connectors:
@@ -50,45 +51,58 @@ connectors:
 exporters:
   clickhouse:
     endpoint: {{ENDPOINT}}
+    http_endpoints:
+      - {{HTTP_ENDPOINT}}
     database: {{DB}}
-    sending_queue:
-      storage: file_storage/queue
-      batch:
-        flush_timeout: 200ms
-        min_size: 10000
-        max_size: 50000
-    retry_on_failure:
+    retry:
       initial_interval: 200ms
       max_interval: 2s
-      max_elapsed_time: 0
 service:
-  extensions: [file_storage/queue{{EXTENSION_LIST}}]
+  extensions: [weir_journal{{EXTENSION_LIST}}]
   telemetry:
 {{TELEMETRY}}
     logs:
       level: warn
   pipelines:
     traces:
-      receivers: [otlp]
+      receivers: [{{RECEIVER}}]
       processors: [{{TRACE_PROCESSORS}}]
       exporters: [clickhouse]
     metrics:
-      receivers: [otlp]
+      receivers: [{{RECEIVER}}]
       exporters: [clickhouse]
 {{PIPELINES}}
 `
 
+// defaultStages store every span and metric point as sent: no tail sampling, no metric
+// stages; RED counts every span.
+const defaultStages = `    epoch: 100ms
+    tail_sampling:
+      enabled: false
+    metrics:
+      cumulative_to_delta: false
+      max_series_per_metric: 0
+`
+
 // weirOptions adjust the e2e config.
 type weirOptions struct {
-	Endpoint          string // ClickHouse; default chtest.Endpoint()
+	Endpoint          string // ClickHouse native; default chtest.Endpoint()
+	HTTPEndpoint      string // ClickHouse HTTP; default chtest.HTTPAddr()
 	Extensions        string // YAML under extensions:, indented two spaces
 	ExtensionList     string // extra names for service.extensions, e.g. ", bearertokenauth"
 	ReceiverExtraGRPC string // YAML under protocols.grpc, indented eight spaces
 	ReceiverExtraHTTP string // YAML under protocols.http, indented eight spaces
-	Processors        string // YAML under processors:, indented two spaces
-	TraceProcessors   string // the traces pipeline's processors, e.g. "weir_tail_sampling"
-	Connectors        string // YAML under connectors:, indented two spaces
-	Pipelines         string // more pipelines, indented four spaces
+	// Stages is YAML under weir_otlp (indented four spaces): epoch, red, tail_sampling,
+	// metrics, memory_limit_mib. Default defaultStages.
+	Stages string
+	// Pdata runs the collector's own otlp receiver instead of weir_otlp: data goes through
+	// pdata processors and connectors (Processors, TraceProcessors, Connectors, Pipelines)
+	// into the exporter's pdata path.
+	Pdata           bool
+	Processors      string // YAML under processors:, indented two spaces
+	TraceProcessors string // the traces pipeline's processors, e.g. "weir_tail_sampling"
+	Connectors      string // YAML under connectors:, indented two spaces
+	Pipelines       string // more pipelines, indented four spaces
 	// ServeMetrics serves the collector's own metrics in Prometheus text format at
 	// weirUnderTest.MetricsURL; otherwise they are off.
 	ServeMetrics bool
@@ -101,6 +115,17 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 	endpoint := opt.Endpoint
 	if endpoint == "" {
 		endpoint = chtest.Endpoint()
+	}
+	httpEndpoint := opt.HTTPEndpoint
+	if httpEndpoint == "" {
+		httpEndpoint = "http://" + chtest.HTTPAddr()
+	}
+	receiver, stages := "weir_otlp", opt.Stages
+	if stages == "" {
+		stages = defaultStages
+	}
+	if opt.Pdata {
+		receiver, stages = "otlp", ""
 	}
 	telemetry := "    metrics:\n      level: none"
 	if opt.ServeMetrics {
@@ -115,8 +140,11 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 		"{{GRPC}}", w.GRPCAddr,
 		"{{HTTP}}", w.HTTPAddr,
 		"{{ENDPOINT}}", endpoint,
+		"{{HTTP_ENDPOINT}}", httpEndpoint,
 		"{{DB}}", db.Name,
-		"{{QUEUE}}", filepath.Join(t.TempDir(), "queue"),
+		"{{JOURNAL}}", filepath.Join(t.TempDir(), "journal"),
+		"{{RECEIVER}}", receiver,
+		"{{STAGES}}", stages,
 		"{{EXTENSIONS}}", opt.Extensions,
 		"{{EXTENSION_LIST}}", opt.ExtensionList,
 		"{{RECEIVER_EXTRA_GRPC}}", opt.ReceiverExtraGRPC,
@@ -139,15 +167,16 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 func shippedConfig(t *testing.T, db *chtest.DB, overrides map[string]string) (cfg string, env map[string]string) {
 	t.Helper()
 	env = map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT": chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_DATABASE": db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":  testnet.FreeAddr(t),
-		"WEIR_OTLP_HTTP_ENDPOINT":  testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":     testnet.FreeAddr(t),
-		"WEIR_METRICS_HOST":        "127.0.0.1",
-		"WEIR_METRICS_PORT":        strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_QUEUE_DIR":           filepath.Join(t.TempDir(), "queue"),
-		"WEIR_LOG_LEVEL":           "warn",
+		"WEIR_CLICKHOUSE_ENDPOINT":      chtest.Endpoint(),
+		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": "http://" + chtest.HTTPAddr(),
+		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
+		"WEIR_OTLP_GRPC_ENDPOINT":       testnet.FreeAddr(t),
+		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
+		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
+		"WEIR_METRICS_HOST":             "127.0.0.1",
+		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
+		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
+		"WEIR_LOG_LEVEL":                "warn",
 	}
 	for k, v := range overrides {
 		env[k] = v

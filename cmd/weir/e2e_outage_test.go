@@ -39,7 +39,7 @@ import (
 func TestOutage_ClickHouseAwayAndBack(t *testing.T) {
 	checkNoExporterGoroutines(t) // first cleanup, so it runs last
 	ch := startPrivateClickHouse(t)
-	w := startWeir(t, weirOptions{Endpoint: "tcp://" + ch.Addr})
+	w := startWeir(t, weirOptions{Endpoint: "tcp://" + ch.Addr, HTTPEndpoint: "http://" + ch.HTTPAddr})
 	db := w.DB.Name // created on the shared server by startWeir; on ours by the exporter
 
 	conn, err := grpc.NewClient(w.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -195,10 +195,11 @@ func (s *outageSender) traces() ptrace.Traces {
 // privateClickHouse is a ClickHouse server of one test, run by scripts/clickhouse.sh with its
 // own WEIR_HOME and ports.
 type privateClickHouse struct {
-	Addr   string // native protocol, host:port
-	script string
-	home   string
-	env    []string
+	Addr     string // native protocol, host:port
+	HTTPAddr string // HTTP interface, host:port
+	script   string
+	home     string
+	env      []string
 
 	mu   sync.Mutex
 	pids []int // every server process the script started
@@ -217,9 +218,10 @@ func startPrivateClickHouse(t *testing.T) *privateClickHouse {
 	}
 	home := t.TempDir()
 	ch := &privateClickHouse{
-		Addr:   "127.0.0.1:" + strconv.Itoa(tcp),
-		script: script,
-		home:   home,
+		Addr:     "127.0.0.1:" + strconv.Itoa(tcp),
+		HTTPAddr: "127.0.0.1:" + strconv.Itoa(httpPort),
+		script:   script,
+		home:     home,
 		env: append(os.Environ(),
 			"WEIR_HOME="+home,
 			"WEIR_CLICKHOUSE_TCP_PORT="+strconv.Itoa(tcp),
@@ -369,6 +371,8 @@ func exporterGoroutines() []string {
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		for _, mark := range []string{
 			"weir/exporters/clickhouseexporter.",
+			"weir/internal/ingest.",
+			"weir/internal/chinsert.",
 			"exporter/exporterhelper/",
 			"ClickHouse/clickhouse-go/",
 			"ClickHouse/ch-go/",

@@ -29,6 +29,21 @@ const redConnectors = `  weir_red:
       wait_time: 300ms
 `
 
+// redStages are the same under weir_otlp: RED on every span, the 1% sampler.
+const redStages = `    epoch: 100ms
+    red:
+      flush_interval: 300ms
+      service_graph:
+        wait_time: 300ms
+    tail_sampling:
+      idle_time: 200ms
+      max_wait: 2s
+      errors:
+        enabled: true
+      baseline:
+        probability: 0.01
+`
+
 const redPipelines = `    traces/red:
       receivers: [otlp]
       exporters: [weir_red]
@@ -55,14 +70,28 @@ type redKey struct {
 // weir_red: the red_1m tier holds the exact request and error counts of everything sent,
 // per service, operation and status, in the minute of each span's end time, with p50, p95
 // and p99 within 2%; the service graph counts every call.
+//
+// It runs twice: through weir_otlp (the shipped path), and through the collector's otlp
+// receiver, weir_tail_sampling and weir_red on pdata (weir's components in another build).
 func TestRED_ExactUnderSampling(t *testing.T) {
 	t.Parallel()
-	w := startWeir(t, weirOptions{
-		Processors:      sampler1pct,
-		TraceProcessors: "weir_tail_sampling",
-		Connectors:      redConnectors,
-		Pipelines:       redPipelines,
-	})
+	for _, opt := range []weirOptions{
+		{Stages: redStages},
+		{Pdata: true, Processors: sampler1pct, TraceProcessors: "weir_tail_sampling", Connectors: redConnectors, Pipelines: redPipelines},
+	} {
+		name := "weir_otlp"
+		if opt.Pdata {
+			name = "pdata"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testREDExact(t, opt)
+		})
+	}
+}
+
+func testREDExact(t *testing.T, opt weirOptions) {
+	w := startWeir(t, opt)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	conn, err := grpc.NewClient(w.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -22,16 +22,16 @@ import (
 func TestSampling_WeightsReachClickHouse(t *testing.T) {
 	t.Parallel()
 	w := startWeir(t, weirOptions{
-		Processors: `  weir_tail_sampling:
-    idle_time: 300ms
-    max_wait: 3s
-    errors:
-      enabled: true
-    baseline:
-      probability: 0.25
+		Stages: `    epoch: 100ms
+    tail_sampling:
+      idle_time: 300ms
+      max_wait: 3s
+      errors:
+        enabled: true
+      baseline:
+        probability: 0.25
 `,
-		TraceProcessors: "weir_tail_sampling",
-		ServeMetrics:    true,
+		ServeMetrics: true,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -81,10 +81,10 @@ func TestSampling_WeightsReachClickHouse(t *testing.T) {
 	// Every error trace, whole.
 	waitForCount(t, w.DB, "SELECT count() FROM "+spans+" WHERE "+reason+" = 'error'", uint64(errorTraces*spansPerTrace), 30*time.Second)
 	// The baseline: about a quarter of the rest, each span weighing 4 (th:c in tracestate).
-	// Once every span is decided and the exporter has sent every kept one, the table is final.
+	// Once every span is decided and every kept one is stored, the table is final.
 	waitForCounter(t, w.MetricsURL, "weir_tailsampling_spans_decided", traces*spansPerTrace, 30*time.Second)
 	kept := scrapeCounter(t, w.MetricsURL, "weir_tailsampling_spans_decided", `decision="kept"`)
-	waitForCounter(t, w.MetricsURL, "otelcol_exporter_sent_spans", kept, 30*time.Second)
+	waitForCount(t, w.DB, "SELECT count() FROM "+spans, uint64(kept), 30*time.Second)
 	stored := w.DB.QueryUint64(t, "SELECT count() FROM "+spans)
 	require.Equal(t, uint64(kept), stored, "every kept span is stored, nothing else")
 	assert.Equal(t, uint64(0), w.DB.QueryUint64(t, "SELECT count() FROM (SELECT TraceId, count() AS c FROM "+spans+" GROUP BY TraceId HAVING c != 3)"), "kept traces are whole")

@@ -26,7 +26,7 @@ import (
 var selfMetricNames = []string{
 	"otelcol_receiver_accepted_spans",
 	"otelcol_receiver_accepted_metric_points",
-	"otelcol_exporter_queue_size",
+	"weir_clickhouse_queue_rows",
 	"weir_tailsampling_traces_decided",
 	"weir_clickhouse_insert_duration",
 	"weir_clickhouse_rows_written",

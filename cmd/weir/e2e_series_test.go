@@ -22,16 +22,15 @@ import (
 )
 
 // TestSeries_SDKCountersThroughShippedPipeline runs the shipped config/weir.yaml, whose metrics
-// pipeline is memory_limiter, cumulative_to_delta, weir_series_limit (max_series_per_metric
-// 1000), and sends cumulative counters from the real OpenTelemetry Go SDK:
+// pipeline is weir_otlp with its metric stages, cumulative to delta and the series limit
+// (max_series_per_metric 1000), and sends cumulative counters from the real OpenTelemetry Go SDK:
 //
 //   - a counter whose deltas must add up, in series_1m, to the counter's total;
 //   - a counter with 1200 series, 200 past the limit, whose points must land in one overflow
 //     series (otel.metric.overflow = true) with the metric's total intact.
 //
-// It runs the shipped file rather than startWeir, whose metrics pipeline has no processors:
-// a second pipeline from the same otlp receiver would store every point twice. Not parallel:
-// it sets environment variables.
+// It runs the shipped file rather than startWeir, whose metric stages are off. Not parallel: it
+// sets environment variables.
 func TestSeries_SDKCountersThroughShippedPipeline(t *testing.T) {
 	db := chtest.New(t)
 	cfg, env := shippedConfig(t, db, map[string]string{
@@ -94,7 +93,8 @@ func TestSeries_SDKCountersThroughShippedPipeline(t *testing.T) {
 		where("sdk.requests")+" GROUP BY route ORDER BY route)"))
 	sums := db.Table("metrics_sum")
 	rawWhere := " FROM " + sums + " WHERE ServiceName = 'series-sdk' AND MetricName = 'sdk.requests'"
-	assert.Equal(t, uint64(8), db.QueryUint64(t, "SELECT countIf(AggregationTemporality = 1)"+rawWhere), "stored as deltas")
+	// series_1m and metrics_sum are separate INSERTs: the raw points may come a moment later.
+	waitForCount(t, db, "SELECT countIf(AggregationTemporality = 1)"+rawWhere, 8, 30*time.Second)
 	assert.Equal(t, uint64(requestsTotal), db.QueryUint64(t, "SELECT toUInt64(sum(IntValue))"+rawWhere))
 
 	// The exploding counter: 1000 series and the overflow series, its total intact.

@@ -41,12 +41,13 @@ func TestTwoTier_RoutesWholeTracesToOneSampler(t *testing.T) {
 		db := chtest.New(t)
 		addr := testnet.FreeAddr(t)
 		startWeirProcess(t, bin, "sampler-"+strconv.Itoa(i+1), examples+"sampler.yaml", addr,
-			"WEIR_QUEUE_DIR="+filepath.Join(t.TempDir(), "queue"),
+			"WEIR_JOURNAL_DIR="+filepath.Join(t.TempDir(), "journal"),
 			"WEIR_CLICKHOUSE_ENDPOINT="+chtest.Endpoint(),
+			"WEIR_CLICKHOUSE_HTTP_ENDPOINT=http://"+chtest.HTTPAddr(),
 			"WEIR_CLICKHOUSE_DATABASE="+db.Name,
 			"WEIR_CLICKHOUSE_USER=default",
 			"WEIR_CLICKHOUSE_PASSWORD=",
-			"WEIR_CLICKHOUSE_FLUSH_TIMEOUT=200ms",
+			"WEIR_EPOCH=200ms",
 			"WEIR_SAMPLING_IDLE_TIME=500ms",
 			"WEIR_SAMPLING_MAX_WAIT=10s",
 			"WEIR_SAMPLING_BASELINE=0.5",

@@ -1,7 +1,7 @@
-{{- /* weir itself: the largest exporter queue size reading per bucket (a gauge read every
-export interval), per exporter and signal. */ -}}
+{{- /* weir itself: the largest reading per bucket of the rows waiting for ClickHouse (a gauge
+read every export interval), per weir instance. */ -}}
 SELECT toDateTime(intDiv(toUInt32(Timestamp), {{step}}) * {{step}}) AS time,
-       concat(AttributeValues[indexOf(AttributeKeys, 'exporter')], ' ', AttributeValues[indexOf(AttributeKeys, 'data_type')]) AS queue,
+       MetricName AS queue,
        max(Max) AS size
 FROM (
 {{template "self_tiers" .}}

@@ -3,35 +3,56 @@ package clickhouseexporter
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/weirhq/weir/internal/chclient"
+	"github.com/weirhq/weir/internal/chinsert"
 )
 
 // Config is the clickhouse exporter's configuration.
 type Config struct {
 	// ClickHouse is the server and database (endpoint, database, username, password, tls,
-	// dial_timeout at the top level of the exporter's config).
+	// dial_timeout at the top level of the exporter's config). endpoint is the native
+	// protocol, which the schema's migrations use.
 	ClickHouse chclient.Config `mapstructure:",squash"`
-	// Compression of blocks on the wire: none, lz4 (default) or zstd.
+	// HTTPEndpoints are the servers' HTTP interfaces, which inserts use
+	// (http://host:8123 or https://host:8443); several spread the inserts and fail over.
+	HTTPEndpoints []string `mapstructure:"http_endpoints"`
+	// Journal is the weir_journal extension whose blocks this exporter sends, and where the
+	// data that other components hand it (pdata) waits for ClickHouse.
+	Journal component.ID `mapstructure:"journal"`
+	// Compression of the blocks this exporter queues itself: none, lz4 (default) or zstd.
 	Compression string `mapstructure:"compression"`
-	// CreateSchema runs weir's migrations on start (and again before the first insert if
-	// the server was away at start).
+	// CreateSchema runs weir's migrations on start (and again once the server is reachable
+	// if it was away at start).
 	CreateSchema bool `mapstructure:"create_schema"`
-	// BlockMaxRows and BlockMaxBytes split one batch into several INSERTs when it is larger;
-	// sending_queue.batch decides how large batches are and how often they go.
-	BlockMaxRows  int `mapstructure:"block_max_rows"`
-	BlockMaxBytes int `mapstructure:"block_max_bytes"`
-	// Timeout bounds one export call (all inserts of a batch).
+	// Timeout bounds one INSERT attempt against one server; a server that accepts the
+	// connection and never answers costs this long.
 	Timeout time.Duration `mapstructure:"timeout"`
-	// RetryOnFailure and SendingQueue are the collector's exporterhelper settings.
-	RetryOnFailure configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
-	SendingQueue   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// Workers is how many INSERTs run at once (each for a different table).
+	Workers int `mapstructure:"workers"`
+	// Retry is the wait between attempts after a failure that a retry may fix: it starts at
+	// initial_interval and doubles up to max_interval. A block is retried until it goes in;
+	// one that ClickHouse refuses for good is set aside (see RejectedMaxSizeMiB).
+	Retry RetryConfig `mapstructure:"retry"`
+	// RejectedMaxSizeMiB bounds the journal's rejected/ directory, where blocks that
+	// ClickHouse refused for good are kept for inspection (the oldest go first); 0 keeps none.
+	RejectedMaxSizeMiB int `mapstructure:"rejected_max_size_mib"`
+	// DrainTimeout is how long shutdown keeps sending what is queued; the rest waits in the
+	// journal for the next start.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// InsertSettings go with every INSERT, e.g. insert_distributed_sync: 1 on a cluster.
+	InsertSettings map[string]string `mapstructure:"insert_settings"`
+}
+
+// RetryConfig is the sender's backoff.
+type RetryConfig struct {
+	InitialInterval time.Duration `mapstructure:"initial_interval"`
+	MaxInterval     time.Duration `mapstructure:"max_interval"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -39,6 +60,20 @@ var _ component.Config = (*Config)(nil)
 // Validate reports every mistake in cfg at once.
 func (cfg *Config) Validate() error {
 	errs := cfg.ClickHouse.Validate()
+	if len(cfg.HTTPEndpoints) == 0 {
+		errs = append(errs, errors.New("http_endpoints is empty: list the servers' HTTP interfaces, e.g. http://127.0.0.1:8123"))
+	}
+	for _, e := range cfg.HTTPEndpoints {
+		u, err := url.Parse(e)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("http_endpoints: %q: %w", e, err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("http_endpoints: %q: want http://host:port or https://host:port (inserts use ClickHouse's HTTP interface)", e))
+		case u.User != nil || u.RawQuery != "":
+			errs = append(errs, fmt.Errorf("http_endpoints: %q: no credentials or query in the URL; use username and password", redact(u)))
+		}
+	}
 	switch cfg.Compression {
 	case "none", "lz4", "zstd":
 	default:
@@ -47,11 +82,43 @@ func (cfg *Config) Validate() error {
 	if cfg.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout must be positive, got %s", cfg.Timeout))
 	}
-	if cfg.BlockMaxRows < 1 {
-		errs = append(errs, fmt.Errorf("block_max_rows must be at least 1, got %d", cfg.BlockMaxRows))
+	if cfg.Workers < 1 || cfg.Workers > 16 {
+		errs = append(errs, fmt.Errorf("workers must be 1 to 16, got %d", cfg.Workers))
 	}
-	if cfg.BlockMaxBytes < 1<<10 {
-		errs = append(errs, fmt.Errorf("block_max_bytes must be at least 1024, got %d", cfg.BlockMaxBytes))
+	if cfg.Retry.InitialInterval <= 0 || cfg.Retry.MaxInterval < cfg.Retry.InitialInterval {
+		errs = append(errs, fmt.Errorf("retry: initial_interval must be positive and max_interval at least as long, got %s and %s",
+			cfg.Retry.InitialInterval, cfg.Retry.MaxInterval))
+	}
+	if cfg.RejectedMaxSizeMiB < 0 {
+		errs = append(errs, fmt.Errorf("rejected_max_size_mib must not be negative, got %d", cfg.RejectedMaxSizeMiB))
+	}
+	if cfg.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("drain_timeout must not be negative, got %s", cfg.DrainTimeout))
+	}
+	for k := range cfg.InsertSettings {
+		if k == "" || strings.ContainsAny(k, "&=?# ") {
+			errs = append(errs, fmt.Errorf("insert_settings: %q is not a setting name", k))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery = nil, ""
+	return c.String()
+}
+
+// settings are InsertSettings in a stable order.
+func (cfg *Config) settings() []chinsert.Setting {
+	out := make([]chinsert.Setting, 0, len(cfg.InsertSettings))
+	for k, v := range cfg.InsertSettings {
+		out = append(out, chinsert.Setting{Key: k, Value: v})
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Key < out[j-1].Key; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
 }

@@ -4,11 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirhq/weir/internal/configtest"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/weirhq/weir/internal/chinsert"
+	"github.com/weirhq/weir/internal/configtest"
 )
 
 func loadConfig(t *testing.T, file, name string) (*Config, error) {
@@ -21,21 +23,24 @@ func TestConfig_Load(t *testing.T) {
 	def, err := loadConfig(t, "config.yaml", "")
 	require.NoError(t, err)
 	assert.Equal(t, NewFactory().CreateDefaultConfig(), def)
-	assert.True(t, def.SendingQueue.HasValue(), "the queue is on by default")
 	assert.Equal(t, "lz4", def.Compression)
+	assert.Equal(t, component.MustNewID("weir_journal"), def.Journal)
 
 	full, err := loadConfig(t, "config.yaml", "full")
 	require.NoError(t, err)
 	addrs, err := full.ClickHouse.Addrs()
 	require.NoError(t, err)
 	assert.Equal(t, []string{"ch-1.internal:9440", "ch-2.internal:9440"}, addrs)
+	assert.Equal(t, []string{"https://ch-1.internal:8443", "https://ch-2.internal:8443"}, full.HTTPEndpoints)
+	assert.Equal(t, component.MustNewIDWithName("weir_journal", "main"), full.Journal)
 	assert.Equal(t, "telemetry", full.ClickHouse.Database)
 	assert.Equal(t, "zstd", full.Compression)
 	assert.False(t, full.CreateSchema)
-	assert.Equal(t, 50000, full.BlockMaxRows)
 	assert.Equal(t, 10*time.Second, full.Timeout)
+	assert.Equal(t, 4, full.Workers)
+	assert.Equal(t, RetryConfig{500 * time.Millisecond, 10 * time.Second}, full.Retry)
+	assert.Equal(t, []chinsert.Setting{{Key: "insert_distributed_sync", Value: "1"}}, full.settings())
 	assert.False(t, full.ClickHouse.TLS.Insecure)
-	assert.Equal(t, 4, full.SendingQueue.Get().NumConsumers)
 }
 
 func TestConfig_PasswordFromEnvNeverPrinted(t *testing.T) {
@@ -56,16 +61,21 @@ func TestConfig_ValidateReportsEveryMistake(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`only the native protocol`,
+		`http_endpoints: "tcp://localhost:9000": want http://host:port`,
+		`http_endpoints: "http://localhost:8123": no credentials or query in the URL`,
 		`database: database name "my-db"`,
 		`compression "snappy": use none, lz4 or zstd`,
 		`dial_timeout must be positive`,
 		`timeout must be positive`,
-		`block_max_rows must be at least 1`,
-		`block_max_bytes must be at least 1024`,
+		`workers must be 1 to 16, got 0`,
+		`retry: initial_interval must be positive`,
+		`rejected_max_size_mib must not be negative`,
+		`insert_settings: "a b" is not a setting name`,
 		`password is set but username is empty`,
 	} {
 		assert.Contains(t, msg, want)
 	}
+	assert.NotContains(t, msg, "pw@", "credentials in a URL are never repeated")
 }
 
 func TestConfig_BadEndpoints(t *testing.T) {

@@ -1,14 +1,20 @@
-// Package clickhouseexporter writes traces and metrics into weir's ClickHouse tables over
-// the native protocol, as large columnar blocks built without reflection on the hot path.
-// The tables belong to package rollup; this exporter only appends rows to them.
+// Package clickhouseexporter sends weir's data into its ClickHouse tables (package rollup owns
+// them) from the journal of a weir_journal extension.
 //
-// Batching, the persistent queue, retries and timeouts are the collector's exporterhelper:
-// sending_queue.batch bounds a block in time and size, block_max_rows and block_max_bytes
-// split a batch that is still too large, and a failed insert hands back only the rows that
-// were not written, so a retry does not write a block twice.
+// Blocks reach the journal two ways: weir_otlp seals them there from what it receives
+// (internal/ingest), and this exporter's own consumers turn the pdata that other collector
+// components hand it into the same blocks (spans and their trace_index rows, the five
+// metric tables and series_1m, weir_red's red_1m and edges_1m points). Either way a call
+// returns once its data is in the journal.
 //
-// Each block of spans is followed by the trace_index rows of its traces, aggregated per
-// trace in Go (rollup.TraceIndexBlock). They are sent only once the spans are stored, and a
-// failure to send them is counted (weir_clickhouse_unindexed_spans), not retried: a retry
-// would store the block's spans twice.
+// The sender (ingest.Sender) inserts the journal's committed blocks over ClickHouse's HTTP
+// interface as pre-encoded Native data (internal/chinsert), coalescing consecutive blocks of
+// a table into one all-or-nothing INSERT; retries what a retry may fix with backoff, looks a
+// block whose INSERT had an unknown outcome up by its InsertId before sending it again, and
+// sets aside (rejected/ in the journal, logged, counted) what ClickHouse refuses for good.
+//
+// At start the exporter checks what retrying cannot fix, and refuses to start on it: a wrong
+// user or password, a missing database with create_schema off, a schema of another version,
+// a table that lacks a column weir writes. A server that is merely away is retried in the
+// background while data waits in the journal.
 package clickhouseexporter // import "github.com/weirhq/weir/exporters/clickhouseexporter"

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -27,57 +25,41 @@ func NewFactory() exporter.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	queue := exporterhelper.NewDefaultQueueConfig()
-	// Count the queue in spans and points, and cut big, infrequent blocks: ClickHouse makes a
-	// part per INSERT, and many small parts cost more merges than the rows themselves.
-	queue.Sizer = exporterhelper.RequestSizerTypeItems
-	queue.QueueSize = 2_000_000
-	queue.NumConsumers = 2
-	batch := exporterhelper.BatchConfig{
-		FlushTimeout: 2 * time.Second,
-		Sizer:        exporterhelper.RequestSizerTypeItems,
-		MinSize:      32_768,
-		MaxSize:      65_536,
-	}
-	batch.Partition.CacheSize = 10_000
-	batch.Partition.IdleTimeout = 90 * time.Second
-	queue.Batch = configoptional.Some(batch)
 	return &Config{
-		ClickHouse:     chclient.Default(),
-		Compression:    "lz4",
-		CreateSchema:   true,
-		BlockMaxRows:   1_000_000,
-		BlockMaxBytes:  512 << 20,
-		Timeout:        30 * time.Second,
-		RetryOnFailure: configretry.NewDefaultBackOffConfig(),
-		SendingQueue:   configoptional.Some(queue),
+		ClickHouse:         chclient.Default(),
+		HTTPEndpoints:      []string{"http://127.0.0.1:8123"},
+		Journal:            component.MustNewID("weir_journal"),
+		Compression:        "lz4",
+		CreateSchema:       true,
+		Timeout:            30 * time.Second,
+		Workers:            2,
+		Retry:              RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
+		RejectedMaxSizeMiB: 256,
+		DrainTimeout:       10 * time.Second,
 	}
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	c := cfg.(*Config)
-	e, err := newExporter(c, set.TelemetrySettings)
+	e, err := acquire(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, helperOptions(c, e)...)
+	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, options(e)...)
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
-	c := cfg.(*Config)
-	e, err := newExporter(c, set.TelemetrySettings)
+	e, err := acquire(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(c, e)...)
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, options(e)...)
 }
 
-func helperOptions(c *Config, e *chExporter) []exporterhelper.Option {
+// options: no queue, no retry, no timeout from exporterhelper. What a consumer hands over is
+// in the journal when the call returns; the sender retries from there.
+func options(e *chExporter) []exporterhelper.Option {
 	return []exporterhelper.Option{
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: c.Timeout}),
-		exporterhelper.WithRetry(c.RetryOnFailure),
-		exporterhelper.WithQueue(c.SendingQueue),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 	}

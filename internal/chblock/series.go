@@ -330,3 +330,6 @@ func (s *SeriesBlock) addBuckets(bounds []float64, counts []uint64) {
 	s.curB, s.mergeB = mb, s.curB[:0]
 	s.curC, s.mergeC = mc, s.curC[:0]
 }
+
+// Columns lists the block's column names, in the order it encodes them.
+func (s *SeriesBlock) Columns() []string { return names(s.cols) }

@@ -243,10 +243,11 @@ func (e *Engine) loop() {
 	defer tick.Stop()
 	var sample <-chan time.Time
 	if e.sampler != nil {
-		t := time.NewTicker(e.cfg.Sampling.TickInterval)
-		if e.cfg.Sampling.TickInterval <= 0 {
-			t.Reset(min(max(e.cfg.Sampling.IdleTime/4, 10*time.Millisecond), time.Second))
+		every := e.cfg.Sampling.TickInterval
+		if every <= 0 {
+			every = min(max(e.cfg.Sampling.IdleTime/4, 10*time.Millisecond), time.Second)
 		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		sample = t.C
 	}

@@ -172,6 +172,25 @@ func (s *Sender) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// Drain waits until the sender is idle, ctx ends, or an INSERT fails (ClickHouse is away:
+// what is left waits in the journal for the next start).
+func (s *Sender) Drain(ctx context.Context) error {
+	if s.stop == nil {
+		return nil
+	}
+	failures := s.tel.failedInserts.Load()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !s.Idle() && s.tel.failedInserts.Load() == failures {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // Idle reports whether the sender has read the whole blocks log and has nothing left to send.
 func (s *Sender) Idle() bool {
 	return s.tel.pending.Load() == 0 && journal.Pos(s.tel.scanned.Load()) >= s.store.Blocks.End()

@@ -28,6 +28,8 @@ type senderTelemetry struct {
 	oldest     atomic.Int64 // Unix ns
 	queuedRows atomic.Int64
 	scanned    atomic.Uint64 // the reader's position after the last scan
+	// failedInserts counts failures, for Drain.
+	failedInserts atomic.Int64
 }
 
 func newSenderTelemetry(set component.TelemetrySettings, s *Sender) (*senderTelemetry, error) {
@@ -140,6 +142,7 @@ func (t *senderTelemetry) inserted(table string, batch []*queued, d time.Duratio
 
 func (t *senderTelemetry) failed(table string, _ int, d time.Duration) {
 	ctx, a := context.Background(), t.attr(table)
+	t.failedInserts.Add(1)
 	t.failures.Add(ctx, 1, a)
 	t.duration.Record(ctx, d.Seconds(), a)
 }

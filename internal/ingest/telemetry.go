@@ -96,6 +96,32 @@ func (t *telemetry) observe(e *Engine) error {
 		o.ObserveInt64(logBytes, e.store.Blocks.Size(), blocks)
 		return nil
 	}, logBytes)
+	if err != nil || e.stages == nil {
+		return err
+	}
+	perMetric, err := t.meter.Int64ObservableGauge("weir_series_active", metric.WithUnit("{series}"),
+		metric.WithDescription("Live series of a metric of a service, for the 100 metrics with the most."))
+	if err != nil {
+		return err
+	}
+	perService, err := t.meter.Int64ObservableGauge("weir_series_active_per_service", metric.WithUnit("{series}"),
+		metric.WithDescription("Live series of all metrics of a service."))
+	if err != nil {
+		return err
+	}
+	_, err = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		e.mmu.Lock()
+		top, services := e.stages.Active(100)
+		e.mmu.Unlock()
+		for _, c := range top {
+			o.ObserveInt64(perMetric, c.Series, metric.WithAttributes(
+				attribute.String("service", c.Service), attribute.String("metric", c.Metric)))
+		}
+		for service, n := range services {
+			o.ObserveInt64(perService, n, metric.WithAttributes(attribute.String("service", service)))
+		}
+		return nil
+	}, perMetric, perService)
 	return err
 }
 

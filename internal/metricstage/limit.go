@@ -1,6 +1,9 @@
 package metricstage
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/weirhq/weir/internal/anyvalue"
 	"github.com/weirhq/weir/internal/chblock"
 	"github.com/weirhq/weir/internal/model"
@@ -96,4 +99,32 @@ func (s *Stages) sweep(ms *metricSeries, now, idle int64) {
 func isOverflow(kvs []otlpwire.KV) bool {
 	return len(kvs) == 1 && string(kvs[0].Key) == OverflowAttribute &&
 		kvs[0].Value.Type == anyvalue.TypeBool && kvs[0].Value.Num != 0
+}
+
+// MetricCount is the live series of one metric of one service.
+type MetricCount struct {
+	Service, Metric string
+	Series          int64
+}
+
+// Active is the live series of the top metrics with the most (at most top), and of each
+// service, for telemetry.
+func (s *Stages) Active(top int) ([]MetricCount, map[string]int64) {
+	all := make([]MetricCount, 0, len(s.metrics))
+	services := map[string]int64{}
+	for _, ms := range s.metrics {
+		n := int64(len(ms.lastSeen))
+		all = append(all, MetricCount{ms.service, ms.metric, n})
+		services[ms.service] += n
+	}
+	slices.SortFunc(all, func(a, b MetricCount) int {
+		if c := cmp.Compare(b.Series, a.Series); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Metric, b.Metric)
+	})
+	return all[:min(len(all), top)], services
 }

@@ -1,0 +1,158 @@
+package weirotlpreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// rawCodec hands requests over as their protobuf bytes, undecoded, and writes responses that
+// are already encoded: weir reads requests with otlpwire. It is this server's only codec.
+type rawCodec struct{}
+
+// message is a request's or a response's encoding.
+type message struct{ b []byte }
+
+// Name is "proto", what OTLP clients send and expect.
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(*message)
+	if !ok {
+		return nil, fmt.Errorf("weir_otlp: cannot encode %T", v)
+	}
+	return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*message)
+	if !ok {
+		return fmt.Errorf("weir_otlp: cannot decode into %T", v)
+	}
+	m.b = data.Materialize() // a copy: data is freed when Unmarshal returns
+	return nil
+}
+
+type exportHandler func(ctx context.Context, body []byte) ([]byte, error)
+
+// serviceDesc is an OTLP service with one unary method, Export, handled by h.
+func serviceDesc(name string, h exportHandler) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: name,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Export",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+				in := new(message)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				call := func(ctx context.Context, req any) (any, error) {
+					out, err := h(ctx, req.(*message).b)
+					if err != nil {
+						return nil, err
+					}
+					return &message{b: out}, nil
+				}
+				if interceptor == nil {
+					return call(ctx, in)
+				}
+				return interceptor(ctx, in, &grpc.UnaryServerInfo{FullMethod: "/" + name + "/Export"}, call)
+			},
+		}},
+		Metadata: "opentelemetry/proto/collector",
+	}
+}
+
+func (r *otlpReceiver) startGRPC(ctx context.Context, host component.Host, cfg *configgrpc.ServerConfig) error {
+	srv, err := cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
+		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(rawCodec{})))
+	if err != nil {
+		return fmt.Errorf("weir_otlp grpc: %w", err)
+	}
+	srv.RegisterService(serviceDesc("opentelemetry.proto.collector.trace.v1.TraceService", r.grpcTraces), nil)
+	srv.RegisterService(serviceDesc("opentelemetry.proto.collector.metrics.v1.MetricsService", r.grpcMetrics), nil)
+	ln, err := cfg.NetAddr.Listen(ctx)
+	if err != nil {
+		return fmt.Errorf("weir_otlp grpc: listen on %s: %w", cfg.NetAddr.Endpoint, err)
+	}
+	r.logger.Info("weir_otlp listening for OTLP/gRPC", zapEndpoint(ln.Addr().String()))
+	r.grpc = srv
+	r.serve("grpc", ln, srv.Serve)
+	return nil
+}
+
+func (r *otlpReceiver) grpcTraces(ctx context.Context, body []byte) ([]byte, error) {
+	if err := r.limits.acquire(int64(len(body)), r.tel); err != nil {
+		return nil, grpcStatus(err)
+	}
+	defer r.limits.release(int64(len(body)))
+	ctx = r.obsTr.StartTracesOp(ctx)
+	o := r.traces(ctx, body)
+	r.obsTr.EndTracesOp(ctx, "protobuf", o.items, o.err)
+	if o.err != nil {
+		return nil, grpcStatus(o.err)
+	}
+	return partialSuccess(o.rejected, rejectedSpansMessage(o.rejected)), nil
+}
+
+func (r *otlpReceiver) grpcMetrics(ctx context.Context, body []byte) ([]byte, error) {
+	if err := r.limits.acquire(int64(len(body)), r.tel); err != nil {
+		return nil, grpcStatus(err)
+	}
+	defer r.limits.release(int64(len(body)))
+	ctx = r.obsTr.StartMetricsOp(ctx)
+	o := r.metrics(ctx, body)
+	r.obsTr.EndMetricsOp(ctx, "protobuf", o.items, o.err)
+	if o.err != nil {
+		return nil, grpcStatus(o.err)
+	}
+	return partialSuccess(0, ""), nil
+}
+
+// grpcStatus maps a refusal to the status OTLP senders act on: InvalidArgument is not
+// retried, Unavailable is.
+func grpcStatus(err error) error {
+	switch {
+	case errors.Is(err, errInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, errOverloaded):
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func rejectedSpansMessage(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d spans with an all-zero or malformed trace or span ID were dropped", n)
+}
+
+// partialSuccess encodes an Export*ServiceResponse: empty when nothing was rejected, else
+// its partial_success with the count (rejected_spans or rejected_data_points, field 1 in
+// both) and the message.
+func partialSuccess(rejected int, msg string) []byte {
+	if rejected == 0 && msg == "" {
+		return nil
+	}
+	var ps []byte
+	if rejected > 0 {
+		ps = protowire.AppendTag(ps, 1, protowire.VarintType)
+		ps = protowire.AppendVarint(ps, uint64(rejected))
+	}
+	if msg != "" {
+		ps = protowire.AppendTag(ps, 2, protowire.BytesType)
+		ps = protowire.AppendString(ps, msg)
+	}
+	out := protowire.AppendTag(nil, 1, protowire.BytesType)
+	return protowire.AppendBytes(out, ps)
+}
