@@ -163,6 +163,14 @@ func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) 
 			return nil, err
 		}
 	}
+	if cfg.Sampling != nil && cfg.Sampling.Baseline.Probability >= 1 {
+		// A baseline that keeps every trace leaves nothing to decide: spans are stored as they
+		// come, without holding them (and without the reason attribute, which would need the
+		// whole trace).
+		set.Logger.Info("tail sampling baseline is 1: every span is stored as it comes, the sampler is skipped")
+		cfg.Sampling = nil
+		e.cfg.Sampling = nil
+	}
 	if cfg.Sampling != nil {
 		if e.sampler, err = tailsample.New(cfg.Sampling, set, keeper{e}); err != nil {
 			return nil, err
@@ -350,27 +358,34 @@ func (e *Engine) processMetrics(req []byte, at time.Time, stateOnly bool) error 
 // (only the traces only accepts, if not nil), or every span into the block without a sampler.
 func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at time.Time, withRED, withSampler bool,
 	only func(pcommon.TraceID) bool) error {
+	if withSampler && e.sampler == nil {
+		// Every span is stored: RED counts it and the block takes it in one pass.
+		return e.keepAll(req, at, withRED && e.red != nil)
+	}
 	var errs []error
 	if withRED && e.red != nil {
 		errs = append(errs, e.red.ConsumeWire(req, at))
 	}
 	if withSampler {
-		if e.sampler != nil {
-			errs = append(errs, e.sampler.ConsumeAt(ctx, req, uint64(pos), at, only))
-		} else {
-			errs = append(errs, e.keepAll(req))
-		}
+		errs = append(errs, e.sampler.ConsumeAt(ctx, req, uint64(pos), at, only))
 	}
 	return errors.Join(errs...)
 }
 
-// keepAll puts every span with usable IDs into the spans block.
-func (e *Engine) keepAll(req []byte) error {
+// keepAll puts every span with usable IDs into the spans block, counting it in RED first when
+// withRED.
+func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 	e.bmu.Lock()
 	defer e.bmu.Unlock()
+	b := e.cur.spans
+	defer e.checkFull(b)
+	if withRED {
+		return e.red.ConsumeWireVisit(req, at, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
+			b.AppendWire(res, svc, sc, sp, nil)
+		})
+	}
 	r := &e.reader
 	r.Reset(req)
-	b := e.cur.spans
 	for r.NextResource() {
 		svc := chblock.ServiceNameWire(r.Resource().Attrs)
 		for r.NextScope() {
@@ -381,7 +396,6 @@ func (e *Engine) keepAll(req []byte) error {
 			}
 		}
 	}
-	e.checkFull(b)
 	return r.Err()
 }
 

@@ -381,7 +381,11 @@ func (g *Gen) exemplars(es pmetric.ExemplarSlice) {
 // resource (service.name=telemetrygen), scope "telemetrygen", traces of two spans, a SERVER
 // "lets-go" and a CLIENT child "okey-dokey", with net.sock.peer.addr and peer.service
 // attributes. The shape the end-to-end benchmarks send, for Go benchmarks of the same.
-func (g *Gen) Telemetrygen(n int) ptrace.Traces {
+func (g *Gen) Telemetrygen(n int) ptrace.Traces { return g.TelemetrygenTraces(n, 2) }
+
+// TelemetrygenTraces is Telemetrygen with traces of perTrace spans (weirload's -trace-spans):
+// a SERVER root "lets-go" and CLIENT children "okey-dokey" of it.
+func (g *Gen) TelemetrygenTraces(n, perTrace int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "telemetrygen")
@@ -396,7 +400,8 @@ func (g *Gen) Telemetrygen(n int) ptrace.Traces {
 		for j := range sid {
 			sid[j] = byte(g.R.Uint32())
 		}
-		if i%2 == 0 {
+		root := i%perTrace == 0
+		if root {
 			for j := range tid {
 				tid[j] = byte(g.R.Uint32())
 			}
@@ -407,7 +412,7 @@ func (g *Gen) Telemetrygen(n int) ptrace.Traces {
 		sp.SetStartTimestamp(start)
 		sp.SetEndTimestamp(start + 123_000)
 		sp.Attributes().PutStr("net.sock.peer.addr", "1.2.3.4")
-		if i%2 == 1 {
+		if !root {
 			sp.SetParentSpanID(parent)
 			sp.SetName("okey-dokey")
 			sp.SetKind(ptrace.SpanKindClient)

@@ -2,6 +2,8 @@ package red
 
 import (
 	"context"
+	"encoding/binary"
+	"math/bits"
 	"time"
 
 	"github.com/weirhq/weir/internal/model"
@@ -14,6 +16,15 @@ const (
 	connDatabase  = "database"  // a client span with db.system and no server span
 	connVirtual   = "virtual"   // a client span naming a peer that sends no spans
 )
+
+// hash mixes the key into 64 bits: trace and span IDs are random, so their words xored and
+// multiplied spread well.
+func (k halfKey) hash() uint64 {
+	a := binary.LittleEndian.Uint64(k.trace[:8])
+	b := binary.LittleEndian.Uint64(k.trace[8:])
+	c := binary.LittleEndian.Uint64(k.span[:])
+	return (a ^ bits.RotateLeft64(b, 31) ^ c*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+}
 
 // halfKey identifies an edge by the client (or producer) span: the server side finds it
 // through its parent span ID.
@@ -59,7 +70,10 @@ type edgeKey struct {
 type graph struct {
 	cfg     *ServiceGraphConfig
 	window  int64
-	pending map[halfKey]*half
+	// pending is by the key's hash (halfKey.hash): a 64-bit key takes the map's fast path and
+	// half the memory of the 24-byte key, and these lookups are most of RED's cost. The half
+	// holds its full key; a hash that matches another key (about 1 in 2^64) is no pair.
+	pending map[uint64]*half
 	order   []orderRef // arrival order, for expiry
 	head    int
 	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
@@ -69,10 +83,11 @@ type graph struct {
 	// Half edges settled without their other half since the last flush, by side: counted
 	// once per flush rather than one telemetry call each.
 	unpairedClient, unpairedServer int64
+	evicted                        int64 // half edges settled early at max_pending since the last flush
 }
 
 func newGraph(cfg *ServiceGraphConfig, window time.Duration) *graph {
-	return &graph{cfg: cfg, window: int64(window), pending: map[halfKey]*half{}, edges: map[edgeKey]*hist{},
+	return &graph{cfg: cfg, window: int64(window), pending: map[uint64]*half{}, edges: map[edgeKey]*hist{},
 		peers: map[string]string{}}
 }
 
@@ -101,7 +116,8 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 	h.arrived = now
 	tel := a.tel
 
-	if other, ok := g.pending[h.key]; ok && other.isClient != h.isClient {
+	hk := h.key.hash()
+	if other, ok := g.pending[hk]; ok && other.isClient != h.isClient && other.key == h.key {
 		client, server := other, &h
 		if h.isClient {
 			client, server = &h, other
@@ -111,18 +127,38 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 			conn = connMessaging
 		}
 		g.record(client, server.service, conn, client.failed || server.failed)
-		delete(g.pending, h.key)
+		delete(g.pending, hk)
 		g.release(other)
 		return
 	}
+	// Half edges that waited wait_time are settled as new ones come, a few at a time, so that
+	// pending stays near rate x wait_time between flushes; max_pending evicts only beyond that.
+	for settled := 0; settled < 4 && g.head < len(g.order); {
+		r := g.order[g.head]
+		if !r.live() {
+			g.order[g.head] = orderRef{}
+			g.head++
+			continue
+		}
+		if now.Sub(r.h.arrived) < g.cfg.WaitTime {
+			break
+		}
+		g.expireOne(virt, tel)
+		settled++
+	}
+	if g.head > 4096 && g.head > len(g.order)/2 {
+		n := copy(g.order, g.order[g.head:])
+		clear(g.order[n:])
+		g.order, g.head = g.order[:n], 0
+	}
 	for len(g.pending) >= g.cfg.MaxPending {
-		tel.pendingEvicted.Add(context.Background(), 1)
+		g.evicted++
 		g.expireOne(virt, tel)
 	}
 	hp := g.newHalf()
 	h.gen = hp.gen
 	*hp = h
-	g.pending[h.key] = hp
+	g.pending[hk] = hp
 	g.order = append(g.order, orderRef{hp, hp.gen})
 }
 
@@ -166,7 +202,10 @@ func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry)
 	if g.unpairedServer > 0 {
 		tel.unpaired("server", g.unpairedServer)
 	}
-	g.unpairedClient, g.unpairedServer = 0, 0
+	if g.evicted > 0 {
+		tel.pendingEvicted.Add(context.Background(), g.evicted)
+	}
+	g.unpairedClient, g.unpairedServer, g.evicted = 0, 0, 0
 	if drop := min(g.freeLow, len(g.free)-1024); drop > 0 {
 		n := copy(g.free, g.free[drop:])
 		clear(g.free[n:])
@@ -206,8 +245,8 @@ func (g *graph) expireOne(_ []string, _ *telemetry) {
 		h := r.h
 		// Another half may wait under the same key (two consumers of one producer, a span
 		// sent twice): only this half's own entry goes.
-		if g.pending[h.key] == h {
-			delete(g.pending, h.key)
+		if hk := h.key.hash(); g.pending[hk] == h {
+			delete(g.pending, hk)
 		}
 		switch {
 		case h.isClient && h.peer != "":

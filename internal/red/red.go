@@ -129,6 +129,18 @@ func New(cfg *Config, set component.TelemetrySettings) (*Aggregator, error) {
 // message that decodes (otlpwire.CheckTraces); spans without usable IDs are left out (weir's
 // receiver refuses them). now is the arrival time, which series and half edges age by.
 func (a *Aggregator) ConsumeWire(req []byte, now time.Time) error {
+	return a.ConsumeWireVisit(req, now, nil)
+}
+
+var unknownServiceBytes = []byte(UnknownService)
+
+// Visit sees each span with usable IDs that ConsumeWireVisit counted, with its resource,
+// service name and scope; the views are valid during the call.
+type Visit func(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *otlpwire.Span)
+
+// ConsumeWireVisit is ConsumeWire that hands every span it counts to visit (when not nil) in
+// the same pass over the request: a caller storing every span reads each one once.
+func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := &a.reader
@@ -140,6 +152,8 @@ func (a *Aggregator) ConsumeWire(req []byte, now time.Time) error {
 		svc := UnknownService
 		if ok {
 			svc = bstr(service)
+		} else {
+			service = unknownServiceBytes
 		}
 		clear(a.resDims)
 		a.readDims(attrs{wire: res.Attrs}, a.resDims)
@@ -155,6 +169,9 @@ func (a *Aggregator) ConsumeWire(req []byte, now time.Time) error {
 					weight: sampleweight.FromTraceStateBytes(sp.TraceState), attrs: attrs{wire: sp.Attrs}}
 				copy(v.parentID[:], sp.ParentSpanID)
 				ss = a.count(ss, svc, &v, now)
+				if visit != nil {
+					visit(res, service, r.Scope(), sp)
+				}
 			}
 		}
 	}

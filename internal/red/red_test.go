@@ -462,7 +462,7 @@ func TestGraph_ReusedHalvesExpireOnTime(t *testing.T) {
 	require.NoError(t, h.c.ConsumeTraces(ctx, traces(
 		sp{service: "a", kind: ptrace.SpanKindClient, trace: 2, id: 3, end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": "ext"}},
 	)))
-	require.Same(t, reused, h.c.graph.pending[halfKey{[16]byte{2, 1}, [8]byte{3, 1}}])
+	require.Same(t, reused, h.c.graph.pending[halfKey{[16]byte{2, 1}, [8]byte{3, 1}}.hash()])
 	h.now = h.now.Add(200 * time.Millisecond) // 1.1 s after the first use, 0.2 s after the second
 	assert.Equal(t, map[[3]string]uint64{{"a", "b", ""}: 1}, edgeCounts(h.flush(t)))
 	require.Len(t, h.c.graph.pending, 1, "not expired by its first use's order entry")
