@@ -68,8 +68,8 @@ type edgeKey struct {
 // graph pairs client and server spans into edges. Not safe for concurrent use: the
 // connector's mutex guards it.
 type graph struct {
-	cfg     *ServiceGraphConfig
-	window  int64
+	cfg    *ServiceGraphConfig
+	window int64
 	// pending is by the key's hash (halfKey.hash): a 64-bit key takes the map's fast path and
 	// half the memory of the 24-byte key, and these lookups are most of RED's cost. The half
 	// holds its full key; a hash that matches another key (about 1 in 2^64) is no pair.
