@@ -292,3 +292,91 @@ func testCrash(t *testing.T, sampling string) {
 		"red_1m counts every span received exactly once")
 	t.Logf("%d requests acknowledged before the kill; %d requests received, %d spans stored", ackedBefore, len(got), stored)
 }
+
+// TestMemory_FullLoadKeepAll sends as fast as four senders can to weir (shipped config, every
+// span kept, memory_limit_mib 256) and checks its peak RSS stays within 1.25 x the limit: the
+// heap is refused new requests above it rather than growing.
+func TestMemory_FullLoadKeepAll(t *testing.T) {
+	const limitMiB = 256
+	bin := sharedWeirBinary(t)
+	db := chtest.New(t)
+	grpcAddr := testnet.FreeAddr(t)
+	env := map[string]string{
+		"WEIR_CLICKHOUSE_ENDPOINT":      chtest.Endpoint(),
+		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": "http://" + chtest.HTTPAddr(),
+		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
+		"WEIR_OTLP_GRPC_ENDPOINT":       grpcAddr,
+		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
+		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
+		"WEIR_METRICS_HOST":             "127.0.0.1",
+		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
+		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
+		"WEIR_SAMPLING_BASELINE":        "1",
+		"WEIR_MEMORY_LIMIT_MIB":         strconv.Itoa(limitMiB),
+		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
+		"WEIR_LOG_LEVEL":                "warn",
+	}
+	w := startShipped(t, bin, env)
+	// Requests built before the load, so the senders only send.
+	reqs := make([][]byte, 300)
+	for i := range reqs {
+		b, err := crashRequest(uint32(i + 1)).MarshalProto()
+		require.NoError(t, err)
+		reqs[i] = b
+	}
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	var sent, refused atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; ; i += 4 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var reply []byte
+				err := conn.Invoke(context.Background(), traceExportMethod, &reqs[i%len(reqs)], &reply, grpc.ForceCodec(rawCodec{}))
+				if err != nil {
+					refused.Add(1)
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	var peak int64
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		peak = max(peak, vmHWM(t, w.cmd.Process.Pid))
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	peak = max(peak, vmHWM(t, w.cmd.Process.Pid))
+	t.Logf("%d requests of 200 spans accepted in 20 s (%.0f spans/s), %d refused; peak RSS %d MiB (limit %d MiB)",
+		sent.Load(), float64(sent.Load())*200/20, refused.Load(), peak>>20, limitMiB)
+	require.Positive(t, sent.Load())
+	assert.LessOrEqual(t, peak, int64(limitMiB)<<20*5/4, "peak RSS above 1.25 x memory_limit_mib")
+}
+
+// vmHWM is a process's peak resident set size in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}

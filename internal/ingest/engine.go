@@ -55,10 +55,12 @@ func (c *EngineConfig) defaults() {
 		c.Epoch = time.Second
 	}
 	if c.BlockMaxRows <= 0 {
-		c.BlockMaxRows = 65536
+		// Small blocks keep the memory of a seal small (columns, the encoded and the compressed
+		// block); the sender coalesces them into large INSERTs, so ClickHouse sees no more parts.
+		c.BlockMaxRows = 16384
 	}
 	if c.BlockMaxBytes <= 0 {
-		c.BlockMaxBytes = 256 << 20
+		c.BlockMaxBytes = 16 << 20
 	}
 	if c.MetricsSnapshot <= 0 {
 		c.MetricsSnapshot = 10 * time.Second
@@ -514,7 +516,9 @@ func (e *Engine) seal(final bool) error {
 	e.decisions = e.decisions[:0]
 	for _, b := range e.sealing {
 		b.reset()
-		e.free = append(e.free, b)
+		if len(e.free) < 2 {
+			e.free = append(e.free, b) // more would only keep memory a burst needed
+		}
 	}
 	e.sealing = e.sealing[:0]
 	// What no one needs any more: requests below what RED counted and what the sampler holds.

@@ -60,7 +60,7 @@ func (cfg *SenderConfig) defaults(store *Store) {
 		cfg.BatchMaxRows = 1_000_000
 	}
 	if cfg.BatchMaxBytes <= 0 {
-		cfg.BatchMaxBytes = 64 << 20
+		cfg.BatchMaxBytes = 16 << 20
 	}
 	if cfg.RetryInitial <= 0 {
 		cfg.RetryInitial = time.Second
