@@ -1,17 +1,22 @@
 package rollup
 
 import (
-	"context"
 	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirhq/weir/internal/chcluster"
+	"github.com/weirhq/weir/internal/chtest"
 )
 
 // shardedTables are the tables that are <table>_local plus a Distributed table on a
@@ -177,5 +182,191 @@ func TestMigrateCluster_RefusesUnknownCluster(t *testing.T) {
 	assert.ErrorContains(t, err, "lists servers")
 }
 
-// keep the imports used while the file grows.
-var _ = []any{fmt.Sprint, slices.Sorted[string], time.Second, context.Background}
+// dumpRows runs query on conn and prints every row with fmt, sorted: what two databases
+// must agree on, row for row.
+func dumpRows(t *testing.T, conn driver.Conn, query string) []string {
+	t.Helper()
+	rows, err := conn.Query(testContext(t), query)
+	require.NoError(t, err, query)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var dest []any
+		for _, c := range rows.ColumnTypes() {
+			dest = append(dest, reflect.New(c.ScanType()).Interface())
+		}
+		require.NoError(t, rows.Scan(dest...))
+		var b strings.Builder
+		for _, d := range dest {
+			v := reflect.ValueOf(d).Elem().Interface()
+			if tm, ok := v.(time.Time); ok {
+				v = tm.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(&b, "%v|", v)
+		}
+		out = append(out, b.String())
+	}
+	require.NoError(t, rows.Err())
+	slices.Sort(out)
+	return out
+}
+
+// clusterRedSeries has enough services that both shards get some.
+var clusterRedSeries = func() [][]any {
+	var out [][]any
+	for _, svc := range []string{"checkout", "cart", "frontend", "payment", "shipping", "search", "ads", "auth"} {
+		out = append(out,
+			[]any{svc, "GET /" + svc, uint8(2), uint8(0), []string{"region"}, []string{"eu"}},
+			[]any{svc, "GET /" + svc, uint8(2), uint8(2), []string{}, []string{}})
+	}
+	return out
+}()
+
+var clusterEdgeSeries = func() [][]any {
+	var out [][]any
+	for _, c := range []string{"frontend", "checkout", "cart", "payment", "api", "worker"} {
+		out = append(out, []any{c, "postgres", "database", uint8(0)}, []any{c, "cache", "", uint8(1)})
+	}
+	return out
+}()
+
+// seriesRows writes count points per series and minute of series_1m in [from, to).
+func insertSeries(t *testing.T, conn driver.Conn, database string, from, to time.Time) {
+	t.Helper()
+	batch, err := conn.PrepareBatch(testContext(t), "INSERT INTO "+database+"."+TableSeries1m+
+		" (Timestamp, ServiceName, MetricName, MetricType, SeriesHash, Count, Sum, Min, Max, Last, LastTimeUnixNano, BucketBounds, BucketCounts)")
+	require.NoError(t, err)
+	for m := from; m.Before(to); m = m.Add(time.Minute) {
+		for h := uint64(1); h <= 12; h++ {
+			v := float64(m.Unix()%97) + float64(h)
+			require.NoError(t, batch.Append(m.Add(time.Duration(h)*time.Second), "svc", "queue.depth", uint8(1),
+				h*0x9E3779B97F4A7C15, uint64(2), 2*v, v-1, v+1, v, uint64(m.Add(time.Duration(h)*time.Second).UnixNano()),
+				[]float64{1, 10, math.Inf(1)}, []uint64{h % 3, 1, 0}))
+		}
+	}
+	require.NoError(t, batch.Send())
+}
+
+// TestCluster_RollupAndRetentionMatchOneServer feeds the same one-minute rows to one server
+// and to the cluster (through the Distributed tables), runs the rollup job and retention on
+// both, and compares every tier row for row. On the cluster each shard's hourly and daily
+// rows stay on the shard of their source rows, and replicas agree.
+func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
+	single := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, single.Conn, single.Name, 0)
+	require.NoError(t, err)
+	cdb := migratedCluster(t, 0)
+	cluster := &chtest.DB{Conn: cdb.Conn, Name: cdb.Name} // the Distributed tables, as one server's
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	red := genRows(rng, clusterRedSeries, seedFrom, seedTo)
+	edges := genRows(rng, clusterEdgeSeries, seedFrom, seedTo)
+	for _, db := range []*chtest.DB{single, cluster} {
+		half := len(red) / 2
+		insertRows(t, db, TableRED1m, redFamily, red[:half])
+		insertRows(t, db, TableRED1m, redFamily, red[half:])
+		insertRows(t, db, TableEdges1m, edgeFamily, edges)
+		insertSeries(t, db.Conn, db.Name, seedFrom, seedTo)
+	}
+
+	now := func() time.Time { return seedNow }
+	oneRep, err := (&Job{Conn: single.Conn, Database: single.Name, Now: now}).Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	rc := rollupCluster(cdb)
+	clusterRep, err := (&Job{Conn: cdb.Conn, Database: cdb.Name, Cluster: &rc, Now: now}).Run(ctx, seedFrom, seedTo)
+	require.NoError(t, err)
+	require.NotEmpty(t, oneRep.Partitions)
+
+	// The same partitions are rebuilt, on each shard that has rows for them.
+	shards := map[int]bool{}
+	perTable := map[string]bool{}
+	for _, p := range clusterRep.Partitions {
+		shards[p.Shard] = true
+		perTable[p.Table+"/"+p.PartitionID] = true
+	}
+	assert.Equal(t, map[int]bool{1: true, 2: true}, shards, "both shards rolled up")
+	var want []string
+	for _, p := range oneRep.Partitions {
+		assert.Zero(t, p.Shard)
+		want = append(want, p.Table+"/"+p.PartitionID)
+	}
+	assert.ElementsMatch(t, want, slices.Collect(maps.Keys(perTable)))
+
+	// compare checks that every tier agrees, and that the tiers in nonEmpty have rows.
+	compare := func(when string, nonEmpty ...string) {
+		t.Helper()
+		for _, tc := range []struct {
+			table string
+			cols  []string
+		}{
+			{TableRED1h, redFamily.columns()}, {TableRED1d, redFamily.columns()},
+			{TableEdges1h, edgeFamily.columns()}, {TableEdges1d, edgeFamily.columns()},
+			{TableSeries1h, seriesFamily.columns()}, {TableSeries1d, seriesFamily.columns()},
+			{TableRED1m, redFamily.columns()},
+		} {
+			q := func(db string) string {
+				return "SELECT " + strings.Join(tc.cols, ", ") + " FROM " + db + "." + tc.table
+			}
+			one := dumpRows(t, single.Conn, q(single.Name))
+			assert.Equal(t, one, dumpRows(t, cdb.Conn, q(cdb.Name)), "%s %s", when, tc.table)
+			if slices.Contains(nonEmpty, tc.table) {
+				assert.NotEmpty(t, one, "%s %s", when, tc.table)
+			}
+		}
+	}
+	compare("after the rollup", TableRED1h, TableRED1d, TableEdges1h, TableEdges1d, TableSeries1h, TableSeries1d, TableRED1m)
+
+	// Rows of a service sit on one shard in every RED tier, and replicas hold the same rows.
+	syncReplicas(t, cdb, TableRED1m+LocalSuffix, TableRED1h+LocalSuffix, TableRED1d+LocalSuffix)
+	for _, shard := range [][2]string{{"n1", "n2"}, {"n3", "n4"}} {
+		svc := func(node, table string) []string {
+			return dumpRows(t, cdb.Cluster.Conn(t, node), "SELECT DISTINCT ServiceName FROM "+cdb.Name+"."+table+LocalSuffix)
+		}
+		assert.NotEmpty(t, svc(shard[0], TableRED1m))
+		assert.Equal(t, svc(shard[0], TableRED1m), svc(shard[0], TableRED1h), "shard of %s", shard[0])
+		assert.Equal(t, svc(shard[0], TableRED1m), svc(shard[0], TableRED1d), "shard of %s", shard[0])
+		for _, table := range []string{TableRED1h, TableRED1d} {
+			q := "SELECT " + strings.Join(redFamily.columns(), ", ") + " FROM " + cdb.Name + "." + table + LocalSuffix
+			assert.Equal(t, dumpRows(t, cdb.Cluster.Conn(t, shard[0]), q), dumpRows(t, cdb.Cluster.Conn(t, shard[1]), q),
+				"%s on %s and %s", table, shard[0], shard[1])
+		}
+	}
+
+	// Retention 40 days later with 1m tiers kept 30 days and 1h tiers 35: every 1m and 1h
+	// partition goes, on both shards; the daily rows stay.
+	policy := Retention{TableRED1m: 30 * day, TableEdges1m: 30 * day, TableSeries1m: 30 * day,
+		TableRED1h: 35 * day, TableEdges1h: 35 * day, TableSeries1h: 35 * day}
+	later := seedNow.Add(40 * day)
+	oneDropped, err := ApplyRetention(ctx, single.Conn, single.Name, policy, later)
+	require.NoError(t, err)
+	clusterDropped, err := ApplyRetentionCluster(ctx, cdb.Conn, rc, cdb.Name, policy, later)
+	require.NoError(t, err)
+	require.NotEmpty(t, oneDropped)
+	shards = map[int]bool{}
+	perTable = map[string]bool{}
+	for _, p := range clusterDropped {
+		shards[p.Shard] = true
+		perTable[p.Table+"/"+p.PartitionID] = true
+	}
+	assert.Equal(t, map[int]bool{1: true, 2: true}, shards, "both shards dropped")
+	assert.ElementsMatch(t, droppedIDs(oneDropped), slices.Sorted(maps.Keys(perTable)))
+	compare("after retention", TableRED1d, TableEdges1d, TableSeries1d)
+	for _, node := range cdb.Nodes {
+		for _, table := range []string{TableRED1m, TableRED1h, TableEdges1m, TableSeries1h} {
+			// Replication drops them on the other replica of each shard too.
+			assert.Zero(t, cdb.QueryUint64(t, node.Name, "SELECT count() FROM "+cdb.Name+"."+table+LocalSuffix), "%s on %s", table, node.Name)
+		}
+	}
+}
+
+// syncReplicas waits until every server has fetched what its shard's other replica wrote
+// to tables.
+func syncReplicas(t *testing.T, db *chcluster.DB, tables ...string) {
+	t.Helper()
+	for _, node := range db.Nodes {
+		for _, table := range tables {
+			require.NoError(t, db.Cluster.Conn(t, node.Name).Exec(testContext(t), "SYSTEM SYNC REPLICA "+db.Name+"."+table), "%s on %s", table, node.Name)
+		}
+	}
+}
