@@ -47,6 +47,7 @@ type Node struct {
 	Shard   int    // from 1
 	Replica int    // from 1, within its shard
 	Addr    string // native protocol, host:port
+	HTTP    string // HTTP interface, http://host:port
 }
 
 // Cluster is the running test cluster.
@@ -88,9 +89,13 @@ func startCluster() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	var httpEndpoints []string
 	for _, line := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(line, "WEIR_CLICKHOUSE_CLUSTER="); ok {
 			c.Name = v
+		}
+		if v, ok := strings.CutPrefix(line, "WEIR_CLICKHOUSE_HTTP_ENDPOINT="); ok {
+			httpEndpoints = strings.Split(v, ",")
 		}
 	}
 	if out, err = c.run(10*time.Second, "nodes"); err != nil {
@@ -109,8 +114,11 @@ func startCluster() (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, Node{Name: f[0], Shard: shard, Replica: replica, Addr: f[3]})
 	}
-	if c.Name == "" || len(c.Nodes) == 0 {
-		return nil, fmt.Errorf("chcluster: %s env/nodes printed no cluster name or no nodes", c.script)
+	if c.Name == "" || len(c.Nodes) == 0 || len(httpEndpoints) != len(c.Nodes) {
+		return nil, fmt.Errorf("chcluster: %s env/nodes printed no cluster name, no nodes or not one HTTP endpoint per node", c.script)
+	}
+	for i := range c.Nodes {
+		c.Nodes[i].HTTP = httpEndpoints[i] // env lists them in nodes' order
 	}
 	return c, nil
 }
@@ -147,21 +155,48 @@ func repoRoot() (string, error) {
 	}
 }
 
-// lockPath is where tests coordinate their use of the cluster: the script's home.
-func lockPath() (string, error) {
-	home := os.Getenv("WEIR_HOME")
-	if home == "" {
+// home is the script's directory: $WEIR_HOME/cluster, <repo root>/.weir/cluster by default.
+func home() (string, error) {
+	h := os.Getenv("WEIR_HOME")
+	if h == "" {
 		root, err := repoRoot()
 		if err != nil {
 			return "", err
 		}
-		home = filepath.Join(root, ".weir")
+		h = filepath.Join(root, ".weir")
 	}
-	dir := filepath.Join(home, "cluster")
+	return filepath.Join(h, "cluster"), nil
+}
+
+// lockPath is where tests coordinate their use of the cluster: the script's home.
+func lockPath() (string, error) {
+	dir, err := home()
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("chcluster: %w", err)
 	}
 	return filepath.Join(dir, "tests.lock"), nil
+}
+
+// PID is the process ID of the server called name, from the script's pid file, for
+// benchmarks that read a server's CPU time.
+func (c *Cluster) PID(t testing.TB, name string) int {
+	t.Helper()
+	dir, err := home()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name, "pid"))
+	if err != nil {
+		t.Fatalf("chcluster: pid of %s: %v", name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("chcluster: pid of %s: %v", name, err)
+	}
+	return pid
 }
 
 // lock takes the tests' lock, shared or exclusive, until t ends. Each call opens the file
