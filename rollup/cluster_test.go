@@ -136,6 +136,8 @@ func TestMigrateCluster_TablesOnEveryServer(t *testing.T) {
 		assert.Equal(t, uint64(len(Migrations())), db.QueryUint64(t, node.Name, "SELECT count() FROM "+db.Name+"."+TableSchemaMigrations), node.Name)
 	}
 
+	readersRun(t, db)
+
 	// Running it again changes nothing.
 	res, err := MigrateCluster(testContext(t), db.Conn, rollupCluster(db), db.Name, 0)
 	require.NoError(t, err)
@@ -180,6 +182,49 @@ func TestMigrateCluster_RefusesUnknownCluster(t *testing.T) {
 	c.Servers = "no_such_cluster"
 	_, err = MigrateCluster(testContext(t), db.Conn, c, db.Name, 0)
 	assert.ErrorContains(t, err, "lists servers")
+}
+
+// readersRun calls every reader the analyzer uses against the cluster's tables. The test
+// cluster keeps distributed_product_mode at the server's default, deny: a reader whose IN
+// or JOIN read a Distributed table inside a query on another would fail (code 288). (The
+// driver cannot send string settings to 18.16, so weir could not set it per query.)
+func readersRun(t *testing.T, db *chcluster.DB) {
+	t.Helper()
+	ctx := testContext(t)
+	from, to := seedFrom, seedTo
+	conn, name := db.Conn, db.Name
+	check := func(what string, err error) {
+		t.Helper()
+		assert.NoError(t, err, what)
+	}
+	_, err := CallGroups(ctx, conn, name, CallGroupQuery{From: from, To: to, MinCalls: 3, MinFailing: 3})
+	check("CallGroups", err)
+	_, err = ChildCounts(ctx, conn, name, ChildCountQuery{From: from, To: to, MinChildren: 3, MinClientChildren: 2})
+	check("ChildCounts", err)
+	_, err = TracesWithOperation(ctx, conn, name, from, to, []Operation{{Service: "a", Name: "b"}})
+	check("TracesWithOperation", err)
+	_, err = ResentCallsByOperation(ctx, conn, name, from, to, 1)
+	check("ResentCallsByOperation", err)
+	_, err = CountRequests(ctx, conn, name, from, to)
+	check("CountRequests", err)
+	_, err = CountSpans(ctx, conn, name, from, to)
+	check("CountSpans", err)
+	_, err = TelemetryByService(ctx, conn, name, from, to)
+	check("TelemetryByService", err)
+	_, err = SeriesCounts(ctx, conn, name, from, to)
+	check("SeriesCounts", err)
+	_, err = SpendByResource(ctx, conn, name, "EffectiveCost", from, to)
+	check("SpendByResource", err)
+	_, err = AllocationByController(ctx, conn, name, from, to)
+	check("AllocationByController", err)
+	_, err = CallsToNode(ctx, conn, name, "postgres", from, to)
+	check("CallsToNode", err)
+	_, err = RequestsByService(ctx, conn, name, []string{"a"}, from, to)
+	check("RequestsByService", err)
+	for _, sig := range []Signal{SignalRED, SignalEdges} {
+		_, err = (&Querier{Conn: conn, Database: name}).Query(ctx, Query{Signal: sig, From: from, To: to, Step: time.Hour})
+		check("Querier "+sig.String(), err)
+	}
 }
 
 // dumpRows runs query on conn and prints every row with fmt, sorted: what two databases
@@ -316,6 +361,7 @@ func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
 		}
 	}
 	compare("after the rollup", TableRED1h, TableRED1d, TableEdges1h, TableEdges1d, TableSeries1h, TableSeries1d, TableRED1m)
+	sameQueries(t, single, cdb, "after the rollup")
 
 	// Rows of a service sit on one shard in every RED tier, and replicas hold the same rows.
 	syncReplicas(t, cdb, TableRED1m+LocalSuffix, TableRED1h+LocalSuffix, TableRED1d+LocalSuffix)
@@ -352,11 +398,43 @@ func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
 	assert.Equal(t, map[int]bool{1: true, 2: true}, shards, "both shards dropped")
 	assert.ElementsMatch(t, droppedIDs(oneDropped), slices.Sorted(maps.Keys(perTable)))
 	compare("after retention", TableRED1d, TableEdges1d, TableSeries1d)
+	// Only the daily tiers hold rows now: a reader that did not find them on the cluster
+	// would read the empty one-minute tiers.
+	sameQueries(t, single, cdb, "after retention")
 	for _, node := range cdb.Nodes {
 		for _, table := range []string{TableRED1m, TableRED1h, TableEdges1m, TableSeries1h} {
 			// Replication drops them on the other replica of each shard too.
 			assert.Zero(t, cdb.QueryUint64(t, node.Name, "SELECT count() FROM "+cdb.Name+"."+table+LocalSuffix), "%s on %s", table, node.Name)
 		}
+	}
+}
+
+// sameQueries runs tier-aware queries through rollup.Querier on one server and on the
+// cluster and requires the same rows, and rows at all for the daily ones.
+func sameQueries(t *testing.T, single *chtest.DB, cdb *chcluster.DB, when string) {
+	t.Helper()
+	for _, q := range []Query{
+		{Signal: SignalRED, From: seedFrom.Add(-24 * time.Hour), To: seedTo.Add(24 * time.Hour), Step: 24 * time.Hour},
+		{Signal: SignalEdges, From: seedFrom.Add(-24 * time.Hour), To: seedTo.Add(24 * time.Hour), Step: 24 * time.Hour},
+		{Signal: SignalRED, From: seedFrom, To: seedTo, Step: time.Hour, ServiceNames: []string{"checkout", "ads"}},
+	} {
+		one, err := (&Querier{Conn: single.Conn, Database: single.Name}).Query(testContext(t), q)
+		require.NoError(t, err)
+		got, err := (&Querier{Conn: cdb.Conn, Database: cdb.Name}).Query(testContext(t), q)
+		require.NoError(t, err)
+		if q.Step == 24*time.Hour {
+			require.NotEmpty(t, one.Rows, "%s: %v", when, q)
+		}
+		assert.Equal(t, one.Plan.String(), got.Plan.String(), "%s: the same tiers are read", when)
+		sortRows := func(rows []Row) []string {
+			var out []string
+			for _, r := range rows {
+				out = append(out, fmt.Sprintf("%v", r))
+			}
+			slices.Sort(out)
+			return out
+		}
+		assert.Equal(t, sortRows(one.Rows), sortRows(got.Rows), "%s: %v", when, q)
 	}
 }
 

@@ -309,9 +309,6 @@ EOF
             <max_memory_usage>4000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>in_order</load_balancing>
-            <!-- A query on a Distributed table whose IN or JOIN reads another Distributed
-                 table: run the subquery once and ship its result (18.16 refuses by default). -->
-            <distributed_product_mode>global</distributed_product_mode>
             <!-- Four servers share two cores here: fewer merge threads each. -->
             <background_pool_size>4</background_pool_size>
             <background_schedule_pool_size>4</background_schedule_pool_size>
