@@ -166,7 +166,23 @@ func migrate(ctx context.Context, conn driver.Conn, database string, target int,
 		res.Ran = append(res.Ran, stmts...)
 		res.To = m.Version
 	}
+	if cr != nil && res.To != from {
+		if err := cr.syncVersions(ctx, database); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// syncVersions waits until every server has fetched the version rows: the rows went to one
+// server, and a writer or the rollup schedule on another checks the version before it runs.
+func (cr *clusterRun) syncVersions(ctx context.Context, database string) error {
+	for i, conn := range cr.conns {
+		if err := conn.Exec(ctx, "SYSTEM SYNC REPLICA "+database+"."+TableSchemaMigrations); err != nil {
+			return fmt.Errorf("server %s: wait for the schema version to replicate: %w", cr.top.Servers[i], err)
+		}
+	}
+	return nil
 }
 
 // execAll runs stmts in order and stops at the first failure: later statements may depend

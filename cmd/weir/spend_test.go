@@ -32,10 +32,10 @@ func TestSpendCommand_Import(t *testing.T) {
 	out, errOut, err := runSpend(t, append(base, spendFixture, openCostFixture)...)
 	require.NoError(t, err)
 	assert.Contains(t, out, "spend import "+db.Name+": 2 files, 1,006 rows, 0 bad rows\n")
-	assert.Contains(t, out, "  "+spendFixture+"  FOCUS 1.0  1,000 rows  0 bad  cost 20.52\n")
-	assert.Contains(t, out, "  "+openCostFixture+"  OpenCost  6 rows  0 bad  cost 12.40\n")
+	assert.Contains(t, out, "  "+spendFixture+"  FOCUS 1.0  1,000 rows  0 bad  billed 20.52  effective 14.98\n")
+	assert.Contains(t, out, "  "+openCostFixture+"  OpenCost  6 rows  0 bad  total cost 12.40\n")
 	assert.Contains(t, out, "  2024-09  account 1234567890123  942 rows (was 0)  billed ")
-	assert.Contains(t, out, "  2024-10  account 20209880  1 rows (was 0)  billed 0.24\n")
+	assert.Contains(t, out, "  2024-10  account 20209880  1 rows (was 0)  billed 0.24  effective 0.00\n")
 	assert.Contains(t, out, "  [2024-09-01T00:00:00Z, 2024-09-02T00:00:00Z)  cluster cluster-one  3 rows (was 0)  total 6.25\n")
 	// Progress goes to stderr, a line per update when it is not a terminal.
 	assert.Contains(t, errOut, spendFixture+" (FOCUS): read 0.8 MB in ")
