@@ -13,9 +13,9 @@ import (
 	"github.com/weirhq/weir/analyzer/costmap"
 	"github.com/weirhq/weir/analyzer/hotspot"
 	"github.com/weirhq/weir/analyzer/report"
-	"github.com/weirhq/weir/demo"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/collectortest"
+	"github.com/weirhq/weir/demo"
 	"github.com/weirhq/weir/internal/testnet"
 )
 
