@@ -95,6 +95,7 @@ func columns(t *testing.T, db *chcluster.DB, node, table string) []string {
 }
 
 func TestMigrateCluster_TablesOnEveryServer(t *testing.T) {
+	t.Parallel()
 	db := migratedCluster(t, 0)
 	for _, node := range db.Nodes {
 		got := engines(t, db, node.Name)
@@ -146,6 +147,7 @@ func TestMigrateCluster_TablesOnEveryServer(t *testing.T) {
 }
 
 func TestMigrateCluster_FromPreviousVersionWithColumnOnOneShard(t *testing.T) {
+	t.Parallel()
 	db := migratedCluster(t, 7)
 	// A migration that stopped half-way left the column on shard 1 only: the guard asks every
 	// server, so the ALTER still runs for shard 2, and shard 1's "already exists" is no error.
@@ -166,7 +168,26 @@ func TestMigrateCluster_FromPreviousVersionWithColumnOnOneShard(t *testing.T) {
 	}
 }
 
+// A server that is down would make every ON CLUSTER statement wait
+// distributed_ddl_task_timeout (180 s) for it: the migration refuses to start instead, within
+// SessionWait, naming the server, and creates nothing.
+func TestMigrateCluster_RefusesWhileAServerIsDown(t *testing.T) {
+	db := chcluster.NewExclusive(t)
+	down := db.Nodes[len(db.Nodes)-1]
+	db.Cluster.StopNode(t, down.Name)
+	c := rollupCluster(db)
+	c.SessionWait = 2 * time.Second
+	start := time.Now()
+	_, err := MigrateCluster(testContext(t), db.Conn, c, db.Name, 0)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "server "+down.Addr+" has no ZooKeeper session")
+	assert.Less(t, time.Since(start), 30*time.Second)
+	assert.Zero(t, db.QueryUint64(t, db.Nodes[0].Name, "SELECT count() FROM system.tables WHERE database = ?", db.Name))
+	db.Cluster.StartNode(t, down.Name)
+}
+
 func TestMigrateCluster_RefusesUnknownCluster(t *testing.T) {
+	t.Parallel()
 	db := chcluster.New(t)
 	c := rollupCluster(db)
 	c.Name = "no_such_cluster"
@@ -297,6 +318,7 @@ func insertSeries(t *testing.T, conn driver.Conn, database string, from, to time
 // both, and compares every tier row for row. On the cluster each shard's hourly and daily
 // rows stay on the shard of their source rows, and replicas agree.
 func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
+	t.Parallel()
 	single := chtest.New(t)
 	ctx := testContext(t)
 	_, err := Migrate(ctx, single.Conn, single.Name, 0)
