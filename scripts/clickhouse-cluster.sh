@@ -478,9 +478,21 @@ cmd_start() {
 }
 
 cmd_stop() {
-	local n
+	local n pid i names=() pids=()
+	# Signal every server first: each takes a few seconds to shut down.
 	for n in "${NODES[@]}"; do
-		stop_one "$n"
+		if pid="$(pid_of "$n")"; then
+			kill -TERM "$pid" 2>/dev/null || true
+			names+=("$n")
+			pids+=("$pid")
+		else
+			log "$n is not running"
+		fi
+	done
+	for i in "${!pids[@]}"; do
+		stop_pid "${names[i]}" "${pids[i]}"
+		rm -f "$(node_dir "${names[i]}")/pid"
+		log "stopped ${names[i]} (pid ${pids[i]})"
 	done
 	stop_one zk
 }
