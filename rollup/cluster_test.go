@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirhq/weir/internal/chcluster"
+	"github.com/weirhq/weir/internal/chshard"
 	"github.com/weirhq/weir/internal/chtest"
 )
 
@@ -138,6 +139,7 @@ func TestMigrateCluster_TablesOnEveryServer(t *testing.T) {
 	}
 
 	readersRun(t, db)
+	traceIndexOnItsShard(t, db)
 
 	// Running it again changes nothing.
 	res, err := MigrateCluster(testContext(t), db.Conn, rollupCluster(db), db.Name, 0)
@@ -203,6 +205,47 @@ func TestMigrateCluster_RefusesUnknownCluster(t *testing.T) {
 	c.Servers = "no_such_cluster"
 	_, err = MigrateCluster(testContext(t), db.Conn, c, db.Name, 0)
 	assert.ErrorContains(t, err, "lists servers")
+}
+
+// traceIndexOnItsShard writes trace_index rows through TraceIndexWriter (an INSERT ...
+// SELECT from external data into the Distributed table) and finds each trace's row on the
+// shard its spans go to, read back whole through the Distributed table.
+func traceIndexOnItsShard(t *testing.T, db *chcluster.DB) {
+	t.Helper()
+	day := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	b := NewTraceIndexBlock(time.UTC)
+	var ids [][16]byte
+	for i := range 40 {
+		id := [16]byte{byte(i), 0xab, byte(i * 7)}
+		ids = append(ids, id)
+		b.Add(id, uint64(day.UnixNano()), uint64(day.Add(time.Second).UnixNano()), "checkout")
+		b.Add(id, uint64(day.UnixNano()), uint64(day.Add(2*time.Second).UnixNano()), "cart")
+	}
+	w, err := NewTraceIndexWriter(db.Conn, db.Name)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(testContext(t), b))
+	top, err := ReadTopology(testContext(t), db.Conn, rollupCluster(db))
+	require.NoError(t, err)
+	var weights []int
+	for _, sh := range top.Shards {
+		weights = append(weights, sh.Weight)
+	}
+	sel, err := chshard.NewSelector(weights)
+	require.NoError(t, err)
+	asOne := &chtest.DB{Conn: db.Conn, Name: db.Name}
+	for _, id := range ids {
+		row, ok := readTraceIndex(t, asOne, id)
+		require.True(t, ok, "trace %x indexed", id)
+		assert.Equal(t, uint64(2), row.count)
+		assert.Equal(t, []string{"cart", "checkout"}, row.services)
+		replica := top.Shards[sel.Shard(chshard.TraceKey(id))].Replicas[0]
+		for _, n := range db.Nodes {
+			if n.Addr == replica {
+				assert.Equal(t, uint64(1), db.QueryUint64(t, n.Name, fmt.Sprintf(
+					"SELECT count() FROM %s.trace_index_local WHERE TraceId = unhex('%x')", db.Name, id)), "trace %x on %s", id, n.Name)
+			}
+		}
+	}
 }
 
 // readersRun calls every reader the analyzer uses against the cluster's tables. The test

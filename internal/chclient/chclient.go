@@ -124,7 +124,14 @@ func (c *Config) options(ctx context.Context, addrs []string, compression clickh
 			return nil, fmt.Errorf("load tls config: %w", err)
 		}
 	}
+	var settings clickhouse.Settings
+	if c.Cluster != "" {
+		// An INSERT into a Distributed table returns once every shard has its rows, so an
+		// acknowledged write is stored; by default it would wait on this server's disk.
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
 	return &clickhouse.Options{
+		Settings: settings,
 		Protocol: clickhouse.Native, // the driver's HTTP mode does not work with 18.16
 		Addr:     addrs,
 		Auth: clickhouse.Auth{

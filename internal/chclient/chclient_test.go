@@ -20,12 +20,18 @@ func TestConfig_ValidateCluster(t *testing.T) {
 	c := Default()
 	assert.Empty(t, c.Validate())
 	assert.Nil(t, c.RollupCluster(), "one server unless a cluster is named")
+	opts, err := c.Options(context.Background(), clickhouse.CompressionLZ4, 2)
+	require.NoError(t, err)
+	assert.Empty(t, opts.Settings)
 	c.Cluster = "weir_prod"
 	assert.Empty(t, c.Validate())
 	rc := c.RollupCluster()
 	require.NotNil(t, rc)
 	assert.Equal(t, "weir_prod", rc.Name)
 	assert.NotNil(t, rc.Dial)
+	opts, err = c.Options(context.Background(), clickhouse.CompressionLZ4, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 1, opts.Settings["insert_distributed_sync"], "inserts wait for every shard")
 	c.Cluster = "prod-eu"
 	require.Len(t, c.Validate(), 1)
 	assert.ErrorContains(t, c.Validate()[0], `cluster "prod-eu"`)
