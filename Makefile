@@ -14,7 +14,7 @@ WEIR_TEST_CLICKHOUSE_HTTP_ADDR = 127.0.0.1:$(WEIR_CLICKHOUSE_HTTP_PORT)
 export WEIR_CLICKHOUSE_TCP_PORT WEIR_CLICKHOUSE_HTTP_PORT WEIR_CLICKHOUSE_ENDPOINT WEIR_CLICKHOUSE_HTTP_ENDPOINT \
 	WEIR_CLICKHOUSE_DATABASE WEIR_TEST_CLICKHOUSE_ADDR WEIR_TEST_CLICKHOUSE_HTTP_ADDR
 
-.PHONY: all chromium clickhouse clickhouse-stop build run test test-short tidy-check bench fuzz fmt clean
+.PHONY: all chromium clickhouse clickhouse-stop clickhouse-cluster clickhouse-cluster-stop build run test test-short tidy-check bench fuzz fmt clean
 
 all: build
 
@@ -24,6 +24,15 @@ clickhouse:
 
 clickhouse-stop:
 	scripts/clickhouse.sh stop
+
+# Start (or reuse) the project-local cluster: ZooKeeper and 2 shards x 2 replicas on loopback
+# (scripts/clickhouse-cluster.sh; installs zookeeper via apt-get when root). The cluster
+# tests use it; they start it themselves too.
+clickhouse-cluster:
+	scripts/clickhouse-cluster.sh start
+
+clickhouse-cluster-stop:
+	scripts/clickhouse-cluster.sh stop
 
 build:
 	$(GO) build -o bin/weir ./cmd/weir
@@ -38,7 +47,7 @@ run: clickhouse build
 chromium:
 	scripts/chromium.sh
 
-test: clickhouse chromium tidy-check
+test: clickhouse clickhouse-cluster chromium tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 
@@ -54,7 +63,7 @@ tidy-check:
 
 # Go benchmarks (ratios against proto unmarshal in the same run), then the end-to-end run
 # (weirload -> weir -> ClickHouse, see BENCHMARKS.md); BENCH_RESULTS names its markdown file.
-bench: clickhouse
+bench: clickhouse clickhouse-cluster
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	scripts/bench-e2e.sh $(BENCH_RESULTS)
 

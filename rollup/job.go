@@ -93,9 +93,13 @@ var rollupOrder = []rollupTier{
 
 // Job computes the hourly tiers from the one-minute tiers and the daily tiers from the hourly
 // ones, over closed windows only. It rebuilds whole partitions: for each partition it sums the
-// finer tier into a staging table (<tier>_staging, created AS the tier so partitioning matches)
-// and swaps it in with ALTER TABLE ... REPLACE PARTITION, which readers see atomically. Running
+// finer tier into a staging table (<tier>_staging, with the tier's structure and keys) and
+// swaps it in with ALTER TABLE ... REPLACE PARTITION, which readers see atomically. Running
 // it again over the same range rewrites the same rows, so it is idempotent.
+//
+// On a cluster each tier is sharded on the same key as the tier it is summed from, so every
+// shard rolls up its own rows: the job works shard by shard, on the <tier>_local tables of
+// one replica of each, and replication carries each swapped partition to the others.
 //
 // A Job is safe for concurrent use: Run calls are serialised. Two Jobs (or processes) must not
 // roll up the same database at once, since they would share the staging tables.
@@ -104,6 +108,9 @@ type Job struct {
 	Conn driver.Conn
 	// Database holds weir's tables.
 	Database string
+	// Cluster, when not nil, is the cluster Database lives on (Conn reaches any server of
+	// it); nil means the one server Conn reaches.
+	Cluster *Cluster
 	// Grace is how long after its end a window counts as closed; 0 means DefaultGrace.
 	Grace time.Duration
 	// Now is the clock; nil means time.Now.
@@ -137,6 +144,8 @@ type RebuiltPartition struct {
 	// From and To bound the windows recomputed from Source: the partition's start up to
 	// the partition's end or the last closed window's end, whichever is earlier.
 	From, To time.Time
+	// Shard is the shard whose rows these are; 0 on one server.
+	Shard int
 	// Rows is how many rows the partition holds now.
 	Rows uint64
 	// Preserved is how many of those were kept from the tier as they were, because Source no
@@ -195,17 +204,28 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Report, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 
-	loc, err := serverLocation(ctx, j.Conn)
-	if err != nil {
-		return rep, err
+	sites := []site{{conn: j.Conn}}
+	if j.Cluster != nil {
+		var closeSites func()
+		var err error
+		if sites, closeSites, err = shardSites(ctx, j.Conn, *j.Cluster); err != nil {
+			return rep, fmt.Errorf("rollup job: %w", err)
+		}
+		defer closeSites()
 	}
 	start := time.Now()
 	closedBy := j.now().Add(-j.grace())
-	for _, tier := range rollupOrder {
-		parts, err := j.rollupTier(ctx, tier, loc, from, to, closedBy)
-		rep.Partitions = append(rep.Partitions, parts...)
+	for _, s := range sites {
+		loc, err := serverLocation(ctx, s.conn)
 		if err != nil {
-			return rep, err
+			return rep, shardError(s, err)
+		}
+		for _, tier := range rollupOrder {
+			parts, err := j.rollupTier(ctx, s, tier, loc, from, to, closedBy)
+			rep.Partitions = append(rep.Partitions, parts...)
+			if err != nil {
+				return rep, shardError(s, err)
+			}
 		}
 	}
 	j.logger().Info("rollup done", "database", j.Database,
@@ -214,27 +234,34 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Report, error) {
 	return rep, nil
 }
 
-// rollupTier rebuilds the partitions of one tier.
-func (j *Job) rollupTier(ctx context.Context, tier rollupTier, loc *time.Location, from, to, closedBy time.Time) ([]RebuiltPartition, error) {
+// shardError names the shard err happened on, if any.
+func shardError(s site, err error) error {
+	if s.shard == 0 {
+		return err
+	}
+	return fmt.Errorf("shard %d: %w", s.shard, err)
+}
+
+// rollupTier rebuilds the partitions of one tier at s.
+func (j *Job) rollupTier(ctx context.Context, s site, tier rollupTier, loc *time.Location, from, to, closedBy time.Time) ([]RebuiltPartition, error) {
 	closedEnd := windowStart(closedBy, tier.window, loc)
-	ids, err := j.candidatePartitions(ctx, tier, loc, from, to, closedEnd)
+	ids, err := j.candidatePartitions(ctx, s, tier, loc, from, to, closedEnd)
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
 	db := j.Database
-	target := db + "." + tier.table
-	staging := target + "_staging"
+	staging := db + "." + tier.table + "_staging"
 	// Recreate the staging table each pass, so it always has the tier's current structure
 	// and partition key (a later migration may alter the tier).
-	if err := j.Conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
+	if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
 		return nil, fmt.Errorf("rollup %s: drop staging table: %w", tier.table, err)
 	}
-	if err := j.Conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+staging+" AS "+target); err != nil {
-		return nil, fmt.Errorf("rollup %s: create staging table: %w", tier.table, err)
+	if err := createStaging(ctx, s.conn, staging, db, tier.table+s.local); err != nil {
+		return nil, fmt.Errorf("rollup %s: %w", tier.table, err)
 	}
 	var out []RebuiltPartition
 	for _, id := range ids {
-		p, replaced, err := j.rebuild(ctx, tier, staging, id, loc, closedEnd)
+		p, replaced, err := j.rebuild(ctx, s, tier, staging, id, loc, closedEnd)
 		if err != nil {
 			return out, fmt.Errorf("rollup %s partition %s: %w", tier.table, id, err)
 		}
@@ -246,7 +273,7 @@ func (j *Job) rollupTier(ctx context.Context, tier rollupTier, loc *time.Locatio
 	}
 	// The staging table's parts are hard links to the tier's now; dropping it frees nothing
 	// the tier uses and leaves no extra table behind.
-	if err := j.Conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
+	if err := s.conn.Exec(ctx, "DROP TABLE IF EXISTS "+staging); err != nil {
 		return out, fmt.Errorf("rollup %s: drop staging table: %w", tier.table, err)
 	}
 	return out, nil
@@ -254,10 +281,10 @@ func (j *Job) rollupTier(ctx context.Context, tier rollupTier, loc *time.Locatio
 
 // candidatePartitions lists, oldest first, the IDs of tier's partitions that overlap
 // [from, to), start before closedEnd, and whose range the source has rows in.
-func (j *Job) candidatePartitions(ctx context.Context, tier rollupTier, loc *time.Location, from, to, closedEnd time.Time) ([]string, error) {
-	rows, err := j.Conn.Query(ctx,
+func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, loc *time.Location, from, to, closedEnd time.Time) ([]string, error) {
+	rows, err := s.conn.Query(ctx,
 		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND active AND table = ?",
-		j.Database, tier.source)
+		j.Database, tier.source+s.local)
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
 	}
@@ -294,19 +321,18 @@ func (j *Job) candidatePartitions(ctx context.Context, tier rollupTier, loc *tim
 // rebuild fills the staging table with partition id's new contents and swaps it in. It
 // reports false when the source has no rows in the partition's closed windows: then the
 // partition would be replaced by itself.
-func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, loc *time.Location, closedEnd time.Time) (RebuiltPartition, bool, error) {
+func (j *Job) rebuild(ctx context.Context, s site, tier rollupTier, staging, id string, loc *time.Location, closedEnd time.Time) (RebuiltPartition, bool, error) {
 	pStart, pEnd, _ := partitionRange(id, loc)
 	winEnd := pEnd
 	if closedEnd.Before(winEnd) {
 		winEnd = closedEnd
 	}
-	p := RebuiltPartition{Table: tier.table, Source: tier.source, PartitionID: id, From: pStart, To: winEnd}
-	db := j.Database
-	target := db + "." + tier.table
-	source := db + "." + tier.source
+	p := RebuiltPartition{Table: tier.table, Source: tier.source, PartitionID: id, From: pStart, To: winEnd, Shard: s.shard}
+	target := s.table(j.Database, tier.table)
+	source := s.table(j.Database, tier.source)
 
 	// TRUNCATE works on 18.16 for MergeTree tables.
-	if err := j.Conn.Exec(ctx, "TRUNCATE TABLE "+staging); err != nil {
+	if err := s.conn.Exec(ctx, "TRUNCATE TABLE "+staging); err != nil {
 		return p, false, fmt.Errorf("truncate staging: %w", err)
 	}
 	cols := strings.Join(tier.fam.columns(), ", ")
@@ -321,10 +347,10 @@ func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, 
 		"FROM " + source + "\n" +
 		"WHERE " + inRange + "\n" +
 		"GROUP BY rollup_window, " + series
-	if err := j.Conn.Exec(ctx, compute); err != nil {
+	if err := s.conn.Exec(ctx, compute); err != nil {
 		return p, false, fmt.Errorf("sum %s: %w", tier.source, err)
 	}
-	computed, err := j.count(ctx, staging)
+	computed, err := count(ctx, s.conn, staging)
 	if err != nil {
 		return p, false, err
 	}
@@ -334,10 +360,10 @@ func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, 
 		"SELECT " + cols + " FROM " + target + "\n" +
 		"WHERE Timestamp >= " + sqlTime(pStart) + " AND Timestamp < " + sqlTime(pEnd) + "\n" +
 		"  AND Timestamp NOT IN (SELECT DISTINCT " + tier.startOf + "(Timestamp) FROM " + source + " WHERE " + inRange + ")"
-	if err := j.Conn.Exec(ctx, keep); err != nil {
+	if err := s.conn.Exec(ctx, keep); err != nil {
 		return p, false, fmt.Errorf("keep rows of %s: %w", tier.table, err)
 	}
-	total, err := j.count(ctx, staging)
+	total, err := count(ctx, s.conn, staging)
 	if err != nil {
 		return p, false, err
 	}
@@ -346,15 +372,15 @@ func (j *Job) rebuild(ctx context.Context, tier rollupTier, staging, id string, 
 		// Nothing to recompute: the staging table holds exactly what the partition holds.
 		return p, false, nil
 	}
-	if err := j.Conn.Exec(ctx, "ALTER TABLE "+target+" REPLACE PARTITION ID '"+id+"' FROM "+staging); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+target+" REPLACE PARTITION ID '"+id+"' FROM "+staging); err != nil {
 		return p, false, fmt.Errorf("replace partition: %w", err)
 	}
 	return p, true, nil
 }
 
-func (j *Job) count(ctx context.Context, table string) (uint64, error) {
+func count(ctx context.Context, conn driver.Conn, table string) (uint64, error) {
 	var n uint64
-	if err := j.Conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
 	}
 	return n, nil

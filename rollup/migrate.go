@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,58 @@ func CurrentVersion(ctx context.Context, conn driver.Conn, database string) (int
 // newer version than this binary knows, or a target beyond it, is refused with
 // ErrSchemaTooNew.
 func Migrate(ctx context.Context, conn driver.Conn, database string, target int) (Applied, error) {
+	return migrate(ctx, conn, database, target, nil)
+}
+
+// MigrateCluster is Migrate for a database on cluster c, through conn to any of its servers.
+// Every statement runs ON CLUSTER (SCHEMA.md, "On a cluster"). Before the first one it
+// waits until every server of c answers and has its ZooKeeper session, and fails naming the
+// server that does not: ON CLUSTER DDL would otherwise wait distributed_ddl_task_timeout for
+// it. The schema version is the lowest any server has, so a server added to the cluster
+// gets every table (each statement is idempotent, and an ALTER runs only while some server
+// lacks its column).
+func MigrateCluster(ctx context.Context, conn driver.Conn, c Cluster, database string, target int) (Applied, error) {
+	if err := c.validate(); err != nil {
+		return Applied{}, err
+	}
+	if err := ValidateDatabase(database); err != nil {
+		return Applied{}, err
+	}
+	top, err := ReadTopology(ctx, conn, c)
+	if err != nil {
+		return Applied{}, err
+	}
+	conns, err := waitSessions(ctx, c, top.Servers)
+	if err != nil {
+		return Applied{}, err
+	}
+	defer closeAll(conns)
+	return migrate(ctx, conn, database, target, &clusterRun{c: c, top: top, conns: conns})
+}
+
+// clusterRun is what a migration on a cluster needs besides the connection it runs DDL on.
+type clusterRun struct {
+	c     Cluster
+	top   Topology
+	conns []driver.Conn // one per server, in top.Servers order
+}
+
+// version is the lowest schema version of database on any server.
+func (cr *clusterRun) version(ctx context.Context, database string) (int, error) {
+	lowest := -1
+	for i, conn := range cr.conns {
+		v, err := CurrentVersion(ctx, conn, database)
+		if err != nil {
+			return 0, fmt.Errorf("server %s: %w", cr.top.Servers[i], err)
+		}
+		if lowest < 0 || v < lowest {
+			lowest = v
+		}
+	}
+	return lowest, nil
+}
+
+func migrate(ctx context.Context, conn driver.Conn, database string, target int, cr *clusterRun) (Applied, error) {
 	if target == 0 {
 		target = LatestVersion()
 	}
@@ -65,6 +118,16 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 	if err != nil {
 		return Applied{}, err
 	}
+	opts := Options{Database: database, Features: FeaturesFor(server)}
+	if cr != nil {
+		// A newer weir on any server is refused below, from the server conn reached.
+		if lowest, err := cr.version(ctx, database); err != nil {
+			return Applied{}, err
+		} else if lowest < from {
+			from = lowest
+		}
+		opts.Cluster, opts.ServersCluster = cr.c.Name, cr.c.servers()
+	}
 	res := Applied{Server: server, From: from, To: from}
 	if from > LatestVersion() {
 		return res, fmt.Errorf("database %s is at schema version %d, this binary knows up to %d: %w",
@@ -73,7 +136,6 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 	if target <= from {
 		return res, nil
 	}
-	opts := Options{Database: database, Features: FeaturesFor(server)}
 	if from == 0 {
 		// Create the database and version table on their own first, so each migration's
 		// bookkeeping row can follow its statements.
@@ -81,7 +143,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 		if err != nil {
 			return res, err
 		}
-		if err := execAll(ctx, conn, head); err != nil {
+		if err := execAll(ctx, conn, head, cr); err != nil {
 			return res, err
 		}
 		res.Ran = append(res.Ran, head...)
@@ -95,7 +157,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 		if err != nil {
 			return res, err
 		}
-		if err := execAll(ctx, conn, stmts); err != nil {
+		if err := execAll(ctx, conn, stmts, cr); err != nil {
 			return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 		}
 		if err := recordMigration(ctx, conn, database, m, binary); err != nil {
@@ -104,30 +166,86 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, target int)
 		res.Ran = append(res.Ran, stmts...)
 		res.To = m.Version
 	}
+	if cr != nil && res.To != from {
+		if err := cr.syncVersions(ctx, database); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
+// syncVersions waits until every server has fetched the version rows: the rows went to one
+// server, and a writer or the rollup schedule on another checks the version before it runs.
+func (cr *clusterRun) syncVersions(ctx context.Context, database string) error {
+	for i, conn := range cr.conns {
+		if err := conn.Exec(ctx, "SYSTEM SYNC REPLICA "+database+"."+TableSchemaMigrations); err != nil {
+			return fmt.Errorf("server %s: wait for the schema version to replicate: %w", cr.top.Servers[i], err)
+		}
+	}
+	return nil
+}
+
 // execAll runs stmts in order and stops at the first failure: later statements may depend
-// on it (the view needs its tables).
-func execAll(ctx context.Context, conn driver.Conn, stmts []Statement) error {
+// on it (the view needs its tables). A guarded statement runs only while its column is
+// missing. On a cluster (cr not nil) an EachShard statement runs on one replica of every
+// shard, with its guard asked there; another guard asks every server.
+func execAll(ctx context.Context, conn driver.Conn, stmts []Statement, cr *clusterRun) error {
 	for _, st := range stmts {
-		if g := st.UnlessColumn; g[0] != "" {
-			has, err := hasColumn(ctx, conn, st.SQL, g[0], g[1])
-			if err != nil {
+		if cr != nil && st.EachShard {
+			if err := cr.execEachShard(ctx, st); err != nil {
 				return fmt.Errorf("%s: %w", st.Name, err)
 			}
-			if has {
-				continue
+			continue
+		}
+		has := func() (bool, error) {
+			if cr != nil {
+				return cr.everyServerHas(ctx, st.SQL, st.UnlessColumn)
+			}
+			return hasColumn(ctx, conn, st.SQL, st.UnlessColumn)
+		}
+		if err := execGuarded(ctx, conn, st, has); err != nil {
+			return fmt.Errorf("%s: %w", st.Name, err)
+		}
+	}
+	return nil
+}
+
+// execGuarded runs st on conn unless its guard says the column is there already.
+func execGuarded(ctx context.Context, conn driver.Conn, st Statement, has func() (bool, error)) error {
+	guarded := st.UnlessColumn[0] != ""
+	if guarded {
+		ok, err := has()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	err := conn.Exec(ctx, st.SQL)
+	if err != nil && guarded {
+		// A migrator running at the same time added it between the check and here; on a
+		// cluster, some servers had it already and said so.
+		if ok, herr := has(); herr == nil && ok {
+			return nil
+		}
+	}
+	return err
+}
+
+// execEachShard runs st on the first replica of each shard that takes it.
+func (cr *clusterRun) execEachShard(ctx context.Context, st Statement) error {
+	for _, sh := range cr.top.Shards {
+		var err error
+		for _, addr := range sh.Replicas {
+			conn := cr.conn(addr)
+			err = execGuarded(ctx, conn, st, func() (bool, error) { return hasColumn(ctx, conn, st.SQL, st.UnlessColumn) })
+			if err == nil {
+				break
 			}
 		}
-		if err := conn.Exec(ctx, st.SQL); err != nil {
-			if g := st.UnlessColumn; g[0] != "" {
-				// A migrator running at the same time added it between the check and here.
-				if has, herr := hasColumn(ctx, conn, st.SQL, g[0], g[1]); herr == nil && has {
-					continue
-				}
-			}
-			return fmt.Errorf("%s: %w", st.Name, err)
+		if err != nil {
+			return fmt.Errorf("shard %d: %w", sh.Num, err)
 		}
 	}
 	return nil
@@ -148,9 +266,33 @@ func recordMigration(ctx context.Context, conn driver.Conn, database string, m M
 	return batch.Send()
 }
 
-// hasColumn reports whether table (in the database sql names: "ALTER TABLE db.table ...")
-// has column.
-func hasColumn(ctx context.Context, conn driver.Conn, sql, table, column string) (bool, error) {
+// conn is the connection to the server at addr.
+func (cr *clusterRun) conn(addr string) driver.Conn {
+	return cr.conns[slices.Index(cr.top.Servers, addr)]
+}
+
+// everyServerHas reports whether every server has the column of guard g (in the database
+// sql names).
+func (cr *clusterRun) everyServerHas(ctx context.Context, sql string, g [2]string) (bool, error) {
+	for i, conn := range cr.conns {
+		has, err := hasColumn(ctx, conn, sql, g)
+		if err != nil {
+			return false, fmt.Errorf("server %s: %w", cr.top.Servers[i], err)
+		}
+		if !has {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// hasColumn reports whether the table of guard g (in the database sql names: "ALTER TABLE
+// db.table ...") has its column. An unguarded statement has nothing to check: false.
+func hasColumn(ctx context.Context, conn driver.Conn, sql string, g [2]string) (bool, error) {
+	table, column := g[0], g[1]
+	if table == "" {
+		return false, nil
+	}
 	db := databaseOf(sql)
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",

@@ -143,7 +143,7 @@ func CallGroups(ctx context.Context, conn driver.Conn, database string, q CallGr
 	sql := "SELECT lower(hex(TraceId)), lower(hex(ParentSpanId)), toString(ServiceName), IsDB, Key, Peer, Weight,\n" +
 		"       Starts, Durations, Statuses, ResendCounts, ParentService, ParentName, ParentKind, ParentFound\n" +
 		"FROM (\n" + inner + "\n) ANY LEFT JOIN (\n" + parentSQL(database, q.From, q.To, inner) + "\n) USING (TraceId, ParentSpanId)\n" +
-		"ORDER BY ServiceName, Key, TraceId, ParentSpanId"
+		"ORDER BY ServiceName, Key, TraceId, ParentSpanId\n" + withinTraceSettings
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("call groups: %w", err)
@@ -214,7 +214,7 @@ func ChildCounts(ctx context.Context, conn driver.Conn, database string, q Child
 	sql := "SELECT lower(hex(TraceId)), lower(hex(ParentSpanId)), Children, Weight, ClientServices,\n" +
 		"       ParentService, ParentName, ParentKind, ParentFound\n" +
 		"FROM (\n" + inner + "\n) ANY LEFT JOIN (\n" + parentSQL(database, q.From, q.To, inner) + "\n) USING (TraceId, ParentSpanId)\n" +
-		"ORDER BY ParentService, ParentName, TraceId, ParentSpanId"
+		"ORDER BY ParentService, ParentName, TraceId, ParentSpanId\n" + withinTraceSettings
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("child counts: %w", err)
@@ -236,6 +236,14 @@ func ChildCounts(ctx context.Context, conn driver.Conn, database string, q Child
 	}
 	return out, nil
 }
+
+// withinTraceSettings ends a query whose IN subquery on spans looks for spans of the same
+// trace as the outer query's (parentSQL). On a cluster both read the Distributed spans
+// table, which the server's default (distributed_product_mode = 'deny') refuses (code 288).
+// Spans are sharded by trace, so every shard can answer the subquery from its own
+// spans_local: 'local' does that, exactly and without shipping the subquery's result to
+// every shard as 'global' would. On one server the setting changes nothing.
+const withinTraceSettings = "SETTINGS distributed_product_mode = 'local'"
 
 // parentSQL reads the parents of the groups that candidates (a query with TraceId and
 // ParentSpanId columns) returns, renamed for the join.

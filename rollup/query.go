@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -495,12 +496,20 @@ func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, e
 	}
 	av := Availability{Location: loc, Tiers: map[string]TierSpan{}}
 	windows := map[string]time.Duration{}
-	var tables []any
+	var names []string
 	for _, t := range st.tiers[1:] {
 		windows[t.table] = t.window
-		tables = append(tables, t.table)
+		names = append(names, t.table)
 	}
-	rows, err := q.Conn.Query(ctx, "SELECT table, min(min_time), max(max_time) FROM system.parts "+
+	src, err := tierParts(ctx, q.Conn, q.Database, names)
+	if err != nil {
+		return av, err
+	}
+	var tables []any
+	for _, t := range names {
+		tables = append(tables, src.holder[t])
+	}
+	rows, err := q.Conn.Query(ctx, "SELECT table, min(min_time), max(max_time) FROM "+src.parts+" "+
 		"WHERE database = ? AND "+partsWithRows+" AND table IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(tables)), ", ")+") GROUP BY table",
 		append([]any{q.Database}, tables...)...)
 	if err != nil {
@@ -513,6 +522,7 @@ func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, e
 		if err := rows.Scan(&table, &lo, &hi); err != nil {
 			return av, fmt.Errorf("query: read tier spans: %w", err)
 		}
+		table = strings.TrimSuffix(table, LocalSuffix)
 		w := windows[table]
 		av.Tiers[table] = TierSpan{From: windowStart(lo, w, loc), To: windowStart(hi, w, loc).Add(w)}
 	}
@@ -520,6 +530,48 @@ func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, e
 		return av, fmt.Errorf("query: read tier spans: %w", err)
 	}
 	return av, nil
+}
+
+// partsSource is where the parts of some tiers are listed.
+type partsSource struct {
+	parts  string            // system.parts, or cluster('<name>', system, parts) on a cluster
+	holder map[string]string // tier -> the table whose parts hold its rows
+}
+
+// distributedRe reads a Distributed table's engine_full: cluster, database, table, key.
+var distributedRe = regexp.MustCompile(`^Distributed\(([A-Za-z_][A-Za-z0-9_]*), ([A-Za-z_][A-Za-z0-9_]*), ([A-Za-z_][A-Za-z0-9_]*)[,)]`)
+
+// tierParts finds where the parts of the tiers named are: on one server, the tiers' own in
+// system.parts; when a tier is a Distributed table (SCHEMA.md, "On a cluster"), its local
+// table's, on one replica of every shard of its cluster. A Distributed table has no parts,
+// and one server's parts say only what its shard holds. Readers thus need no setting to
+// work on a cluster.
+func tierParts(ctx context.Context, conn driver.Conn, database string, tiers []string) (partsSource, error) {
+	src := partsSource{parts: "system.parts", holder: map[string]string{}}
+	for _, t := range tiers {
+		src.holder[t] = t
+	}
+	rows, err := conn.Query(ctx, "SELECT name, engine_full FROM system.tables WHERE database = ? AND engine = 'Distributed'", database)
+	if err != nil {
+		return src, fmt.Errorf("query: look for Distributed tiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			return src, fmt.Errorf("query: look for Distributed tiers: %w", err)
+		}
+		if _, ok := src.holder[name]; !ok {
+			continue
+		}
+		m := distributedRe.FindStringSubmatch(engine)
+		if m == nil {
+			return src, fmt.Errorf("query: tier %s.%s: unexpected engine %q", database, name, engine)
+		}
+		src.parts = "cluster('" + m[1] + "', system, parts)"
+		src.holder[name] = m[3]
+	}
+	return src, rows.Err()
 }
 
 // Plan picks the tiers for qr from what the server holds now (see PlanQuery).

@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -55,6 +56,8 @@ type DroppedPartition struct {
 	// From and To are the partition's time range in the server's time zone.
 	From, To time.Time
 	Rows     uint64 // rows it held
+	// Shard is the shard it was dropped on; 0 on one server.
+	Shard int
 
 	maxBlock int64 // newest block in it when listed; later inserts get higher numbers
 }
@@ -66,14 +69,53 @@ type DroppedPartition struct {
 // DROP PARTITION that matched nothing. It returns what it dropped, also when it stops at an
 // error part-way.
 func ApplyRetention(ctx context.Context, conn driver.Conn, database string, policy Retention, now time.Time) ([]DroppedPartition, error) {
-	if err := ValidateDatabase(database); err != nil {
+	if err := validateRetention(database, policy); err != nil {
 		return nil, err
+	}
+	return applyRetention(ctx, site{conn: conn}, database, policy, now)
+}
+
+// ApplyRetentionCluster is ApplyRetention for a database on cluster c, through conn to any
+// of its servers: on every shard, through whichever of its replicas answers first, it drops
+// the expired partitions of the <table>_local tables, and replication drops them on the
+// other replicas. It stops at the first shard it cannot reach or drop on, returning what it
+// dropped before.
+func ApplyRetentionCluster(ctx context.Context, conn driver.Conn, c Cluster, database string, policy Retention, now time.Time) ([]DroppedPartition, error) {
+	if err := validateRetention(database, policy); err != nil {
+		return nil, err
+	}
+	sites, closeSites, err := shardSites(ctx, conn, c)
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	defer closeSites()
+	var dropped []DroppedPartition
+	for _, s := range sites {
+		d, err := applyRetention(ctx, s, database, policy, now)
+		dropped = append(dropped, d...)
+		if err != nil {
+			return dropped, shardError(s, err)
+		}
+	}
+	return dropped, nil
+}
+
+func validateRetention(database string, policy Retention) error {
+	if err := ValidateDatabase(database); err != nil {
+		return err
 	}
 	for table := range policy {
 		if !identRe.MatchString(table) {
-			return nil, fmt.Errorf("retention: table name %q is not a plain identifier", table)
+			return fmt.Errorf("retention: table name %q is not a plain identifier", table)
 		}
 	}
+	return nil
+}
+
+// applyRetention drops the expired partitions at s. Table names in policy are the usual
+// ones; at a shard they name the <table>_local tables, and no other table is touched.
+func applyRetention(ctx context.Context, s site, database string, policy Retention, now time.Time) ([]DroppedPartition, error) {
+	conn := s.conn
 	loc, err := serverLocation(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -93,7 +135,12 @@ ORDER BY table, partition_id`, database)
 			rows.Close()
 			return nil, fmt.Errorf("retention: list partitions of %s: %w", database, err)
 		}
-		keep := policy[p.Table]
+		table, ok := strings.CutSuffix(p.Table, s.local)
+		if !ok {
+			continue // at a shard: a table every server holds whole, or a staging table
+		}
+		p.Table, p.Shard = table, s.shard
+		keep := policy[table]
 		if keep <= 0 {
 			continue
 		}
@@ -115,24 +162,63 @@ ORDER BY table, partition_id`, database)
 
 	var dropped []DroppedPartition
 	for _, p := range expired {
-		table := database + "." + p.Table
-		// PARTITION ID '...' is the form that works for every partitioning on 18.16; an
-		// unquoted number would succeed and drop nothing.
-		if err := conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION ID '"+p.PartitionID+"'"); err != nil {
-			return dropped, fmt.Errorf("retention: drop partition %s of %s: %w", p.PartitionID, table, err)
-		}
-		// Parts written after the listing (a late row for an old day) are not checked: they
-		// are dropped next time.
-		var left uint64
-		if err := conn.QueryRow(ctx,
-			"SELECT count() FROM system.parts WHERE database = ? AND table = ? AND partition_id = ? AND active AND min_block_number <= ?",
-			database, p.Table, p.PartitionID, p.maxBlock).Scan(&left); err != nil {
-			return dropped, fmt.Errorf("retention: check partition %s of %s: %w", p.PartitionID, table, err)
-		}
-		if left != 0 {
-			return dropped, fmt.Errorf("retention: partition %s of %s still has %d active parts after DROP PARTITION", p.PartitionID, table, left)
+		if err := dropPartition(ctx, s, database, p); err != nil {
+			return dropped, err
 		}
 		dropped = append(dropped, p)
 	}
 	return dropped, nil
+}
+
+// dropAttempts bounds the DROP PARTITIONs of one partition. On a replicated table 18.16
+// sometimes answers a DROP PARTITION before this replica has dropped the parts (seen in
+// about one run in three of the cluster test, each time a lone part still active right
+// after); a moment later, and a second DROP, they are gone.
+const dropAttempts = 3
+
+// dropPartition drops p at s and checks that none of its parts listed are left: 18.16
+// reports success for a DROP PARTITION that matched nothing. Parts written after the
+// listing (a late row for an old day) are not checked: they are dropped next time.
+func dropPartition(ctx context.Context, s site, database string, p DroppedPartition) error {
+	table := s.table(database, p.Table)
+	var left []string
+	for attempt := 0; attempt < dropAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("retention: drop partition %s of %s: %w", p.PartitionID, table, ctx.Err())
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		// PARTITION ID '...' is the form that works for every partitioning on 18.16; an
+		// unquoted number would succeed and drop nothing.
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION ID '"+p.PartitionID+"'"); err != nil {
+			return fmt.Errorf("retention: drop partition %s of %s: %w", p.PartitionID, table, err)
+		}
+		rows, err := s.conn.Query(ctx,
+			"SELECT name FROM system.parts WHERE database = ? AND table = ? AND partition_id = ? AND active AND min_block_number <= ?",
+			database, p.Table+s.local, p.PartitionID, p.maxBlock)
+		if err != nil {
+			return fmt.Errorf("retention: check partition %s of %s: %w", p.PartitionID, table, err)
+		}
+		left = left[:0]
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return fmt.Errorf("retention: check partition %s of %s: %w", p.PartitionID, table, err)
+			}
+			left = append(left, name)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("retention: check partition %s of %s: %w", p.PartitionID, table, err)
+		}
+		if len(left) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("retention: partition %s of %s still has active parts %s after %d DROP PARTITIONs",
+		p.PartitionID, table, strings.Join(left, ", "), dropAttempts)
 }

@@ -56,6 +56,39 @@ type Options struct {
 	Database string
 	// Features switches on what newer servers have; the zero value is the portable core.
 	Features Features
+	// Cluster, when set, renders the DDL for a cluster (see SCHEMA.md, "On a cluster"):
+	// replicated <table>_local tables behind Distributed tables under the usual names, every
+	// statement ON CLUSTER. Empty means one server.
+	Cluster string
+	// ServersCluster lists the same servers, each a shard of its own: ALTERs of the
+	// Distributed tables run ON CLUSTER it, since 18.16 refuses an ALTER of a table that is not
+	// replicated through a cluster whose shards have replicas (code 371). Empty means
+	// Cluster + "_servers".
+	ServersCluster string
+}
+
+// servers is the cluster of every server as its own shard.
+func (o Options) servers() string {
+	if o.ServersCluster != "" || o.Cluster == "" {
+		return o.ServersCluster
+	}
+	return o.Cluster + "_servers"
+}
+
+// validate checks the names that go into the DDL unquoted.
+func (o Options) validate() error {
+	if err := ValidateDatabase(o.Database); err != nil {
+		return err
+	}
+	if o.Cluster == "" && o.ServersCluster != "" {
+		return errors.New("servers cluster set without a cluster")
+	}
+	for _, c := range []string{o.Cluster, o.servers()} {
+		if c != "" && !identRe.MatchString(c) {
+			return fmt.Errorf("cluster name %q: use letters, digits and underscores, not starting with a digit", c)
+		}
+	}
+	return nil
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -73,16 +106,126 @@ type Statement struct {
 	Name string // the .sql file it came from, without extension
 	SQL  string
 	// UnlessColumn, when set, is a table and a column: the statement runs only while that
-	// column is missing. 18.16 has no ADD COLUMN IF NOT EXISTS, and a migration interrupted
-	// between two ALTERs must be able to run again.
+	// column is missing (on a cluster: on some server, or for EachShard on the shard). 18.16
+	// has no ADD COLUMN IF NOT EXISTS, and a migration interrupted between two ALTERs must be
+	// able to run again.
 	UnlessColumn [2]string
+	// EachShard says that on a cluster the statement runs on one replica of each shard,
+	// rather than ON CLUSTER: an ALTER of a replicated table, which replication carries to
+	// the shard's other replicas. Set by a comment line "-- on each shard".
+	EachShard bool
 }
 
-var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	// Placeholders so the files parse; render rebinds them per Options.
-	"lc":    func() string { return "" },
-	"codec": func(string) string { return "" },
-}).ParseFS(sqlFS, "sql/*.sql"))
+var templates = template.Must(template.New("").Funcs(placeholderFuncs()).ParseFS(sqlFS, "sql/*.sql"))
+
+// placeholderFuncs let the files parse; renderRaw rebinds them per Options.
+func placeholderFuncs() template.FuncMap {
+	funcs := template.FuncMap{}
+	for name, f := range templateFuncs(Options{}) {
+		funcs[name] = f
+	}
+	return funcs
+}
+
+// templateFuncs are the functions the sql/ templates call, bound to opts:
+//
+//	{{lc}}                        LowCardinality(String) where the server has it, else String
+//	{{codec "ZSTD(1)"}}           a column codec where the server has them
+//	{{local "spans"}}             the name of the table that holds the rows: spans_local on a
+//	                              cluster, spans on one server
+//	{{onCluster}}                 " ON CLUSTER <cluster>" on a cluster
+//	{{engine "MergeTree" "spans"}}     the engine of a sharded table: Replicated* on a cluster,
+//	                              its parts in ZooKeeper under /clickhouse/tables/{shard}/<db>/spans_local
+//	{{everywhere "MergeTree" "spend"}} the engine of a small table every server holds whole:
+//	                              one replica per server, under /clickhouse/tables/all/<db>/spend
+//	{{distributed "spans" "cityHash64(TraceId)"}} on a cluster, one more statement: the
+//	                              Distributed table under the usual name, sharded by the key
+//	{{named . "metrics_gauge"}}     the template data with a table, for shared templates
+//	{{addColumn . "spans" "InsertId" "UInt64 DEFAULT 0"}} the data of template "add_column"
+func templateFuncs(opts Options) template.FuncMap {
+	f, cluster := opts.Features, opts.Cluster
+	return template.FuncMap{
+		"lc": func() string {
+			if f.LowCardinality {
+				return "LowCardinality(String)"
+			}
+			return "String"
+		},
+		"codec": func(c string) string {
+			if f.Codecs {
+				return " CODEC(" + c + ")"
+			}
+			return ""
+		},
+		"local": func(table string) string { return localName(table, cluster) },
+		"onCluster": func() string {
+			if cluster == "" {
+				return ""
+			}
+			return " ON CLUSTER " + cluster
+		},
+		"engine": func(engine, table string) string {
+			if cluster == "" {
+				return engine
+			}
+			return "Replicated" + engine + "('/clickhouse/tables/{shard}/" + opts.Database + "/" + localName(table, cluster) + "', '{replica}')"
+		},
+		"everywhere": func(engine, table string) string {
+			if cluster == "" {
+				return engine
+			}
+			// {replica} need only be unique within its shard; with the shard it is unique
+			// in the cluster, as one ZooKeeper path for every server needs.
+			return "Replicated" + engine + "('/clickhouse/tables/all/" + opts.Database + "/" + table + "', '{shard}-{replica}')"
+		},
+		"distributed": func(table, key string) string {
+			if cluster == "" {
+				return ""
+			}
+			db := opts.Database
+			return "\n;\n-- " + table + ": the Distributed table in front of " + localName(table, cluster) + " on every server, sharded by " + key + "\n" +
+				"CREATE TABLE IF NOT EXISTS " + db + "." + table + " ON CLUSTER " + cluster + " AS " + db + "." + localName(table, cluster) + "\n" +
+				"ENGINE = Distributed(" + cluster + ", " + db + ", " + localName(table, cluster) + ", " + key + ")"
+		},
+		"named": func(data templateData, table string) tableData {
+			return tableData{templateData: data, Table: table}
+		},
+		"addColumn": func(data templateData, table, column, typ string) addColumnData {
+			return addColumnData{tableData: tableData{templateData: data, Table: table}, Column: column, Type: typ}
+		},
+	}
+}
+
+// templateData is what every sql/ template reads as ".".
+type templateData struct {
+	DB          string
+	SkipIndexes bool
+	Cluster     string // empty on one server
+	Servers     string // the cluster of every server as its own shard
+}
+
+// tableData is templateData and a table, for templates shared by several tables.
+type tableData struct {
+	templateData
+	Table string
+}
+
+// addColumnData are the fields of template "add_column" (sql/add_column.sql).
+type addColumnData struct {
+	tableData
+	Column, Type string
+}
+
+// LocalSuffix ends the name of the table that holds a sharded table's rows on a cluster.
+const LocalSuffix = "_local"
+
+// localName is the table holding table's rows: itself on one server, <table>_local on a cluster.
+func localName(table, cluster string) string {
+	if cluster == "" {
+		return table
+	}
+	return table + LocalSuffix
+}
 
 // render expands one sql/<name>.sql template for opts.
 func render(name string, opts Options) (Statement, error) {
@@ -99,43 +242,36 @@ func renderRaw(name string, opts Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("clone templates: %w", err)
 	}
-	f := opts.Features
-	t.Funcs(template.FuncMap{
-		"lc": func() string {
-			if f.LowCardinality {
-				return "LowCardinality(String)"
-			}
-			return "String"
-		},
-		"codec": func(c string) string {
-			if f.Codecs {
-				return " CODEC(" + c + ")"
-			}
-			return ""
-		},
-	})
+	t.Funcs(templateFuncs(opts))
 	var buf bytes.Buffer
-	data := struct {
-		DB          string
-		SkipIndexes bool
-	}{opts.Database, f.SkipIndexes}
+	data := templateData{DB: opts.Database, SkipIndexes: opts.Features.SkipIndexes,
+		Cluster: opts.Cluster, Servers: opts.servers()}
 	if err := t.ExecuteTemplate(&buf, name+".sql", data); err != nil {
 		return "", fmt.Errorf("render %s.sql: %w", name, err)
 	}
 	return buf.String(), nil
 }
 
-// Comment is how the statement introduces itself in printed DDL: its name, and its guard.
+// Comment is how the statement introduces itself in printed DDL: its name, where it runs
+// and its guard.
 func (st Statement) Comment() string {
-	if g := st.UnlessColumn; g[0] != "" {
-		return st.Name + " (only while " + g[0] + " has no column " + g[1] + ")"
+	var notes []string
+	if st.EachShard {
+		notes = append(notes, "on one replica of each shard")
 	}
-	return st.Name
+	if g := st.UnlessColumn; g[0] != "" {
+		notes = append(notes, "only while "+g[0]+" has no column "+g[1])
+	}
+	if len(notes) == 0 {
+		return st.Name
+	}
+	return st.Name + " (" + strings.Join(notes, ", ") + ")"
 }
 
 // renderAll expands a template that may hold several statements, each ended by a line with
 // only ";" (the last one may omit it). A statement preceded by a comment line
-// "-- unless column <table> <column>" gets that guard (Statement.UnlessColumn).
+// "-- unless column <table> <column>" gets that guard (Statement.UnlessColumn), one preceded
+// by "-- on each shard" runs so on a cluster (Statement.EachShard).
 func renderAll(name string, opts Options) ([]Statement, error) {
 	one, err := render(name, opts)
 	if err != nil {
@@ -146,7 +282,7 @@ func renderAll(name string, opts Options) ([]Statement, error) {
 		return nil, err
 	}
 	parts := strings.Split(raw, "\n;\n")
-	if len(parts) == 1 && !strings.Contains(raw, "-- unless column ") {
+	if len(parts) == 1 && !strings.Contains(raw, "-- unless column ") && !strings.Contains(raw, "-- on each shard") {
 		return []Statement{one}, nil
 	}
 	var out []Statement
@@ -157,6 +293,9 @@ func renderAll(name string, opts Options) ([]Statement, error) {
 				if f := strings.Fields(g); len(f) == 2 {
 					st.UnlessColumn = [2]string{f[0], f[1]}
 				}
+			}
+			if strings.TrimSpace(line) == "-- on each shard" {
+				st.EachShard = true
 			}
 		}
 		st.SQL = strings.TrimSuffix(stripComments(p), ";")
@@ -241,7 +380,7 @@ var ErrSchemaTooOld = errors.New("schema is older than this weir binary writes")
 // Plan renders the statements that bring a database at schema version from (0 = empty) up to
 // version to. The database and the schema_migrations table come first when from is 0.
 func Plan(opts Options, from, to int) ([]Statement, error) {
-	if err := ValidateDatabase(opts.Database); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	if to > LatestVersion() || from > LatestVersion() {
@@ -249,7 +388,11 @@ func Plan(opts Options, from, to int) ([]Statement, error) {
 	}
 	var out []Statement
 	if from == 0 {
-		out = append(out, Statement{Name: "database", SQL: "CREATE DATABASE IF NOT EXISTS " + opts.Database})
+		onCluster := ""
+		if opts.Cluster != "" {
+			onCluster = " ON CLUSTER " + opts.Cluster
+		}
+		out = append(out, Statement{Name: "database", SQL: "CREATE DATABASE IF NOT EXISTS " + opts.Database + onCluster})
 		st, err := render(TableSchemaMigrations, opts)
 		if err != nil {
 			return nil, err

@@ -13,13 +13,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// profiles are the server generations whose DDL is pinned by golden files.
+// profiles are the server generations, alone and on a cluster, whose DDL is pinned by
+// golden files.
 var profiles = []struct {
 	name    string
 	version string
+	cluster string
 }{
-	{"18.16", "18.16.1"},
-	{"current", "24.8.4.13"},
+	{"18.16", "18.16.1", ""},
+	{"current", "24.8.4.13", ""},
+	{"cluster_18.16", "18.16.1", "weir"},
+	{"cluster_current", "24.8.4.13", "weir"},
 }
 
 func TestPlan_Golden(t *testing.T) {
@@ -27,7 +31,7 @@ func TestPlan_Golden(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			v, err := ParseVersion(p.version)
 			require.NoError(t, err)
-			stmts, err := Plan(Options{Database: "weir", Features: FeaturesFor(v)}, 0, LatestVersion())
+			stmts, err := Plan(Options{Database: "weir", Features: FeaturesFor(v), Cluster: p.cluster}, 0, LatestVersion())
 			require.NoError(t, err)
 			var b strings.Builder
 			for _, st := range stmts {

@@ -69,10 +69,8 @@ func newStagedImport(ctx context.Context, conn driver.Conn, database string, t s
 	id := hex.EncodeToString(rnd[:])
 	s := &stagedImport{conn: conn, db: database, t: t, id: id,
 		staging: database + "." + t.table + "_import_" + id}
-	// Same structure and partition key as the target, which REPLACE PARTITION needs.
-	if err := conn.Exec(ctx, "CREATE TABLE "+s.staging+" AS "+database+"."+t.table); err != nil {
-		return nil, fmt.Errorf("create staging table for %s.%s (is the schema up to date? weir schema --apply): %w",
-			database, t.table, err)
+	if err := createStaging(ctx, conn, s.staging, database, t.table); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -220,4 +218,35 @@ func (s *stagedImport) drop() {
 func utcDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// createStaging creates staging (qualified) with the structure, partition key and sort key
+// of db.table, as a plain table of the same family: REPLACE PARTITION needs all three to
+// match. The engine is spelled out because CREATE TABLE ... AS a replicated table would copy
+// its ZooKeeper path and fail ("replica already exists"); a staging table belongs to one
+// server, and REPLACE PARTITION into a replicated table replicates the result.
+func createStaging(ctx context.Context, conn driver.Conn, staging, db, table string) error {
+	var engine, partitionKey, sortingKey string
+	if err := conn.QueryRow(ctx, "SELECT engine, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?",
+		db, table).Scan(&engine, &partitionKey, &sortingKey); err != nil {
+		return fmt.Errorf("read the engine of %s.%s (is the schema up to date? weir schema --apply): %w", db, table, err)
+	}
+	switch engine = strings.TrimPrefix(engine, "Replicated"); engine {
+	case "MergeTree", "AggregatingMergeTree":
+	default:
+		// Engines with parameters (a version column, columns to sum) would need them copied.
+		return fmt.Errorf("stage %s.%s: engine %s has no staging form", db, table, engine)
+	}
+	ddl := "CREATE TABLE " + staging + " AS " + db + "." + table + " ENGINE = " + engine
+	if partitionKey != "" {
+		ddl += " PARTITION BY " + partitionKey
+	}
+	if sortingKey == "" {
+		sortingKey = "tuple()"
+	}
+	ddl += " ORDER BY (" + sortingKey + ")"
+	if err := conn.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("create staging table %s for %s.%s: %w", staging, db, table, err)
+	}
+	return nil
 }

@@ -55,7 +55,7 @@ Run it into a fresh database: traffic already in those weeks would not match the
 				return fmt.Errorf("--scale %g: want a factor in (0, 10]", scale)
 			}
 			cmd.SilenceUsage = true
-			conn, err := connect(endpoint, user)
+			conn, err := connect(cmd.Context(), clickhouseConfig(endpoint, database, user, ""))
 			if err != nil {
 				return err
 			}

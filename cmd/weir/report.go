@@ -75,7 +75,7 @@ replacing that week) for the Cost efficiency dashboard; --store=false skips that
 				}
 			}
 			cmd.SilenceUsage = true
-			conn, err := connect(endpoint, user)
+			conn, err := connect(cmd.Context(), clickhouseConfig(endpoint, database, user, ""))
 			if err != nil {
 				return err
 			}

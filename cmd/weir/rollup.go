@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +18,9 @@ import (
 // and optionally apply retention.
 func rollupCommand() *cobra.Command {
 	var (
-		endpoint, database, user, from, to string
-		grace                              time.Duration
-		retention, verbose                 bool
+		endpoint, database, user, cluster, from, to string
+		grace                                       time.Duration
+		retention, verbose                          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "rollup",
@@ -52,7 +53,8 @@ now (-48h, -7d, -90m).`,
 			if err := rollup.ValidateDatabase(database); err != nil {
 				return err
 			}
-			conn, err := connect(endpoint, user)
+			cfg := clickhouseConfig(endpoint, database, user, cluster)
+			conn, err := connect(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -62,7 +64,7 @@ now (-48h, -7d, -90m).`,
 				level = slog.LevelDebug
 			}
 			job := &rollup.Job{
-				Conn: conn, Database: database, Grace: grace,
+				Conn: conn, Database: database, Grace: grace, Cluster: cfg.RollupCluster(),
 				Now:    func() time.Time { return now },
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 			}
@@ -74,7 +76,12 @@ now (-48h, -7d, -90m).`,
 			if !retention {
 				return nil
 			}
-			dropped, err := rollup.ApplyRetention(cmd.Context(), conn, database, rollup.DefaultRetention(), now)
+			var dropped []rollup.DroppedPartition
+			if c := cfg.RollupCluster(); c != nil {
+				dropped, err = rollup.ApplyRetentionCluster(cmd.Context(), conn, *c, database, rollup.DefaultRetention(), now)
+			} else {
+				dropped, err = rollup.ApplyRetention(cmd.Context(), conn, database, rollup.DefaultRetention(), now)
+			}
 			printDropped(cmd.OutOrStdout(), database, dropped)
 			return err
 		},
@@ -83,6 +90,7 @@ now (-48h, -7d, -90m).`,
 	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
 	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
 	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")
+	f.StringVar(&cluster, "cluster", os.Getenv("WEIR_CLICKHOUSE_CLUSTER"), "the cluster (remote_servers) the database lives on: roll up and drop shard by shard")
 	f.StringVar(&from, "from", "-48h", "start of the range: RFC 3339, now, or relative (-48h, -7d)")
 	f.StringVar(&to, "to", "now", "end of the range (exclusive): RFC 3339, now, or relative")
 	f.DurationVar(&grace, "grace", rollup.DefaultGrace, "how long after its end a window counts as closed")
@@ -120,6 +128,9 @@ func printReport(w io.Writer, database string, rep rollup.Report) {
 	for _, p := range rep.Partitions {
 		fmt.Fprintf(w, "  %-9s %-8s from %-9s [%s, %s) rows %d", p.Table, p.PartitionID, p.Source,
 			p.From.UTC().Format(time.RFC3339), p.To.UTC().Format(time.RFC3339), p.Rows)
+		if p.Shard != 0 {
+			fmt.Fprintf(w, " on shard %d", p.Shard)
+		}
 		if p.Preserved > 0 {
 			fmt.Fprintf(w, " (%d kept: source no longer has them)", p.Preserved)
 		}
@@ -130,7 +141,11 @@ func printReport(w io.Writer, database string, rep rollup.Report) {
 func printDropped(w io.Writer, database string, dropped []rollup.DroppedPartition) {
 	fmt.Fprintf(w, "retention %s: %d partitions dropped\n", database, len(dropped))
 	for _, p := range dropped {
-		fmt.Fprintf(w, "  %-29s %-10s [%s, %s) rows %d\n", p.Table, p.Partition,
+		fmt.Fprintf(w, "  %-29s %-10s [%s, %s) rows %d", p.Table, p.Partition,
 			p.From.UTC().Format(time.RFC3339), p.To.UTC().Format(time.RFC3339), p.Rows)
+		if p.Shard != 0 {
+			fmt.Fprintf(w, " on shard %d", p.Shard)
+		}
+		fmt.Fprintln(w)
 	}
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weirhq/weir/internal/chcluster"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/rollup"
 )
@@ -71,6 +73,38 @@ func TestRollupCommand(t *testing.T) {
 	assert.Contains(t, out, "red_1m")
 	assert.Equal(t, before, db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableRED1h)))
 	assert.Equal(t, uint64(3), db.QueryUint64(t, "SELECT count() FROM "+db.Table(rollup.TableRED1m)))
+}
+
+// TestRollupCommand_Cluster rolls up and applies retention on the test cluster: every shard
+// gets its own hourly rows, and the old day is dropped on both shards.
+func TestRollupCommand_Cluster(t *testing.T) {
+	t.Parallel()
+	db := chcluster.New(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, err := rollup.MigrateCluster(ctx, db.Conn, rollup.Cluster{Name: db.Cluster.Name, Dial: chcluster.Dial}, db.Name, 3)
+	require.NoError(t, err)
+	hour := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	batch, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Name+"."+rollup.TableRED1m+" (Timestamp, ServiceName, SpanName, Requests)")
+	require.NoError(t, err)
+	services := []string{"checkout", "cart", "frontend", "payment", "shipping", "search", "ads", "auth"}
+	for _, svc := range services {
+		require.NoError(t, batch.Append(hour.Add(time.Minute), svc, "op", uint64(2)))
+		require.NoError(t, batch.Append(old, svc, "op", uint64(1)))
+	}
+	require.NoError(t, batch.Send())
+
+	out, _, err := runRollup(t, "--endpoint", "tcp://"+strings.Join(db.Endpoints(), ","), "--database", db.Name,
+		"--cluster", db.Cluster.Name, "--from", "-24h", "--retention")
+	require.NoError(t, err)
+	day := hour.UTC().Format("20060102")
+	assert.Contains(t, out, "red_1h    "+day+" from red_1m")
+	assert.Contains(t, out, "on shard 1\n")
+	assert.Contains(t, out, "on shard 2\n")
+	assert.Contains(t, out, "retention "+db.Name+": 2 partitions dropped", "the old day on each shard")
+	assert.Equal(t, uint64(2*len(services)), db.QueryUint64(t, "", "SELECT sum(Requests) FROM "+db.Name+"."+rollup.TableRED1h))
+	assert.Equal(t, uint64(len(services)), db.QueryUint64(t, "", "SELECT count() FROM "+db.Name+"."+rollup.TableRED1m))
 }
 
 func TestRollupCommand_BadFlags(t *testing.T) {

@@ -6,28 +6,33 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/weirhq/weir/internal/chclient"
 	"github.com/weirhq/weir/rollup"
 )
 
 // schemaCommand is `weir schema`: print the DDL weir runs for a server version, or apply it.
 func schemaCommand() *cobra.Command {
 	var (
-		endpoint, database, user, serverVersion string
-		apply                                   bool
+		endpoint, database, user, cluster, serverVersion string
+		apply                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "Print (or --apply) the ClickHouse DDL weir runs for a server version",
 		Long: `Print the DDL of weir's tables. With --server-version it is rendered for that
 ClickHouse version without connecting; otherwise the version is detected from --endpoint.
-With --apply the pending migrations are run and the schema version is reported.`,
+With --apply the pending migrations are run and the schema version is reported.
+
+With --cluster NAME the schema is for a cluster (see README, "On a ClickHouse cluster"):
+replicated <table>_local tables behind Distributed tables under the usual names, created ON
+CLUSTER; --apply first waits for every server of the cluster to have its ZooKeeper session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
@@ -40,15 +45,24 @@ With --apply the pending migrations are run and the schema version is reported.`
 				if err != nil {
 					return err
 				}
-				return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, 0, v)
+				return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v), Cluster: cluster}, 0, v)
 			}
-			conn, err := connect(endpoint, user)
+			cfg := clickhouseConfig(endpoint, database, user, cluster)
+			if errs := cfg.Validate(); len(errs) > 0 {
+				return errors.Join(errs...)
+			}
+			conn, err := connect(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
 			if apply {
-				res, err := rollup.Migrate(ctx, conn, database, 0)
+				var res rollup.Applied
+				if c := cfg.RollupCluster(); c != nil {
+					res, err = rollup.MigrateCluster(ctx, conn, *c, database, 0)
+				} else {
+					res, err = rollup.Migrate(ctx, conn, database, 0)
+				}
 				if err != nil {
 					return err
 				}
@@ -64,13 +78,14 @@ With --apply the pending migrations are run and the schema version is reported.`
 			if err != nil {
 				return err
 			}
-			return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v)}, from, v)
+			return printPlan(cmd.OutOrStdout(), rollup.Options{Database: database, Features: rollup.FeaturesFor(v), Cluster: cluster}, from, v)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&endpoint, "endpoint", envOr("WEIR_CLICKHOUSE_ENDPOINT", "tcp://127.0.0.1:19000"), "ClickHouse native endpoint")
 	f.StringVar(&database, "database", envOr("WEIR_CLICKHOUSE_DATABASE", "weir"), "database holding weir's tables")
 	f.StringVar(&user, "user", envOr("WEIR_CLICKHOUSE_USER", "default"), "ClickHouse user (password from WEIR_CLICKHOUSE_PASSWORD)")
+	f.StringVar(&cluster, "cluster", os.Getenv("WEIR_CLICKHOUSE_CLUSTER"), "the cluster (remote_servers) to create the schema on; empty: one server")
 	f.StringVar(&serverVersion, "server-version", "", "render for this ClickHouse version (e.g. 18.16.1, 24.8) without connecting")
 	f.BoolVar(&apply, "apply", false, "run the pending migrations against the server")
 	return cmd
@@ -91,20 +106,25 @@ func printPlan(w io.Writer, opts rollup.Options, from int, v rollup.Version) err
 	return nil
 }
 
-func connect(endpoint, user string) (driver.Conn, error) {
-	addr := strings.TrimPrefix(strings.TrimPrefix(endpoint, "tcp://"), "clickhouse://")
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Protocol:    clickhouse.Native,
-		Addr:        strings.Split(addr, ","),
-		Auth:        clickhouse.Auth{Database: "default", Username: user, Password: os.Getenv("WEIR_CLICKHOUSE_PASSWORD")},
-		DialTimeout: 5 * time.Second,
-	})
+// clickhouseConfig is the connection setting the subcommands share with weir's components;
+// the password comes from WEIR_CLICKHOUSE_PASSWORD. Several comma-separated endpoints are
+// tried in order.
+func clickhouseConfig(endpoint, database, user, cluster string) chclient.Config {
+	cfg := chclient.Default()
+	cfg.Endpoint, cfg.Database, cfg.Username, cfg.Cluster = endpoint, database, user, cluster
+	cfg.Password = configopaque.String(os.Getenv("WEIR_CLICKHOUSE_PASSWORD"))
+	return cfg
+}
+
+// connect opens cfg's connection and checks that a server answers.
+func connect(ctx context.Context, cfg chclient.Config) (driver.Conn, error) {
+	conn, err := cfg.Open(ctx, clickhouse.CompressionLZ4, 4)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", endpoint, err)
+		return nil, fmt.Errorf("connect %s: %w", cfg.Endpoint, err)
 	}
-	if err := conn.Ping(context.Background()); err != nil {
+	if err := conn.Ping(ctx); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("connect %s: %w (is ClickHouse running? scripts/clickhouse.sh start)", endpoint, err)
+		return nil, fmt.Errorf("connect %s: %w (is ClickHouse running? scripts/clickhouse.sh start)", cfg.Endpoint, err)
 	}
 	return conn, nil
 }

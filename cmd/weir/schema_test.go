@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weirhq/weir/internal/chcluster"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/rollup"
 )
@@ -66,6 +67,29 @@ func TestSchemaCommand_Offline(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSchemaCommand_OfflineCluster(t *testing.T) {
+	t.Parallel()
+	out, _, err := runSchema(t, "--server-version", "18.16.1", "--endpoint", unreachable,
+		"--database", "weir_offline", "--cluster", "prod")
+	require.NoError(t, err)
+	stmts, err := rollup.Plan(rollup.Options{Database: "weir_offline", Cluster: "prod"}, 0, rollup.LatestVersion())
+	require.NoError(t, err)
+	for _, st := range stmts {
+		assert.Contains(t, out, "-- "+st.Comment()+"\n"+st.SQL+";\n")
+	}
+	for _, s := range []string{
+		"CREATE DATABASE IF NOT EXISTS weir_offline ON CLUSTER prod;",
+		"CREATE TABLE IF NOT EXISTS weir_offline.spans_local ON CLUSTER prod (",
+		"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir_offline/spans_local', '{replica}')",
+		"CREATE TABLE IF NOT EXISTS weir_offline.spans ON CLUSTER prod AS weir_offline.spans_local\nENGINE = Distributed(prod, weir_offline, spans_local, cityHash64(TraceId));",
+		"ALTER TABLE weir_offline.spans ON CLUSTER prod_servers ADD COLUMN InsertId UInt64 DEFAULT 0;",
+	} {
+		assert.Contains(t, out, s)
+	}
+	_, _, err = runSchema(t, "--server-version", "18.16.1", "--endpoint", unreachable, "--cluster", "prod-eu")
+	assert.ErrorContains(t, err, "cluster name")
 }
 
 func TestSchemaCommand_BadInput(t *testing.T) {
@@ -135,6 +159,26 @@ func TestSchemaCommand_Apply(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, fmt.Sprintf("version %d -> %d (0 statements)", latest, latest))
 	assert.NotContains(t, out, "CREATE")
+}
+
+func TestSchemaCommand_ApplyCluster(t *testing.T) {
+	t.Parallel()
+	db := chcluster.New(t)
+	base := []string{"--endpoint", "tcp://" + strings.Join(db.Endpoints(), ","), "--database", db.Name, "--cluster", db.Cluster.Name}
+	out, _, err := runSchema(t, base...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "CREATE TABLE IF NOT EXISTS "+db.Name+".spans_local ON CLUSTER "+db.Cluster.Name+" (")
+
+	_, errOut, err := runSchema(t, append(base, "--apply")...)
+	require.NoError(t, err)
+	assert.Contains(t, errOut, fmt.Sprintf("%s at schema version %d (was 0)", db.Name, rollup.LatestVersion()))
+	for _, n := range db.Nodes {
+		assert.Equal(t, uint64(rollup.LatestVersion()), db.QueryUint64(t, n.Name, "SELECT toUInt64(max(Version)) FROM "+db.Name+"."+rollup.TableSchemaMigrations), n.Name)
+		assert.Equal(t, uint64(1), db.QueryUint64(t, n.Name, "SELECT count() FROM system.tables WHERE database = ? AND name = 'spans' AND engine = 'Distributed'", db.Name), n.Name)
+	}
+	_, errOut, err = runSchema(t, append(base, "--apply")...)
+	require.NoError(t, err)
+	assert.Contains(t, errOut, "0 statements run")
 }
 
 func TestSchemaCommand_ApplyUnreachable(t *testing.T) {

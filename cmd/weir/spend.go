@@ -53,7 +53,7 @@ summary to stdout.`,
 				return err
 			}
 			cmd.SilenceUsage = true // from here on, errors are about the data, not the usage
-			conn, err := connect(endpoint, user)
+			conn, err := connect(cmd.Context(), clickhouseConfig(endpoint, database, user, ""))
 			if err != nil {
 				return err
 			}

@@ -13,8 +13,9 @@ import (
 
 // Config schedules rollup.Job and rollup.ApplyRetention.
 type Config struct {
-	// ClickHouse is the server and database (endpoint, database, username, password, tls,
-	// dial_timeout), as in the clickhouse exporter.
+	// ClickHouse is the server and database (endpoint, database, cluster, username,
+	// password, tls, dial_timeout), as in the clickhouse exporter. With cluster set the
+	// rollup and retention run shard by shard on the local tables.
 	ClickHouse chclient.Config `mapstructure:",squash"`
 	// Interval between rollup runs over the last Lookback; 0 turns the rollup off.
 	Interval time.Duration `mapstructure:"interval"`

@@ -26,6 +26,8 @@ func TestConfig_Load(t *testing.T) {
 	c, err := loadConfig(t, "config.yaml", "custom")
 	require.NoError(t, err)
 	assert.Equal(t, "telemetry", c.ClickHouse.Database)
+	assert.Equal(t, "weir_prod", c.ClickHouse.Cluster)
+	assert.Empty(t, def.ClickHouse.Cluster, "one server unless told")
 	assert.Equal(t, time.Minute, c.Interval)
 	assert.Equal(t, 6*time.Hour, c.Lookback)
 	p := c.policy()
@@ -40,6 +42,7 @@ func TestConfig_ValidateReportsEveryMistake(t *testing.T) {
 	for _, want := range []string{
 		`only the native protocol`,
 		`database: database name "my-db"`,
+		`cluster "prod-eu": use letters, digits and underscores`,
 		`dial_timeout must be positive`,
 		`password is set but username is empty`,
 		`interval, lookback, grace and retention_interval must not be negative`,

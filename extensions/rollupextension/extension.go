@@ -39,7 +39,8 @@ func (s *scheduler) Start(ctx context.Context, _ component.Host) error {
 	s.cancel, s.done = cancel, make(chan struct{})
 	go s.loop(runCtx)
 	s.logger.Info("rollup schedule started", zap.Duration("interval", s.cfg.Interval),
-		zap.Duration("retention_interval", s.cfg.RetentionInterval), zap.String("database", s.cfg.ClickHouse.Database))
+		zap.Duration("retention_interval", s.cfg.RetentionInterval), zap.String("database", s.cfg.ClickHouse.Database),
+		zap.String("cluster", s.cfg.ClickHouse.Cluster))
 	return nil
 }
 
@@ -118,7 +119,8 @@ func (s *scheduler) runRollup(ctx context.Context) {
 		s.logger.Info("rollup skipped; retried at the next interval", zap.Error(err))
 		return
 	}
-	job := &rollup.Job{Conn: s.conn, Database: s.cfg.ClickHouse.Database, Grace: s.cfg.Grace, Now: s.now}
+	job := &rollup.Job{Conn: s.conn, Database: s.cfg.ClickHouse.Database, Grace: s.cfg.Grace, Now: s.now,
+		Cluster: s.cfg.ClickHouse.RollupCluster()}
 	rep, err := job.RunRecent(ctx, s.cfg.Lookback)
 	if err != nil {
 		s.logger.Warn("rollup failed; retried at the next interval", zap.Error(err))
@@ -134,12 +136,18 @@ func (s *scheduler) runRetention(ctx context.Context, now time.Time) {
 		s.logger.Info("retention skipped; retried at the next interval", zap.Error(err))
 		return
 	}
-	dropped, err := rollup.ApplyRetention(ctx, s.conn, s.cfg.ClickHouse.Database, s.cfg.policy(), now)
+	var dropped []rollup.DroppedPartition
+	var err error
+	if c := s.cfg.ClickHouse.RollupCluster(); c != nil {
+		dropped, err = rollup.ApplyRetentionCluster(ctx, s.conn, *c, s.cfg.ClickHouse.Database, s.cfg.policy(), now)
+	} else {
+		dropped, err = rollup.ApplyRetention(ctx, s.conn, s.cfg.ClickHouse.Database, s.cfg.policy(), now)
+	}
 	if err != nil {
 		s.logger.Warn("retention failed; retried at the next interval", zap.Error(err))
 	}
 	for _, d := range dropped {
 		s.logger.Info("retention dropped a partition", zap.String("table", d.Table),
-			zap.String("partition", d.Partition), zap.Uint64("rows", d.Rows))
+			zap.String("partition", d.Partition), zap.Uint64("rows", d.Rows), zap.Int("shard", d.Shard))
 	}
 }

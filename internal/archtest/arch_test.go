@@ -50,6 +50,7 @@ func TestArrows(t *testing.T) {
 	forbid(t, module+"/processors/...", "a processor must not link a ClickHouse client (use internal/model)", clickhouse, module+"/rollup")
 	forbid(t, module+"/connectors/...", "a connector must not link a ClickHouse client (use internal/model)", clickhouse, module+"/rollup")
 	forbid(t, module+"/internal/model/...", "model is a leaf", clickhouse, "go.opentelemetry.io/collector")
+	forbid(t, module+"/internal/chshard/...", "chshard is a leaf that block builders use", clickhouse, module)
 	forbid(t, module+"/rollup/...", "rollup imports no component",
 		module+"/processors", module+"/connectors", module+"/exporters", module+"/receivers", module+"/extensions", module+"/analyzer")
 	forbid(t, module+"/analyzer/...", "the analyzer reads through rollup, never a component",

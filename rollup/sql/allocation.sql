@@ -1,5 +1,5 @@
 -- allocation: OpenCost allocations (Kubernetes cost per namespace, controller or pod and window), written by `weir spend import` (rollup.AllocationWriter). An import replaces whole (window, cluster) pairs. See rollup/SCHEMA.md.
-CREATE TABLE IF NOT EXISTS {{.DB}}.allocation (
+CREATE TABLE IF NOT EXISTS {{.DB}}.allocation{{onCluster}} (
     WindowStart           DateTime('UTC'),
     WindowEnd             DateTime('UTC'),
     Date                  Date,
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.allocation (
     LabelValues           Array(String),
     Source                String,
     ImportId              String
-) ENGINE = MergeTree
+) ENGINE = {{everywhere "MergeTree" "allocation"}}
 PARTITION BY (toYYYYMM(WindowStart), cityHash64(Cluster))
 ORDER BY (Cluster, Namespace, WindowStart)
 SETTINGS index_granularity = 8192

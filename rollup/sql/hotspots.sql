@@ -1,5 +1,5 @@
 -- hotspots: the findings of a weekly report (`weir report`, rollup.WriteAnalysis), ranked by estimated weekly cost impact. Evidence is the finding's evidence as JSON. A report replaces its whole week. See rollup/SCHEMA.md.
-CREATE TABLE IF NOT EXISTS {{.DB}}.hotspots (
+CREATE TABLE IF NOT EXISTS {{.DB}}.hotspots{{onCluster}} (
     Week                  Date,
     GeneratedAt           DateTime('UTC'),
     Rank                  UInt32,
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.hotspots (
     Evidence              String,
     ExampleTraceIds       Array(String),
     Recommendation        String
-) ENGINE = MergeTree
+) ENGINE = {{everywhere "MergeTree" "hotspots"}}
 PARTITION BY Week
 ORDER BY (Week, Rank)
 SETTINGS index_granularity = 8192

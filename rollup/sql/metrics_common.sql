@@ -1,4 +1,6 @@
-{{- /* Columns shared by every metric_* table: identity, resource, scope, point times, exemplars. */ -}}
+{{- /* Columns shared by every metric_* table: identity, resource, scope, point times, exemplars;
+   metric_tail takes (named . "<table>") for the engine. On a cluster the points are sharded by
+   series, as the series tiers are. */ -}}
 {{define "metric_head"}}
     Timestamp                   DateTime{{codec "DoubleDelta, ZSTD(1)"}},
     TimeUnixNano                UInt64{{codec "Delta, ZSTD(1)"}},
@@ -40,8 +42,9 @@
         FilteredAttributeValues Array(String),
         FilteredAttributeTypes  Array(UInt8)
     )
-) ENGINE = MergeTree
+) ENGINE = {{engine "MergeTree" .Table}}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
 SETTINGS index_granularity = 8192
+{{- distributed .Table "SeriesHash"}}
 {{- end}}

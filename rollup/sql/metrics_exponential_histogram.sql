@@ -1,5 +1,5 @@
 -- metrics_exponential_histogram: one row per base-2 exponential histogram data point.
-CREATE TABLE IF NOT EXISTS {{.DB}}.metrics_exponential_histogram ({{template "metric_head" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{local "metrics_exponential_histogram"}}{{onCluster}} ({{template "metric_head" .}}
     AggregationTemporality      UInt8,
     Count                       UInt64,
     Sum                         Float64,
@@ -14,4 +14,4 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.metrics_exponential_histogram ({{template "me
     PositiveOffset              Int32,
     PositiveBucketCounts        Array(UInt64),
     NegativeOffset              Int32,
-    NegativeBucketCounts        Array(UInt64),{{template "metric_tail" .}}
+    NegativeBucketCounts        Array(UInt64),{{template "metric_tail" (named . "metrics_exponential_histogram")}}

@@ -1,5 +1,5 @@
 -- metrics_histogram: one row per explicit-bucket histogram data point.
-CREATE TABLE IF NOT EXISTS {{.DB}}.metrics_histogram ({{template "metric_head" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{local "metrics_histogram"}}{{onCluster}} ({{template "metric_head" .}}
     AggregationTemporality      UInt8,
     Count                       UInt64,
     Sum                         Float64,
@@ -9,4 +9,4 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.metrics_histogram ({{template "metric_head" .
     Max                         Float64,
     HasMax                      UInt8,
     BucketCounts                Array(UInt64),
-    ExplicitBounds              Array(Float64),{{template "metric_tail" .}}
+    ExplicitBounds              Array(Float64),{{template "metric_tail" (named . "metrics_histogram")}}

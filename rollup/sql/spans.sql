@@ -1,5 +1,5 @@
 -- spans: every sampled span, one row each. See rollup/SCHEMA.md.
-CREATE TABLE IF NOT EXISTS {{.DB}}.spans (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{local "spans"}}{{onCluster}} (
     Timestamp                   DateTime{{codec "DoubleDelta, ZSTD(1)"}},
     StartTimeUnixNano           UInt64{{codec "Delta, ZSTD(1)"}},
     DurationNano                Int64{{codec "ZSTD(1)"}},
@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.spans (
     ),
     DroppedLinksCount           UInt32{{if .SkipIndexes}},
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1{{end}}
-) ENGINE = MergeTree
+) ENGINE = {{engine "MergeTree" "spans"}}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, Timestamp)
 SETTINGS index_granularity = 8192
+{{- distributed "spans" "cityHash64(TraceId)"}}

@@ -1,5 +1,5 @@
 -- spend: one row per FOCUS cost and usage row, written by `weir spend import` (rollup.SpendWriter). An import replaces whole (billing period, billing account) pairs. See rollup/SCHEMA.md.
-CREATE TABLE IF NOT EXISTS {{.DB}}.spend (
+CREATE TABLE IF NOT EXISTS {{.DB}}.spend{{onCluster}} (
     BillingPeriodStart DateTime('UTC'),
     BillingPeriodEnd   DateTime('UTC'),
     ChargePeriodStart  DateTime('UTC'),
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.spend (
     Source             String,
     ImportId           String,
     LineNumber         UInt64
-) ENGINE = MergeTree
+) ENGINE = {{everywhere "MergeTree" "spend"}}
 PARTITION BY (toYYYYMM(BillingPeriodStart), cityHash64(BillingAccountId))
 ORDER BY (ServiceName, Date, ChargePeriodStart)
 SETTINGS index_granularity = 8192

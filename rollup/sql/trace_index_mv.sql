@@ -1,5 +1,5 @@
 -- trace_index_mv: the one shallow view over spans; every span insert updates the index.
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.trace_index_mv TO {{.DB}}.trace_index AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.trace_index_mv{{onCluster}} TO {{.DB}}.{{local "trace_index"}} AS
 SELECT
     TraceId,
     toDate(Timestamp) AS Day,
@@ -7,5 +7,5 @@ SELECT
     maxState(toUInt64(StartTimeUnixNano + DurationNano)) AS EndUnixNano,
     groupUniqArrayState(toString(ServiceName)) AS Services,
     countState() AS SpanCount
-FROM {{.DB}}.spans
+FROM {{.DB}}.{{local "spans"}}
 GROUP BY TraceId, Day

@@ -1,0 +1,787 @@
+-- database
+CREATE DATABASE IF NOT EXISTS weir ON CLUSTER weir;
+
+-- schema_migrations
+CREATE TABLE IF NOT EXISTS weir.schema_migrations ON CLUSTER weir (
+    Version   UInt32,
+    Name      String,
+    AppliedAt DateTime,
+    Binary    String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/weir/schema_migrations', '{shard}-{replica}')
+ORDER BY Version;
+
+-- spans
+CREATE TABLE IF NOT EXISTS weir.spans_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    StartTimeUnixNano           UInt64,
+    DurationNano                Int64,
+    ServiceName                 String,
+    SpanName                    String,
+    SpanKind                    UInt8,
+    TraceId                     FixedString(16),
+    SpanId                      FixedString(8),
+    ParentSpanId                FixedString(8),
+    TraceState                  String,
+    Flags                       UInt32,
+    StatusCode                  UInt8,
+    StatusMessage               String,
+    SampleWeight                Float64,
+    SpanAttributeKeys           Array(String),
+    SpanAttributeValues         Array(String),
+    SpanAttributeTypes          Array(UInt8),
+    DroppedAttributesCount      UInt32,
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Events Nested (
+        TimeUnixNano            UInt64,
+        Name                    String,
+        AttributeKeys           Array(String),
+        AttributeValues         Array(String),
+        AttributeTypes          Array(UInt8),
+        DroppedAttributesCount  UInt32
+    ),
+    DroppedEventsCount          UInt32,
+    Links Nested (
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        TraceState              String,
+        Flags                   UInt32,
+        AttributeKeys           Array(String),
+        AttributeValues         Array(String),
+        AttributeTypes          Array(UInt8),
+        DroppedAttributesCount  UInt32
+    ),
+    DroppedLinksCount           UInt32
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/spans_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- spans
+CREATE TABLE IF NOT EXISTS weir.spans ON CLUSTER weir AS weir.spans_local
+ENGINE = Distributed(weir, weir, spans_local, cityHash64(TraceId));
+
+-- metrics_gauge
+CREATE TABLE IF NOT EXISTS weir.metrics_gauge_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    ValueType                   UInt8,
+    DoubleValue                 Float64,
+    IntValue                    Int64,
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/metrics_gauge_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_gauge
+CREATE TABLE IF NOT EXISTS weir.metrics_gauge ON CLUSTER weir AS weir.metrics_gauge_local
+ENGINE = Distributed(weir, weir, metrics_gauge_local, SeriesHash);
+
+-- metrics_sum
+CREATE TABLE IF NOT EXISTS weir.metrics_sum_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    IsMonotonic                 UInt8,
+    ValueType                   UInt8,
+    DoubleValue                 Float64,
+    IntValue                    Int64,
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/metrics_sum_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_sum
+CREATE TABLE IF NOT EXISTS weir.metrics_sum ON CLUSTER weir AS weir.metrics_sum_local
+ENGINE = Distributed(weir, weir, metrics_sum_local, SeriesHash);
+
+-- metrics_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_histogram_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    Count                       UInt64,
+    Sum                         Float64,
+    HasSum                      UInt8,
+    Min                         Float64,
+    HasMin                      UInt8,
+    Max                         Float64,
+    HasMax                      UInt8,
+    BucketCounts                Array(UInt64),
+    ExplicitBounds              Array(Float64),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/metrics_histogram_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_histogram ON CLUSTER weir AS weir.metrics_histogram_local
+ENGINE = Distributed(weir, weir, metrics_histogram_local, SeriesHash);
+
+-- metrics_exponential_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_exponential_histogram_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    AggregationTemporality      UInt8,
+    Count                       UInt64,
+    Sum                         Float64,
+    HasSum                      UInt8,
+    Min                         Float64,
+    HasMin                      UInt8,
+    Max                         Float64,
+    HasMax                      UInt8,
+    Scale                       Int32,
+    ZeroCount                   UInt64,
+    ZeroThreshold               Float64,
+    PositiveOffset              Int32,
+    PositiveBucketCounts        Array(UInt64),
+    NegativeOffset              Int32,
+    NegativeBucketCounts        Array(UInt64),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/metrics_exponential_histogram_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_exponential_histogram
+CREATE TABLE IF NOT EXISTS weir.metrics_exponential_histogram ON CLUSTER weir AS weir.metrics_exponential_histogram_local
+ENGINE = Distributed(weir, weir, metrics_exponential_histogram_local, SeriesHash);
+
+-- metrics_summary
+CREATE TABLE IF NOT EXISTS weir.metrics_summary_local ON CLUSTER weir (
+    Timestamp                   DateTime,
+    TimeUnixNano                UInt64,
+    StartTimeUnixNano           UInt64,
+    ServiceName                 String,
+    MetricName                  String,
+    MetricDescription           String,
+    MetricUnit                  String,
+    SeriesHash                  UInt64,
+    AttributeKeys               Array(String),
+    AttributeValues             Array(String),
+    AttributeTypes              Array(UInt8),
+    Flags                       UInt32,
+    Count                       UInt64,
+    Sum                         Float64,
+    Quantiles Nested (
+        Quantile                Float64,
+        Value                   Float64
+    ),
+    MetricMetadataKeys          Array(String),
+    MetricMetadataValues        Array(String),
+    MetricMetadataTypes         Array(UInt8),
+    ResourceAttributeKeys       Array(String),
+    ResourceAttributeValues     Array(String),
+    ResourceAttributeTypes      Array(UInt8),
+    ResourceDroppedAttributesCount UInt32,
+    ResourceSchemaUrl           String,
+    ScopeName                   String,
+    ScopeVersion                String,
+    ScopeAttributeKeys          Array(String),
+    ScopeAttributeValues        Array(String),
+    ScopeAttributeTypes         Array(UInt8),
+    ScopeDroppedAttributesCount UInt32,
+    ScopeSchemaUrl              String,
+    Exemplars Nested (
+        TimeUnixNano            UInt64,
+        ValueType               UInt8,
+        DoubleValue             Float64,
+        IntValue                Int64,
+        TraceId                 FixedString(16),
+        SpanId                  FixedString(8),
+        FilteredAttributeKeys   Array(String),
+        FilteredAttributeValues Array(String),
+        FilteredAttributeTypes  Array(UInt8)
+    )
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/metrics_summary_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, toStartOfHour(Timestamp), SeriesHash, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- metrics_summary
+CREATE TABLE IF NOT EXISTS weir.metrics_summary ON CLUSTER weir AS weir.metrics_summary_local
+ENGINE = Distributed(weir, weir, metrics_summary_local, SeriesHash);
+
+-- trace_index
+CREATE TABLE IF NOT EXISTS weir.trace_index_local ON CLUSTER weir (
+    TraceId       FixedString(16),
+    Day           Date,
+    StartUnixNano AggregateFunction(min, UInt64),
+    EndUnixNano   AggregateFunction(max, UInt64),
+    Services      AggregateFunction(groupUniqArray, String),
+    SpanCount     AggregateFunction(count)
+) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weir/trace_index_local', '{replica}')
+PARTITION BY Day
+ORDER BY TraceId
+SETTINGS index_granularity = 8192;
+
+-- trace_index
+CREATE TABLE IF NOT EXISTS weir.trace_index ON CLUSTER weir AS weir.trace_index_local
+ENGINE = Distributed(weir, weir, trace_index_local, cityHash64(TraceId));
+
+-- trace_index_mv
+CREATE MATERIALIZED VIEW IF NOT EXISTS weir.trace_index_mv ON CLUSTER weir TO weir.trace_index_local AS
+SELECT
+    TraceId,
+    toDate(Timestamp) AS Day,
+    minState(StartTimeUnixNano) AS StartUnixNano,
+    maxState(toUInt64(StartTimeUnixNano + DurationNano)) AS EndUnixNano,
+    groupUniqArrayState(toString(ServiceName)) AS Services,
+    countState() AS SpanCount
+FROM weir.spans_local
+GROUP BY TraceId, Day;
+
+-- red_1m
+CREATE TABLE IF NOT EXISTS weir.red_1m_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/red_1m_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1m
+CREATE TABLE IF NOT EXISTS weir.red_1m ON CLUSTER weir AS weir.red_1m_local
+ENGINE = Distributed(weir, weir, red_1m_local, cityHash64(ServiceName));
+
+-- red_1h
+CREATE TABLE IF NOT EXISTS weir.red_1h_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/red_1h_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1h
+CREATE TABLE IF NOT EXISTS weir.red_1h ON CLUSTER weir AS weir.red_1h_local
+ENGINE = Distributed(weir, weir, red_1h_local, cityHash64(ServiceName));
+
+-- red_1d
+CREATE TABLE IF NOT EXISTS weir.red_1d_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    ServiceName     String,
+    SpanName        String,
+    SpanKind        UInt8,
+    StatusCode      UInt8,
+    DimKeys         Array(String),
+    DimValues       Array(String),
+    Requests        UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/red_1d_local', '{replica}')
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, SpanName, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- red_1d
+CREATE TABLE IF NOT EXISTS weir.red_1d ON CLUSTER weir AS weir.red_1d_local
+ENGINE = Distributed(weir, weir, red_1d_local, cityHash64(ServiceName));
+
+-- edges_1m
+CREATE TABLE IF NOT EXISTS weir.edges_1m_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/edges_1m_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1m
+CREATE TABLE IF NOT EXISTS weir.edges_1m ON CLUSTER weir AS weir.edges_1m_local
+ENGINE = Distributed(weir, weir, edges_1m_local, cityHash64(Client));
+
+-- edges_1h
+CREATE TABLE IF NOT EXISTS weir.edges_1h_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/edges_1h_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1h
+CREATE TABLE IF NOT EXISTS weir.edges_1h ON CLUSTER weir AS weir.edges_1h_local
+ENGINE = Distributed(weir, weir, edges_1h_local, cityHash64(Client));
+
+-- edges_1d
+CREATE TABLE IF NOT EXISTS weir.edges_1d_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    Client          String,
+    Server          String,
+    ConnectionType  String,
+    Failed          UInt8,
+    Calls           UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketIndexes   Array(Int32),
+    BucketCounts    Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/edges_1d_local', '{replica}')
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (Client, Server, Timestamp)
+SETTINGS index_granularity = 8192;
+
+-- edges_1d
+CREATE TABLE IF NOT EXISTS weir.edges_1d ON CLUSTER weir AS weir.edges_1d_local
+ENGINE = Distributed(weir, weir, edges_1d_local, cityHash64(Client));
+
+-- series_1m
+CREATE TABLE IF NOT EXISTS weir.series_1m_local ON CLUSTER weir (
+    Timestamp        DateTime,
+    ServiceName      String,
+    MetricName       String,
+    MetricUnit       String,
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(String),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/series_1m_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+
+-- series_1m
+CREATE TABLE IF NOT EXISTS weir.series_1m ON CLUSTER weir AS weir.series_1m_local
+ENGINE = Distributed(weir, weir, series_1m_local, SeriesHash);
+
+-- series_1h
+CREATE TABLE IF NOT EXISTS weir.series_1h_local ON CLUSTER weir (
+    Timestamp        DateTime,
+    ServiceName      String,
+    MetricName       String,
+    MetricUnit       String,
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(String),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/series_1h_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+
+-- series_1h
+CREATE TABLE IF NOT EXISTS weir.series_1h ON CLUSTER weir AS weir.series_1h_local
+ENGINE = Distributed(weir, weir, series_1h_local, SeriesHash);
+
+-- series_1d
+CREATE TABLE IF NOT EXISTS weir.series_1d_local ON CLUSTER weir (
+    Timestamp        DateTime,
+    ServiceName      String,
+    MetricName       String,
+    MetricUnit       String,
+    MetricType       UInt8,
+    SeriesHash       UInt64,
+    AttributeKeys    Array(String),
+    AttributeValues  Array(String),
+    Count            UInt64,
+    Sum              Float64,
+    Min              Float64,
+    Max              Float64,
+    Last             Float64,
+    LastTimeUnixNano UInt64,
+    BucketBounds     Array(Float64),
+    BucketCounts     Array(UInt64)
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/series_1d_local', '{replica}')
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, MetricName, Timestamp, SeriesHash)
+SETTINGS index_granularity = 8192;
+
+-- series_1d
+CREATE TABLE IF NOT EXISTS weir.series_1d ON CLUSTER weir AS weir.series_1d_local
+ENGINE = Distributed(weir, weir, series_1d_local, SeriesHash);
+
+-- spend
+CREATE TABLE IF NOT EXISTS weir.spend ON CLUSTER weir (
+    BillingPeriodStart DateTime('UTC'),
+    BillingPeriodEnd   DateTime('UTC'),
+    ChargePeriodStart  DateTime('UTC'),
+    ChargePeriodEnd    DateTime('UTC'),
+    Date               Date,
+    Provider           String,
+    HostProvider       String,
+    Publisher          String,
+    InvoiceIssuer      String,
+    BillingAccountId   String,
+    BillingAccountName String,
+    BillingAccountType String,
+    SubAccountId       String,
+    SubAccountName     String,
+    SubAccountType     String,
+    InvoiceId          String,
+    ServiceCategory    String,
+    ServiceSubcategory String,
+    ServiceName        String,
+    ResourceId         String,
+    ResourceName       String,
+    ResourceType       String,
+    RegionId           String,
+    RegionName         String,
+    AvailabilityZone   String,
+    SkuId              String,
+    SkuPriceId         String,
+    ChargeCategory     String,
+    ChargeClass        String,
+    ChargeFrequency    String,
+    ChargeDescription  String,
+    PricingCategory    String,
+    BillingCurrency    String,
+    BilledCost         Float64,
+    EffectiveCost      Float64,
+    ListCost           Float64,
+    ContractedCost     Float64,
+    ConsumedQuantity   Float64,
+    ConsumedUnit       String,
+    PricingQuantity    Float64,
+    PricingUnit        String,
+    TagKeys            Array(String),
+    TagValues          Array(String),
+    ExtraKeys          Array(String),
+    ExtraValues        Array(String),
+    Source             String,
+    ImportId           String,
+    LineNumber         UInt64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/weir/spend', '{shard}-{replica}')
+PARTITION BY (toYYYYMM(BillingPeriodStart), cityHash64(BillingAccountId))
+ORDER BY (ServiceName, Date, ChargePeriodStart)
+SETTINGS index_granularity = 8192;
+
+-- allocation
+CREATE TABLE IF NOT EXISTS weir.allocation ON CLUSTER weir (
+    WindowStart           DateTime('UTC'),
+    WindowEnd             DateTime('UTC'),
+    Date                  Date,
+    Name                  String,
+    Cluster               String,
+    Node                  String,
+    Namespace             String,
+    ControllerKind        String,
+    Controller            String,
+    Pod                   String,
+    Container             String,
+    IsIdle                UInt8,
+    Minutes               Float64,
+    CpuCoreRequestAverage Float64,
+    CpuCoreUsageAverage   Float64,
+    RamByteRequestAverage Float64,
+    RamByteUsageAverage   Float64,
+    CpuCost               Float64,
+    GpuCost               Float64,
+    RamCost               Float64,
+    PvCost                Float64,
+    NetworkCost           Float64,
+    LoadBalancerCost      Float64,
+    SharedCost            Float64,
+    ExternalCost          Float64,
+    TotalCost             Float64,
+    CpuEfficiency         Float64,
+    RamEfficiency         Float64,
+    TotalEfficiency       Float64,
+    LabelKeys             Array(String),
+    LabelValues           Array(String),
+    Source                String,
+    ImportId              String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/weir/allocation', '{shard}-{replica}')
+PARTITION BY (toYYYYMM(WindowStart), cityHash64(Cluster))
+ORDER BY (Cluster, Namespace, WindowStart)
+SETTINGS index_granularity = 8192;
+
+-- service_cost_1d
+CREATE TABLE IF NOT EXISTS weir.service_cost_1d ON CLUSTER weir (
+    Week        Date,
+    Date        Date,
+    Service     String,
+    Currency    String,
+    Spend       Float64,
+    Requests    UInt64,
+    Errors      UInt64,
+    GeneratedAt DateTime('UTC')
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/weir/service_cost_1d', '{shard}-{replica}')
+PARTITION BY Week
+ORDER BY (Date, Service)
+SETTINGS index_granularity = 8192;
+
+-- hotspots
+CREATE TABLE IF NOT EXISTS weir.hotspots ON CLUSTER weir (
+    Week                  Date,
+    GeneratedAt           DateTime('UTC'),
+    Rank                  UInt32,
+    Rule                  String,
+    Service               String,
+    Operation             String,
+    Severity              String,
+    Currency              String,
+    ImpactPerWeek         Float64,
+    AvoidableCallsPerWeek Float64,
+    CostPerCall           Float64,
+    Evidence              String,
+    ExampleTraceIds       Array(String),
+    Recommendation        String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/weir/hotspots', '{shard}-{replica}')
+PARTITION BY Week
+ORDER BY (Week, Rank)
+SETTINGS index_granularity = 8192;
+
+-- trace_index_mv_drop
+DROP TABLE IF EXISTS weir.trace_index_mv ON CLUSTER weir;
+
+-- insert_id (on one replica of each shard, only while spans_local has no column InsertId)
+ALTER TABLE weir.spans_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while spans has no column InsertId)
+ALTER TABLE weir.spans ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while red_1m_local has no column InsertId)
+ALTER TABLE weir.red_1m_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while red_1m has no column InsertId)
+ALTER TABLE weir.red_1m ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while edges_1m_local has no column InsertId)
+ALTER TABLE weir.edges_1m_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while edges_1m has no column InsertId)
+ALTER TABLE weir.edges_1m ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while series_1m_local has no column InsertId)
+ALTER TABLE weir.series_1m_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while series_1m has no column InsertId)
+ALTER TABLE weir.series_1m ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while metrics_gauge_local has no column InsertId)
+ALTER TABLE weir.metrics_gauge_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_gauge has no column InsertId)
+ALTER TABLE weir.metrics_gauge ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while metrics_sum_local has no column InsertId)
+ALTER TABLE weir.metrics_sum_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_sum has no column InsertId)
+ALTER TABLE weir.metrics_sum ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while metrics_histogram_local has no column InsertId)
+ALTER TABLE weir.metrics_histogram_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_histogram has no column InsertId)
+ALTER TABLE weir.metrics_histogram ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while metrics_exponential_histogram_local has no column InsertId)
+ALTER TABLE weir.metrics_exponential_histogram_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_exponential_histogram has no column InsertId)
+ALTER TABLE weir.metrics_exponential_histogram ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (on one replica of each shard, only while metrics_summary_local has no column InsertId)
+ALTER TABLE weir.metrics_summary_local ADD COLUMN InsertId UInt64 DEFAULT 0;
+
+-- insert_id (only while metrics_summary has no column InsertId)
+ALTER TABLE weir.metrics_summary ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
+
