@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,10 +110,21 @@ func redact(u *url.URL) string {
 	return c.String()
 }
 
-// settings are InsertSettings in a stable order.
+// settings are InsertSettings in a stable order. On a cluster, inserts into the Distributed
+// tables are synchronous unless the configuration says otherwise: a shard that is down is then
+// an error the sender retries, and nothing waits in a server's disk queue, where a hard
+// restart can lose it.
 func (cfg *Config) settings() []chinsert.Setting {
-	out := make([]chinsert.Setting, 0, len(cfg.InsertSettings))
+	s := map[string]string{}
+	if cfg.ClickHouse.Cluster != "" {
+		s["insert_distributed_sync"] = "1"
+		s["insert_distributed_timeout"] = strconv.Itoa(max(1, int(cfg.Timeout.Seconds())))
+	}
 	for k, v := range cfg.InsertSettings {
+		s[k] = v
+	}
+	out := make([]chinsert.Setting, 0, len(s))
+	for k, v := range s {
 		out = append(out, chinsert.Setting{Key: k, Value: v})
 	}
 	for i := 1; i < len(out); i++ {

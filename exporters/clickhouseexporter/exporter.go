@@ -101,6 +101,9 @@ func (e *chExporter) startLocked(ctx context.Context, host component.Host) error
 		Database: e.cfg.ClickHouse.Database, Settings: e.cfg.settings(), Workers: e.cfg.Workers,
 		RetryInitial: e.cfg.Retry.InitialInterval, RetryMax: e.cfg.Retry.MaxInterval,
 		RejectMaxBytes: rejectBytes(e.cfg.RejectedMaxSizeMiB), Check: insertIDTables,
+		// On a cluster a block may be in on one shard and not the other; sending it again is
+		// safe there (replicated tables drop a repeat of a recent block).
+		ResendPartial: e.cfg.ClickHouse.Cluster != "",
 	}, e.set); err != nil {
 		return err
 	}

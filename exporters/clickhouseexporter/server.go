@@ -46,7 +46,13 @@ func (e *chExporter) prepare(ctx context.Context) error {
 		return fmt.Errorf("reach ClickHouse's HTTP interface: %w", err)
 	}
 	if e.cfg.CreateSchema {
-		res, err := rollup.Migrate(ctx, e.conn, db, 0)
+		var res rollup.Applied
+		var err error
+		if c := e.cfg.ClickHouse.RollupCluster(); c != nil {
+			res, err = rollup.MigrateCluster(ctx, e.conn, *c, db, 0)
+		} else {
+			res, err = rollup.Migrate(ctx, e.conn, db, 0)
+		}
 		if err != nil {
 			return classify(err, db)
 		}

@@ -49,6 +49,10 @@ type SenderConfig struct {
 	// Check lists the tables whose rows carry InsertId: a block in doubt is looked for there
 	// before it is sent again. A block of another table (trace_index) is sent again.
 	Check map[string]bool
+	// ResendPartial sends a block found with only some of its rows again (on a cluster: a
+	// shard took its rows, another did not; replicated tables deduplicate the repeat). Else
+	// such a block counts as in, and is logged.
+	ResendPartial bool
 }
 
 // SenderDefaults fills the zero fields of cfg.
@@ -693,6 +697,9 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 		case n == 0:
 		case n == q.rows:
 			present = append(present, q)
+		case s.cfg.ResendPartial:
+			s.logger.Warn("a block is in ClickHouse with some of its rows only (a shard missed it); sending it again",
+				zap.String("table", table), zap.Int("rows", q.rows), zap.Int("found", n))
 		default:
 			s.logger.Error("a block is in ClickHouse with some of its rows only; not sent again",
 				zap.String("table", table), zap.Int("rows", q.rows), zap.Int("found", n))
