@@ -48,3 +48,17 @@ stop_pid() {
 	fi
 	wait "$pid" 2>/dev/null || true
 }
+
+# prom_sum FILE NAME [LABELS]: the sum of the samples of metric NAME (exactly: no suffix) in
+# a Prometheus text exposition FILE, of those whose labels contain the string LABELS.
+prom_sum() {
+	awk -v n="$2" -v f="${3:-}" '
+		$0 !~ /^#/ {
+			name = $1; sub(/\{.*/, "", name)
+			if (name == n && index($1, f)) s += $NF
+		}
+		END { printf "%.0f", s }' "$1"
+}
+
+# wait_tcp HOST PORT: true when something accepts connections on HOST:PORT.
+wait_tcp() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

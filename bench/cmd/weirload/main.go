@@ -1,9 +1,9 @@
-// Command weirload sends OTLP traces over gRPC at a steady rate, to load weir (or any OTLP
-// receiver) for benchmarks.
+// Command weirload sends OTLP traces or metrics over gRPC at a steady rate, to load weir (or
+// any OTLP receiver) for benchmarks.
 //
-// Spans are shaped like telemetrygen's defaults: traces of two spans, a SERVER parent
-// "lets-go" and a CLIENT child "okey-dokey", each lasting 123µs, with resource
-// service.name=telemetrygen, scope "telemetrygen", and span attributes
+// Traces (-signal traces, the default) are shaped like telemetrygen's defaults: traces of two
+// spans, a SERVER parent "lets-go" and a CLIENT child "okey-dokey", each lasting 123µs, with
+// resource service.name=telemetrygen, scope "telemetrygen", and span attributes
 // net.sock.peer.addr=1.2.3.4 and peer.service (telemetrygen-client on the parent,
 // telemetrygen-server on the child). Trace and span IDs are random.
 //
@@ -14,21 +14,33 @@
 // requests: use a -batch that is a multiple of -trace-spans, or the last trace of each request
 // is cut short.
 //
-// Every request carries -batch spans (512 by default, the OpenTelemetry SDK's batch size) in
-// one resource and is built afresh with pdata, as an SDK would. -workers goroutines share one
-// gRPC connection and one schedule: request k is due at start + k*batch/rate, so the offered
-// rate holds as long as the workers keep up; -rate 0 sends as fast as they can.
+// Metrics (-signal metrics) come from a fixed set of series, -batch of them per worker: every
+// request of a worker carries one point of each of its series, so a request holds -batch
+// points and a series' points arrive in order. The five point types take turns (series i has
+// type i mod 5): gauges, cumulative monotonic int sums, cumulative explicit-bucket histograms,
+// cumulative exponential histograms and summaries, four metric names per type
+// (weirload.<type>.<0-3>), each series told apart by its attributes series and worker. The
+// cumulative values only grow, and every cumulative series starts when weirload does
+// (StartTimeUnixNano), so a receiver that turns cumulative points into deltas and drops the
+// first point of series older than itself keeps every point weirload sends when it was started
+// before weirload.
+//
+// Every request carries -batch spans or points (512 by default, the OpenTelemetry SDK's batch
+// size) in one resource and is built afresh with pdata, as an SDK would. -workers goroutines
+// share one gRPC connection and one schedule: request k is due at start + k*batch/rate, so the
+// offered rate holds as long as the workers keep up; -rate 0 sends as fast as they can.
 //
 // weirload stops issuing requests when -duration has passed, waits at most -timeout for the
 // ones in flight, and prints one summary line of key=value pairs to stdout:
 //
-//	weirload: rate_target=50000 elapsed_s=30.01 requests=2930 spans_sent=1500160
-//	spans_acked=1500160 spans_rejected=0 errors=0 rate_achieved=49989 ...
+//	weirload: signal=traces rate_target=50000 elapsed_s=30.01 requests=2930
+//	spans_sent=1500160 spans_acked=1500160 spans_rejected=0 errors=0 rate_achieved=49989 ...
 //
-// spans_acked counts spans in requests the receiver answered OK, minus those it reported as
-// rejected in a partial success; rate_achieved is spans_acked per second of elapsed time.
-// Progress goes to stderr every -report interval. The exit status is 0 even when some
-// requests failed (errors > 0 tells); it is 1 on bad flags or when nothing was acked.
+// (points_sent, points_acked and points_rejected with -signal metrics). spans_acked counts
+// spans in requests the receiver answered OK, minus those it reported as rejected in a partial
+// success; rate_achieved is spans_acked per second of elapsed time. Progress goes to stderr
+// every -report interval. The exit status is 0 even when some requests failed (errors > 0
+// tells); it is 1 on bad flags or when nothing was acked.
 package main
 
 import (
@@ -49,6 +61,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -61,6 +74,7 @@ import (
 const spanDuration = 123 * time.Microsecond
 
 type config struct {
+	signal      string // traces or metrics
 	endpoint    string
 	rate        float64
 	duration    time.Duration
@@ -83,10 +97,11 @@ type shape struct {
 
 func main() {
 	var cfg config
+	flag.StringVar(&cfg.signal, "signal", "traces", "what to send: traces or metrics")
 	flag.StringVar(&cfg.endpoint, "endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint, host:port (plaintext)")
-	flag.Float64Var(&cfg.rate, "rate", 50000, "target spans per second; 0 sends as fast as the workers go")
+	flag.Float64Var(&cfg.rate, "rate", 50000, "target spans (or points) per second; 0 sends as fast as the workers go")
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long to send")
-	flag.IntVar(&cfg.batch, "batch", 512, "spans per request")
+	flag.IntVar(&cfg.batch, "batch", 512, "spans (or points) per request; with metrics also the series per worker")
 	flag.IntVar(&cfg.workers, "workers", 4, "concurrent senders")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of one request")
 	flag.DurationVar(&cfg.report, "report", 5*time.Second, "progress interval on stderr; 0 for none")
@@ -111,13 +126,16 @@ func main() {
 	}
 	fmt.Println(st.summary(cfg))
 	if st.acked.Load() == 0 {
-		log.Error("no span was acknowledged", "endpoint", cfg.endpoint)
+		log.Error("nothing was acknowledged", "signal", cfg.signal, "endpoint", cfg.endpoint)
 		os.Exit(1)
 	}
 }
 
 func (c config) validate() error {
 	var errs []error
+	if c.signal != "traces" && c.signal != "metrics" {
+		errs = append(errs, fmt.Errorf("-signal %q: use traces or metrics", c.signal))
+	}
 	if c.endpoint == "" {
 		errs = append(errs, errors.New("-endpoint is empty"))
 	}
@@ -199,10 +217,14 @@ func (s *stats) summary(cfg config) string {
 	if len(codes) > 0 {
 		errs = strings.Join(codes, ",")
 	}
-	return fmt.Sprintf("weirload: rate_target=%g elapsed_s=%.2f requests=%d spans_sent=%d spans_acked=%d "+
-		"spans_rejected=%d errors=%d error_codes=%s rate_achieved=%.0f mean_latency_ms=%.2f batch=%d workers=%d",
-		cfg.rate, el, reqs, s.sent.Load(), s.acked.Load(), s.rejected.Load(), s.failed.Load(), errs,
-		float64(s.acked.Load())/el, meanMS, cfg.batch, cfg.workers)
+	unit := "spans"
+	if cfg.signal == "metrics" {
+		unit = "points"
+	}
+	return fmt.Sprintf("weirload: signal=%s rate_target=%g elapsed_s=%.2f requests=%d %s_sent=%d %s_acked=%d "+
+		"%s_rejected=%d errors=%d error_codes=%s rate_achieved=%.0f mean_latency_ms=%.2f batch=%d workers=%d",
+		cfg.signal, cfg.rate, el, reqs, unit, s.sent.Load(), unit, s.acked.Load(), unit, s.rejected.Load(),
+		s.failed.Load(), errs, float64(s.acked.Load())/el, meanMS, cfg.batch, cfg.workers)
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
@@ -218,7 +240,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
 		return nil, fmt.Errorf("dial %s: %w", cfg.endpoint, err)
 	}
 	defer cc.Close()
-	client := ptraceotlp.NewGRPCClient(cc)
 
 	st := &stats{start: time.Now(), errors: map[string]int64{}}
 	st.end.Store(st.start.UnixNano())
@@ -234,6 +255,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
 	var next atomic.Int64 // the next request slot
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.workers; w++ {
+		exp := newExporter(cfg, cc, w, st.start)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -257,7 +279,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
 				if !time.Now().Before(stopAt) {
 					return
 				}
-				send(ctx, cfg, client, st)
+				send(ctx, cfg, exp, st)
 			}
 		}()
 	}
@@ -276,18 +298,53 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*stats, error) {
 			return st, nil
 		case <-tick:
 			log.Info("progress", "elapsed", time.Since(st.start).Round(time.Second),
-				"spans_acked", st.acked.Load(), "errors", st.failed.Load())
+				"acked", st.acked.Load(), "errors", st.failed.Load())
+		}
+	}
+}
+
+// exporter builds a worker's next request, stamped now, and returns the call that exports it,
+// which answers with the spans or points the receiver rejected in a partial success. A
+// worker's exporter is used by that worker only.
+type exporter func(now time.Time) (export func(ctx context.Context) (rejected int64, err error))
+
+// newExporter returns worker w's exporter for cfg.signal; start is weirload's start, the start
+// time of every cumulative metric series.
+func newExporter(cfg config, cc *grpc.ClientConn, w int, start time.Time) exporter {
+	if cfg.signal == "metrics" {
+		client := pmetricotlp.NewGRPCClient(cc)
+		set := newSeriesSet(cfg.batch, w, start)
+		return func(now time.Time) func(context.Context) (int64, error) {
+			req := pmetricotlp.NewExportRequestFromMetrics(set.build(cfg.service, now))
+			return func(ctx context.Context) (int64, error) {
+				resp, err := client.Export(ctx, req)
+				if err != nil {
+					return 0, err
+				}
+				return resp.PartialSuccess().RejectedDataPoints(), nil
+			}
+		}
+	}
+	client := ptraceotlp.NewGRPCClient(cc)
+	return func(now time.Time) func(context.Context) (int64, error) {
+		req := ptraceotlp.NewExportRequestFromTraces(buildTraces(cfg.batch, cfg.service, cfg.shape, now))
+		return func(ctx context.Context) (int64, error) {
+			resp, err := client.Export(ctx, req)
+			if err != nil {
+				return 0, err
+			}
+			return resp.PartialSuccess().RejectedSpans(), nil
 		}
 	}
 }
 
 // send builds one request and exports it, counting the outcome.
-func send(ctx context.Context, cfg config, client ptraceotlp.GRPCClient, st *stats) {
-	req := ptraceotlp.NewExportRequestFromTraces(buildTraces(cfg.batch, cfg.service, cfg.shape, time.Now()))
+func send(ctx context.Context, cfg config, exp exporter, st *stats) {
+	export := exp(time.Now())
 	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	t0 := time.Now()
-	resp, err := client.Export(rctx, req)
+	rej, err := export(rctx)
 	now := time.Now()
 	st.requests.Add(1)
 	st.sent.Add(int64(cfg.batch))
@@ -302,7 +359,6 @@ func send(ctx context.Context, cfg config, client ptraceotlp.GRPCClient, st *sta
 		st.fail(err)
 		return
 	}
-	rej := resp.PartialSuccess().RejectedSpans()
 	st.rejected.Add(rej)
 	st.acked.Add(int64(cfg.batch) - rej)
 }
