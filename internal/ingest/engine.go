@@ -294,7 +294,7 @@ func (e *Engine) Traces(ctx context.Context, req []byte) error {
 		return ErrNotReady
 	}
 	if e.stalled != nil {
-		return fmt.Errorf("%w: %v", ErrStalled, e.stalled)
+		return fmt.Errorf("%w: %w", ErrStalled, e.stalled)
 	}
 	now := time.Now()
 	var hdr [8]byte
@@ -316,7 +316,7 @@ func (e *Engine) Metrics(_ context.Context, req []byte) error {
 		return ErrNotReady
 	}
 	if e.stalled != nil {
-		return fmt.Errorf("%w: %v", ErrStalled, e.stalled)
+		return fmt.Errorf("%w: %w", ErrStalled, e.stalled)
 	}
 	now := time.Now()
 	var hdr [8]byte

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"os"
+	"runtime"
 	"path/filepath"
 	"testing"
 	"time"
@@ -109,6 +110,7 @@ func TestSender_OutageAndHang(t *testing.T) {
 	snd := startSender(t, s, newClient(t, proxy.Addr, 300*time.Millisecond), db.Name, nil)
 	e := startEngine(t, s, EngineConfig{RED: red.DefaultConfig(), Epoch: 30 * time.Millisecond})
 	reqs, total := requests(t, 4, 60, 128)
+	base, peak := runtime.NumGoroutine(), 0
 	for i, r := range reqs {
 		switch i {
 		case 10:
@@ -120,7 +122,14 @@ func TestSender_OutageAndHang(t *testing.T) {
 		}
 		require.NoError(t, e.Traces(context.Background(), r))
 		time.Sleep(10 * time.Millisecond)
+		if i >= 30 && i < 50 {
+			time.Sleep(60 * time.Millisecond) // over a second of hanging: a few timeouts
+			peak = max(peak, runtime.NumGoroutine())
+		}
 	}
+	// A server that never answers costs timeouts, not goroutines: the workers wait on it, and
+	// nothing piles up behind them.
+	assert.Less(t, peak, base+20, "goroutines while ClickHouse hangs: %d, before %d", peak, base)
 	require.NoError(t, e.Shutdown(context.Background()))
 	drain(t, snd, 30*time.Second)
 	got := counts(t, db)

@@ -78,31 +78,23 @@ func (r *otlpReceiver) handleHTTP(w http.ResponseWriter, req *http.Request, sig 
 			fmt.Sprintf("content type %q: send %s or %s", ct, contentProtobuf, contentJSON))
 		return
 	}
-	// What the sender says it sends counts against the in-flight bound before it is read; the
-	// server's max_request_body_size bounds the rest (after decompression).
-	reserve := max(req.ContentLength, 0)
-	if err := r.limits.acquire(reserve, r.tel); err != nil {
-		writeRetry(w, ct, err)
-		return
-	}
-	defer func() { r.limits.release(reserve) }()
-	body, err := readBody(req)
+	// The body counts against the in-flight bound as it arrives, not as the sender announces
+	// it: a slow sender holds only what it has sent, and cannot starve the others.
+	var reserved int64
+	defer func() { r.limits.release(reserved) }()
+	body, err := r.readBody(req, &reserved)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			writeError(w, ct, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body larger than %d bytes (max_request_body_size, after decompression)", tooBig.Limit))
-			return
-		}
-		writeError(w, ct, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
-		return
-	}
-	if extra := int64(len(body)) - reserve; extra > 0 {
-		if err := r.limits.acquire(extra, r.tel); err != nil {
+		case errors.Is(err, errOverloaded):
 			writeRetry(w, ct, err)
-			return
+		default:
+			writeError(w, ct, http.StatusBadRequest, fmt.Sprintf("read request body: %v", err))
 		}
-		reserve += extra
+		return
 	}
 	if ct == contentJSON {
 		if body, err = jsonToProto(body, sig); err != nil {
@@ -140,13 +132,34 @@ func formatOf(ct string) string {
 	return "protobuf"
 }
 
-func readBody(req *http.Request) ([]byte, error) {
-	var buf bytes.Buffer
-	if n := req.ContentLength; n > 0 && n < 64<<20 {
-		buf.Grow(int(n))
+// readBody reads the body, taking its bytes from the in-flight bound as they come (reserved
+// says how many it took).
+func (r *otlpReceiver) readBody(req *http.Request, reserved *int64) ([]byte, error) {
+	const chunk = 64 << 10
+	var buf []byte
+	if n := req.ContentLength; n > 0 && n <= chunk {
+		buf = make([]byte, 0, n)
 	}
-	_, err := buf.ReadFrom(req.Body)
-	return buf.Bytes(), err
+	for {
+		if len(buf) == cap(buf) {
+			grow := min(max(2*cap(buf), chunk), cap(buf)+4<<20)
+			if err := r.limits.acquire(int64(grow-cap(buf)), r.tel); err != nil {
+				return nil, err
+			}
+			*reserved += int64(grow - cap(buf))
+			nb := make([]byte, len(buf), grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := req.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func jsonToProto(body []byte, sig signal) ([]byte, error) {

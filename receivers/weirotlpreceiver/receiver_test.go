@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weirhq/weir/exporters/clickhouseexporter"
+	"github.com/weirhq/weir/extensions/journalextension"
 	"github.com/weirhq/weir/extensions/journalextension/journaltest"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/otlpgen"
@@ -45,15 +46,29 @@ type pipeline struct {
 	db       *chtest.DB
 	grpcAddr string
 	httpAddr string
+	host     *journaltest.TestHost
 }
 
 var seq int
 
 func startPipeline(t *testing.T, mutate func(*Config)) *pipeline {
 	t.Helper()
+	return startPipelineWith(t, pipelineOptions{receiver: mutate})
+}
+
+// pipelineOptions change the receiver's, the exporter's and the journal's configuration.
+type pipelineOptions struct {
+	receiver func(*Config)
+	exporter func(*clickhouseexporter.Config)
+	journal  func(*journalextension.Config)
+}
+
+func startPipelineWith(t *testing.T, opts pipelineOptions) *pipeline {
+	t.Helper()
 	db := chtest.New(t)
 	p := &pipeline{db: db, grpcAddr: testnet.FreeAddr(t), httpAddr: testnet.FreeAddr(t)}
-	host := journaltest.NewTestHost(t, t.TempDir())
+	host := journaltest.NewTestHostWith(t, t.TempDir(), opts.journal)
+	p.host = host
 	seq++
 	name := fmt.Sprintf("t%d", seq)
 
@@ -62,6 +77,9 @@ func startPipeline(t *testing.T, mutate func(*Config)) *pipeline {
 	ecfg.ClickHouse.Endpoint = chtest.Endpoint()
 	ecfg.ClickHouse.Database = db.Name
 	ecfg.HTTPEndpoints = []string{"http://" + chtest.HTTPAddr()}
+	if opts.exporter != nil {
+		opts.exporter(ecfg)
+	}
 	eset := exportertest.NewNopSettings(ef.Type())
 	eset.ID = component.NewIDWithName(ef.Type(), name)
 	exp, err := ef.CreateTraces(context.Background(), eset, ecfg)
@@ -74,8 +92,8 @@ func startPipeline(t *testing.T, mutate func(*Config)) *pipeline {
 	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = p.grpcAddr
 	cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.NetAddr.Endpoint = p.httpAddr
 	cfg.Epoch = 50 * time.Millisecond
-	if mutate != nil {
-		mutate(cfg)
+	if opts.receiver != nil {
+		opts.receiver(cfg)
 	}
 	require.NoError(t, cfg.Validate())
 	set := receivertest.NewNopSettings(f.Type())

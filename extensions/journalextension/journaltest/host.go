@@ -25,10 +25,20 @@ func (h *TestHost) GetExtensions() map[component.ID]component.Component { return
 // NewTestHost starts the extension in dir.
 func NewTestHost(t testing.TB, dir string) *TestHost {
 	t.Helper()
+	return NewTestHostWith(t, dir, nil)
+}
+
+// NewTestHostWith starts the extension in dir with its configuration changed by mutate, which
+// may go below the bounds Validate enforces (a fault test filling a small journal).
+func NewTestHostWith(t testing.TB, dir string, mutate func(*journalextension.Config)) *TestHost {
+	t.Helper()
 	f := journalextension.NewFactory()
 	cfg := f.CreateDefaultConfig().(*journalextension.Config)
 	cfg.Directory = dir
 	cfg.SegmentSizeMiB = 8
+	if mutate != nil {
+		mutate(cfg)
+	}
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	if err != nil {
 		t.Fatal(err)
