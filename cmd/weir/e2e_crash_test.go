@@ -59,9 +59,16 @@ type weirProc struct {
 	done chan struct{}
 }
 
-func startShipped(t *testing.T, bin string, env map[string]string) *weirProc {
+// startShipped runs bin on config/weir.yaml with env, and returns once it answers. Each of
+// configs is one more --config (such as "yaml:exporters::clickhouse::retry::max_interval: 2s"),
+// merged over the shipped file in order.
+func startShipped(t *testing.T, bin string, env map[string]string, configs ...string) *weirProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--config", "../../config/weir.yaml")
+	args := []string{"--config", "../../config/weir.yaml"}
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -189,6 +196,7 @@ func testCrash(t *testing.T, sampling string) {
 		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
 		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
 		"WEIR_SAMPLING_BASELINE":        sampling,
+		"WEIR_CLICKHOUSE_MAX_WAIT":      "200ms",
 		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
 		"WEIR_LOG_LEVEL":                "info",
 	}
@@ -312,6 +320,7 @@ func TestMemory_FullLoadKeepAll(t *testing.T) {
 		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
 		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
 		"WEIR_SAMPLING_BASELINE":        "1",
+		"WEIR_CLICKHOUSE_MAX_WAIT":      "200ms",
 		"WEIR_MEMORY_LIMIT_MIB":         strconv.Itoa(limitMiB),
 		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
 		"WEIR_LOG_LEVEL":                "warn",

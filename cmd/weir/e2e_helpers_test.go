@@ -9,9 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weirhq/weir/internal/chcluster"
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/collectortest"
 	"github.com/weirhq/weir/internal/testnet"
+	"github.com/weirhq/weir/rollup"
 )
 
 // weirUnderTest is weir running in-process with the real component list, its own OTLP
@@ -23,11 +25,14 @@ type weirUnderTest struct {
 	Col      *collectortest.Collector
 	// MetricsURL is the Prometheus scrape URL of weir's own metrics, with ServeMetrics.
 	MetricsURL string
+	// Cluster is the ClickHouse cluster DB lives on (weirOptions.Cluster), for the rollup
+	// job; nil on the one test server.
+	Cluster *rollup.Cluster
 }
 
 // e2eConfig is config/weir.yaml's shape with test ports, a journal of the test's own and a
-// short epoch. Placeholders: {{GRPC}}, {{HTTP}}, {{ENDPOINT}}, {{HTTP_ENDPOINT}}, {{DB}},
-// {{JOURNAL}}, {{RECEIVER}}, {{STAGES}}, {{RECEIVER_EXTRA_*}}, {{EXTENSIONS}},
+// short epoch. Placeholders: {{GRPC}}, {{HTTP}}, {{ENDPOINT}}, {{HTTP_ENDPOINTS}}, {{DB}},
+// {{CLUSTER}}, {{JOURNAL}}, {{RECEIVER}}, {{STAGES}}, {{RECEIVER_EXTRA_*}}, {{EXTENSIONS}},
 // {{EXTENSION_LIST}}, {{PROCESSORS}}, {{TRACE_PROCESSORS}}, {{CONNECTORS}}, {{PIPELINES}}.
 const e2eConfig = `
 extensions:
@@ -51,9 +56,11 @@ connectors:
 exporters:
   clickhouse:
     endpoint: {{ENDPOINT}}
-    http_endpoints:
-      - {{HTTP_ENDPOINT}}
+    http_endpoints: [{{HTTP_ENDPOINTS}}]
     database: {{DB}}
+    cluster: "{{CLUSTER}}"
+    batch:
+      max_wait: 100ms
     retry:
       initial_interval: 200ms
       max_interval: 2s
@@ -106,19 +113,28 @@ type weirOptions struct {
 	// ServeMetrics serves the collector's own metrics in Prometheus text format at
 	// weirUnderTest.MetricsURL; otherwise they are off.
 	ServeMetrics bool
+	// Cluster, when set, is a database on the test cluster: weir writes to it with cluster
+	// set, through every server's native and HTTP endpoint (Endpoint and HTTPEndpoint are
+	// not used), instead of to a database of its own on the one test server.
+	Cluster *chcluster.DB
 }
 
 func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 	t.Helper()
-	db := chtest.New(t)
-	w := &weirUnderTest{DB: db, GRPCAddr: testnet.FreeAddr(t), HTTPAddr: testnet.FreeAddr(t)}
-	endpoint := opt.Endpoint
+	w := &weirUnderTest{GRPCAddr: testnet.FreeAddr(t), HTTPAddr: testnet.FreeAddr(t)}
+	endpoint, httpEndpoints, cluster := opt.Endpoint, []string{opt.HTTPEndpoint}, ""
+	if c := opt.Cluster; c != nil {
+		w.DB = &chtest.DB{Conn: c.Conn, Name: c.Name, Addr: c.Nodes[0].Addr}
+		endpoint, httpEndpoints, cluster = "tcp://"+strings.Join(c.Endpoints(), ","), c.HTTPEndpoints(), c.Cluster.Name
+		w.Cluster = &rollup.Cluster{Name: cluster, Dial: chcluster.Dial}
+	} else {
+		w.DB = chtest.New(t)
+	}
 	if endpoint == "" {
 		endpoint = chtest.Endpoint()
 	}
-	httpEndpoint := opt.HTTPEndpoint
-	if httpEndpoint == "" {
-		httpEndpoint = "http://" + chtest.HTTPAddr()
+	if httpEndpoints[0] == "" {
+		httpEndpoints[0] = "http://" + chtest.HTTPAddr()
 	}
 	receiver, stages := "weir_otlp", opt.Stages
 	if stages == "" {
@@ -140,8 +156,9 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 		"{{GRPC}}", w.GRPCAddr,
 		"{{HTTP}}", w.HTTPAddr,
 		"{{ENDPOINT}}", endpoint,
-		"{{HTTP_ENDPOINT}}", httpEndpoint,
-		"{{DB}}", db.Name,
+		"{{HTTP_ENDPOINTS}}", `"`+strings.Join(httpEndpoints, `", "`)+`"`,
+		"{{DB}}", w.DB.Name,
+		"{{CLUSTER}}", cluster,
 		"{{JOURNAL}}", filepath.Join(t.TempDir(), "journal"),
 		"{{RECEIVER}}", receiver,
 		"{{STAGES}}", stages,

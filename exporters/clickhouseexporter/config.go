@@ -36,6 +36,9 @@ type Config struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Workers is how many INSERTs run at once (each for a different table).
 	Workers int `mapstructure:"workers"`
+	// Batch makes INSERTs large and few: a table's blocks go once they hold min_rows rows or
+	// the oldest has waited max_wait. Each INSERT makes a part ClickHouse merges later.
+	Batch BatchConfig `mapstructure:"batch"`
 	// Retry is the wait between attempts after a failure that a retry may fix: it starts at
 	// initial_interval and doubles up to max_interval. A block is retried until it goes in;
 	// one that ClickHouse refuses for good is set aside (see RejectedMaxSizeMiB).
@@ -48,6 +51,12 @@ type Config struct {
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	// InsertSettings go with every INSERT, e.g. insert_distributed_sync: 1 on a cluster.
 	InsertSettings map[string]string `mapstructure:"insert_settings"`
+}
+
+// BatchConfig bounds how long blocks wait to be sent together.
+type BatchConfig struct {
+	MinRows int           `mapstructure:"min_rows"`
+	MaxWait time.Duration `mapstructure:"max_wait"`
 }
 
 // RetryConfig is the sender's backoff.
@@ -89,6 +98,12 @@ func (cfg *Config) Validate() error {
 	if cfg.Retry.InitialInterval <= 0 || cfg.Retry.MaxInterval < cfg.Retry.InitialInterval {
 		errs = append(errs, fmt.Errorf("retry: initial_interval must be positive and max_interval at least as long, got %s and %s",
 			cfg.Retry.InitialInterval, cfg.Retry.MaxInterval))
+	}
+	if cfg.Batch.MinRows < 1 || cfg.Batch.MinRows > 1_000_000 {
+		errs = append(errs, fmt.Errorf("batch::min_rows must be 1 to 1000000, got %d", cfg.Batch.MinRows))
+	}
+	if cfg.Batch.MaxWait <= 0 || cfg.Batch.MaxWait > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("batch::max_wait must be positive and at most 10m, got %s", cfg.Batch.MaxWait))
 	}
 	if cfg.RejectedMaxSizeMiB < 0 {
 		errs = append(errs, fmt.Errorf("rejected_max_size_mib must not be negative, got %d", cfg.RejectedMaxSizeMiB))

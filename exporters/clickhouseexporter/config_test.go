@@ -39,6 +39,7 @@ func TestConfig_Load(t *testing.T) {
 	assert.Equal(t, 10*time.Second, full.Timeout)
 	assert.Equal(t, 4, full.Workers)
 	assert.Equal(t, RetryConfig{500 * time.Millisecond, 10 * time.Second}, full.Retry)
+	assert.Equal(t, BatchConfig{50000, 2 * time.Second}, full.Batch)
 	assert.Equal(t, []chinsert.Setting{{Key: "insert_distributed_sync", Value: "1"}}, full.settings())
 	assert.False(t, full.ClickHouse.TLS.Insecure)
 }

@@ -100,6 +100,7 @@ func (e *chExporter) startLocked(ctx context.Context, host component.Host) error
 	if e.sender, err = ingest.NewSender(e.store, e.client, ingest.SenderConfig{
 		Database: e.cfg.ClickHouse.Database, Settings: e.cfg.settings(), Workers: e.cfg.Workers,
 		RetryInitial: e.cfg.Retry.InitialInterval, RetryMax: e.cfg.Retry.MaxInterval,
+		MinBatchRows: e.cfg.Batch.MinRows, MaxBatchWait: e.cfg.Batch.MaxWait,
 		RejectMaxBytes: rejectBytes(e.cfg.RejectedMaxSizeMiB), Check: insertIDTables,
 		// On a cluster a block may be in on one shard and not the other; sending it again is
 		// safe there (replicated tables drop a repeat of a recent block).

@@ -35,6 +35,7 @@ func newConfig(db *chtest.DB) *Config {
 	cfg.ClickHouse.Database = db.Name
 	cfg.HTTPEndpoints = []string{"http://" + chtest.HTTPAddr()}
 	cfg.Retry = RetryConfig{InitialInterval: 50 * time.Millisecond, MaxInterval: 500 * time.Millisecond}
+	cfg.Batch.MaxWait = 50 * time.Millisecond
 	return cfg
 }
 

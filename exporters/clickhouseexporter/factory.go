@@ -33,6 +33,7 @@ func createDefaultConfig() component.Config {
 		CreateSchema:       true,
 		Timeout:            30 * time.Second,
 		Workers:            2,
+		Batch:              BatchConfig{MinRows: 200_000, MaxWait: 5 * time.Second},
 		Retry:              RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
 		RejectedMaxSizeMiB: 256,
 		DrainTimeout:       10 * time.Second,

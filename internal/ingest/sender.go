@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -39,6 +40,12 @@ type SenderConfig struct {
 	// min_insert_block_size_rows, so that an INSERT is all or nothing.
 	BatchMaxRows  int
 	BatchMaxBytes int
+	// MinBatchRows and MaxBatchWait make INSERTs large and few: a table's ready blocks are sent
+	// once they hold MinBatchRows rows, or when the oldest has waited MaxBatchWait. Every INSERT
+	// makes a part that ClickHouse merges later, and parts of a few thousand rows cost it more
+	// than the rows themselves. Defaults 200,000 rows and 5 s.
+	MinBatchRows int
+	MaxBatchWait time.Duration
 	// RetryInitial and RetryMax bound the wait between attempts on a table after a failure that
 	// a retry may fix; it doubles from the first to the second. Defaults 1 s and 30 s.
 	RetryInitial, RetryMax time.Duration
@@ -65,6 +72,13 @@ func (cfg *SenderConfig) defaults(store *Store) {
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = 16 << 20
+	}
+	if cfg.MinBatchRows <= 0 {
+		cfg.MinBatchRows = 200_000
+	}
+	cfg.MinBatchRows = min(cfg.MinBatchRows, cfg.BatchMaxRows)
+	if cfg.MaxBatchWait <= 0 {
+		cfg.MaxBatchWait = 5 * time.Second
 	}
 	if cfg.RetryInitial <= 0 {
 		cfg.RetryInitial = time.Second
@@ -99,9 +113,12 @@ type Sender struct {
 	retryAt   map[string]time.Time
 	failures  map[string]int
 	truncated time.Time
+	dueAt     time.Time // when a table's ready blocks that are waiting to grow must go
+	draining  atomic.Bool
 
 	results chan result
 	work    chan []*queued
+	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 	cancel  context.CancelFunc
@@ -150,6 +167,7 @@ func (s *Sender) Start() {
 	s.cancel = cancel
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	s.results = make(chan result, s.cfg.Workers)
+	s.wake = make(chan struct{}, 1)
 	s.work = make(chan []*queued)
 	s.reader = s.store.Blocks.NewReader(s.store.Blocks.Start())
 	for range s.cfg.Workers {
@@ -181,6 +199,11 @@ func (s *Sender) Shutdown(ctx context.Context) error {
 func (s *Sender) Drain(ctx context.Context) error {
 	if s.stop == nil {
 		return nil
+	}
+	s.draining.Store(true) // what waits to grow goes now
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 	failures := s.tel.failedInserts.Load()
 	t := time.NewTicker(20 * time.Millisecond)
@@ -220,6 +243,9 @@ func (s *Sender) run() {
 		if at := s.nextRetry(); !at.IsZero() {
 			wait = min(wait, time.Until(at))
 		}
+		if !s.dueAt.IsZero() {
+			wait = max(min(wait, time.Until(s.dueAt)), time.Millisecond)
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-s.stop:
@@ -236,6 +262,7 @@ func (s *Sender) run() {
 			running--
 			s.settle(r)
 		case <-s.store.Notify():
+		case <-s.wake:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -350,9 +377,23 @@ func (s *Sender) dispatch(running int) int {
 }
 
 // nextBatch is the oldest ready block of a table with no INSERT running and no retry pending,
-// with the table's ready blocks after it, up to the batch limits.
+// with the table's ready blocks after it, up to the batch limits; nil when none is due. A
+// table's blocks are due once they hold MinBatchRows rows or the oldest has waited
+// MaxBatchWait (at once while draining, and for blocks in doubt or sent alone).
 func (s *Sender) nextBatch(now time.Time) []*queued {
 	s.compact()
+	ready := map[string]int{} // rows ready per table
+	oldest := map[string]int64{}
+	for _, q := range s.queue {
+		if q.settled || !q.ready || q.busy {
+			continue
+		}
+		if _, ok := oldest[q.table]; !ok {
+			oldest[q.table] = q.queuedAt
+		}
+		ready[q.table] += q.rows
+	}
+	s.dueAt = time.Time{}
 	var batch []*queued
 	rows, size := 0, 0
 	for _, q := range s.queue {
@@ -361,6 +402,13 @@ func (s *Sender) nextBatch(now time.Time) []*queued {
 		}
 		if batch == nil {
 			if s.inFlight[q.table] || now.Before(s.retryAt[q.table]) {
+				continue
+			}
+			due := time.Unix(0, oldest[q.table]).Add(s.cfg.MaxBatchWait)
+			if !s.draining.Load() && !q.solo && !q.doubt && ready[q.table] < s.cfg.MinBatchRows && now.Before(due) {
+				if s.dueAt.IsZero() || due.Before(s.dueAt) {
+					s.dueAt = due
+				}
 				continue
 			}
 			batch, rows, size = []*queued{q}, q.rows, q.size

@@ -50,6 +50,7 @@ func startSender(t *testing.T, s *Store, c *chinsert.Client, db string, logger *
 		set.Logger = logger
 	}
 	snd, err := NewSender(s, c, SenderConfig{Database: db, RetryInitial: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		MaxBatchWait: 50 * time.Millisecond,
 		Check: map[string]bool{"spans": true, "red_1m": true, "edges_1m": true}}, set)
 	require.NoError(t, err)
 	snd.Start()

@@ -77,6 +77,7 @@ func startPipelineWith(t *testing.T, opts pipelineOptions) *pipeline {
 	ecfg.ClickHouse.Endpoint = chtest.Endpoint()
 	ecfg.ClickHouse.Database = db.Name
 	ecfg.HTTPEndpoints = []string{"http://" + chtest.HTTPAddr()}
+	ecfg.Batch.MaxWait = 50 * time.Millisecond
 	if opts.exporter != nil {
 		opts.exporter(ecfg)
 	}
