@@ -20,7 +20,11 @@ for a in "$@"; do [[ "$a" == -keep || "$a" == --keep || "$a" == -reuse || "$a" =
 
 echo "== disk"
 df -h "$ROOT"
-avail_kb="$(df -Pk "$ROOT/.weir" 2>/dev/null | awk 'NR==2 {print $4}')"
+# ClickHouse keeps its data under .weir when scripts/clickhouse.sh started it from this tree;
+# a server started from another checkout usually shares the file system.
+data_dir="$ROOT/.weir"
+[[ -d "$data_dir" ]] || data_dir="$ROOT"
+avail_kb="$(df -Pk "$data_dir" | awk 'NR==2 {print $4}')"
 if [[ -n "$avail_kb" && "$avail_kb" -lt $((8 * 1024 * 1024)) ]]; then
 	echo "run-query.sh: less than 8 GiB free for ClickHouse's data; 50M spans take about 3 GiB" >&2
 	exit 1
