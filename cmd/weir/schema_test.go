@@ -55,7 +55,7 @@ func TestSchemaCommand_Offline(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf(tc.header, rollup.LatestVersion(), len(stmts)), header)
 			// Every statement is printed under its name, terminated with a semicolon.
 			for _, st := range stmts {
-				assert.Contains(t, out, "-- "+st.Name+"\n"+st.SQL+";\n")
+				assert.Contains(t, out, "-- "+st.Comment()+"\n"+st.SQL+";\n")
 			}
 			assert.Contains(t, out, "CREATE TABLE IF NOT EXISTS weir_offline.spans (")
 			for _, s := range tc.want {
