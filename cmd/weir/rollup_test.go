@@ -60,11 +60,15 @@ func TestRollupCommand(t *testing.T) {
 	assert.Equal(t, uint64(7), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableRED1h)+" WHERE Timestamp = "+h+" AND StatusCode = 0"))
 	assert.Equal(t, "([1490,1500,1510],[1,5,1])", db.QueryString(t,
 		"SELECT toString(sumMap(BucketIndexes, BucketCounts)) FROM "+db.Table(rollup.TableRED1h)+" WHERE Timestamp = "+h+" AND StatusCode = 0"))
-	assert.Zero(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table(rollup.TableRED1h)+" WHERE Timestamp < now() - 86400*2"),
-		"the 40-day-old row is outside --from")
+	assert.Equal(t, uint64(1), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableRED1h)+" WHERE Timestamp < now() - 86400*2"),
+		"the 40-day-old row is outside --from, but its hour had never been rolled up")
+	assert.Contains(t, out, "red_service_1h "+hour.UTC().Format("20060102")+" from red_1h")
+	assert.Equal(t, uint64(9), db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableREDService1h)+" WHERE Timestamp = "+h))
+	assert.Equal(t, uint64(2), db.QueryUint64(t, "SELECT sum(Errors) FROM "+db.Table(rollup.TableREDService1h)+" WHERE Timestamp = "+h))
 	before := db.QueryUint64(t, "SELECT sum(Requests) FROM "+db.Table(rollup.TableRED1h))
 
-	// Again, with retention: the hourly tier is unchanged and the old day is dropped.
+	// Again, with retention: the hourly tier is unchanged and the old day is dropped from the
+	// one-minute tier, which keeps 30 days; the hourly tier keeps it.
 	out, _, err = runRollup(t, "--endpoint", chtest.Endpoint(), "--database", db.Name, "--from", "-1d", "--retention")
 	require.NoError(t, err)
 	assert.Contains(t, out, "retention "+db.Name+": 1 partitions dropped")
