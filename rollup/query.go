@@ -598,7 +598,7 @@ func (s selection) where(src source) string {
 }
 
 // disjointSQL is the SELECT over sources when each bucket lies in one of them: each source
-// computes its rows to the end, and the rows are put in order. A row of a per-service tier
+// computes its rows to the end, and the rows are put in order (one source is the query). A row of a per-service tier
 // whose window is the step is already a row of the result when the query groups by service
 // (its only series column): it passes through as it is stored. Otherwise a source sums its
 // rows per bucket and series: a dense tier's distributions shifted to start at LatencyOrigin
@@ -606,31 +606,46 @@ func (s selection) where(src source) string {
 // whose map needs no alignment, and spread out once per group.
 func (s selection) disjointSQL(sources []source, step time.Duration) string {
 	var b strings.Builder
-	b.WriteString("SELECT *\nFROM (")
+	indent := "    "
+	if len(sources) > 1 {
+		b.WriteString("SELECT *\nFROM (")
+	} else {
+		indent = "" // one source: its SELECT is the query
+	}
 	for i, src := range sources {
 		if i > 0 {
 			b.WriteString("\n    UNION ALL")
 		}
-		b.WriteString("\n    SELECT " + s.head(true) + ",\n           ")
+		if len(sources) > 1 {
+			b.WriteString("\n")
+		}
+		b.WriteString(indent + "SELECT " + s.head(true) + ",\n" + indent + "       ")
 		count, failed := s.sig.count, s.sig.failed
 		groupsByRow := src.tier.dense && src.tier.window == step && s.groupBy != nil && slices.Contains(s.groupBy, GroupService)
+		var cols string
 		switch {
 		case groupsByRow:
-			b.WriteString(count + " AS " + s.sig.countName + ", Errors AS errors, DurationSumNano AS duration_sum_nano, ZeroCount AS zero_count,\n           " +
-				s.storedLatency())
+			cols = count + " AS " + s.sig.countName + ", Errors AS errors, DurationSumNano AS duration_sum_nano, ZeroCount AS zero_count,\n           " +
+				s.storedLatency()
 		case src.tier.dense:
-			b.WriteString("sum(" + count + ") AS " + s.sig.countName + ", sum(Errors) AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
-				s.trimmed("sum(ZeroCount)", MergeLatencySQL("BucketOffset", "BucketCounts")))
+			cols = "sum(" + count + ") AS " + s.sig.countName + ", sum(Errors) AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
+				s.trimmed("sum(ZeroCount)", MergeLatencySQL("BucketOffset", "BucketCounts"))
 		default:
-			b.WriteString("sum(" + count + ") AS " + s.sig.countName + ", sumIf(" + count + ", " + failed + ") AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
-				s.latency("sum(ZeroCount)", "arrayElement(("+downscaledSumMap+" AS m).1, 1)", sparseFromFirstSQL("m")))
+			cols = "sum(" + count + ") AS " + s.sig.countName + ", sumIf(" + count + ", " + failed + ") AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
+				s.latency("sum(ZeroCount)", "arrayElement(("+downscaledSumMap+" AS m).1, 1)", sparseFromFirstSQL("m"))
 		}
-		b.WriteString("\n    FROM " + src.table + s.where(src))
+		if indent == "" {
+			cols = strings.ReplaceAll(cols, "\n    ", "\n")
+		}
+		b.WriteString(cols + "\n" + indent + "FROM " + src.table + strings.Replace(s.where(src), "\n    ", "\n"+indent, 1))
 		if !groupsByRow {
-			b.WriteString("\n    GROUP BY " + s.keys())
+			b.WriteString("\n" + indent + "GROUP BY " + s.keys())
 		}
 	}
-	b.WriteString("\n)\nORDER BY " + s.keys())
+	if len(sources) > 1 {
+		b.WriteString("\n)")
+	}
+	b.WriteString("\nORDER BY " + s.keys())
 	return b.String()
 }
 
