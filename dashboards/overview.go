@@ -12,7 +12,7 @@ const UIDServiceOverview = "weir-service-overview"
 
 // Time series panels ask for at most this many points and a 1m interval at least, so the
 // interval (and with it the tier, see rollup.PanelSQL) grows with the range: 6h reads
-// red_1m at 2m, 7d red_1h at 1h, 1y red_1d at 1d.
+// red_1m at 2m, 7d red_service_1h at 1h, 1y red_service_1d at 1d.
 const (
 	maxDataPoints = 200
 	minInterval   = "1m"

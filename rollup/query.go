@@ -598,12 +598,13 @@ func (s selection) where(src source) string {
 }
 
 // disjointSQL is the SELECT over sources when each bucket lies in one of them: each source
-// computes its rows to the end, and the rows are put in order (one source is the query). A row of a per-service tier
-// whose window is the step is already a row of the result when the query groups by service
-// (its only series column): it passes through as it is stored. Otherwise a source sums its
-// rows per bucket and series: a dense tier's distributions shifted to start at LatencyOrigin
-// and added element by element (sumForEach), a sparse tier's buckets merged with sumMap,
-// whose map needs no alignment, and spread out once per group.
+// computes its rows to the end, and the rows are put in order (one source is the query).
+// A row of a per-service tier whose window is the step is already a row of the result when
+// the query groups by service (the tier's one series column; the rollup job writes one row
+// per service and window): it passes through as it is stored. Otherwise a source sums its
+// rows per bucket and series: a dense tier's distributions shifted to start at
+// LatencyOrigin and added element by element (sumForEach), a sparse tier's buckets merged
+// with sumMap, whose map needs no alignment, and spread out once per group.
 func (s selection) disjointSQL(sources []source, step time.Duration) string {
 	var b strings.Builder
 	indent := "    "
