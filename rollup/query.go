@@ -1,17 +1,13 @@
 package rollup
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weirhq/weir/internal/model"
 )
@@ -275,7 +271,7 @@ func PlanQuery(database string, q Query, avail Availability) (QueryPlan, error) 
 	tiers := sig.chain(q.GroupBy, q.filtered())
 	reads := planReads(tiers, q.From, q.To, q.Step, avail)
 	plan := QueryPlan{Query: q, Reads: reads}
-	plan.SQL, plan.Args = buildSQL(database, q, sig, tiers, reads)
+	plan.SQL, plan.Args = buildSQL(database, q, sig, tiers, reads, "")
 	return plan, nil
 }
 
@@ -442,9 +438,10 @@ func anys[T any](vals []T) []any {
 	return out
 }
 
-// buildSQL writes the SELECT over reads of tiers. Filter values go in as ? placeholders;
-// times and the step are integers the code computed.
-func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, reads []Read) (string, []any) {
+// buildSQL writes the SELECT over reads of tiers, with extra (an expression AS an alias, or
+// "") as its last column. Filter values go in as ? placeholders; times and the step are
+// integers the code computed.
+func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, reads []Read, extra string) (string, []any) {
 	values := q.filterValues()
 	var filter []string
 	var filterArgs []any
@@ -463,7 +460,7 @@ func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, read
 		args = append(args, filterArgs...)
 	}
 	sel := selection{sig: sig, groupBy: q.GroupBy, step: strconv.FormatInt(int64(q.Step/time.Second), 10),
-		filter: filter, quantiles: q.Quantiles}
+		filter: filter, quantiles: q.Quantiles, extra: extra}
 	if disjoint(reads, q.Step) {
 		return sel.disjointSQL(sources, q.Step), args
 	}
@@ -500,6 +497,15 @@ type selection struct {
 	step      string
 	filter    []string
 	quantiles []float64
+	extra     string // a last column of the outermost SELECT ("": none)
+}
+
+// withExtra is cols followed by the extra column, if any.
+func (s selection) withExtra(cols string) string {
+	if s.extra == "" {
+		return cols
+	}
+	return cols + ",\n       " + s.extra
 }
 
 func (s selection) grouped() []seriesColumn {
@@ -609,7 +615,7 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 	var b strings.Builder
 	indent := "    "
 	if len(sources) > 1 {
-		b.WriteString("SELECT *\nFROM (")
+		b.WriteString(s.withExtra("SELECT *") + "\nFROM (")
 	} else {
 		indent = "" // one source: its SELECT is the query
 	}
@@ -636,7 +642,7 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 				s.latency("sum(ZeroCount)", "arrayElement(("+downscaledSumMap+" AS m).1, 1)", sparseFromFirstSQL("m"))
 		}
 		if indent == "" {
-			cols = strings.ReplaceAll(cols, "\n    ", "\n")
+			cols = s.withExtra(strings.ReplaceAll(cols, "\n    ", "\n"))
 		}
 		b.WriteString(cols + "\n" + indent + "FROM " + src.table + strings.Replace(s.where(src), "\n    ", "\n"+indent, 1))
 		if !groupsByRow {
@@ -661,9 +667,9 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 // several times faster.
 func (s selection) mergedSQL(sources []source) string {
 	var b strings.Builder
-	b.WriteString("SELECT " + s.head(false) +
-		",\n       sum(n) AS " + s.sig.countName + ", sum(e) AS errors, sum(ds) AS duration_sum_nano, sum(zc) AS zero_count,\n       " +
-		strings.ReplaceAll(s.trimmed("zero_count", "sumForEach(counts)"), "\n           ", "\n       ") + "\nFROM (")
+	b.WriteString(s.withExtra("SELECT "+s.head(false)+
+		",\n       sum(n) AS "+s.sig.countName+", sum(e) AS errors, sum(ds) AS duration_sum_nano, sum(zc) AS zero_count,\n       "+
+		strings.ReplaceAll(s.trimmed("zero_count", "sumForEach(counts)"), "\n           ", "\n       ")) + "\nFROM (")
 	for i, src := range sources {
 		if i > 0 {
 			b.WriteString("\n    UNION ALL")
@@ -717,136 +723,4 @@ type Row struct {
 type Result struct {
 	Plan QueryPlan
 	Rows []Row
-}
-
-// Querier runs tier-aware queries against weir's tables. It is safe for concurrent use if
-// Conn is.
-type Querier struct {
-	Conn     driver.Conn
-	Database string
-	// Logger gets each plan's reads at debug level; nil discards.
-	Logger *slog.Logger
-}
-
-// partsWithRows picks the parts of system.parts whose min_time and max_time say which
-// windows a tier holds: those are the part's least and greatest Timestamp (the partition key's
-// column), so reading them reads metadata only. Querier.Availability and the tier plan of
-// PanelTiers read the same parts.
-const partsWithRows = "active AND rows > 0"
-
-// Availability reads from system.parts which windows the coarse tiers of sig hold, and the
-// server's time zone, in one round trip.
-func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, error) {
-	st, ok := signals[sig]
-	if !ok {
-		return Availability{}, fmt.Errorf("query: unknown signal %d", sig)
-	}
-	if err := ValidateDatabase(q.Database); err != nil {
-		return Availability{}, err
-	}
-	windows := map[string]time.Duration{}
-	var tables []any
-	for _, t := range st.allTiers() {
-		if t.window > stepUnit {
-			windows[t.table] = t.window
-			tables = append(tables, t.table)
-		}
-	}
-	// An aggregate without GROUP BY returns its one row even when no part matches, so the
-	// time zone comes back with an empty list.
-	var tz string
-	var names []string
-	var los, his []time.Time
-	err := q.Conn.QueryRow(ctx, "SELECT timezone(), groupArray(table), groupArray(lo), groupArray(hi) FROM ("+
-		"SELECT table, min(min_time) AS lo, max(max_time) AS hi FROM system.parts "+
-		"WHERE database = ? AND "+partsWithRows+" AND table IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(tables)), ", ")+") GROUP BY table)",
-		append([]any{q.Database}, tables...)...).Scan(&tz, &names, &los, &his)
-	if err != nil {
-		return Availability{}, fmt.Errorf("query: read tier spans: %w", err)
-	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return Availability{}, fmt.Errorf("query: server time zone %q: %w", tz, err)
-	}
-	av := Availability{Location: loc, Tiers: map[string]TierSpan{}}
-	for i, table := range names {
-		w := windows[table]
-		av.Tiers[table] = TierSpan{From: windowStart(los[i], w, loc), To: windowStart(his[i], w, loc).Add(w)}
-	}
-	return av, nil
-}
-
-// Plan picks the tiers for qr from what the server holds now (see PlanQuery).
-func (q *Querier) Plan(ctx context.Context, qr Query) (QueryPlan, error) {
-	av, err := q.Availability(ctx, qr.Signal)
-	if err != nil {
-		return QueryPlan{}, err
-	}
-	p, err := PlanQuery(q.Database, qr, av)
-	if err != nil {
-		return p, err
-	}
-	if q.Logger != nil {
-		q.Logger.Debug("rollup query plan", "signal", qr.Signal, "step", qr.Step, "reads", p.String())
-	}
-	return p, nil
-}
-
-// Rows runs a plan and returns its rows.
-func (q *Querier) Rows(ctx context.Context, p QueryPlan) ([]Row, error) {
-	rows, err := q.Conn.Query(ctx, p.SQL, p.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
-	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		var r Row
-		var s1, s2, s3 string
-		var kind uint8
-		dest := []any{&r.Bucket, &s1, &s2, &kind}
-		if p.Query.Signal == SignalEdges {
-			dest = []any{&r.Bucket, &s1, &s2, &s3}
-		}
-		var zero uint64
-		var offset int32
-		var counts []uint64
-		dest = append(dest, &r.Requests, &r.Errors, &r.DurationSumNano, &zero)
-		if p.Query.Quantiles != nil {
-			r.Quantiles = make([]float64, len(p.Query.Quantiles))
-			for k := range r.Quantiles {
-				dest = append(dest, &r.Quantiles[k])
-			}
-		} else {
-			dest = append(dest, &offset, &counts)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("query %s: scan: %w", p.Query.Signal, err)
-		}
-		if p.Query.Quantiles == nil {
-			r.Latency = denseDistribution(zero, offset, counts)
-		} else {
-			r.Latency = model.Distribution{ZeroCount: zero, Downscale: queryDownscale}
-		}
-		if p.Query.Signal == SignalEdges {
-			r.Series = Series{Client: s1, Server: s2, ConnectionType: s3}
-		} else {
-			r.Series = Series{ServiceName: s1, SpanName: s2, SpanKind: kind}
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
-	}
-	return out, nil
-}
-
-// Query plans qr and runs it.
-func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
-	p, err := q.Plan(ctx, qr)
-	if err != nil {
-		return Result{Plan: p}, err
-	}
-	rows, err := q.Rows(ctx, p)
-	return Result{Plan: p, Rows: rows}, err
 }

@@ -1,14 +1,17 @@
 package rollup
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -405,4 +408,77 @@ func ExamplePlanQuery() {
 	// [red_1h red_1m]
 	// red_1h [2024-03-03T12:00:00Z, 2024-03-10T11:00:00Z) + red_1m [2024-03-10T11:00:00Z, 2024-03-10T12:03:00Z)
 	// [checkout checkout]
+}
+
+// countingConn counts the queries sent through it.
+type countingConn struct {
+	driver.Conn
+	queries atomic.Int64
+}
+
+func (c *countingConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	c.queries.Add(1)
+	return c.Conn.Query(ctx, query, args...)
+}
+
+func (c *countingConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	c.queries.Add(1)
+	return c.Conn.QueryRow(ctx, query, args...)
+}
+
+// A Querier plans with the tiers its previous query saw, and notices in the same round trip
+// when the rollup job or retention changed them: it then reads them and runs the query again.
+func TestQuerier_PlansWithWhatItSawAndChecks(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(4 * 24 * time.Hour)
+	red := genRows(rand.New(rand.NewPCG(9, 9)), redSeries, start, end)
+	insertRows(t, db, TableRED1m, redFamily, red)
+	job := func(now time.Time) {
+		t.Helper()
+		_, err := (&Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return now }}).Run(ctx, start, end)
+		require.NoError(t, err)
+	}
+	job(start.Add(50 * time.Hour)) // with the grace, hours up to 01:00 on the third day
+
+	conn := &countingConn{Conn: db.Conn}
+	querier := &Querier{Conn: conn, Database: db.Name}
+	q := Query{Signal: SignalRED, From: start, To: end, Step: time.Hour, GroupBy: []string{GroupService}, Quantiles: []float64{0.5, 0.99}}
+	want := seedTotals(red, start, end, func(r tierRow) bool { return r.series[3] == uint8(2) }, nil)
+	want.buckets = map[int32]uint64{} // quantiles only
+	check := func(name string, roundTrips int64, reads string) {
+		t.Helper()
+		before := conn.queries.Load()
+		res, err := querier.Query(ctx, q)
+		require.NoError(t, err)
+		assert.Equal(t, roundTrips, conn.queries.Load()-before, "%s: round trips", name)
+		assert.Equal(t, reads, res.Plan.String(), name)
+		got := sumRows(res.Rows)
+		got.zero = 0
+		assert.Equal(t, want.requests, got.requests, name)
+		assert.Equal(t, want.errors, got.errors, name)
+		assert.Equal(t, 4*24*2, len(res.Rows), "%s: two services, every hour", name)
+		// The same answer as a fresh Querier's.
+		fresh, err := (&Querier{Conn: db.Conn, Database: db.Name}).Query(ctx, q)
+		require.NoError(t, err)
+		assert.Equal(t, fresh.Plan.String(), res.Plan.String(), name)
+		assert.Equal(t, rowMap(fresh.Rows), rowMap(res.Rows), name)
+	}
+	check("first query: the tiers, then the rows", 2, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-03T01:00:00Z) + red_1m [2024-03-03T01:00:00Z, 2024-03-05T00:00:00Z)")
+	check("the same tiers: one round trip", 1, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-03T01:00:00Z) + red_1m [2024-03-03T01:00:00Z, 2024-03-05T00:00:00Z)")
+
+	job(start.Add(80 * time.Hour))
+	check("rolled up further: the tiers again, and the rows again", 3, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
+	check("and then one round trip again", 1, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
+
+	// Retention drops the first day of the hour tiers: reading red_service_1h there, as the
+	// plan before the drop would, would miss it.
+	for _, table := range []string{TableRED1h, TableREDService1h} {
+		db.Exec(t, "ALTER TABLE "+db.Table(table)+" DROP PARTITION ID '20240301'")
+	}
+	check("a day dropped: the tiers again", 3, "red_1m [2024-03-01T00:00:00Z, 2024-03-02T00:00:00Z) + red_service_1h [2024-03-02T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
 }

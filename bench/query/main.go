@@ -1,6 +1,8 @@
 // Command query times "RED for one service over a week or a month" (requests, errors and
 // p50/p95/p99 per hour or day) from weir's tiers through rollup.Querier, at several volumes
 // of traffic per service in one database, against the same numbers computed from raw spans.
+// One Querier answers the timed queries, as in a long-lived process: after its first query
+// each costs one round trip (see rollup.Querier); one way shows a new Querier per query.
 //
 // The database must have weir's schema (bench/run-query.sh applies it with `weir schema
 // --apply`). The program loads a week of spans server-side (INSERT ... SELECT FROM numbers)
@@ -297,6 +299,10 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 	}
 	mid := measured[len(measured)/2]
 	ways = append(ways,
+		way{name: "7 days per hour, a new rollup.Querier each time (system.parts, then the rows), " + mid.name, run: func() error {
+			_, err := (&rollup.Querier{Conn: conn, Database: o.database}).Query(ctx, week(mid))
+			return err
+		}},
 		way{name: "7 days per hour, red_service_1h requests and errors only (no latency), " + mid.name, run: func() error {
 			return drain(ctx, conn, countsSQL, mid.name)
 		}},
