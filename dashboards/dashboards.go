@@ -101,16 +101,29 @@ func (g *gen) sql(file string, data any) string {
 	return s
 }
 
-// red is the tier-aware RED query (rollup.PanelSQL) for the service and operation
-// variables, grouped by groupBy.
-func (g *gen) red(groupBy ...string) string {
+// redByService is the tier-aware RED query (rollup.PanelSQL) per service for the service
+// variable, over every operation: what the per-service tiers hold, so a week or a month of
+// a service reads a row per bucket whatever its traffic. With quantiles, those percentiles
+// replace the distribution columns.
+func (g *gen) redByService(quantiles ...float64) string {
+	return g.planned(rollup.PanelQuery{
+		Signal:    rollup.SignalRED,
+		In:        map[string]string{rollup.GroupService: "${" + varService + ":singlequote}"},
+		GroupBy:   []string{rollup.GroupService},
+		Quantiles: quantiles,
+	})
+}
+
+// redByOperation is the tier-aware RED query per service and operation for the service and
+// operation variables, from the per-operation tiers.
+func (g *gen) redByOperation() string {
 	return g.planned(rollup.PanelQuery{
 		Signal: rollup.SignalRED,
 		In: map[string]string{
 			rollup.GroupService:  "${" + varService + ":singlequote}",
 			rollup.GroupSpanName: "${" + varOperation + ":singlequote}",
 		},
-		GroupBy: groupBy,
+		GroupBy: []string{rollup.GroupService, rollup.GroupSpanName},
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -34,6 +35,9 @@ func panel() rollup.Panel {
 func sqlTemplates() (*template.Template, error) {
 	t := template.New("sql").Option("missingkey=error").Funcs(template.FuncMap{
 		"quantile":     rollup.QuantileSQL,
+		"mergeLatency": rollup.MergeLatencySQL,
+		// The first bucket of what mergeLatency returns.
+		"mergedOffset": func() string { return strconv.Itoa(rollup.LatencyOrigin) },
 		"quantileHist": histQuantileSQL,
 		// The bucket width in seconds: the panel's interval rounded up to whole minutes, at
 		// least a minute (the finest tier). Panels set a 1m minimum interval, so Grafana

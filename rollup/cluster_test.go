@@ -33,6 +33,8 @@ var shardedTables = map[string]string{
 	TableRED1m:                       "cityHash64(ServiceName)",
 	TableRED1h:                       "cityHash64(ServiceName)",
 	TableRED1d:                       "cityHash64(ServiceName)",
+	TableREDService1h:                "cityHash64(ServiceName)",
+	TableREDService1d:                "cityHash64(ServiceName)",
 	TableEdges1m:                     "cityHash64(Client)",
 	TableEdges1h:                     "cityHash64(Client)",
 	TableEdges1d:                     "cityHash64(Client)",

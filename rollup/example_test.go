@@ -57,6 +57,8 @@ func ExamplePlan() {
 	// insert_id
 	// insert_id
 	// insert_id
+	// red_service_1h
+	// red_service_1d
 }
 
 // usageDB is a migrated database of its own for a usage test, which runs in parallel.

@@ -55,6 +55,18 @@ var (
 	}
 	// seriesFamily merges metric series rows: points and delta sums add, min and max keep
 	// their extremes, last is the value with the latest time, histogram buckets add by bound.
+	// serviceFamily merges a RED tier's rows (red_1h, red_1d) into one row per service:
+	// requests and failed requests add up, and the distributions merge at QueryScale (bucket
+	// i of red_1h goes to floor(i/2), at least LatencyOrigin) and are stored dense from their
+	// lowest bucket, so that a query adds them element by element; the stored percentiles are
+	// QuantileSQL's of that distribution.
+	serviceFamily = family{
+		series: []string{"ServiceName"},
+		values: append([]string{"Requests", "Errors", "DurationSumNano", "ZeroCount", "BucketOffset", "BucketCounts"}, storedQuantileColumns()...),
+		aggregates: "sum(Requests), sumIf(Requests, StatusCode = 2), sum(DurationSumNano), sum(ZeroCount),\n" +
+			"       arrayReduce('min', (" + downscaledSumMap + " AS rollup_buckets).1) AS rollup_offset,\n" +
+			"       " + sparseFromFirstSQL("rollup_buckets") + storedQuantilesSQL("sum(ZeroCount)", "rollup_offset", sparseFromFirstSQL("rollup_buckets")),
+	}
 	seriesFamily = family{
 		series: []string{"ServiceName", "MetricName", "MetricUnit", "MetricType", "SeriesHash", "AttributeKeys", "AttributeValues"},
 		values: []string{"Count", "Sum", "Min", "Max", "Last", "LastTimeUnixNano", "BucketBounds", "BucketCounts"},
@@ -86,9 +98,13 @@ var rollupOrder = []rollupTier{
 	{table: TableRED1h, source: TableRED1m, fam: redFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
 	{table: TableEdges1h, source: TableEdges1m, fam: edgeFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
 	{table: TableSeries1h, source: TableSeries1m, fam: seriesFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
+	{table: TableREDService1h, source: TableRED1h, fam: serviceFamily, startOf: "toStartOfHour", window: time.Hour, parts: byDay},
 	{table: TableRED1d, source: TableRED1h, fam: redFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
 	{table: TableEdges1d, source: TableEdges1h, fam: edgeFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
 	{table: TableSeries1d, source: TableSeries1h, fam: seriesFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
+	// From red_1d rather than red_service_1h: red_1d keeps five years, so the daily service
+	// tier has them too.
+	{table: TableREDService1d, source: TableRED1d, fam: serviceFamily, startOf: "toStartOfDay", window: 24 * time.Hour, parts: byMonth},
 }
 
 // Job computes the hourly tiers from the one-minute tiers and the daily tiers from the hourly
@@ -184,8 +200,10 @@ func (j *Job) RunRecent(ctx context.Context, lookback time.Duration) (Report, er
 	return j.Run(ctx, now.Add(-lookback), now)
 }
 
-// Run rebuilds every partition of the hourly tiers (red_1h, edges_1h), then of the daily
-// tiers (red_1d, edges_1d), that overlaps [from, to) and holds at least one closed window.
+// Run rebuilds every partition of the hourly tiers (red_1h, edges_1h, series_1h,
+// red_service_1h), then of the daily tiers (red_1d, edges_1d, series_1d, red_service_1d), that
+// overlaps [from, to) and holds at least one closed window, and any such partition the tier
+// does not have yet whatever [from, to) (see candidatePartitions).
 // A window is closed when its end is at or before Now() - Grace. Partitions whose source has
 // no rows in their closed windows are left as they are. Only closed windows are computed; rows the tier
 // already has for windows its source no longer holds are kept, so running the job after the
@@ -279,36 +297,37 @@ func (j *Job) rollupTier(ctx context.Context, s site, tier rollupTier, loc *time
 	return out, nil
 }
 
-// candidatePartitions lists, oldest first, the IDs of tier's partitions that overlap
-// [from, to), start before closedEnd, and whose range the source has rows in.
+// candidatePartitions lists, oldest first, the IDs of tier's partitions that start before
+// closedEnd, whose range the source has rows in, and that overlap [from, to) or that the tier
+// does not have at all. The last is how a tier catches up: a tier added by a later migration
+// fills its history from its source on the first run, and days the job missed while it was
+// not running are built on the next run, whatever its range. (Without it the tier would hold
+// windows on both sides of a gap, and the Querier, which reads a tier from its oldest window
+// to its newest, would read nothing for the gap.) It assumes every tier keeps its rows at
+// least as long as its source, as DefaultRetention does; otherwise the job would build again
+// what retention dropped.
 func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, loc *time.Location, from, to, closedEnd time.Time) ([]string, error) {
-	rows, err := s.conn.Query(ctx,
-		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND active AND table = ?",
-		j.Database, tier.source+s.local)
+	sourceIDs, err := j.partitionIDs(ctx, s, tier.source)
+	if err != nil {
+		return nil, fmt.Errorf("rollup %s: list partitions of %s: %w", tier.table, tier.source, err)
+	}
+	have, err := j.partitionIDs(ctx, s, tier.table)
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
 	}
-	defer rows.Close()
 	set := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
-		}
+	for id := range sourceIDs {
 		// Source partitions are days; a monthly tier's partition is the day's month.
 		if tier.parts == byMonth && len(id) == 8 {
 			id = id[:6]
 		}
 		start, end, ok := partitionRange(id, loc)
-		if !ok {
+		if !ok || !start.Before(closedEnd) {
 			continue
 		}
-		if start.Before(to) && end.After(from) && start.Before(closedEnd) {
+		if (start.Before(to) && end.After(from)) || !have[id] {
 			set[id] = true
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
 	}
 	ids := make([]string, 0, len(set))
 	for id := range set {
@@ -316,6 +335,27 @@ func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, 
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// partitionIDs is the set of partition IDs of table's active parts at s (its local table on
+// a shard).
+func (j *Job) partitionIDs(ctx context.Context, s site, table string) (map[string]bool, error) {
+	rows, err := s.conn.Query(ctx,
+		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND active AND table = ?",
+		j.Database, table+s.local)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 // rebuild fills the staging table with partition id's new contents and swaps it in. It

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -286,6 +287,83 @@ func checkTiers(t *testing.T, db *chtest.DB, red, edges []tierRow, closedBy time
 	}
 }
 
+// serviceRow is a row of a per-service tier.
+type serviceRow struct {
+	requests, errors uint64
+	durSum           float64
+	latency          model.Distribution
+	p50, p95, p99    float64
+}
+
+// readServiceRows reads a per-service tier by service and window.
+func readServiceRows(t *testing.T, db *chtest.DB, table string) map[string]serviceRow {
+	t.Helper()
+	rows, err := db.Conn.Query(testContext(t), "SELECT Timestamp, ServiceName, Requests, Errors, DurationSumNano, ZeroCount, BucketOffset, BucketCounts, "+
+		"P50Nano, P95Nano, P99Nano FROM "+db.Table(table))
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]serviceRow{}
+	for rows.Next() {
+		var ts time.Time
+		var svc string
+		var r serviceRow
+		var zero uint64
+		var offset int32
+		var counts []uint64
+		require.NoError(t, rows.Scan(&ts, &svc, &r.requests, &r.errors, &r.durSum, &zero, &offset, &counts, &r.p50, &r.p95, &r.p99))
+		k := key(ts, []any{svc})
+		require.NotContains(t, out, k, "%s: one row per service and window", table)
+		if len(counts) > 0 {
+			assert.NotZero(t, counts[0], "%s %s: counts start at the first non-empty bucket", table, k)
+			assert.NotZero(t, counts[len(counts)-1], "%s %s: and end at the last", table, k)
+		}
+		r.latency = denseDistribution(zero, offset, counts)
+		out[k] = r
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// checkServiceTiers asserts that every row of the per-service tiers is the merge of its
+// service's rows in the per-operation tier of the same window, downscaled to QueryScale, with
+// the failed requests counted and the percentiles of its distribution stored.
+func checkServiceTiers(t *testing.T, db *chtest.DB) {
+	t.Helper()
+	for _, tc := range []struct{ source, table string }{{TableRED1h, TableREDService1h}, {TableRED1d, TableREDService1d}} {
+		want := map[string]*serviceRow{}
+		for _, r := range readRows(t, db, tc.source, redFamily) {
+			k := key(r.ts, r.series[:1])
+			w := want[k]
+			if w == nil {
+				w = &serviceRow{latency: model.Distribution{Downscale: queryDownscale}}
+				want[k] = w
+			}
+			w.requests += r.count
+			if r.series[3] == uint8(2) {
+				w.errors += r.count
+			}
+			w.durSum += r.durSum
+			w.latency.Merge(model.Distribution{ZeroCount: r.zero, Indexes: r.idx, Counts: r.counts})
+		}
+		got := readServiceRows(t, db, tc.table)
+		require.Equal(t, len(want), len(got), "%s: a row per service and window of %s", tc.table, tc.source)
+		require.NotEmpty(t, got)
+		for k, w := range want {
+			g, ok := got[k]
+			require.True(t, ok, "%s has %s", tc.table, k)
+			assert.Equal(t, w.requests, g.requests, "%s %s: requests", tc.table, k)
+			assert.Equal(t, w.errors, g.errors, "%s %s: errors", tc.table, k)
+			assert.Equal(t, w.durSum, g.durSum, "%s %s: duration sum", tc.table, k)
+			assert.Equal(t, w.latency, g.latency, "%s %s: buckets", tc.table, k)
+			// The server's exp2 may differ from Go's in the last bit.
+			p50, p95, p99 := g.latency.Percentiles()
+			for i, want := range []float64{p50, p95, p99} {
+				assert.InEpsilon(t, want, []float64{g.p50, g.p95, g.p99}[i], 1e-12, "%s %s: stored percentile %d", tc.table, k, i)
+			}
+		}
+	}
+}
+
 // snapshot is every tier's rows, merged per key, for before/after comparisons.
 func snapshot(t *testing.T, db *chtest.DB) map[string]map[string]*agg {
 	t.Helper()
@@ -321,19 +399,26 @@ func TestJob_RollsUpClosedWindows(t *testing.T) {
 	assert.Equal(t, []string{
 		"red_1h/20240228", "red_1h/20240229", "red_1h/20240301",
 		"edges_1h/20240228", "edges_1h/20240229", "edges_1h/20240301",
-		"red_1d/202402", "edges_1d/202402",
-	}, partitionIDs(rep), "hourly tiers first; March has no closed day yet")
+		"red_service_1h/20240228", "red_service_1h/20240229", "red_service_1h/20240301",
+		"red_1d/202402", "edges_1d/202402", "red_service_1d/202402",
+	}, partitionIDs(rep), "hourly tiers first, each per-service tier after its source; March has no closed day yet")
 	closedBy := s.now.Add(-DefaultGrace)
 	for _, p := range rep.Partitions {
 		assert.NotZero(t, p.Rows, p.Table+"/"+p.PartitionID)
 		assert.Zero(t, p.Preserved, p.Table+"/"+p.PartitionID)
 	}
-	assert.Equal(t, time.Date(2024, 3, 1, 11, 0, 0, 0, time.UTC), rep.Partitions[2].To.UTC(), "last closed hour ends at 11:00")
-	assert.Equal(t, time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), rep.Partitions[6].To.UTC(), "last closed day ends on March 1")
+	partition := func(name string) RebuiltPartition {
+		i := slices.Index(partitionIDs(rep), name)
+		require.GreaterOrEqual(t, i, 0, name)
+		return rep.Partitions[i]
+	}
+	assert.Equal(t, time.Date(2024, 3, 1, 11, 0, 0, 0, time.UTC), partition("red_1h/20240301").To.UTC(), "last closed hour ends at 11:00")
+	assert.Equal(t, time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), partition("red_1d/202402").To.UTC(), "last closed day ends on March 1")
 	checkTiers(t, s.db, s.red, s.edges, closedBy)
+	checkServiceTiers(t, s.db)
 
 	var rows uint64
-	for _, table := range []string{TableRED1h, TableEdges1h, TableRED1d, TableEdges1d} {
+	for _, table := range []string{TableRED1h, TableEdges1h, TableRED1d, TableEdges1d, TableREDService1h, TableREDService1d} {
 		rows += s.db.QueryUint64(t, "SELECT count() FROM "+s.db.Table(table))
 	}
 	assert.Equal(t, rows, rep.Rows(), "the report counts the rows written")
@@ -440,9 +525,10 @@ func TestJob_KeepsWindowsTheSourceLost(t *testing.T) {
 	}
 	rep, err := job.Run(ctx, seedFrom, seedTo)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"red_1h/20240301", "edges_1h/20240301", "red_1d/202402", "edges_1d/202402"},
+	assert.Equal(t, []string{"red_1h/20240301", "edges_1h/20240301", "red_service_1h/20240229", "red_service_1h/20240301",
+		"red_1d/202402", "edges_1d/202402", "red_service_1d/202402"},
 		partitionIDs(rep), "only partitions with source rows are rebuilt")
-	for _, p := range rep.Partitions[2:] {
+	for _, p := range rep.Partitions[4:6] {
 		var feb28 uint64
 		for k := range want[p.Table] {
 			if strings.HasPrefix(k, "2024-02-28") {
@@ -456,6 +542,10 @@ func TestJob_KeepsWindowsTheSourceLost(t *testing.T) {
 	for _, table := range []string{TableRED1h, TableRED1d, TableEdges1h, TableEdges1d} {
 		assertSameAggs(t, want[table], got[table], table)
 	}
+	// The per-service tiers follow: February 28 stays in the day (from red_1d, which kept it)
+	// and is gone from the hours with red_1h's partition, as retention would drop both.
+	s.db.Exec(t, "ALTER TABLE "+s.db.Table(TableREDService1h)+" DROP PARTITION ID '20240228'")
+	checkServiceTiers(t, s.db)
 }
 
 func TestJob_EmptyAndBadInput(t *testing.T) {
@@ -540,8 +630,14 @@ func TestJob_RunRecentUsage(t *testing.T) {
 	require.NoError(t, err)
 	fmt.Fprintln(&out, len(dropped), "partitions dropped")
 	// The 26 and 3 hours old minutes make an hour each; the day of the first is closed, so
-	// February's daily partition is rebuilt too. The 40 days old minute is past red_1m's 30.
-	assert.Equal(t, "red_1h 20240229 1\nred_1h 20240301 1\nred_1d 202402 1\n1 partitions dropped\n", out.String())
+	// February's daily partition is rebuilt too. The 40 days old minute lies before the
+	// lookback, but its hour and day had never been rolled up: they are now, before
+	// retention drops the minute (past red_1m's 30 days). Each per-service tier follows its
+	// source.
+	assert.Equal(t, "red_1h 20240121 1\nred_1h 20240229 1\nred_1h 20240301 1\n"+
+		"red_service_1h 20240121 1\nred_service_1h 20240229 1\nred_service_1h 20240301 1\n"+
+		"red_1d 202401 1\nred_1d 202402 1\nred_service_1d 202401 1\nred_service_1d 202402 1\n"+
+		"1 partitions dropped\n", out.String())
 }
 
 func TestJob_SeriesTiers(t *testing.T) {
@@ -589,4 +685,50 @@ func TestJob_SeriesTiers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), db.QueryUint64(t, "SELECT count() FROM "+db.Table(TableSeries1h)))
 	assert.Equal(t, uint64(7), db.QueryUint64(t, "SELECT sum(Count) FROM "+db.Table(TableSeries1h)))
+}
+
+// After migration 9 the per-service tiers are empty while red_1h and red_1d hold history
+// that red_1m no longer has. The next scheduled run fills them from that history, whatever
+// its lookback, and a service's queries read them from then on.
+func TestJob_FillsServiceTiersFromHistory(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 8)
+	require.NoError(t, err)
+	now := time.Date(2024, 3, 1, 12, 3, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(5, 6))
+	hours := genRows(rng, redSeries, now.AddDate(0, 0, -200), now.AddDate(0, 0, -200).Add(3*time.Hour))
+	for i := range hours {
+		hours[i].ts = hourOf(hours[i].ts)
+	}
+	days := genRows(rng, redSeries, now.AddDate(-3, 0, 0), now.AddDate(-3, 0, 0).Add(2*time.Minute))
+	for i := range days {
+		days[i].ts = dayOf(days[i].ts)
+	}
+	insertRows(t, db, TableRED1h, redFamily, hours)
+	insertRows(t, db, TableRED1d, redFamily, days)
+
+	_, err = Migrate(ctx, db.Conn, db.Name, 9)
+	require.NoError(t, err)
+	job := &Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return now }}
+	rep, err := job.RunRecent(ctx, 0)
+	require.NoError(t, err)
+	old := now.AddDate(0, 0, -200)
+	assert.Equal(t, []string{"red_service_1h/" + old.Format("20060102"), "red_1d/" + old.Format("200601"),
+		"red_service_1d/" + now.AddDate(-3, 0, 0).Format("200601"), "red_service_1d/" + old.Format("200601")},
+		partitionIDs(rep), "the per-service tiers, and the day of the seeded hours, which red_1d lacked too")
+	checkServiceTiers(t, db)
+
+	res, err := (&Querier{Conn: db.Conn, Database: db.Name}).Query(ctx, Query{Signal: SignalRED,
+		From: now.AddDate(0, 0, -201), To: now, Step: time.Hour, GroupBy: []string{GroupService}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{TableREDService1h, TableRED1m}, res.Plan.Tables())
+	want := seedTotals(hours, now.AddDate(0, 0, -201), now, func(r tierRow) bool { return r.series[3] == uint8(2) }, nil)
+	assert.Equal(t, want, sumRows(res.Rows))
+
+	// A second run has nothing left to fill.
+	rep, err = job.RunRecent(ctx, 0)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Partitions)
 }

@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"text/template"
 	"time"
-
-	"github.com/weirhq/weir/internal/model"
 )
 
 //go:embed sql/panel/*.sql
@@ -74,17 +71,25 @@ type PanelRead struct {
 //
 // A SELECT over the tiers is one sub-select per tier, "FROM <database>.<Table> WHERE <Where>",
 // joined by UNION ALL; PanelSQL writes that SELECT for RED and edges.
+//
+// These are the tiers of a query that groups by span name; PanelSQL reads the per-service
+// tiers for a RED query that neither groups nor filters by it, as PlanQuery does.
 func PanelTiers(sig Signal, p Panel) ([]PanelRead, error) {
 	st, ok := signals[sig]
 	if !ok {
 		return nil, fmt.Errorf("panel: unknown signal %d", sig)
 	}
+	return panelTiers(st.tiers, p)
+}
+
+// panelTiers is PanelTiers for a chain of tiers, finest first.
+func panelTiers(tiers []queryTier, p Panel) ([]PanelRead, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	coarse, nodes := tierPlan(st.tiers)
-	out := make([]PanelRead, len(st.tiers))
-	for i, t := range st.tiers {
+	coarse, nodes := tierPlan(tiers)
+	out := make([]PanelRead, len(tiers))
+	for i, t := range tiers {
 		// A tier's windows depend on its nodes and the coarser ones: one SELECT per tier,
 		// coarser ones inside, so that each refers to the columns of the one inside it
 		// rather than to aliases that 18.16 would copy, with what they refer to, into
@@ -151,15 +156,16 @@ type planNode struct {
 }
 
 // tierPlan lays out the plan of tiers (finest first): the coarse tiers, coarsest first, and
-// the nodes of each tier.
+// the nodes of each tier. Columns are named by the tier's place in the chain, since two
+// tiers may have windows of the same length.
 func tierPlan(tiers []queryTier) ([]planTier, [][]planNode) {
-	suffix := func(t queryTier) string { s, _ := windowSQL(t.window); return s }
+	name := func(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 	var coarse []planTier
 	for i := len(tiers) - 1; i > 0; i-- {
-		t := planTier{Name: "t" + suffix(tiers[i]), Table: tiers[i].table, Width: int64(tiers[i].window / time.Second)}
+		t := planTier{Name: name("t", i), Table: tiers[i].table, Width: int64(tiers[i].window / time.Second)}
 		_, t.StartOf = windowSQL(tiers[i].window)
 		if i < len(tiers)-1 {
-			t.Coarser = "t" + suffix(tiers[i+1])
+			t.Coarser = name("t", i+1)
 		}
 		coarse = append(coarse, t)
 	}
@@ -167,12 +173,12 @@ func tierPlan(tiers []queryTier) ([]planTier, [][]planNode) {
 	var grow func(i int, path, lo, hi string)
 	grow = func(i int, path, lo, hi string) {
 		w := int64(tiers[i].window / time.Second)
-		n := planNode{Name: "n" + suffix(tiers[i]), Width: w, Last: w - 1, Lo: lo, Hi: hi, A: lo, B: hi}
+		n := planNode{Name: name("n", i), Width: w, Last: w - 1, Lo: lo, Hi: hi, A: lo, B: hi}
 		if path != "" {
 			n.Name += "_" + path
 		}
 		if i > 0 {
-			n.Tier = "t" + suffix(tiers[i])
+			n.Tier = name("t", i)
 			n.A, n.B = n.Name+"_a", n.Name+"_b"
 		}
 		nodes[i] = append(nodes[i], n)
@@ -209,11 +215,15 @@ type PanelQuery struct {
 	In map[string]string
 	// GroupBy lists the series columns the result is split by, as in Query.
 	GroupBy []string
+	// Quantiles, when not nil, replaces the distribution columns by one column per quantile,
+	// as in Query.
+	Quantiles []float64
 }
 
 // PanelSQL is PlanQuery's SQL for q with the range, step and database of p: the columns,
 // buckets, grouping and order that QueryPlan.SQL documents, from one sub-select per tier
-// bounded by PanelTiers, with the step p.Step. It has no placeholders.
+// bounded by PanelTiers (or, for RED neither grouped nor filtered by span name, by the same
+// plan over the per-service tiers), with the step p.Step. It has no placeholders.
 func PanelSQL(q PanelQuery, p Panel) (string, error) {
 	sig, err := querySignal(q.Signal)
 	if err != nil {
@@ -224,7 +234,8 @@ func PanelSQL(q PanelQuery, p Panel) (string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
-	reads, err := PanelTiers(q.Signal, p)
+	tiers := sig.chain(q.GroupBy, slices.Sorted(maps.Keys(q.In)))
+	reads, err := panelTiers(tiers, p)
 	if err != nil {
 		return "", err
 	}
@@ -236,24 +247,8 @@ func PanelSQL(q PanelQuery, p Panel) (string, error) {
 	}
 	sources := make([]source, len(reads))
 	for i, r := range reads {
-		sources[i] = source{p.Database + "." + r.Table, r.Where}
+		sources[i] = source{table: p.Database + "." + r.Table, tier: tiers[i], where: r.Where}
 	}
-	return selectSQL(sig, q.GroupBy, p.Step(), sources, filter), nil
-}
-
-// QuantileSQL is the q-quantile in nanoseconds of a latency distribution held in the columns
-// zeroCount, indexes (ascending, as sumMap leaves them) and counts: model.Distribution.Quantile
-// in SQL. It is the geometric midpoint 2^((i+0.5)/64) of the bucket i holding the value of
-// rank model.QuantileRank (ceil(q*n), at least 1), 0 when that value is in the zero bucket,
-// NaN when there are no values. name makes its aliases (name_n, name_rank) unique in a query.
-func QuantileSQL(q float64, name, zeroCount, indexes, counts string) string {
-	if math.IsNaN(q) {
-		return "nan"
-	}
-	q = min(max(q, 0), 1)
-	n, rank := name+"_n", name+"_rank"
-	return fmt.Sprintf("if((%[5]s + arraySum(%[7]s) AS %[2]s) = 0, nan, "+
-		"if(%[5]s >= (greatest(1, toUInt64(ceil(%[1]s * %[2]s))) AS %[3]s), 0, "+
-		"exp2((%[6]s[arrayFirstIndex(c -> c + %[5]s >= %[3]s, arrayCumSum(%[7]s))] + 0.5) / %[4]d)))",
-		strconv.FormatFloat(q, 'g', -1, 64), n, rank, 1<<model.LatencyScale, zeroCount, indexes, counts)
+	sel := selection{sig: sig, groupBy: q.GroupBy, step: p.Step(), filter: filter, quantiles: q.Quantiles}
+	return sel.mergedSQL(sources), nil
 }

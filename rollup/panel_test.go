@@ -98,6 +98,10 @@ func TestPanelTiers_PickWhatPlanQueryPicks(t *testing.T) {
 		{TableEdges1h, time.Hour, at(day), at(58 * time.Hour)}, // the oldest hours dropped, the days kept
 		{TableEdges1d, day, at(-2 * day), at(2 * day)},
 		{TableSeries1h, time.Hour, at(5 * time.Hour), at(40 * time.Hour)}, // no days rolled up
+		// The per-service tiers hold less than the per-operation ones they are built from:
+		// the rollup job has not filled their history yet.
+		{TableREDService1h, time.Hour, at(20 * time.Hour), at(50 * time.Hour)},
+		{TableREDService1d, day, at(day), at(2 * day)},
 	} {
 		holdSpan(t, rolled, s.table, s.w, s.from, s.to)
 	}
@@ -126,16 +130,26 @@ func TestPanelTiers_PickWhatPlanQueryPicks(t *testing.T) {
 		{"ten days at 7d", at(-7 * day), at(3 * day), 7 * day, 7 * day},
 		{"before every tier at 1d", at(-10 * day), at(-9 * day), day, day},
 	}
+	chains := []struct {
+		name  string
+		sig   Signal
+		tiers []queryTier
+	}{
+		{"red", SignalRED, signals[SignalRED].tiers},
+		{"red by service", SignalRED, signals[SignalRED].byService},
+		{"edges", SignalEdges, signals[SignalEdges].tiers},
+		{"series", SignalSeries, signals[SignalSeries].tiers},
+	}
 	for _, db := range []*chtest.DB{rolled, empty} {
 		querier := &Querier{Conn: db.Conn, Database: db.Name}
-		for _, sig := range []Signal{SignalRED, SignalEdges, SignalSeries} {
-			avail, err := querier.Availability(testContext(t), sig)
+		for _, chain := range chains {
+			avail, err := querier.Availability(testContext(t), chain.sig)
 			require.NoError(t, err)
-			tiers := signals[sig].tiers
+			tiers := chain.tiers
 			for _, c := range cases {
-				name := sig.String() + "/" + c.name
+				name := chain.name + "/" + c.name
 				if db == empty {
-					name = sig.String() + "/nothing rolled up/" + c.name
+					name = chain.name + "/nothing rolled up/" + c.name
 				}
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
@@ -143,7 +157,7 @@ func TestPanelTiers_PickWhatPlanQueryPicks(t *testing.T) {
 					assert.Equal(t, uint64(c.step/time.Second), db.QueryUint64(t, "SELECT "+p.Step()), "step")
 
 					want := windowsOfReads(tiers, planReads(tiers, c.from, c.to, c.step, avail))
-					reads, err := PanelTiers(sig, p)
+					reads, err := panelTiers(tiers, p)
 					require.NoError(t, err)
 					assert.Equal(t, want, windowsOfPanel(t, db, tiers, reads, c.from, c.to))
 				})
@@ -157,6 +171,11 @@ func TestPanelTiers_PickWhatPlanQueryPicks(t *testing.T) {
 	p, err := PlanQuery("weir", Query{Signal: SignalRED, From: at(0), To: at(3 * day), Step: day}, avail)
 	require.NoError(t, err)
 	assert.Equal(t, []string{TableRED1d, TableRED1h, TableRED1m}, p.Tables())
+	// By service, at 1h: the per-service hours where they are, per-operation hours around them.
+	p, err = PlanQuery("weir", Query{Signal: SignalRED, From: at(0), To: at(3 * day), Step: time.Hour, GroupBy: []string{GroupService}}, avail)
+	require.NoError(t, err)
+	assert.Equal(t, "red_1h [2024-03-04T00:00:00Z, 2024-03-04T20:00:00Z) + red_service_1h [2024-03-04T20:00:00Z, 2024-03-06T02:00:00Z) + "+
+		"red_1h [2024-03-06T02:00:00Z, 2024-03-06T10:00:00Z) + red_1m [2024-03-06T10:00:00Z, 2024-03-07T00:00:00Z)", p.String())
 }
 
 func TestPanelTiers_EveryTierHasAWindowFunction(t *testing.T) {
@@ -203,16 +222,33 @@ func TestPanelSQL_Text(t *testing.T) {
 		GroupSpanName: "${operation:singlequote}", GroupService: "${service:singlequote}",
 	}, GroupBy: []string{GroupService}}, p)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(sql, "SELECT toDateTime(intDiv(toUInt32(Timestamp), greatest(60, intDiv($__interval_s + 59, 60) * 60)) * greatest(60, intDiv($__interval_s + 59, 60) * 60)) AS bucket,\n"), sql)
+	assert.True(t, strings.HasPrefix(sql, "SELECT bucket, service, '' AS span_name, toUInt8(0) AS span_kind,\n"), sql)
+	assert.Contains(t, sql, "\n    SELECT toDateTime(intDiv(toUInt32(Timestamp), greatest(60, intDiv($__interval_s + 59, 60) * 60)) * greatest(60, intDiv($__interval_s + 59, 60) * 60)) AS bucket, ServiceName AS service,\n")
 	reads, err := PanelTiers(SignalRED, p)
 	require.NoError(t, err)
 	for _, r := range reads {
 		assert.Contains(t, sql, "\n    FROM ${database:raw}."+r.Table+"\n    WHERE "+r.Where+" AND ServiceName IN (${service:singlequote}) AND SpanName IN (${operation:singlequote})")
 	}
-	assert.Equal(t, 2, strings.Count(sql, "UNION ALL"))
+	assert.Equal(t, 2, strings.Count(sql, "UNION ALL"), "filtered by span name: the per-operation tiers")
 	assert.NotContains(t, sql, "toStartOfInterval")
 	assert.NotContains(t, sql, "?")
 	assert.True(t, strings.HasSuffix(sql, "\nGROUP BY bucket, service\nORDER BY bucket, service"), sql)
+
+	// Not filtered by span name: the per-service tiers, each after the per-operation tier of
+	// its window, which serves what the per-service one does not hold.
+	sql, err = PanelSQL(PanelQuery{Signal: SignalRED, In: map[string]string{GroupService: "${service:singlequote}"},
+		GroupBy: []string{GroupService}, Quantiles: []float64{0.99}}, p)
+	require.NoError(t, err)
+	reads, err = panelTiers(signals[SignalRED].byService, p)
+	require.NoError(t, err)
+	var tables []string
+	for _, r := range reads {
+		assert.Contains(t, sql, "\n    FROM ${database:raw}."+r.Table+"\n    WHERE "+r.Where+" AND ServiceName IN (${service:singlequote})")
+		tables = append(tables, r.Table)
+	}
+	assert.Equal(t, []string{TableRED1m, TableRED1h, TableREDService1h, TableRED1d, TableREDService1d}, tables)
+	assert.Contains(t, sql, " AS quantile_0\nFROM (")
+	assert.NotContains(t, sql, "bucket_counts")
 }
 
 func TestQuantileSQL_IsDistributionQuantile(t *testing.T) {
@@ -223,36 +259,30 @@ func TestQuantileSQL_IsDistributionQuantile(t *testing.T) {
 		{},
 		{ZeroCount: 3},
 		{ZeroCount: 1, Indexes: []int32{10}, Counts: []uint64{1}},
-		{ZeroCount: 50, Indexes: []int32{-3, 1200}, Counts: []uint64{45, 5}},
+		{ZeroCount: 50, Indexes: []int32{-1, 600}, Counts: []uint64{45, 5}},
 		// 100 values: ceil(0.95*100) is 96 in float64 arithmetic, in Go as in ClickHouse.
-		{Indexes: []int32{1000, 1001}, Counts: []uint64{95, 5}},
+		{Indexes: []int32{500, 501}, Counts: []uint64{95, 5}},
 	}
 	for range 20 {
 		var d model.Distribution
 		d.ZeroCount = uint64(rng.IntN(3))
 		for i := int32(rng.IntN(50)); len(d.Indexes) < 1+rng.IntN(30); i += 1 + int32(rng.IntN(40)) {
-			d.Indexes = append(d.Indexes, i+1000)
+			d.Indexes = append(d.Indexes, i+500)
 			d.Counts = append(d.Counts, uint64(1+rng.IntN(20)))
 		}
 		dists = append(dists, d)
 	}
+	for i := range dists {
+		dists[i].Downscale = queryDownscale
+	}
 	qs := []float64{0, 0.01, 0.25, 0.5, 0.95, 0.99, 1, -1, 2, math.NaN()}
 	for i, d := range dists {
+		offset, counts := denseOf(d)
 		cols := make([]string, len(qs))
 		for k, q := range qs {
-			cols[k] = QuantileSQL(q, "q"+strconv.Itoa(k), "zc", "bi", "bc")
+			cols[k] = QuantileSQL(q, "q"+strconv.Itoa(k), "zc", "bo", "bc")
 		}
-		idx, counts := "emptyArrayInt32()", "emptyArrayUInt64()"
-		if len(d.Indexes) > 0 {
-			is, cs := make([]string, len(d.Indexes)), make([]string, len(d.Counts))
-			for k := range d.Indexes {
-				is[k] = "toInt32(" + strconv.Itoa(int(d.Indexes[k])) + ")"
-				cs[k] = "toUInt64(" + strconv.FormatUint(d.Counts[k], 10) + ")"
-			}
-			idx, counts = "["+strings.Join(is, ", ")+"]", "["+strings.Join(cs, ", ")+"]"
-		}
-		sql := "SELECT " + strings.Join(cols, ", ") + " FROM (SELECT toUInt64(" + strconv.FormatUint(d.ZeroCount, 10) +
-			") AS zc, " + idx + " AS bi, " + counts + " AS bc)"
+		sql := "SELECT " + strings.Join(cols, ", ") + " FROM (" + denseRowSQL(d.ZeroCount, offset, counts) + ")"
 		got := make([]float64, len(qs))
 		dest := make([]any, len(qs))
 		for k := range got {
@@ -268,10 +298,52 @@ func TestQuantileSQL_IsDistributionQuantile(t *testing.T) {
 			assert.InEpsilon(t, want+1, got[k]+1, 1e-12, "distribution %d, q %v", i, q)
 		}
 	}
+
+	// MergeLatencySQL merges rows whose buckets start at different offsets as Merge does.
+	var rows []string
+	var merged model.Distribution
+	for _, d := range dists[5:] {
+		offset, counts := denseOf(d)
+		rows = append(rows, denseRowSQL(d.ZeroCount, offset, counts))
+		merged.Merge(d)
+	}
+	var got float64
+	var gotCounts []uint64
+	require.NoError(t, db.Conn.QueryRow(testContext(t), "SELECT "+QuantileSQL(0.95, "p95", "sum(zc)", strconv.Itoa(LatencyOrigin), MergeLatencySQL("bo", "bc"))+
+		", "+MergeLatencySQL("bo", "bc")+" FROM ("+strings.Join(rows, " UNION ALL ")+")").Scan(&got, &gotCounts))
+	assert.Equal(t, merged.Quantile(0.95), got)
+	assert.Equal(t, merged, denseDistribution(merged.ZeroCount, LatencyOrigin, gotCounts), "dense counts from LatencyOrigin")
+}
+
+// denseOf is d's buckets as dense counts from its lowest bucket.
+func denseOf(d model.Distribution) (int32, []uint64) {
+	if len(d.Indexes) == 0 {
+		return 0, nil
+	}
+	offset := slices.Min(d.Indexes)
+	counts := make([]uint64, slices.Max(d.Indexes)-offset+1)
+	for k, i := range d.Indexes {
+		counts[i-offset] += d.Counts[k]
+	}
+	return offset, counts
+}
+
+// denseRowSQL is a one-row SELECT of a distribution in the columns zc, bo and bc.
+func denseRowSQL(zero uint64, offset int32, counts []uint64) string {
+	bc := "emptyArrayUInt64()"
+	if len(counts) > 0 {
+		s := make([]string, len(counts))
+		for i, v := range counts {
+			s[i] = "toUInt64(" + strconv.FormatUint(v, 10) + ")"
+		}
+		bc = "[" + strings.Join(s, ", ") + "]"
+	}
+	return "SELECT toUInt64(" + strconv.FormatUint(zero, 10) + ") AS zc, toInt32(" + strconv.Itoa(int(offset)) + ") AS bo, " + bc + " AS bc"
 }
 
 // The RED query of a Grafana panel: Grafana's ClickHouse data source fills in the range and
-// interval, and the server picks the tiers when the query runs.
+// interval, and the server picks the tiers when the query runs. A query per service reads
+// the per-service tiers, and the per-operation ones where those do not hold a window yet.
 func ExamplePanelSQL() {
 	p := Panel{From: "$__fromTime", To: "$__toTime", Interval: "$__interval_s", Database: "${database:raw}"}
 	sql, err := PanelSQL(PanelQuery{
@@ -292,14 +364,16 @@ func ExamplePanelSQL() {
 	// greatest(60, intDiv($__interval_s + 59, 60) * 60)
 	// FROM ${database:raw}.red_1m
 	// FROM ${database:raw}.red_1h
+	// FROM ${database:raw}.red_service_1h
 	// FROM ${database:raw}.red_1d
+	// FROM ${database:raw}.red_service_1d
 }
 
-// The 99th percentile of the latency distributions merged per service.
+// The 99th percentile of the latency distributions of a RED query's rows, merged per service.
 func ExampleQuantileSQL() {
-	fmt.Println("SELECT service, " + QuantileSQL(0.99, "p99", "zc", "bi", "bc") + " AS p99\n" +
-		"FROM (SELECT service, sum(zero_count) AS zc, (sumMap(bucket_indexes, bucket_counts) AS m).1 AS bi, m.2 AS bc FROM ... GROUP BY service)")
+	fmt.Println("SELECT service, " + QuantileSQL(0.99, "p99", "zc", strconv.Itoa(LatencyOrigin), "bc") + " AS p99\n" +
+		"FROM (SELECT service, sum(zero_count) AS zc, " + MergeLatencySQL("bucket_offset", "bucket_counts") + " AS bc FROM ... GROUP BY service)")
 	// Output:
-	// SELECT service, if((zc + arraySum(bc) AS p99_n) = 0, nan, if(zc >= (greatest(1, toUInt64(ceil(0.99 * p99_n))) AS p99_rank), 0, exp2((bi[arrayFirstIndex(c -> c + zc >= p99_rank, arrayCumSum(bc))] + 0.5) / 64))) AS p99
-	// FROM (SELECT service, sum(zero_count) AS zc, (sumMap(bucket_indexes, bucket_counts) AS m).1 AS bi, m.2 AS bc FROM ... GROUP BY service)
+	// SELECT service, if((zc + arraySum(bc) AS p99_n) = 0, nan, if(zc >= (greatest(1, toUInt64(ceil(0.99 * p99_n))) AS p99_rank), 0, exp2((-1 + arrayFirstIndex(c -> c + zc >= p99_rank, arrayCumSum(bc)) - 0.5) / 32))) AS p99
+	// FROM (SELECT service, sum(zero_count) AS zc, sumForEach(arrayConcat(arrayResize(emptyArrayUInt64(), toUInt32(bucket_offset + 1)), bucket_counts)) AS bc FROM ... GROUP BY service)
 }

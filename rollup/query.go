@@ -1,18 +1,13 @@
 package rollup
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weirhq/weir/internal/model"
 )
@@ -72,22 +67,57 @@ type signalTiers struct {
 	series    []seriesColumn
 	count     string // the counter column
 	countName string // its name in the result
-	failed    string // the condition that makes a row an error
-	inner     []string
+	failed    string // the condition that makes a row of a sparse tier an error
+	// byService are the tiers, finest first, that a query neither grouping nor filtering by
+	// span name or span kind reads (RED only): the per-service tiers, each after the
+	// per-operation tier of the same window, which serves the windows the per-service one
+	// does not hold (yet: the rollup job builds it from that tier).
+	byService []queryTier
+	// perOperation are the series columns (Group* names) the per-service tiers lack.
+	perOperation []string
 }
 
 // queryable reports whether PlanQuery and PanelSQL can query the signal.
 func (s signalTiers) queryable() bool { return s.count != "" }
 
-// queryTier is one tier: its table and the length of its windows.
+// chain is the tiers, finest first, that a query grouping by groupBy (nil: every series
+// column) and filtering the series columns named by filtered reads.
+func (s signalTiers) chain(groupBy, filtered []string) []queryTier {
+	if s.byService == nil || groupBy == nil {
+		return s.tiers
+	}
+	for _, c := range s.perOperation {
+		if slices.Contains(groupBy, c) || slices.Contains(filtered, c) {
+			return s.tiers
+		}
+	}
+	return s.byService
+}
+
+// allTiers is every tier of the signal, each once.
+func (s signalTiers) allTiers() []queryTier {
+	out := slices.Clone(s.tiers)
+	for _, t := range s.byService {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// queryTier is one tier: its table, the length of its windows and how it stores latency.
 type queryTier struct {
 	table  string
 	window time.Duration
+	// dense tiers (the per-service ones) hold errors in an Errors column and each row's
+	// distribution as dense counts at QueryScale from BucketOffset; the others hold a
+	// status or failure column and sparse scale-6 buckets (BucketIndexes, BucketCounts).
+	dense bool
 }
 
 var signals = map[Signal]signalTiers{
 	SignalRED: {
-		tiers: []queryTier{{TableRED1m, stepUnit}, {TableRED1h, time.Hour}, {TableRED1d, 24 * time.Hour}},
+		tiers: []queryTier{{TableRED1m, stepUnit, false}, {TableRED1h, time.Hour, false}, {TableRED1d, 24 * time.Hour, false}},
 		series: []seriesColumn{
 			{"ServiceName", GroupService, "''"},
 			{"SpanName", GroupSpanName, "''"},
@@ -96,10 +126,15 @@ var signals = map[Signal]signalTiers{
 		count:     "Requests",
 		countName: "requests",
 		failed:    "StatusCode = 2",
-		inner:     []string{"Timestamp", "ServiceName", "SpanName", "SpanKind", "StatusCode", "Requests", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
+		byService: []queryTier{
+			{TableRED1m, stepUnit, false},
+			{TableRED1h, time.Hour, false}, {TableREDService1h, time.Hour, true},
+			{TableRED1d, 24 * time.Hour, false}, {TableREDService1d, 24 * time.Hour, true},
+		},
+		perOperation: []string{GroupSpanName, GroupSpanKind},
 	},
 	SignalEdges: {
-		tiers: []queryTier{{TableEdges1m, stepUnit}, {TableEdges1h, time.Hour}, {TableEdges1d, 24 * time.Hour}},
+		tiers: []queryTier{{TableEdges1m, stepUnit, false}, {TableEdges1h, time.Hour, false}, {TableEdges1d, 24 * time.Hour, false}},
 		series: []seriesColumn{
 			{"Client", GroupClient, "''"},
 			{"Server", GroupServer, "''"},
@@ -108,10 +143,9 @@ var signals = map[Signal]signalTiers{
 		count:     "Calls",
 		countName: "calls",
 		failed:    "Failed != 0",
-		inner:     []string{"Timestamp", "Client", "Server", "ConnectionType", "Failed", "Calls", "DurationSumNano", "ZeroCount", "BucketIndexes", "BucketCounts"},
 	},
 	SignalSeries: {
-		tiers: []queryTier{{TableSeries1m, stepUnit}, {TableSeries1h, time.Hour}, {TableSeries1d, 24 * time.Hour}},
+		tiers: []queryTier{{TableSeries1m, stepUnit, false}, {TableSeries1h, time.Hour, false}, {TableSeries1d, 24 * time.Hour, false}},
 	},
 }
 
@@ -139,6 +173,12 @@ type Query struct {
 	// by; nil means all of the signal's: service, span_name, span_kind for RED and client,
 	// server, connection_type for edges. Columns not grouped by read as "" or 0.
 	GroupBy []string
+
+	// Quantiles, when not nil, has the server compute these quantiles (0 to 1) of each row's
+	// latency distribution (QuantileSQL) and return them in Row.Quantiles, in nanoseconds,
+	// instead of the distribution: what a panel of percentiles needs, without moving a few
+	// hundred bucket counts per row to the client. Row.Latency is then empty.
+	Quantiles []float64
 }
 
 // TierSpan is the time a tier holds rolled-up windows for: [From, To), from the start of its
@@ -170,8 +210,12 @@ type QueryPlan struct {
 	// (clickhouse-go binds them client-side, quoting and escaping each). Its columns are:
 	// bucket DateTime, three series columns (service, span_name, span_kind for RED; client,
 	// server, connection_type for edges), requests (calls for edges) UInt64, errors UInt64,
-	// duration_sum_nano Float64, zero_count UInt64, bucket_indexes Array(Int32),
-	// bucket_counts Array(UInt64). Rows are ordered by bucket and series.
+	// duration_sum_nano Float64, zero_count UInt64, bucket_offset Int32 and bucket_counts
+	// Array(UInt64): the latency distribution at QueryScale, bucket_counts[k] durations in
+	// bucket bucket_offset+k (k from 0), its first and last element not zero (empty, offset
+	// 0, when every duration was zero). With Query.Quantiles, the columns quantile_0,
+	// quantile_1, ... Float64 replace bucket_offset and bucket_counts. Rows are ordered by
+	// bucket and series.
 	SQL  string
 	Args []any
 	// Reads are the tiers read, in time order; together they cover [From, To) exactly once.
@@ -188,7 +232,7 @@ func (p QueryPlan) Tables() []string {
 	}
 	grain := map[string]time.Duration{}
 	for _, st := range signals {
-		for _, t := range st.tiers {
+		for _, t := range st.allTiers() {
 			grain[t.table] = t.window
 		}
 	}
@@ -207,6 +251,9 @@ func (p QueryPlan) String() string {
 
 // PlanQuery picks the tiers for q and writes its SQL, without talking to the server.
 //
+// A RED query that neither groups nor filters by span name or span kind reads the
+// per-service tiers (red_service_1h, red_service_1d) where they hold its windows, the
+// per-operation ones where they do not (yet); other queries read the per-operation tiers.
 // The top tier is the coarsest one whose window divides q.Step (and whose windows line up
 // with epoch-aligned buckets in the server's time zone). It serves the whole windows of
 // [From, To) it has rolled up (avail.Tiers); what lies before or after them, like the last
@@ -221,9 +268,10 @@ func PlanQuery(database string, q Query, avail Availability) (QueryPlan, error) 
 	if err != nil {
 		return QueryPlan{}, err
 	}
-	reads := planReads(sig.tiers, q.From, q.To, q.Step, avail)
+	tiers := sig.chain(q.GroupBy, q.filtered())
+	reads := planReads(tiers, q.From, q.To, q.Step, avail)
 	plan := QueryPlan{Query: q, Reads: reads}
-	plan.SQL, plan.Args = buildSQL(database, q, sig, reads)
+	plan.SQL, plan.Args = buildSQL(database, q, sig, tiers, reads, "")
 	return plan, nil
 }
 
@@ -368,6 +416,20 @@ func (q Query) filterValues() map[string][]any {
 	}
 }
 
+// filtered names (Group* names) the series columns q filters.
+func (q Query) filtered() []string {
+	values := q.filterValues()
+	var out []string
+	for _, st := range signals {
+		for _, c := range st.series {
+			if len(values[c.stored]) > 0 && !slices.Contains(out, c.name) {
+				out = append(out, c.name)
+			}
+		}
+	}
+	return out
+}
+
 func anys[T any](vals []T) []any {
 	out := make([]any, len(vals))
 	for i, v := range vals {
@@ -376,9 +438,10 @@ func anys[T any](vals []T) []any {
 	return out
 }
 
-// buildSQL writes the SELECT over reads. Filter values go in as ? placeholders; times and
-// the step are integers the code computed.
-func buildSQL(database string, q Query, sig signalTiers, reads []Read) (string, []any) {
+// buildSQL writes the SELECT over reads of tiers, with extra (an expression AS an alias, or
+// "") as its last column. Filter values go in as ? placeholders; times and the step are
+// integers the code computed.
+func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, reads []Read, extra string) (string, []any) {
 	values := q.filterValues()
 	var filter []string
 	var filterArgs []any
@@ -391,51 +454,247 @@ func buildSQL(database string, q Query, sig signalTiers, reads []Read) (string, 
 	sources := make([]source, len(reads))
 	var args []any
 	for i, r := range reads {
-		sources[i] = source{database + "." + r.Table, "Timestamp >= " + sqlTime(r.From) + " AND Timestamp < " + sqlTime(r.To)}
+		k := slices.IndexFunc(tiers, func(t queryTier) bool { return t.table == r.Table })
+		sources[i] = source{table: database + "." + r.Table, tier: tiers[k],
+			where: "Timestamp >= " + sqlTime(r.From) + " AND Timestamp < " + sqlTime(r.To)}
 		args = append(args, filterArgs...)
 	}
-	return selectSQL(sig, q.GroupBy, strconv.FormatInt(int64(q.Step/time.Second), 10), sources, filter), args
+	sel := selection{sig: sig, groupBy: q.GroupBy, step: strconv.FormatInt(int64(q.Step/time.Second), 10),
+		filter: filter, quantiles: q.Quantiles, extra: extra}
+	if disjoint(reads, q.Step) {
+		return sel.disjointSQL(sources, q.Step), args
+	}
+	return sel.mergedSQL(sources), args
 }
 
-// source is one sub-select of selectSQL: the rows of table (qualified) that satisfy where.
-type source struct {
-	table, where string
-}
-
-// selectSQL writes the SELECT that answers a query of sig from sources, in buckets of step
-// (seconds, as SQL), per the series columns of groupBy (nil: all of them); every condition of
-// filter applies to every source. Its columns are those that QueryPlan.SQL documents.
-func selectSQL(sig signalTiers, groupBy []string, step string, sources []source, filter []string) string {
-	var b strings.Builder
-	b.WriteString("SELECT toDateTime(intDiv(toUInt32(Timestamp), " + step + ") * " + step + ") AS bucket")
-	var group []string
-	for _, c := range sig.series {
-		if groupBy == nil || slices.Contains(groupBy, c.name) {
-			b.WriteString(",\n       " + c.stored + " AS " + c.name)
-			group = append(group, c.name)
-		} else {
-			b.WriteString(",\n       " + c.zero + " AS " + c.name)
+// disjoint reports whether every bucket of step lies in one read: no read ends inside a
+// bucket that the next read continues. Then no bucket needs rows of two tiers, which is the
+// rule when the step is the window of the plan's top tier.
+func disjoint(reads []Read, step time.Duration) bool {
+	for _, r := range reads[:len(reads)-1] {
+		if !floorTime(r.To, step).Equal(r.To) {
+			return false
 		}
 	}
-	b.WriteString(",\n       sum(" + sig.count + ") AS " + sig.countName +
-		",\n       sumIf(" + sig.count + ", " + sig.failed + ") AS errors" +
-		",\n       sum(DurationSumNano) AS duration_sum_nano" +
-		",\n       sum(ZeroCount) AS zero_count" +
-		",\n       (sumMap(BucketIndexes, BucketCounts) AS merged).1 AS bucket_indexes" +
-		",\n       merged.2 AS bucket_counts\nFROM (")
+	return true
+}
+
+// source is one sub-select of a selection: the rows of table (qualified) of tier that
+// satisfy where.
+type source struct {
+	table string
+	tier  queryTier
+	where string
+}
+
+// selection is what the SELECT of a query computes: the signal's columns per bucket of step
+// (seconds, as SQL) and the series columns of groupBy (nil: all of them), from rows that
+// satisfy every condition of filter, with the distribution or, when quantiles is not nil,
+// those quantiles of it. Its columns are those that QueryPlan.SQL documents.
+type selection struct {
+	sig       signalTiers
+	groupBy   []string
+	step      string
+	filter    []string
+	quantiles []float64
+	extra     string // a last column of the outermost SELECT ("": none)
+}
+
+// withExtra is cols followed by the extra column, if any.
+func (s selection) withExtra(cols string) string {
+	if s.extra == "" {
+		return cols
+	}
+	return cols + ",\n       " + s.extra
+}
+
+func (s selection) grouped() []seriesColumn {
+	var out []seriesColumn
+	for _, c := range s.sig.series {
+		if s.groupBy == nil || slices.Contains(s.groupBy, c.name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// keys are the columns every SELECT groups and orders by.
+func (s selection) keys() string {
+	keys := []string{"bucket"}
+	for _, c := range s.grouped() {
+		keys = append(keys, c.name)
+	}
+	return strings.Join(keys, ", ")
+}
+
+// head is the start of a SELECT: the bucket and every series column, from the stored
+// columns (stored true) or from the names a sub-select gave them.
+func (s selection) head(stored bool) string {
+	var b strings.Builder
+	if stored {
+		b.WriteString("toDateTime(intDiv(toUInt32(Timestamp), " + s.step + ") * " + s.step + ") AS bucket")
+	} else {
+		b.WriteString("bucket")
+	}
+	grouped := s.grouped()
+	for _, c := range s.sig.series {
+		switch {
+		case !slices.Contains(grouped, c):
+			b.WriteString(", " + c.zero + " AS " + c.name)
+		case stored:
+			b.WriteString(", " + c.stored + " AS " + c.name)
+		default:
+			b.WriteString(", " + c.name)
+		}
+	}
+	return b.String()
+}
+
+// latency is the distribution columns of a SELECT whose distribution is the zero count zero
+// and dense counts starting at bucket offset: the two columns bucket_offset and
+// bucket_counts, or one column per quantile.
+func (s selection) latency(zero, offset, counts string) string {
+	if s.quantiles == nil {
+		return "toInt32(" + offset + ") AS bucket_offset, " + counts + " AS bucket_counts"
+	}
+	cols := make([]string, len(s.quantiles))
+	for k, q := range s.quantiles {
+		cols[k] = QuantileSQL(q, "q"+strconv.Itoa(k), zero, offset, counts) + " AS quantile_" + strconv.Itoa(k)
+	}
+	return strings.Join(cols, ",\n           ")
+}
+
+// storedLatency is the distribution columns (latency) of a row of a per-service tier as it is
+// stored: the quantiles it stores are read, not computed.
+func (s selection) storedLatency() string {
+	if s.quantiles == nil {
+		return s.latency("ZeroCount", "BucketOffset", "BucketCounts")
+	}
+	cols := make([]string, len(s.quantiles))
+	for k, q := range s.quantiles {
+		name := "quantile_" + strconv.Itoa(k)
+		if c, ok := storedQuantileColumn(q); ok {
+			cols[k] = c + " AS " + name
+		} else {
+			cols[k] = QuantileSQL(q, "q"+strconv.Itoa(k), "ZeroCount", "BucketOffset", "BucketCounts") + " AS " + name
+		}
+	}
+	return strings.Join(cols, ",\n           ")
+}
+
+// trimmed is the distribution columns (latency) of dense counts that start at LatencyOrigin,
+// their leading empty buckets cut off.
+func (s selection) trimmed(zero, counts string) string {
+	if s.quantiles != nil {
+		return s.latency(zero, strconv.Itoa(LatencyOrigin), counts)
+	}
+	// The first non-empty element, k from 1, is bucket LatencyOrigin+k-1.
+	first := "(arrayFirstIndex(c -> c > 0, " + counts + " AS merged) AS first)"
+	return s.latency(zero, "if("+first+" = 0, 0, "+bucketAt("first")+")",
+		"if(first = 0, emptyArrayUInt64(), arraySlice(merged, first))")
+}
+
+// where is a source's WHERE clause.
+func (s selection) where(src source) string {
+	w := "\n    WHERE " + src.where
+	for _, f := range s.filter {
+		w += " AND " + f
+	}
+	return w
+}
+
+// disjointSQL is the SELECT over sources when each bucket lies in one of them: each source
+// computes its rows to the end, and the rows are put in order (one source is the query).
+// A row of a per-service tier whose window is the step is already a row of the result when
+// the query groups by service (the tier's one series column; the rollup job writes one row
+// per service and window): it passes through as it is stored. Otherwise a source sums its
+// rows per bucket and series: a dense tier's distributions shifted to start at
+// LatencyOrigin and added element by element (sumForEach), a sparse tier's buckets merged
+// with sumMap, whose map needs no alignment, and spread out once per group.
+func (s selection) disjointSQL(sources []source, step time.Duration) string {
+	var b strings.Builder
+	indent := "    "
+	if len(sources) > 1 {
+		b.WriteString(s.withExtra("SELECT *") + "\nFROM (")
+	} else {
+		indent = "" // one source: its SELECT is the query
+	}
 	for i, src := range sources {
 		if i > 0 {
 			b.WriteString("\n    UNION ALL")
 		}
-		b.WriteString("\n    SELECT " + strings.Join(sig.inner, ", ") +
-			"\n    FROM " + src.table +
-			"\n    WHERE " + src.where)
-		for _, f := range filter {
-			b.WriteString(" AND " + f)
+		if len(sources) > 1 {
+			b.WriteString("\n")
+		}
+		b.WriteString(indent + "SELECT " + s.head(true) + ",\n" + indent + "       ")
+		count, failed := s.sig.count, s.sig.failed
+		groupsByRow := src.tier.dense && src.tier.window == step && s.groupBy != nil && slices.Contains(s.groupBy, GroupService)
+		var cols string
+		switch {
+		case groupsByRow:
+			cols = count + " AS " + s.sig.countName + ", Errors AS errors, DurationSumNano AS duration_sum_nano, ZeroCount AS zero_count,\n           " +
+				s.storedLatency()
+		case src.tier.dense:
+			cols = "sum(" + count + ") AS " + s.sig.countName + ", sum(Errors) AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
+				s.trimmed("sum(ZeroCount)", MergeLatencySQL("BucketOffset", "BucketCounts"))
+		default:
+			cols = "sum(" + count + ") AS " + s.sig.countName + ", sumIf(" + count + ", " + failed + ") AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,\n           " +
+				// The first bucket is the least (m.1 is sorted). Not m.1[1]: a Distributed table
+				// passes the query on to its shards formatted, and 18.16 cannot parse its own
+				// formatting of a subscript after a tuple element.
+				s.latency("sum(ZeroCount)", "arrayReduce('min', ("+downscaledSumMap+" AS m).1)", sparseFromFirstSQL("m"))
+		}
+		if indent == "" {
+			cols = s.withExtra(strings.ReplaceAll(cols, "\n    ", "\n"))
+		}
+		b.WriteString(cols + "\n" + indent + "FROM " + src.table + strings.Replace(s.where(src), "\n    ", "\n"+indent, 1))
+		if !groupsByRow {
+			b.WriteString("\n" + indent + "GROUP BY " + s.keys())
 		}
 	}
-	keys := strings.Join(append([]string{"bucket"}, group...), ", ")
-	b.WriteString("\n)\nGROUP BY " + keys + "\nORDER BY " + keys)
+	if len(sources) > 1 {
+		b.WriteString("\n)")
+	}
+	b.WriteString("\nORDER BY " + s.keys())
+	return b.String()
+}
+
+// mergedSQL is the SELECT over sources when a bucket may take rows from several of them
+// (PanelSQL always writes it, since its reads are known only when it runs). The outer SELECT
+// sums, per bucket and series, rows whose distributions are dense counts starting at
+// LatencyOrigin, element by element (sumForEach). A dense tier's rows are shifted there one
+// by one; a sparse tier's rows are first merged per bucket and series in their own
+// sub-select with sumMap and spread out once per group, since spreading every row's sparse
+// buckets costs more than sumMap does. sumMap over hundreds of buckets per row in many
+// groups is what made week-long RED queries slow on 18.16; sumForEach over aligned arrays is
+// several times faster.
+func (s selection) mergedSQL(sources []source) string {
+	var b strings.Builder
+	b.WriteString(s.withExtra("SELECT "+s.head(false)+
+		",\n       sum(n) AS "+s.sig.countName+", sum(e) AS errors, sum(ds) AS duration_sum_nano, sum(zc) AS zero_count,\n       "+
+		strings.ReplaceAll(s.trimmed("zero_count", "sumForEach(counts)"), "\n           ", "\n       ")) + "\nFROM (")
+	for i, src := range sources {
+		if i > 0 {
+			b.WriteString("\n    UNION ALL")
+		}
+		b.WriteString("\n    SELECT toDateTime(intDiv(toUInt32(Timestamp), " + s.step + ") * " + s.step + ") AS bucket")
+		for _, c := range s.grouped() {
+			b.WriteString(", " + c.stored + " AS " + c.name)
+		}
+		count := s.sig.count
+		if src.tier.dense {
+			b.WriteString(",\n           " + count + " AS n, Errors AS e, DurationSumNano AS ds, ZeroCount AS zc,\n           " +
+				denseAtOriginSQL("BucketOffset", "BucketCounts") + " AS counts")
+		} else {
+			b.WriteString(",\n           sum(" + count + ") AS n, sumIf(" + count + ", " + s.sig.failed + ") AS e, sum(DurationSumNano) AS ds, sum(ZeroCount) AS zc,\n           " +
+				sparseToOriginSQL() + " AS counts")
+		}
+		b.WriteString("\n    FROM " + src.table + s.where(src))
+		if !src.tier.dense {
+			b.WriteString("\n    GROUP BY " + s.keys())
+		}
+	}
+	b.WriteString("\n)\nGROUP BY " + s.keys() + "\nORDER BY " + s.keys())
 	return b.String()
 }
 
@@ -455,181 +714,16 @@ type Row struct {
 	// or Failed (edges).
 	Requests, Errors uint64
 	DurationSumNano  float64
-	// Latency is the merged distribution of durations in nanoseconds at model.LatencyScale.
+	// Latency is the merged distribution of durations in nanoseconds at QueryScale
+	// (Downscale 1); empty when the query asked for Quantiles.
 	Latency model.Distribution
+	// Quantiles are the query's Quantiles of the distribution, in order, in nanoseconds: 0
+	// when the value is in the zero bucket, NaN when the row has no durations.
+	Quantiles []float64
 }
 
 // Result is a QueryPlan and the rows it returned.
 type Result struct {
 	Plan QueryPlan
 	Rows []Row
-}
-
-// Querier runs tier-aware queries against weir's tables. It is safe for concurrent use if
-// Conn is.
-type Querier struct {
-	Conn     driver.Conn
-	Database string
-	// Logger gets each plan's reads at debug level; nil discards.
-	Logger *slog.Logger
-}
-
-// partsWithRows picks the parts of system.parts whose min_time and max_time say which
-// windows a tier holds: those are the part's least and greatest Timestamp (the partition key's
-// column), so reading them reads metadata only. Querier.Availability and the tier plan of
-// PanelTiers read the same parts.
-const partsWithRows = "active AND rows > 0"
-
-// Availability reads from system.parts which windows the coarse tiers of sig hold, and the
-// server's time zone.
-func (q *Querier) Availability(ctx context.Context, sig Signal) (Availability, error) {
-	st, ok := signals[sig]
-	if !ok {
-		return Availability{}, fmt.Errorf("query: unknown signal %d", sig)
-	}
-	if err := ValidateDatabase(q.Database); err != nil {
-		return Availability{}, err
-	}
-	loc, err := serverLocation(ctx, q.Conn)
-	if err != nil {
-		return Availability{}, err
-	}
-	av := Availability{Location: loc, Tiers: map[string]TierSpan{}}
-	windows := map[string]time.Duration{}
-	var names []string
-	for _, t := range st.tiers[1:] {
-		windows[t.table] = t.window
-		names = append(names, t.table)
-	}
-	src, err := tierParts(ctx, q.Conn, q.Database, names)
-	if err != nil {
-		return av, err
-	}
-	var tables []any
-	for _, t := range names {
-		tables = append(tables, src.holder[t])
-	}
-	rows, err := q.Conn.Query(ctx, "SELECT table, min(min_time), max(max_time) FROM "+src.parts+" "+
-		"WHERE database = ? AND "+partsWithRows+" AND table IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(tables)), ", ")+") GROUP BY table",
-		append([]any{q.Database}, tables...)...)
-	if err != nil {
-		return av, fmt.Errorf("query: read tier spans: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var table string
-		var lo, hi time.Time
-		if err := rows.Scan(&table, &lo, &hi); err != nil {
-			return av, fmt.Errorf("query: read tier spans: %w", err)
-		}
-		table = strings.TrimSuffix(table, LocalSuffix)
-		w := windows[table]
-		av.Tiers[table] = TierSpan{From: windowStart(lo, w, loc), To: windowStart(hi, w, loc).Add(w)}
-	}
-	if err := rows.Err(); err != nil {
-		return av, fmt.Errorf("query: read tier spans: %w", err)
-	}
-	return av, nil
-}
-
-// partsSource is where the parts of some tiers are listed.
-type partsSource struct {
-	parts  string            // system.parts, or cluster('<name>', system, parts) on a cluster
-	holder map[string]string // tier -> the table whose parts hold its rows
-}
-
-// distributedRe reads a Distributed table's engine_full: cluster, database, table, key.
-var distributedRe = regexp.MustCompile(`^Distributed\(([A-Za-z_][A-Za-z0-9_]*), ([A-Za-z_][A-Za-z0-9_]*), ([A-Za-z_][A-Za-z0-9_]*)[,)]`)
-
-// tierParts finds where the parts of the tiers named are: on one server, the tiers' own in
-// system.parts; when a tier is a Distributed table (SCHEMA.md, "On a cluster"), its local
-// table's, on one replica of every shard of its cluster. A Distributed table has no parts,
-// and one server's parts say only what its shard holds. Readers thus need no setting to
-// work on a cluster.
-func tierParts(ctx context.Context, conn driver.Conn, database string, tiers []string) (partsSource, error) {
-	src := partsSource{parts: "system.parts", holder: map[string]string{}}
-	for _, t := range tiers {
-		src.holder[t] = t
-	}
-	rows, err := conn.Query(ctx, "SELECT name, engine_full FROM system.tables WHERE database = ? AND engine = 'Distributed'", database)
-	if err != nil {
-		return src, fmt.Errorf("query: look for Distributed tiers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, engine string
-		if err := rows.Scan(&name, &engine); err != nil {
-			return src, fmt.Errorf("query: look for Distributed tiers: %w", err)
-		}
-		if _, ok := src.holder[name]; !ok {
-			continue
-		}
-		m := distributedRe.FindStringSubmatch(engine)
-		if m == nil {
-			return src, fmt.Errorf("query: tier %s.%s: unexpected engine %q", database, name, engine)
-		}
-		src.parts = "cluster('" + m[1] + "', system, parts)"
-		src.holder[name] = m[3]
-	}
-	return src, rows.Err()
-}
-
-// Plan picks the tiers for qr from what the server holds now (see PlanQuery).
-func (q *Querier) Plan(ctx context.Context, qr Query) (QueryPlan, error) {
-	av, err := q.Availability(ctx, qr.Signal)
-	if err != nil {
-		return QueryPlan{}, err
-	}
-	p, err := PlanQuery(q.Database, qr, av)
-	if err != nil {
-		return p, err
-	}
-	if q.Logger != nil {
-		q.Logger.Debug("rollup query plan", "signal", qr.Signal, "step", qr.Step, "reads", p.String())
-	}
-	return p, nil
-}
-
-// Rows runs a plan and returns its rows.
-func (q *Querier) Rows(ctx context.Context, p QueryPlan) ([]Row, error) {
-	rows, err := q.Conn.Query(ctx, p.SQL, p.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
-	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		var r Row
-		var s1, s2, s3 string
-		var kind uint8
-		dest := []any{&r.Bucket, &s1, &s2, &kind}
-		if p.Query.Signal == SignalEdges {
-			dest = []any{&r.Bucket, &s1, &s2, &s3}
-		}
-		dest = append(dest, &r.Requests, &r.Errors, &r.DurationSumNano,
-			&r.Latency.ZeroCount, &r.Latency.Indexes, &r.Latency.Counts)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("query %s: scan: %w", p.Query.Signal, err)
-		}
-		if p.Query.Signal == SignalEdges {
-			r.Series = Series{Client: s1, Server: s2, ConnectionType: s3}
-		} else {
-			r.Series = Series{ServiceName: s1, SpanName: s2, SpanKind: kind}
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
-	}
-	return out, nil
-}
-
-// Query plans qr and runs it.
-func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
-	p, err := q.Plan(ctx, qr)
-	if err != nil {
-		return Result{Plan: p}, err
-	}
-	rows, err := q.Rows(ctx, p)
-	return Result{Plan: p, Rows: rows}, err
 }

@@ -1,13 +1,17 @@
 package rollup
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -94,7 +98,7 @@ func TestPlanQuery_PicksTiers(t *testing.T) {
 			assert.Equal(t, tc.want, got, p.String())
 			assertCovers(t, p.Reads, tc.from, tc.to)
 			for _, r := range p.Reads {
-				assert.Contains(t, p.SQL, "FROM weir."+r.Table+"\n    WHERE Timestamp >= "+sqlTime(r.From)+" AND Timestamp < "+sqlTime(r.To))
+				assert.Regexp(t, regexp.QuoteMeta("FROM weir."+r.Table+"\n")+` *`+regexp.QuoteMeta("WHERE Timestamp >= "+sqlTime(r.From)+" AND Timestamp < "+sqlTime(r.To)), p.SQL)
 			}
 			assert.Equal(t, len(p.Reads)-1, strings.Count(p.SQL, "UNION ALL"))
 		})
@@ -108,26 +112,43 @@ func TestPlanQuery_SQL(t *testing.T) {
 		ServiceNames: []string{"checkout", "x') OR 1=1 --"}, SpanKinds: []uint8{2}, GroupBy: []string{GroupService}}
 	p, err := PlanQuery("weir", q, Availability{})
 	require.NoError(t, err)
-	assert.Equal(t, `SELECT toDateTime(intDiv(toUInt32(Timestamp), 300) * 300) AS bucket,
-       ServiceName AS service,
-       '' AS span_name,
-       toUInt8(0) AS span_kind,
-       sum(Requests) AS requests,
-       sumIf(Requests, StatusCode = 2) AS errors,
-       sum(DurationSumNano) AS duration_sum_nano,
-       sum(ZeroCount) AS zero_count,
-       (sumMap(BucketIndexes, BucketCounts) AS merged).1 AS bucket_indexes,
-       merged.2 AS bucket_counts
-FROM (
-    SELECT Timestamp, ServiceName, SpanName, SpanKind, StatusCode, Requests, DurationSumNano, ZeroCount, BucketIndexes, BucketCounts
-    FROM weir.red_1m
-    WHERE Timestamp >= toDateTime(1709424000) AND Timestamp < toDateTime(1709431200) AND ServiceName IN (?, ?) AND SpanKind IN (?)
-)
+	assert.Equal(t, `SELECT toDateTime(intDiv(toUInt32(Timestamp), 300) * 300) AS bucket, ServiceName AS service, '' AS span_name, toUInt8(0) AS span_kind,
+       sum(Requests) AS requests, sumIf(Requests, StatusCode = 2) AS errors, sum(DurationSumNano) AS duration_sum_nano, sum(ZeroCount) AS zero_count,
+       toInt32(arrayReduce('min', (sumMap(arrayMap(i -> toInt32(greatest(floor(i / 2), -1)), BucketIndexes), BucketCounts) AS m).1)) AS bucket_offset, arrayReduce('groupArrayInsertAt', m.2, arrayMap(x -> toUInt32(x), arrayCumSum(arrayDifference(m.1)))) AS bucket_counts
+FROM weir.red_1m
+WHERE Timestamp >= toDateTime(1709424000) AND Timestamp < toDateTime(1709431200) AND ServiceName IN (?, ?) AND SpanKind IN (?)
 GROUP BY bucket, service
 ORDER BY bucket, service`, p.SQL)
 	assert.Equal(t, []any{"checkout", "x') OR 1=1 --", uint8(2)}, p.Args, "user values are bound, never spliced")
 	assert.NotContains(t, p.SQL, "toStartOfInterval")
 	assert.Equal(t, []string{TableRED1m}, p.Tables())
+
+	// Without the span kind filter the per-service tier serves the hours it holds. At a 1h
+	// step its rows are the result's rows and pass through, their stored percentiles too.
+	held := Availability{Tiers: map[string]TierSpan{TableREDService1h: {From: from, To: from.Add(time.Hour)}}}
+	q.SpanKinds, q.Step, q.Quantiles = nil, time.Hour, []float64{0.5, 0.99, 0.999}
+	p, err = PlanQuery("weir", q, held)
+	require.NoError(t, err)
+	assert.Equal(t, []string{TableREDService1h, TableRED1m}, p.Tables())
+	assert.Contains(t, p.SQL, `
+    SELECT toDateTime(intDiv(toUInt32(Timestamp), 3600) * 3600) AS bucket, ServiceName AS service, '' AS span_name, toUInt8(0) AS span_kind,
+           Requests AS requests, Errors AS errors, DurationSumNano AS duration_sum_nano, ZeroCount AS zero_count,
+           P50Nano AS quantile_0,
+           P99Nano AS quantile_1,
+           `+QuantileSQL(0.999, "q2", "ZeroCount", "BucketOffset", "BucketCounts")+` AS quantile_2
+    FROM weir.red_service_1h
+    WHERE Timestamp >= toDateTime(1709424000) AND Timestamp < toDateTime(1709427600) AND ServiceName IN (?, ?)
+    UNION ALL`)
+	assert.NotContains(t, p.SQL, "sumForEach", "no bucket takes rows of two reads")
+
+	// At a 2h step the first bucket takes an hour of each: the reads are merged per bucket.
+	q.Step = 2 * time.Hour
+	p, err = PlanQuery("weir", q, held)
+	require.NoError(t, err)
+	assert.Contains(t, p.SQL, "\nGROUP BY bucket, service\nORDER BY bucket, service")
+	assert.Contains(t, p.SQL, "sumForEach(counts)")
+	assert.Contains(t, p.SQL, "           "+denseAtOriginSQL("BucketOffset", "BucketCounts")+" AS counts\n    FROM weir.red_service_1h\n")
+	assert.Equal(t, []any{"checkout", "x') OR 1=1 --", "checkout", "x') OR 1=1 --"}, p.Args, "one set per read")
 }
 
 func TestPlanQuery_RejectsBadQueries(t *testing.T) {
@@ -190,7 +211,8 @@ func sumRows(rows []Row) totals {
 	return tot
 }
 
-// seedTotals sums seeded rows in [from, to) the way a query over them must.
+// seedTotals sums seeded rows in [from, to) the way a query over them must: buckets at
+// QueryScale.
 func seedTotals(rows []tierRow, from, to time.Time, errorOf func(tierRow) bool, keep func(tierRow) bool) totals {
 	tot := totals{buckets: map[int32]uint64{}}
 	for _, r := range rows {
@@ -204,7 +226,7 @@ func seedTotals(rows []tierRow, from, to time.Time, errorOf func(tierRow) bool, 
 		tot.durSum += r.durSum
 		tot.zero += r.zero
 		for k, i := range r.idx {
-			tot.buckets[i] += r.counts[k]
+			tot.buckets[i>>queryDownscale] += r.counts[k]
 		}
 	}
 	return tot
@@ -245,7 +267,19 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 			[]string{TableRED1m}, red, redErr, nil},
 		{"one service, by service", Query{Signal: SignalRED, From: start, To: now, Step: 6 * time.Hour,
 			ServiceNames: []string{"checkout", "o'brien\\"}, GroupBy: []string{GroupService}},
-			[]string{TableRED1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[0] == "checkout" }},
+			[]string{TableREDService1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[0] == "checkout" }},
+		{"7 days by service at 1h: per-service rows pass through", Query{Signal: SignalRED, From: now.Add(-7 * 24 * time.Hour), To: now, Step: time.Hour,
+			GroupBy: []string{GroupService}},
+			[]string{TableREDService1h, TableRED1m}, red, redErr, nil},
+		{"7 days by service at 1d", Query{Signal: SignalRED, From: now.Add(-7 * 24 * time.Hour), To: now, Step: 24 * time.Hour,
+			GroupBy: []string{GroupService}},
+			[]string{TableREDService1d, TableREDService1h, TableRED1m}, red, redErr, nil},
+		{"every service together at 1h", Query{Signal: SignalRED, From: now.Add(-3 * 24 * time.Hour), To: now, Step: time.Hour,
+			GroupBy: []string{}},
+			[]string{TableREDService1h, TableRED1m}, red, redErr, nil},
+		{"one service by kind: per operation", Query{Signal: SignalRED, From: now.Add(-7 * 24 * time.Hour), To: now, Step: time.Hour,
+			ServiceNames: []string{"cart"}, GroupBy: []string{GroupService, GroupSpanKind}},
+			[]string{TableRED1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[0] == "cart" }},
 		{"client spans", Query{Signal: SignalRED, From: start, To: now, Step: 24 * time.Hour, SpanKinds: []uint8{3}},
 			[]string{TableRED1d, TableRED1h, TableRED1m}, red, redErr, func(r tierRow) bool { return r.series[2] == uint8(3) }},
 		{"edges from frontend", Query{Signal: SignalEdges, From: now.Add(-7 * 24 * time.Hour), To: now, Step: time.Hour, Clients: []string{"frontend"}},
@@ -277,6 +311,28 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, rowMap(res.Rows), rowMap(panelRows), "PanelSQL and Querier.Query agree bucket by bucket")
 
+			// Asked for quantiles, the server returns the distribution's: stored ones where a
+			// per-service row passes through, computed from the buckets elsewhere.
+			qq := tc.q
+			qq.Quantiles = []float64{0.5, 0.95, 0.99, 0.999, 0}
+			withQ, err := querier.Query(ctx, qq)
+			require.NoError(t, err)
+			require.Len(t, withQ.Rows, len(res.Rows))
+			sql, err = PanelSQL(panelQueryOf(qq), panelAt(db.Name, tc.q.From, tc.q.To, tc.q.Step))
+			require.NoError(t, err)
+			panelQ, err := querier.Rows(ctx, QueryPlan{Query: qq, SQL: sql})
+			require.NoError(t, err)
+			require.Len(t, panelQ, len(res.Rows))
+			for i, r := range res.Rows {
+				for k, q := range qq.Quantiles {
+					want := r.Latency.Quantile(q)
+					assert.InEpsilon(t, want+1, withQ.Rows[i].Quantiles[k]+1, 1e-12, "%s: q%v of %s", r.Series, q, r.Bucket)
+					assert.InEpsilon(t, want+1, panelQ[i].Quantiles[k]+1, 1e-12, "PanelSQL %s: q%v of %s", r.Series, q, r.Bucket)
+				}
+				assert.Equal(t, r.Requests, withQ.Rows[i].Requests)
+				assert.Equal(t, r.Latency.ZeroCount, withQ.Rows[i].Latency.ZeroCount)
+			}
+
 			want := seedTotals(tc.seeds, tc.q.From, tc.q.To, tc.isErr, tc.keep)
 			assert.Equal(t, want, sumRows(res.Rows), "totals match the seeded rows")
 			assert.NotZero(t, want.requests)
@@ -291,7 +347,7 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 					switch tc.q.Signal {
 					case SignalRED:
 						assert.Empty(t, r.Series.SpanName)
-						assert.NotEmpty(t, r.Series.ServiceName)
+						assert.Equal(t, slices.Contains(tc.q.GroupBy, GroupService), r.Series.ServiceName != "")
 					case SignalEdges:
 						assert.Empty(t, r.Series.Client)
 						assert.NotEmpty(t, r.Series.Server)
@@ -312,7 +368,7 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 
 // panelQueryOf is q as a PanelQuery, its filter values written as SQL literals.
 func panelQueryOf(q Query) PanelQuery {
-	pq := PanelQuery{Signal: q.Signal, In: map[string]string{}, GroupBy: q.GroupBy}
+	pq := PanelQuery{Signal: q.Signal, In: map[string]string{}, GroupBy: q.GroupBy, Quantiles: q.Quantiles}
 	for col, vals := range q.filterValues() {
 		if len(vals) == 0 {
 			continue
@@ -352,4 +408,78 @@ func ExamplePlanQuery() {
 	// [red_1h red_1m]
 	// red_1h [2024-03-03T12:00:00Z, 2024-03-10T11:00:00Z) + red_1m [2024-03-10T11:00:00Z, 2024-03-10T12:03:00Z)
 	// [checkout checkout]
+}
+
+// countingConn counts the queries sent through it.
+type countingConn struct {
+	driver.Conn
+	queries atomic.Int64
+}
+
+func (c *countingConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	c.queries.Add(1)
+	return c.Conn.Query(ctx, query, args...)
+}
+
+func (c *countingConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	c.queries.Add(1)
+	return c.Conn.QueryRow(ctx, query, args...)
+}
+
+// A Querier plans with the tiers its previous query saw, and notices in the same round trip
+// when the rollup job or retention changed them: it then reads them and runs the query again.
+func TestQuerier_PlansWithWhatItSawAndChecks(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(4 * 24 * time.Hour)
+	red := genRows(rand.New(rand.NewPCG(9, 9)), redSeries, start, end)
+	insertRows(t, db, TableRED1m, redFamily, red)
+	job := func(now time.Time) {
+		t.Helper()
+		_, err := (&Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return now }}).Run(ctx, start, end)
+		require.NoError(t, err)
+	}
+	job(start.Add(50 * time.Hour)) // with the grace, hours up to 01:00 on the third day
+
+	conn := &countingConn{Conn: db.Conn}
+	querier := &Querier{Conn: conn, Database: db.Name}
+	q := Query{Signal: SignalRED, From: start, To: end, Step: time.Hour, GroupBy: []string{GroupService}, Quantiles: []float64{0.5, 0.99}}
+	want := seedTotals(red, start, end, func(r tierRow) bool { return r.series[3] == uint8(2) }, nil)
+	want.buckets = map[int32]uint64{} // quantiles only
+	check := func(name string, roundTrips int64, reads string) {
+		t.Helper()
+		before := conn.queries.Load()
+		res, err := querier.Query(ctx, q)
+		require.NoError(t, err)
+		assert.Equal(t, roundTrips, conn.queries.Load()-before, "%s: round trips", name)
+		assert.Equal(t, reads, res.Plan.String(), name)
+		got := sumRows(res.Rows)
+		got.zero = 0
+		assert.Equal(t, want.requests, got.requests, name)
+		assert.Equal(t, want.errors, got.errors, name)
+		assert.Equal(t, 4*24*2, len(res.Rows), "%s: two services, every hour", name)
+		// The same answer as a fresh Querier's.
+		fresh, err := (&Querier{Conn: db.Conn, Database: db.Name}).Query(ctx, q)
+		require.NoError(t, err)
+		assert.Equal(t, fresh.Plan.String(), res.Plan.String(), name)
+		assert.Equal(t, rowMap(fresh.Rows), rowMap(res.Rows), name)
+	}
+	// The first query of a Querier also asks once whether the tiers are Distributed tables.
+	check("first query: where the parts are, the tiers, then the rows", 3, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-03T01:00:00Z) + red_1m [2024-03-03T01:00:00Z, 2024-03-05T00:00:00Z)")
+	check("the same tiers: one round trip", 1, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-03T01:00:00Z) + red_1m [2024-03-03T01:00:00Z, 2024-03-05T00:00:00Z)")
+
+	job(start.Add(80 * time.Hour))
+	check("rolled up further: the tiers again, and the rows again", 3, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
+	check("and then one round trip again", 1, "red_service_1h [2024-03-01T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
+
+	// Retention drops the first day of the hour tiers: reading red_service_1h there, as the
+	// plan before the drop would, would miss it.
+	for _, table := range []string{TableRED1h, TableREDService1h} {
+		db.Exec(t, "ALTER TABLE "+db.Table(table)+" DROP PARTITION ID '20240301'")
+	}
+	check("a day dropped: the tiers again", 3, "red_1m [2024-03-01T00:00:00Z, 2024-03-02T00:00:00Z) + red_service_1h [2024-03-02T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
 }

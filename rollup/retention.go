@@ -20,8 +20,8 @@ const day = 24 * time.Hour
 //	spans, trace_index                15 days
 //	metrics_* (all five point tables) 15 days
 //	red_1m, edges_1m                  30 days
-//	red_1h, edges_1h                 400 days
-//	red_1d, edges_1d                   5 years (1826 days)
+//	red_1h, edges_1h, red_service_1h 400 days
+//	red_1d, edges_1d, red_service_1d   5 years (1826 days)
 //
 // The sampled spans are kept 15 days because the weekly report (analyzer/report) reads the
 // traces of the last complete week, which is up to 14 days old when it runs on a Sunday.
@@ -42,9 +42,13 @@ func DefaultRetention() Retention {
 		TableEdges1h:                     400 * day,
 		TableRED1d:                       1826 * day,
 		TableEdges1d:                     1826 * day,
-		TableSeries1m:                    30 * day,
-		TableSeries1h:                    400 * day,
-		TableSeries1d:                    1826 * day,
+		// As long as their sources: the rollup job builds again what a tier lacks and its
+		// source still holds.
+		TableREDService1h: 400 * day,
+		TableREDService1d: 1826 * day,
+		TableSeries1m:     30 * day,
+		TableSeries1h:     400 * day,
+		TableSeries1d:     1826 * day,
 	}
 }
 

@@ -183,7 +183,12 @@ pid_of() {
 		rm -f "$file"
 		return 1
 	}
-	if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$pattern"; then
+	# A process between two exec()s (the subshell becoming setsid, nohup, then the server)
+	# shows an empty cmdline for a moment: it is still ours. Right after a launch, taking it
+	# for a dead one would drop the PID file of a server that then runs unmanaged.
+	local cmdline=""
+	[[ -r "/proc/$pid/cmdline" ]] && cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+	if [[ -n "$cmdline" ]] && ! grep -q "$pattern" <<<"$cmdline"; then
 		rm -f "$file"
 		return 1
 	fi

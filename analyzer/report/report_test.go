@@ -228,7 +228,7 @@ func TestBuild(t *testing.T) {
 	assert.InDelta(t, 10, c.PrevCostPer1kRequests, 1e-9)
 	require.NotNil(t, c.CostPer1kChange)
 	assert.InDelta(t, 1.0, *c.CostPer1kChange, 1e-9)
-	assert.InDelta(t, 100, c.P95Ms, 100*0.006) // within the distribution's 0.55 %
+	assert.InDelta(t, 100, c.P95Ms, 100*0.011) // within the distribution's 1.1 % (rollup.QueryScale)
 
 	s := service(t, r, "search")
 	assert.InDelta(t, 35, s.Spend, 1e-9)
@@ -236,7 +236,7 @@ func TestBuild(t *testing.T) {
 	assert.InDelta(t, 2.5, s.CostPer1kRequests, 1e-9)
 	require.NotNil(t, s.CostPer1kChange)
 	assert.InDelta(t, 0, *s.CostPer1kChange, 1e-9)
-	assert.InDelta(t, 20, s.P95Ms, 20*0.006)
+	assert.InDelta(t, 20, s.P95Ms, 20*0.011)
 	assert.Zero(t, s.ErrorRate)
 
 	// Daily series: 7 days per service, Monday first.

@@ -167,7 +167,7 @@ func testREDExact(t *testing.T, opt weirOptions) {
 
 	// The 1h and 1d tiers, computed by the rollup job, hold the same exact counts, and the
 	// query layer answers the quantiles from them.
-	job := &rollup.Job{Conn: w.DB.Conn, Database: w.DB.Name, Grace: 5 * time.Minute, Now: time.Now}
+	job := &rollup.Job{Conn: w.DB.Conn, Database: w.DB.Name, Cluster: w.Cluster, Grace: 5 * time.Minute, Now: time.Now}
 	_, err = job.Run(ctx, base.Add(-24*time.Hour), base.Add(48*time.Hour))
 	require.NoError(t, err)
 	for _, tier := range []string{"red_1h", "red_1d"} {

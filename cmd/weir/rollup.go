@@ -25,8 +25,11 @@ func rollupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollup",
 		Short: "Compute the 1h and 1d RED and service-graph tiers over closed windows (and --retention)",
-		Long: `Rebuild every partition of red_1h and edges_1h (from the one-minute tiers), then of
-red_1d and edges_1d (from the hourly tiers), that overlaps [--from, --to). Only windows that
+		Long: `Rebuild every partition of red_1h, edges_1h and series_1h (from the one-minute tiers) and
+red_service_1h (from red_1h), then of red_1d, edges_1d and series_1d (from the hourly tiers)
+and red_service_1d (from red_1d), that overlaps [--from, --to); and, whatever the range, any
+partition a tier does not have yet while its source has rows there (a tier added by an upgrade
+fills its history, days missed while the job did not run are caught up). Only windows that
 ended at least --grace ago are computed; running it again changes nothing. With --retention
 the default retention is applied afterwards: partitions older than their table's retention
 are dropped.

@@ -7,13 +7,13 @@ SELECT concat(client, ' -> ', server) AS id,
        server AS target,
        calls_total / {{rangeSeconds}} AS mainstat,
        if(calls_total = 0, 0, errors_total / calls_total) AS secondarystat,
-       {{quantile 0.50 "p50" "zc" "bi" "bc"}} / 1e6 AS detail__p50_ms,
-       {{quantile 0.95 "p95" "zc" "bi" "bc"}} / 1e6 AS detail__p95_ms,
-       {{quantile 0.99 "p99" "zc" "bi" "bc"}} / 1e6 AS detail__p99_ms
+       {{quantile 0.50 "p50" "zc" mergedOffset "bc"}} / 1e6 AS detail__p50_ms,
+       {{quantile 0.95 "p95" "zc" mergedOffset "bc"}} / 1e6 AS detail__p95_ms,
+       {{quantile 0.99 "p99" "zc" mergedOffset "bc"}} / 1e6 AS detail__p99_ms
 FROM (
     SELECT client, server,
            sum(calls) AS calls_total, sum(errors) AS errors_total, sum(zero_count) AS zc,
-           (sumMap(bucket_indexes, bucket_counts) AS m).1 AS bi, m.2 AS bc
+           {{mergeLatency "bucket_offset" "bucket_counts"}} AS bc
     FROM (
 {{.Edges}}
     )

@@ -6,13 +6,13 @@ SELECT service,
        err AS errors,
        if(req = 0, 0, err / req) AS error_ratio,
        req / {{rangeSeconds}} AS rps,
-       {{quantile 0.50 "p50" "zc" "bi" "bc"}} AS p50,
-       {{quantile 0.95 "p95" "zc" "bi" "bc"}} AS p95,
-       {{quantile 0.99 "p99" "zc" "bi" "bc"}} AS p99
+       {{quantile 0.50 "p50" "zc" mergedOffset "bc"}} AS p50,
+       {{quantile 0.95 "p95" "zc" mergedOffset "bc"}} AS p95,
+       {{quantile 0.99 "p99" "zc" mergedOffset "bc"}} AS p99
 FROM (
     SELECT service, span_name AS operation,
            sum(requests) AS req, sum(errors) AS err, sum(zero_count) AS zc,
-           (sumMap(bucket_indexes, bucket_counts) AS m).1 AS bi, m.2 AS bc
+           {{mergeLatency "bucket_offset" "bucket_counts"}} AS bc
     FROM (
 {{.RED}}
     )

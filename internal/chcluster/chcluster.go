@@ -59,6 +59,9 @@ type Cluster struct {
 	Nodes []Node
 
 	script string
+
+	mu        sync.Mutex
+	zkStopped bool // since the last restart: restart the whole cluster
 }
 
 var (
@@ -251,7 +254,20 @@ func exclusive(t testing.TB) *Cluster {
 }
 
 // restart starts whatever a test that failed half-way left stopped: the next test needs it.
+// After ZooKeeper was stopped it restarts every server: an 18.16 server whose ZooKeeper
+// session ended can lose its DDL worker for good (code 49, a task "already processed
+// according to ZK"), and ON CLUSTER DDL, such as the next test's CREATE DATABASE, would
+// then wait distributed_ddl_task_timeout (180 s) for it.
 func (c *Cluster) restart(t testing.TB) {
+	c.mu.Lock()
+	whole := c.zkStopped
+	c.zkStopped = false
+	c.mu.Unlock()
+	if whole {
+		if _, err := c.run(2*time.Minute, "stop"); err != nil {
+			t.Errorf("stop the cluster after %s stopped ZooKeeper: %v", t.Name(), err)
+		}
+	}
 	if _, err := c.run(3*time.Minute, "start"); err != nil {
 		t.Errorf("restart the cluster after %s: %v", t.Name(), err)
 	}
@@ -271,6 +287,16 @@ func (c *Cluster) Endpoints() []string {
 	out := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		out[i] = n.Addr
+	}
+	return out
+}
+
+// HTTPEndpoints are every server's HTTP interface (http://host:port), by shard then
+// replica: the clickhouse exporter's http_endpoints for the whole cluster.
+func (c *Cluster) HTTPEndpoints() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.HTTP
 	}
 	return out
 }
@@ -315,11 +341,63 @@ func (c *Cluster) Conn(t testing.TB, name string) driver.Conn {
 func Dial(_ context.Context, addrs []string) (driver.Conn, error) { return Open(addrs...) }
 
 // StopNode stops the server (n1..n4) or ZooKeeper (zk) called name. Only a test that
-// called Exclusive may.
+// called Exclusive may. Once ZooKeeper was stopped, the whole cluster restarts when that
+// test ends (see restart).
 func (c *Cluster) StopNode(t testing.TB, name string) {
 	t.Helper()
+	if name == "zk" {
+		c.mu.Lock()
+		c.zkStopped = true
+		c.mu.Unlock()
+	}
 	if _, err := c.run(time.Minute, "stop-node", name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// StopNodes stops the servers (or ZooKeeper) called names together, as a whole shard going
+// down: each is sent SIGTERM before any is waited for (a server under load takes seconds to
+// shut down, and the script stops one at a time), then StopNode tidies up after each and
+// kills what is still running. Only a test that called Exclusive may.
+func (c *Cluster) StopNodes(t testing.TB, names ...string) {
+	t.Helper()
+	dir, err := home()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signalled []int
+	for _, name := range names {
+		if name == "zk" {
+			c.mu.Lock()
+			c.zkStopped = true
+			c.mu.Unlock()
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name, "pid"))
+		if err != nil {
+			continue // not running: StopNode says so
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		// The pid file may be stale and its number reused: signal only the process started
+		// from this node's directory.
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(dir, name)+"/")) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGTERM) == nil {
+			signalled = append(signalled, pid)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, pid := range signalled {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for _, name := range names {
+		c.StopNode(t, name)
 	}
 }
 

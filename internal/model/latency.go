@@ -32,13 +32,23 @@ func LatencyBucketValue(i int32) float64 {
 	return math.Exp2((float64(i) + 0.5) / latencyBase)
 }
 
-// Distribution is a latency distribution at LatencyScale: ZeroCount values of zero, and
-// Counts[k] values in bucket Indexes[k], which holds (2^(i/64), 2^((i+1)/64)] nanoseconds.
+// Distribution is a latency distribution: ZeroCount values of zero, and Counts[k] values in
+// bucket Indexes[k] at scale LatencyScale-Downscale, where bucket i holds
+// (2^(i/2^scale), 2^((i+1)/2^scale)] nanoseconds. The zero value is an empty distribution at
+// LatencyScale.
 type Distribution struct {
 	ZeroCount uint64
 	Indexes   []int32
 	Counts    []uint64
+	// Downscale is how many times the buckets were merged pairwise from LatencyScale: 0 for
+	// what weir_red counts, 1 for what rollup's queries return (bucket i at scale 5 is buckets
+	// 2i and 2i+1 at scale 6), so a bucket's midpoint is within 0.55% (0), 1.1% (1) of any
+	// value in it.
+	Downscale uint8
 }
+
+// Scale is the exponential-histogram scale of d's buckets.
+func (d Distribution) Scale() int { return LatencyScale - int(d.Downscale) }
 
 // Count is the number of values in d.
 func (d Distribution) Count() uint64 {
@@ -49,17 +59,39 @@ func (d Distribution) Count() uint64 {
 	return n
 }
 
-// Merge adds o's counts to d, leaving d's buckets sorted by index.
+// Downscaled returns d with its buckets merged pairwise until it is Downscale n (d itself when
+// it is already that coarse or coarser). Counts stay exact; bucket i goes to i>>k, which is
+// floor(i/2^k) for negative indexes too. The result's buckets are sorted and do not share
+// memory with d's.
+func (d Distribution) Downscaled(n uint8) Distribution {
+	if n <= d.Downscale {
+		return d
+	}
+	out := Distribution{ZeroCount: d.ZeroCount, Downscale: n}
+	out.Merge(Distribution{Indexes: d.Indexes, Counts: d.Counts, Downscale: d.Downscale})
+	return out
+}
+
+// Merge adds o's counts to d, leaving d's buckets sorted by index. When the two differ in
+// scale the result has the coarser one: the finer distribution's buckets are merged pairwise
+// first (Downscaled).
 func (d *Distribution) Merge(o Distribution) {
+	to := max(d.Downscale, o.Downscale)
+	shift := func(i int32, from uint8) int32 { return i >> (to - from) }
 	d.ZeroCount += o.ZeroCount
 	m := make(map[int32]uint64, len(d.Indexes)+len(o.Indexes))
 	for k, i := range d.Indexes {
-		m[i] += d.Counts[k]
+		m[shift(i, d.Downscale)] += d.Counts[k]
 	}
 	for k, i := range o.Indexes {
-		m[i] += o.Counts[k]
+		m[shift(i, o.Downscale)] += o.Counts[k]
 	}
-	d.Indexes, d.Counts = d.Indexes[:0], d.Counts[:0]
+	d.Downscale = to
+	// Fresh slices: d may share its buckets with another distribution (Downscaled's input).
+	d.Indexes, d.Counts = nil, nil
+	if len(m) > 0 {
+		d.Indexes, d.Counts = make([]int32, 0, len(m)), make([]uint64, 0, len(m))
+	}
 	for i := range m {
 		d.Indexes = append(d.Indexes, i)
 	}
@@ -67,6 +99,12 @@ func (d *Distribution) Merge(o Distribution) {
 	for _, i := range d.Indexes {
 		d.Counts = append(d.Counts, m[i])
 	}
+}
+
+// BucketValue is the geometric midpoint of bucket i of d's scale: LatencyBucketValue at
+// Downscale 0.
+func (d Distribution) BucketValue(i int32) float64 {
+	return math.Exp2((float64(i) + 0.5) / math.Ldexp(1, d.Scale()))
 }
 
 // QuantileRank is the 1-based rank, among n values, of the q-quantile (0 <= q <= 1): the
@@ -78,8 +116,8 @@ func QuantileRank(q float64, n uint64) uint64 {
 	return max(rank, 1)
 }
 
-// Quantile estimates the q-quantile (0 <= q <= 1) in nanoseconds: the midpoint of the bucket
-// holding the QuantileRank-th smallest value, 0 when that value is in the zero bucket. It is
+// Quantile estimates the q-quantile (0 <= q <= 1) in nanoseconds: the midpoint (BucketValue)
+// of the bucket holding the QuantileRank-th smallest value, 0 when that value is in the zero bucket. It is
 // NaN when d is empty.
 func (d Distribution) Quantile(q float64) float64 {
 	n := d.Count()
@@ -101,10 +139,10 @@ func (d Distribution) Quantile(q float64) float64 {
 	for _, k := range idx {
 		cum += d.Counts[k]
 		if cum >= rank {
-			return LatencyBucketValue(d.Indexes[k])
+			return d.BucketValue(d.Indexes[k])
 		}
 	}
-	return LatencyBucketValue(d.Indexes[idx[len(idx)-1]])
+	return d.BucketValue(d.Indexes[idx[len(idx)-1]])
 }
 
 // Percentiles returns the 50th, 95th and 99th percentiles in nanoseconds (see Quantile).

@@ -143,3 +143,48 @@ func ExampleDistribution_Percentiles() {
 	// Output:
 	// p50 10.0 ms, p95 250.2 ms, p99 250.2 ms
 }
+
+func TestDistribution_Downscaled(t *testing.T) {
+	t.Parallel()
+	samples := lognormal(rand.New(rand.NewPCG(9, 10)), 20000)
+	samples = append(samples, 0, 0, 1, 1.5, 2) // zeros, and the lowest buckets (-1, 36, 63)
+	fine := distributionOf(samples)
+	coarse := fine.Downscaled(1)
+	assert.Equal(t, uint8(1), coarse.Downscale)
+	assert.Equal(t, LatencyScale-1, coarse.Scale())
+	assert.Equal(t, fine.Count(), coarse.Count(), "counts stay exact")
+	assert.Equal(t, fine.ZeroCount, coarse.ZeroCount)
+	assert.True(t, slices.IsSorted(coarse.Indexes))
+	// Every value lies in its scale-5 bucket: (2^(i/32), 2^((i+1)/32)].
+	want := map[int32]uint64{}
+	for _, v := range samples {
+		if v > 0 {
+			want[int32(math.Ceil(math.Log2(v)*32))-1]++
+		}
+	}
+	got := map[int32]uint64{}
+	for k, i := range coarse.Indexes {
+		got[i] = coarse.Counts[k]
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, int32(-1), coarse.Indexes[0], "1 ns is bucket -1 at every scale")
+
+	sorted := slices.Clone(samples)
+	sort.Float64s(sorted)
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		truth := sorted[int(math.Ceil(q*float64(len(sorted))))-1]
+		assert.InEpsilon(t, truth, coarse.Quantile(q), 0.0110, "q=%v within 1.1%% at scale 5", q)
+	}
+
+	assert.Equal(t, coarse, coarse.Downscaled(1), "already that coarse")
+	assert.Equal(t, coarse, coarse.Downscaled(0), "never finer")
+	assert.Equal(t, fine, distributionOf(samples), "the input is not modified")
+
+	// Merging distributions of different scales gives the coarser scale.
+	a, b := distributionOf(samples[:5000]), distributionOf(samples[5000:]).Downscaled(1)
+	a.Merge(b)
+	assert.Equal(t, coarse, a)
+	var empty Distribution
+	empty.Merge(Distribution{Downscale: 1})
+	assert.Equal(t, Distribution{Downscale: 1}, empty)
+}

@@ -694,3 +694,39 @@ ALTER TABLE weir.metrics_exponential_histogram ADD COLUMN InsertId UInt64 DEFAUL
 -- insert_id (only while metrics_summary has no column InsertId)
 ALTER TABLE weir.metrics_summary ADD COLUMN InsertId UInt64 DEFAULT 0;
 
+-- red_service_1h
+CREATE TABLE IF NOT EXISTS weir.red_service_1h (
+    Timestamp       DateTime,
+    ServiceName     String,
+    Requests        UInt64,
+    Errors          UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketOffset    Int32,
+    BucketCounts    Array(UInt64),
+    P50Nano         Float64,
+    P95Nano         Float64,
+    P99Nano         Float64
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, Timestamp)
+SETTINGS index_granularity = 256;
+
+-- red_service_1d
+CREATE TABLE IF NOT EXISTS weir.red_service_1d (
+    Timestamp       DateTime,
+    ServiceName     String,
+    Requests        UInt64,
+    Errors          UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketOffset    Int32,
+    BucketCounts    Array(UInt64),
+    P50Nano         Float64,
+    P95Nano         Float64,
+    P99Nano         Float64
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, Timestamp)
+SETTINGS index_granularity = 256;
+

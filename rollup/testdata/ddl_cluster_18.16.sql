@@ -785,3 +785,47 @@ ALTER TABLE weir.metrics_summary_local ADD COLUMN InsertId UInt64 DEFAULT 0;
 -- insert_id (only while metrics_summary has no column InsertId)
 ALTER TABLE weir.metrics_summary ON CLUSTER weir_servers ADD COLUMN InsertId UInt64 DEFAULT 0;
 
+-- red_service_1h
+CREATE TABLE IF NOT EXISTS weir.red_service_1h_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    ServiceName     String,
+    Requests        UInt64,
+    Errors          UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketOffset    Int32,
+    BucketCounts    Array(UInt64),
+    P50Nano         Float64,
+    P95Nano         Float64,
+    P99Nano         Float64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/red_service_1h_local', '{replica}')
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, Timestamp)
+SETTINGS index_granularity = 256;
+
+-- red_service_1h
+CREATE TABLE IF NOT EXISTS weir.red_service_1h ON CLUSTER weir AS weir.red_service_1h_local
+ENGINE = Distributed(weir, weir, red_service_1h_local, cityHash64(ServiceName));
+
+-- red_service_1d
+CREATE TABLE IF NOT EXISTS weir.red_service_1d_local ON CLUSTER weir (
+    Timestamp       DateTime,
+    ServiceName     String,
+    Requests        UInt64,
+    Errors          UInt64,
+    DurationSumNano Float64,
+    ZeroCount       UInt64,
+    BucketOffset    Int32,
+    BucketCounts    Array(UInt64),
+    P50Nano         Float64,
+    P95Nano         Float64,
+    P99Nano         Float64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weir/red_service_1d_local', '{replica}')
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (ServiceName, Timestamp)
+SETTINGS index_granularity = 256;
+
+-- red_service_1d
+CREATE TABLE IF NOT EXISTS weir.red_service_1d ON CLUSTER weir AS weir.red_service_1d_local
+ENGINE = Distributed(weir, weir, red_service_1d_local, cityHash64(ServiceName));
+

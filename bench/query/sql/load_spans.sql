@@ -1,15 +1,17 @@
 -- load_spans: spans k in [Offset, Offset+Count) of a synthetic stream, generated server-side.
 -- Span k starts at FromNs + k*StepNs plus a jitter below StepNs, so the stream is evenly
--- spread over the period and each INSERT covers about one day partition. Everything else is a
--- hash of k: service k % Services, one of 8 operations (5 server, 3 client), 1% errors,
--- lognormal durations (Box-Muller; median 5 ms to 55 ms by operation, sigma 1), random IDs.
--- Attribute, event and link columns stay empty to keep the table small.
+-- spread over the period and each INSERT covers about one day partition. It belongs to the
+-- service that k % Units picks ({{.Services}}: each service's share of the stream is its
+-- spans per week). Everything else is a hash of k: one of 8 operations (5 server, 3 client),
+-- 1% errors, lognormal durations (Box-Muller; median 5 ms to 55 ms by operation, sigma 1),
+-- random IDs. Attribute, event and link columns stay empty to keep the table small.
 INSERT INTO {{.DB}}.spans (Timestamp, StartTimeUnixNano, DurationNano, ServiceName, SpanName,
                            SpanKind, TraceId, SpanId, StatusCode, SampleWeight)
 SELECT toDateTime(intDiv(start_ns, 1000000000)), start_ns, dur,
-       concat('svc-', toString(k % {{.Services}})), op_name, op_kind, trace_id, span_id, status, 1
+       {{.Services}}, op_name, op_kind, trace_id, span_id, status, 1
 FROM (
     SELECT number AS k,
+           k % {{.Units}} AS u,
            {{.FromNs}} + k * {{.StepNs}} + cityHash64(k, 5) % {{.StepNs}} AS start_ns,
            cityHash64(k, 4) % 8 AS op,
            arrayElement(['GET /api/cart', 'POST /api/cart', 'GET /api/product', 'GET /api/search',
