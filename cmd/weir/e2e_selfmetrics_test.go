@@ -65,11 +65,16 @@ func TestSelfMetrics_ShippedConfig(t *testing.T) {
 	// Deltas: the accepted spans add up to what was sent, whatever the number of pushes.
 	waitForCount(t, db, "SELECT toUInt64(sum(Sum)) FROM "+series+" WHERE ServiceName = 'weir' AND MetricName = 'otelcol_receiver_accepted_spans'",
 		spans, 30*time.Second)
-	// The raw points are stored too, as delta sums.
-	require.Positive(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_sum")+
-		" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_rows_written' AND AggregationTemporality = 1"))
-	require.Positive(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_histogram")+
-		" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_insert_duration'"))
+	// The raw points are stored too, as delta sums (each table is an INSERT of its own, which
+	// may land after series_1m's).
+	require.Eventually(t, func() bool {
+		return db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_sum")+
+			" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_rows_written' AND AggregationTemporality = 1") > 0
+	}, 30*time.Second, 100*time.Millisecond, "weir_clickhouse_rows_written in metrics_sum")
+	require.Eventually(t, func() bool {
+		return db.QueryUint64(t, "SELECT count() FROM "+db.Table("metrics_histogram")+
+			" WHERE ServiceName = 'weir' AND MetricName = 'weir_clickhouse_insert_duration'") > 0
+	}, 30*time.Second, 100*time.Millisecond, "weir_clickhouse_insert_duration in metrics_histogram")
 	stop()
 }
 

@@ -21,7 +21,9 @@ type Config struct {
 	// protocol, which the schema's migrations use.
 	ClickHouse chclient.Config `mapstructure:",squash"`
 	// HTTPEndpoints are the servers' HTTP interfaces, which inserts use
-	// (http://host:8123 or https://host:8443); several spread the inserts and fail over.
+	// (http://host:8123 or https://host:8443); several spread the inserts and fail over. An
+	// entry may list several, comma separated, as the native endpoint does, so that one
+	// environment variable can name a whole cluster.
 	HTTPEndpoints []string `mapstructure:"http_endpoints"`
 	// Journal is the weir_journal extension whose blocks this exporter sends, and where the
 	// data that other components hand it (pdata) waits for ClickHouse.
@@ -67,13 +69,27 @@ type RetryConfig struct {
 
 var _ component.Config = (*Config)(nil)
 
+// httpEndpoints are the entries of HTTPEndpoints, split at commas, without blanks.
+func (cfg *Config) httpEndpoints() []string {
+	var out []string
+	for _, entry := range cfg.HTTPEndpoints {
+		for e := range strings.SplitSeq(entry, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 // Validate reports every mistake in cfg at once.
 func (cfg *Config) Validate() error {
 	errs := cfg.ClickHouse.Validate()
-	if len(cfg.HTTPEndpoints) == 0 {
+	endpoints := cfg.httpEndpoints()
+	if len(endpoints) == 0 {
 		errs = append(errs, errors.New("http_endpoints is empty: list the servers' HTTP interfaces, e.g. http://127.0.0.1:8123"))
 	}
-	for _, e := range cfg.HTTPEndpoints {
+	for _, e := range endpoints {
 		u, err := url.Parse(e)
 		switch {
 		case err != nil:

@@ -85,3 +85,18 @@ func TestConfig_BadEndpoints(t *testing.T) {
 	_, err = loadConfig(t, "bad_empty_endpoint.yaml", "")
 	assert.ErrorContains(t, err, "endpoint is empty")
 }
+
+// TestConfig_HTTPEndpointsCommaSeparated: one entry may name several servers, as
+// scripts/clickhouse-cluster.sh env prints them for WEIR_CLICKHOUSE_HTTP_ENDPOINT; each is
+// checked on its own.
+func TestConfig_HTTPEndpointsCommaSeparated(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.HTTPEndpoints = []string{"http://127.0.0.1:19111, http://127.0.0.1:19121,", "https://ch-3:8443"}
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, []string{"http://127.0.0.1:19111", "http://127.0.0.1:19121", "https://ch-3:8443"}, cfg.httpEndpoints())
+
+	cfg.HTTPEndpoints = []string{"http://127.0.0.1:19111,127.0.0.1:19121"}
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"127.0.0.1:19121"`)
+}

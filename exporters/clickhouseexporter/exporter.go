@@ -87,7 +87,7 @@ func (e *chExporter) startLocked(ctx context.Context, host component.Host) error
 		return fmt.Errorf("clickhouse exporter: tls: %w", err)
 	}
 	if e.client, err = chinsert.New(chinsert.Options{
-		Endpoints: e.cfg.HTTPEndpoints, TLS: tlsCfg,
+		Endpoints: e.cfg.httpEndpoints(), TLS: tlsCfg,
 		Username: e.cfg.ClickHouse.Username, Password: string(e.cfg.ClickHouse.Password),
 		DialTimeout: e.cfg.ClickHouse.DialTimeout, RequestTimeout: e.cfg.Timeout,
 		MaxConns: e.cfg.Workers + 2,
@@ -109,7 +109,7 @@ func (e *chExporter) startLocked(ctx context.Context, host component.Host) error
 		return err
 	}
 	e.logger.Info("clickhouse exporter starting", zap.String("endpoint", e.cfg.ClickHouse.Endpoint),
-		zap.Strings("http_endpoints", e.cfg.HTTPEndpoints), zap.String("database", e.cfg.ClickHouse.Database),
+		zap.Strings("http_endpoints", e.cfg.httpEndpoints()), zap.String("database", e.cfg.ClickHouse.Database),
 		zap.String("journal", e.store.Dir()))
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	err = e.prepare(ctx)

@@ -114,19 +114,21 @@ type Engine struct {
 	cur *blockSet
 	// sealing are the block sets being written (outside mu): one, or more after failed seals,
 	// whose blocks wait for the next try. free are empty sets for reuse.
-	sealing   []*blockSet
-	free      []*blockSet
-	stalled   error  // why the last seal failed; nil when none is pending
-	abort     uint64 // an epoch whose blocks were partly written: its ABORT is still due
-	decisions []byte // the sampler's decisions not yet in a written EPOCH
-	epochBuf  []byte
-	epoch     uint64
-	redPos    journal.Pos // requests below it are counted in committed blocks
-	lastRED   time.Time
-	full      chan struct{} // a block reached its size limit: seal now
-	reader    otlpwire.Traces
-	enc, comp []byte
-	cw        *compress.Writer
+	sealing []*blockSet
+	free    []*blockSet
+	stalled error // why the last seal failed; nil when none is pending
+	// unrecovered: the replay at start failed, and nothing may be sealed on top of it.
+	unrecovered bool
+	abort       uint64 // an epoch whose blocks were partly written: its ABORT is still due
+	decisions   []byte // the sampler's decisions not yet in a written EPOCH
+	epochBuf    []byte
+	epoch       uint64
+	redPos      journal.Pos // requests below it are counted in committed blocks
+	lastRED     time.Time
+	full        chan struct{} // a block reached its size limit: seal now
+	reader      otlpwire.Traces
+	enc, comp   []byte
+	cw          *compress.Writer
 
 	// The metric stages and their snapshots. mmu serializes metrics requests (the stages are
 	// one state) and guards cur.metrics.
@@ -207,6 +209,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.mu.Lock()
 		e.cur = newBlockSet(info)
 		err := e.recover(context.Background())
+		if err != nil {
+			// Start may have returned already (a long replay): requests must not be taken
+			// without the loop that seals them, and the reason must be seen.
+			e.stalled, e.unrecovered = fmt.Errorf("replay the journal: %w", err), true
+			e.logger.Error("the journal could not be replayed; weir refuses requests", zap.Error(err))
+		}
 		e.mu.Unlock()
 		started <- err
 		if err != nil {
@@ -233,7 +241,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	<-e.done
 	e.stop = nil
 	e.mu.Lock()
-	ready := e.cur != nil
+	ready := e.cur != nil && !e.unrecovered
 	e.mu.Unlock()
 	if !ready {
 		return nil

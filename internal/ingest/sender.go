@@ -484,6 +484,19 @@ func (s *Sender) settle(r result) {
 		for _, q := range sent {
 			q.doubt = true
 		}
+	case chinsert.IsAuth(r.err):
+		// The credentials or grants are wrong, not the block: every block would fail the same
+		// way, and setting them aside would throw away everything until someone noticed. They
+		// wait in the journal (bounded; at its bound weir refuses new data) until the
+		// credentials are fixed, usually by a restart with the new password.
+		n := s.failures[table]
+		s.failures[table] = n + 1
+		s.retryAt[table] = time.Now().Add(s.cfg.RetryMax)
+		s.tel.failed(table, len(sent), r.dur)
+		if n == 0 {
+			s.logger.Error("ClickHouse refuses weir's user or its grants; blocks wait in the journal until that is fixed",
+				zap.String("table", table), zap.Int("blocks", len(sent)), zap.Int("code", chinsert.Code(r.err)), zap.Error(r.err))
+		}
 	case chinsert.IsPermanent(r.err) && len(sent) > 1:
 		// One of them may be the bad one: send each alone, so only that one is set aside.
 		for _, q := range sent {

@@ -3,8 +3,8 @@ package ingest
 import (
 	"context"
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -51,7 +51,7 @@ func startSender(t *testing.T, s *Store, c *chinsert.Client, db string, logger *
 	}
 	snd, err := NewSender(s, c, SenderConfig{Database: db, RetryInitial: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		MaxBatchWait: 50 * time.Millisecond,
-		Check: map[string]bool{"spans": true, "red_1m": true, "edges_1m": true}}, set)
+		Check:        map[string]bool{"spans": true, "red_1m": true, "edges_1m": true}}, set)
 	require.NoError(t, err)
 	snd.Start()
 	return snd
@@ -132,6 +132,49 @@ func TestSender_OutageAndHang(t *testing.T) {
 	// nothing piles up behind them.
 	assert.Less(t, peak, base+20, "goroutines while ClickHouse hangs: %d, before %d", peak, base)
 	require.NoError(t, e.Shutdown(context.Background()))
+	drain(t, snd, 30*time.Second)
+	got := counts(t, db)
+	assert.Equal(t, uint64(total), got.spans)
+	assert.Equal(t, uint64(total), got.uniqSpans, "no span stored twice")
+	assert.Equal(t, uint64(total), got.requests, "red_1m")
+}
+
+// TestSender_AuthFailureKeepsBlocks: when ClickHouse refuses weir's credentials (a password
+// rotated under a running weir), no block is set aside: they all wait in the journal, and a
+// sender with the right password, after a restart, stores every one of them once.
+func TestSender_AuthFailureKeepsBlocks(t *testing.T) {
+	db := schemaDB(t)
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	core, logs := observer.New(zap.WarnLevel)
+	bad, err := chinsert.New(chinsert.Options{Endpoints: []string{"http://" + chtest.HTTPAddr()}, Username: "default",
+		Password: "not-the-password", RequestTimeout: 10 * time.Second})
+	require.NoError(t, err)
+	snd := startSender(t, s, bad, db.Name, zap.New(core))
+	e := startEngine(t, s, EngineConfig{RED: red.DefaultConfig(), Epoch: 30 * time.Millisecond})
+	reqs, total := requests(t, 5, 10, 64)
+	for _, r := range reqs {
+		require.NoError(t, e.Traces(context.Background(), r))
+	}
+	require.NoError(t, e.Shutdown(context.Background()))
+	require.Eventually(t, func() bool {
+		return logs.FilterMessage("ClickHouse refuses weir's user or its grants; blocks wait in the journal until that is fixed").Len() > 0
+	}, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // more attempts, none of which may set a block aside
+	require.NoError(t, snd.Shutdown(context.Background()))
+	_ = bad.Close()
+	assert.False(t, snd.Idle(), "the blocks are still queued")
+	assert.Zero(t, logs.FilterMessage("ClickHouse refused a block for good; set aside, not retried").Len())
+	files, err := filepath.Glob(filepath.Join(dir, "rejected", "*.native"))
+	require.NoError(t, err)
+	assert.Empty(t, files, "nothing set aside")
+	assert.Zero(t, db.QueryUint64(t, "SELECT count() FROM "+db.Table("spans")))
+	require.NoError(t, s.Close())
+
+	// Restarted with the right password: everything goes in, once.
+	s = openStore(t, dir)
+	defer s.Close()
+	snd = startSender(t, s, newClient(t, chtest.HTTPAddr(), 30*time.Second), db.Name, nil)
 	drain(t, snd, 30*time.Second)
 	got := counts(t, db)
 	assert.Equal(t, uint64(total), got.spans)
