@@ -42,11 +42,15 @@ type half struct {
 	peerType string
 	producer bool
 	failed   bool
-	dur      float64
-	w        float64
-	end      int64
-	arrived  time.Time
-	gen      uint32 // moves on each time the half is released, outdating its order entries
+	// inMap: pending holds this half under its key's hash. A later half under the same key
+	// takes the entry (inMap false here then), so expiring this one must not delete it, and
+	// knowing that saves the lookup that would tell.
+	inMap   bool
+	dur     float64
+	w       float64
+	end     int64
+	arrived time.Time
+	gen     uint32 // moves on each time the half is released, outdating its order entries
 }
 
 // orderRef is a half in arrival order; stale once the half was released (paired or expired).
@@ -130,6 +134,8 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 		delete(g.pending, hk)
 		g.release(other)
 		return
+	} else if ok {
+		other.inMap = false // the entry is this half's from here on
 	}
 	// Half edges that waited wait_time are settled as new ones come, a few at a time, so that
 	// pending stays near rate x wait_time between flushes; max_pending evicts only beyond that.
@@ -157,6 +163,7 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 	}
 	hp := g.newHalf()
 	h.gen = hp.gen
+	h.inMap = true
 	*hp = h
 	g.pending[hk] = hp
 	g.order = append(g.order, orderRef{hp, hp.gen})
@@ -245,8 +252,8 @@ func (g *graph) expireOne(_ []string, _ *telemetry) {
 		h := r.h
 		// Another half may wait under the same key (two consumers of one producer, a span
 		// sent twice): only this half's own entry goes.
-		if hk := h.key.hash(); g.pending[hk] == h {
-			delete(g.pending, hk)
+		if h.inMap {
+			delete(g.pending, h.key.hash())
 		}
 		switch {
 		case h.isClient && h.peer != "":

@@ -22,7 +22,7 @@ type traceState struct {
 	sum      summary
 	first    time.Time // first span arrived
 	last     time.Time // latest span arrived
-	firstPos uint64    // where its first spans are in the caller's log (ConsumeAt)
+	firstPos uint64    // the lowest position of its spans in the caller's log (ConsumeAt)
 	decided  bool
 	overhead int64
 
@@ -255,6 +255,9 @@ func (ts *Sampler) ConsumeAt(ctx context.Context, req []byte, pos uint64, at tim
 			ts.fifo = append(ts.fifo, t)
 			ts.held += traceOverhead
 		}
+		// Requests are logged, then consumed, by concurrent callers: spans logged earlier may
+		// come later. The trace needs its lowest position replayed after a crash.
+		t.firstPos = min(t.firstPos, pos)
 		before := int64(cap(t.buf))
 		if t.buf == nil {
 			t.buf = gr.buf // the first frame: take it rather than copy it
@@ -353,18 +356,21 @@ func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 	return dst
 }
 
-// OldestHeld is the smallest position (ConsumeAt's pos) of the first spans of a trace held
-// undecided; ok is false when none is held.
+// OldestHeld is the smallest position (ConsumeAt's pos) of the spans of a trace held
+// undecided; ok is false when none is held. It looks at every held trace: the queue is in
+// the order spans reached the sampler, and concurrent callers log requests in another order
+// (a request logged first can be consumed second), so its head need not hold the smallest
+// position. Taking the head's would let the caller drop from its log a request that a held
+// trace still needs, and lose that trace's spans in a crash.
 func (ts *Sampler) OldestHeld() (pos uint64, ok bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for _, t := range ts.fifo[ts.head:] {
-		if t != nil && !t.decided {
-			// The queue is in the order of first spans, so of positions for one caller.
-			return t.firstPos, true
+		if t != nil && !t.decided && (!ok || t.firstPos < pos) {
+			pos, ok = t.firstPos, true
 		}
 	}
-	return 0, false
+	return pos, ok
 }
 
 func (ts *Sampler) cachedDecision(id pcommon.TraceID) (decision, bool) {

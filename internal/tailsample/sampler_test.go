@@ -617,3 +617,32 @@ func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
 		}
 	}
 }
+
+// TestOldestHeld_OutOfOrderPositions: concurrent callers log requests in one order and
+// consume them in another. OldestHeld must be the lowest position any held trace needs,
+// whichever came first: a caller truncates its log up to it, and a crash after that would
+// lose the held spans logged below it.
+func TestOldestHeld_OutOfOrderPositions(t *testing.T) {
+	h := newHarness(t, testConfig())
+	consumeAt := func(pos uint64, specs ...spanSpec) {
+		t.Helper()
+		req, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(specs...)).MarshalProto()
+		require.NoError(t, err)
+		require.NoError(t, h.ts.ConsumeAt(context.Background(), req, pos, time.Time{}, nil))
+	}
+	_, ok := h.ts.OldestHeld()
+	require.False(t, ok)
+
+	consumeAt(200, spanSpec{trace: 1, span: 1})            // logged second, consumed first
+	consumeAt(100, spanSpec{trace: 2, span: 2})            // logged first, consumed second
+	consumeAt(300, spanSpec{trace: 3, span: 3, parent: 9}) // a child of trace 3, logged last
+	consumeAt(50, spanSpec{trace: 3, span: 9})             // ... whose root was logged before all
+	pos, ok := h.ts.OldestHeld()
+	require.True(t, ok)
+	assert.Equal(t, uint64(50), pos, "trace 3 needs the request at 50")
+
+	// Decided and gone, a trace needs its positions no more.
+	h.advance(t, time.Minute)
+	_, ok = h.ts.OldestHeld()
+	assert.False(t, ok)
+}
