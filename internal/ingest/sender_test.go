@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,7 +113,7 @@ func TestSender_OutageAndHang(t *testing.T) {
 	snd := startSender(t, s, newClient(t, proxy.Addr, 300*time.Millisecond), db.Name, nil)
 	e := startEngine(t, s, EngineConfig{RED: red.DefaultConfig(), Epoch: 30 * time.Millisecond})
 	reqs, total := requests(t, 4, 60, 128)
-	base, peak := runtime.NumGoroutine(), 0
+	base, peak, dump := runtime.NumGoroutine(), 0, ""
 	for i, r := range reqs {
 		switch i {
 		case 10:
@@ -125,12 +127,19 @@ func TestSender_OutageAndHang(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		if i >= 30 && i < 50 {
 			time.Sleep(60 * time.Millisecond) // over a second of hanging: a few timeouts
-			peak = max(peak, runtime.NumGoroutine())
+			if n := runtime.NumGoroutine(); n > peak {
+				peak = n
+				if peak >= base+20 && dump == "" {
+					var b strings.Builder
+					_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+					dump = b.String()
+				}
+			}
 		}
 	}
 	// A server that never answers costs timeouts, not goroutines: the workers wait on it, and
 	// nothing piles up behind them.
-	assert.Less(t, peak, base+20, "goroutines while ClickHouse hangs: %d, before %d", peak, base)
+	assert.Less(t, peak, base+20, "goroutines while ClickHouse hangs: %d, before %d; at the peak:\n%s", peak, base, dump)
 	require.NoError(t, e.Shutdown(context.Background()))
 	drain(t, snd, 30*time.Second)
 	got := counts(t, db)
