@@ -274,6 +274,10 @@ func (ch *privateClickHouse) stop(t *testing.T) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	for _, pid := range ch.pids {
+		// The script's last resort is SIGKILL, which a busy machine takes a moment to carry out.
+		for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		if processAlive(pid) {
 			t.Fatalf("private ClickHouse pid %d still alive after stop:\n%s", pid, out)
 		}

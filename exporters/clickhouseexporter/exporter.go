@@ -104,7 +104,7 @@ func (e *chExporter) startLocked(ctx context.Context, host component.Host) error
 		RejectMaxBytes: rejectBytes(e.cfg.RejectedMaxSizeMiB), Check: insertIDTables,
 		// On a cluster a block may be in on one shard and not the other; sending it again is
 		// safe there (replicated tables drop a repeat of a recent block).
-		ResendPartial: e.cfg.ClickHouse.Cluster != "",
+		Replicated: e.cfg.ClickHouse.Cluster != "",
 	}, e.set); err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 
 // Proxy is a TCP proxy in front of the test server, for fault tests: Down refuses
 // connections (as a stopped server does), Hang accepts them and never answers (as a server
-// that is stuck does), Up forwards again. It listens on a free loopback port, the same one
+// that is stuck does), LoseAnswers forwards requests but drops the server's answers and
+// then the connection (as a network that fails after the request went out does), Up
+// forwards again. It listens on a free loopback port, the same one
 // throughout, and closes at the test's cleanup.
 type Proxy struct {
 	Addr   string // host:port to connect to
@@ -17,7 +19,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	ln    net.Listener
-	mode  int // proxyUp, proxyDown, proxyHang
+	mode  int // proxyUp, proxyDown, proxyHang, proxyLoseAnswers
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -26,6 +28,7 @@ const (
 	proxyUp = iota
 	proxyDown
 	proxyHang
+	proxyLoseAnswers
 )
 
 // NewProxy starts a proxy to target (host:port), forwarding.
@@ -61,13 +64,13 @@ func (p *Proxy) serve(ln net.Listener) {
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				p.forward(c)
+				p.forward(c, mode == proxyLoseAnswers)
 			}()
 		}
 	}()
 }
 
-func (p *Proxy) forward(c net.Conn) {
+func (p *Proxy) forward(c net.Conn, loseAnswers bool) {
 	defer p.drop(c)
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -79,7 +82,13 @@ func (p *Proxy) forward(c net.Conn) {
 	defer p.drop(up)
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	if loseAnswers {
+		// The server reads the whole request and answers; the answer goes nowhere, and the
+		// client sees its connection close once the server has answered.
+		go func() { _, _ = io.CopyN(io.Discard, up, 1); done <- struct{}{} }()
+	} else {
+		go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	}
 	<-done
 }
 
@@ -95,6 +104,10 @@ func (p *Proxy) Down() { p.set(proxyDown) }
 
 // Hang closes every connection and accepts new ones without ever answering.
 func (p *Proxy) Hang() { p.set(proxyHang) }
+
+// LoseAnswers closes every connection and forwards new ones' requests, but never their
+// answers: each connection closes once the server has begun to answer.
+func (p *Proxy) LoseAnswers() { p.set(proxyLoseAnswers) }
 
 // Up forwards again.
 func (p *Proxy) Up() { p.set(proxyUp) }

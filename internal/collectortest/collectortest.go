@@ -63,7 +63,9 @@ func StartWith(t testing.TB, factories otelcol.Factories, config string, opts Op
 	}
 	c := &Collector{col: col, done: make(chan error, 1), tolerate: opts.Tolerate}
 	go func() { c.done <- col.Run(context.Background()) }()
-	deadline := time.Now().Add(30 * time.Second)
+	// Starting runs the exporter's migrations: on the test cluster, ON CLUSTER DDL that a
+	// loaded machine (make test runs packages in parallel) can take tens of seconds over.
+	deadline := time.Now().Add(90 * time.Second)
 	for col.GetState() != otelcol.StateRunning {
 		select {
 		case err := <-c.done:
@@ -71,7 +73,7 @@ func StartWith(t testing.TB, factories otelcol.Factories, config string, opts Op
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("collector not running after 30s (state %v)", col.GetState())
+			t.Fatalf("collector not running after 90s (state %v)", col.GetState())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -56,10 +56,14 @@ type SenderConfig struct {
 	// Check lists the tables whose rows carry InsertId: a block in doubt is looked for there
 	// before it is sent again. A block of another table (trace_index) is sent again.
 	Check map[string]bool
-	// ResendPartial sends a block found with only some of its rows again (on a cluster: a
-	// shard took its rows, another did not; replicated tables deduplicate the repeat). Else
-	// such a block counts as in, and is logged.
-	ResendPartial bool
+	// Replicated says the tables are replicated (a cluster behind Distributed tables): a
+	// batch whose INSERT may have gone in, wholly or on some shards only, is sent again as it
+	// was, block for block, without the InsertId check, and each shard's replicated table
+	// drops the rows it already has (replicated deduplication: the same block, byte for
+	// byte, within the last 100 inserted). The check cannot be trusted there: it reads one
+	// replica of each shard, which may not have fetched the rows yet, and removing blocks it
+	// finds would change the batch, and so each shard's block, defeating the deduplication.
+	Replicated bool
 }
 
 // SenderDefaults fills the zero fields of cfg.
@@ -112,6 +116,7 @@ type Sender struct {
 	inFlight  map[string]bool      // tables with an INSERT running
 	retryAt   map[string]time.Time
 	failures  map[string]int
+	groups    uint64 // the last INSERT-in-doubt group number given (queued.group)
 	truncated time.Time
 	dueAt     time.Time // when a table's ready blocks that are waiting to grow must go
 	draining  atomic.Bool
@@ -137,8 +142,11 @@ type queued struct {
 	ready       bool // its epoch is committed
 	busy        bool // in an INSERT now
 	doubt       bool // may be in ClickHouse already
-	solo        bool // send alone: a batch it was in was refused for good
-	settled     bool
+	// group: the INSERT in doubt it was in (0: none). The blocks of a group are sent again
+	// together and alone, in their order, so that the INSERT is the same one.
+	group   uint64
+	solo    bool // send alone: a batch it was in was refused for good
+	settled bool
 }
 
 type result struct {
@@ -320,10 +328,11 @@ func (s *Sender) scan() {
 			}
 			delete(s.waiting, n)
 		case RecSending:
+			s.groups++
 			for p := rec.Payload; len(p) >= 8; p = p[8:] {
 				if q := s.byPos[journal.Pos(leUint64(p))]; q != nil && !q.busy {
 					// Listed by an INSERT of an earlier run that did not record its end.
-					q.doubt = true
+					q.doubt, q.group = true, s.groups
 				}
 			}
 		case RecSent:
@@ -415,7 +424,13 @@ func (s *Sender) nextBatch(now time.Time) []*queued {
 			if q.solo {
 				return batch
 			}
+			if q.group != 0 {
+				return s.groupOf(q)
+			}
 			continue
+		}
+		if q.group != 0 {
+			continue // goes with its own group
 		}
 		if q.table != batch[0].table || q.compression != batch[0].compression || q.solo {
 			continue
@@ -425,6 +440,17 @@ func (s *Sender) nextBatch(now time.Time) []*queued {
 		}
 		batch = append(batch, q)
 		rows, size = rows+q.rows, size+q.size
+	}
+	return batch
+}
+
+// groupOf is the blocks of first's group still to send, in queue order.
+func (s *Sender) groupOf(first *queued) []*queued {
+	batch := []*queued{first}
+	for _, q := range s.queue {
+		if q != first && q.group == first.group && !q.settled && q.ready && !q.busy && !q.solo {
+			batch = append(batch, q)
+		}
 	}
 	return batch
 }
@@ -481,9 +507,7 @@ func (s *Sender) settle(r result) {
 		s.tel.inserted(table, sent, r.dur)
 	case errors.Is(r.err, context.Canceled):
 		// Shutdown cut it off: it may be in.
-		for _, q := range sent {
-			q.doubt = true
-		}
+		s.inDoubt(sent)
 	case chinsert.IsAuth(r.err):
 		// The credentials or grants are wrong, not the block: every block would fail the same
 		// way, and setting them aside would throw away everything until someone noticed. They
@@ -512,10 +536,11 @@ func (s *Sender) settle(r result) {
 		wait := s.cfg.RetryInitial << min(n, 16)
 		wait = min(wait, s.cfg.RetryMax)
 		s.retryAt[table] = time.Now().Add(wait)
-		if chinsert.MaybeInserted(r.err) {
-			for _, q := range sent {
-				q.doubt = true
-			}
+		// On a cluster any failure may leave the rows on some shards (a Distributed INSERT
+		// that one shard refused, read-only without ZooKeeper say, after another took its
+		// share): the batch goes again as it was, for those shards to drop.
+		if chinsert.MaybeInserted(r.err) || s.cfg.Replicated {
+			s.inDoubt(sent)
 		}
 		s.tel.failed(table, len(sent), r.dur)
 		log := s.logger.Warn
@@ -524,6 +549,14 @@ func (s *Sender) settle(r result) {
 		}
 		log("INSERT failed; retrying", zap.String("table", table), zap.Int("blocks", len(sent)),
 			zap.Duration("retry_in", wait), zap.Bool("maybe_inserted", chinsert.MaybeInserted(r.err)), zap.Error(r.err))
+	}
+}
+
+// inDoubt marks the blocks of an INSERT whose outcome is unknown as one group.
+func (s *Sender) inDoubt(sent []*queued) {
+	s.groups++
+	for _, q := range sent {
+		q.doubt, q.group = true, s.groups
 	}
 }
 
@@ -654,7 +687,7 @@ func (s *Sender) worker(ctx context.Context) {
 
 func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, body, sending *[]byte) error {
 	table := batch[0].table
-	if s.cfg.Check[table] && slices.ContainsFunc(batch, func(q *queued) bool { return q.doubt }) {
+	if s.cfg.Check[table] && !s.cfg.Replicated && slices.ContainsFunc(batch, func(q *queued) bool { return q.doubt }) {
 		present, err := s.check(ctx, table, batch)
 		if err != nil {
 			return fmt.Errorf("check whether blocks are in %s.%s already: %w", s.cfg.Database, table, err)
@@ -758,9 +791,6 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 		case n == 0:
 		case n == q.rows:
 			present = append(present, q)
-		case s.cfg.ResendPartial:
-			s.logger.Warn("a block is in ClickHouse with some of its rows only (a shard missed it); sending it again",
-				zap.String("table", table), zap.Int("rows", q.rows), zap.Int("found", n))
 		default:
 			s.logger.Error("a block is in ClickHouse with some of its rows only; not sent again",
 				zap.String("table", table), zap.Int("rows", q.rows), zap.Int("found", n))
