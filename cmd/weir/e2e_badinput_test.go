@@ -508,7 +508,7 @@ func withZeroIDs(seed byte) (ptrace.Traces, []string) {
 // TestInvalidID_ZeroIDs mixes spans with an all-zero trace or span ID (valid OTLP on the wire)
 // with valid spans in one request. The receiver accepts the whole request (200 / OK, no partial
 // success reported); weir's exporter then stores the valid spans, skips the others and counts
-// them in weir_clickhouse_invalid_spans.
+// them in weir_invalid_spans.
 func TestInvalidID_ZeroIDs(t *testing.T) {
 	t.Parallel()
 	w := startWeir(t, weirOptions{ServeMetrics: true})

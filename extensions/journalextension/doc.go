@@ -5,6 +5,6 @@
 // exporter sends its blocks. Both name it with `journal:`.
 //
 // It is bounded in bytes: at either log's bound the receiver refuses new requests with a
-// retryable error (gRPC RESOURCE_EXHAUSTED, HTTP 503) instead of growing. What sits in the page
+// retryable error (gRPC UNAVAILABLE, HTTP 503 with Retry-After) instead of growing. What sits in the page
 // cache survives a process kill; `sync: interval` or `sync: always` also covers a power loss.
 package journalextension // import "github.com/weirhq/weir/extensions/journalextension"
