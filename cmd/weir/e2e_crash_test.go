@@ -37,6 +37,7 @@ var (
 // process; TestMain removes it.
 func sharedWeirBinary(t *testing.T) string {
 	t.Helper()
+	chtest.SkipIfShort(t) // every caller needs a server; do not build for nothing in -short
 	weirBinOnce.Do(func() {
 		if weirBinDir, weirBinErr = os.MkdirTemp("", "weir-e2e-bin"); weirBinErr != nil {
 			return
