@@ -2,6 +2,7 @@ package focus
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -19,13 +20,19 @@ import (
 var ErrNotFOCUS = errors.New("not a FOCUS cost and usage export")
 
 // ErrRecordTooLong ends the input at a CSV record (the header, or a row with its quoted line
-// breaks) longer than 16 MiB.
-var ErrRecordTooLong = errors.New("a CSV record is longer than 16 MiB")
+// breaks) longer than 16 MiB or with more than 100,000 fields.
+var ErrRecordTooLong = errors.New("a CSV record is longer than 16 MiB or has more than 100,000 fields")
 
 // maxRecordBytes bounds one CSV record. encoding/csv holds a whole record in memory, several
 // times over, so without a bound one endless line would take all of it: a gzip body of half
 // a MiB inflates to a 512 MiB line, which took 2 GiB. No real FOCUS row comes near it.
 const maxRecordBytes = 16 << 20
+
+// maxRecordFields bounds the fields of one record (counted as the commas in it, quoted ones
+// too). encoding/csv keeps about 40 bytes of bookkeeping per field, twice over while it
+// grows: a header of 16 MiB of commas, which a 16 KiB gzip body inflates to, took 1.3 GiB.
+// FOCUS has about 50 columns; a Tags value of a thousand tags has a few thousand commas.
+const maxRecordFields = 100_000
 
 // RowError is a row that was skipped: Reader.Read returns it and goes on with the next row.
 type RowError struct {
@@ -275,16 +282,25 @@ type recordLimit struct {
 	r     io.Reader
 	read  int64 // bytes handed to the CSV reader so far
 	start int64
+	// commas handed over since commasFrom: the current record's, give or take the CSV
+	// reader's read-ahead, which is far below maxRecordFields.
+	commas, commasFrom int64
 }
 
 func (l *recordLimit) Read(p []byte) (int, error) {
-	if l.read-l.start > maxRecordBytes {
+	if l.start != l.commasFrom {
+		l.commas, l.commasFrom = 0, l.start
+	}
+	if l.read-l.start > maxRecordBytes || l.commas > maxRecordFields {
 		return 0, ErrRecordTooLong
 	}
 	n, err := l.r.Read(p)
 	l.read += int64(n)
+	l.commas += int64(bytes.Count(p[:n], comma))
 	return n, err
 }
+
+var comma = []byte{','}
 
 // uncompress returns r's content, gunzipped when it starts with gzip's magic bytes.
 func uncompress(r io.Reader) (io.Reader, *gzip.Reader, error) {
