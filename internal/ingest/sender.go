@@ -753,6 +753,24 @@ func chinsertCompression(c byte) chinsert.Compression {
 // (the block went in) or none (it did not; an INSERT is all or nothing). A block found with
 // some of its rows is counted as in, and logged: sending it again would store those twice.
 func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*queued, error) {
+	// An earlier attempt whose answer was lost (or whose sender was killed once the body was
+	// out) may still run on the server: its rows are not there yet, and looking now would
+	// send them a second time as it commits. Every attempt carries the query ID of its
+	// first block; wait until none of these runs.
+	var qids strings.Builder
+	for i, q := range batch {
+		if i > 0 {
+			qids.WriteByte(',')
+		}
+		qids.WriteString("'weir-" + strconv.FormatUint(q.insertID, 16) + "'")
+	}
+	running, err := s.client.Query(ctx, "SELECT count() FROM system.processes WHERE query_id IN ("+qids.String()+") FORMAT TabSeparated")
+	if err != nil {
+		return nil, err
+	}
+	if n := strings.TrimSpace(string(running)); n != "0" {
+		return nil, fmt.Errorf("%w (%s)", errEarlierAttemptRuns, n)
+	}
 	lo, hi := batch[0].minT, batch[0].maxT
 	var ids strings.Builder
 	for i, q := range batch {
@@ -799,6 +817,10 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 	}
 	return present, nil
 }
+
+// errEarlierAttemptRuns: an INSERT of the same blocks still runs on the server; the check
+// is tried again after the usual retry wait.
+var errEarlierAttemptRuns = errors.New("an earlier attempt to insert these blocks still runs on the server")
 
 func quoteIdent(s string) string {
 	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, "\\", "\\\\"), "`", "\\`") + "`"
