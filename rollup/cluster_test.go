@@ -431,7 +431,7 @@ func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
 	sameQueries(t, single, cdb, "after the rollup")
 
 	// Rows of a service sit on one shard in every RED tier, and replicas hold the same rows.
-	syncReplicas(t, cdb, TableRED1m+LocalSuffix, TableRED1h+LocalSuffix, TableRED1d+LocalSuffix)
+	cdb.SyncReplicas(t, TableRED1m+LocalSuffix, TableRED1h+LocalSuffix, TableRED1d+LocalSuffix)
 	for _, shard := range [][2]string{{"n1", "n2"}, {"n3", "n4"}} {
 		svc := func(node, table string) []string {
 			return dumpRows(t, cdb.Cluster.Conn(t, node), "SELECT DISTINCT ServiceName FROM "+cdb.Name+"."+table+LocalSuffix)
@@ -502,16 +502,5 @@ func sameQueries(t *testing.T, single *chtest.DB, cdb *chcluster.DB, when string
 			return out
 		}
 		assert.Equal(t, sortRows(one.Rows), sortRows(got.Rows), "%s: %v", when, q)
-	}
-}
-
-// syncReplicas waits until every server has fetched what its shard's other replica wrote
-// to tables.
-func syncReplicas(t *testing.T, db *chcluster.DB, tables ...string) {
-	t.Helper()
-	for _, node := range db.Nodes {
-		for _, table := range tables {
-			require.NoError(t, db.Cluster.Conn(t, node.Name).Exec(testContext(t), "SYSTEM SYNC REPLICA "+db.Name+"."+table), "%s on %s", table, node.Name)
-		}
 	}
 }

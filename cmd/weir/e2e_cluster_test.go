@@ -133,7 +133,7 @@ func checkStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent uint32
 	// A Distributed table reads one replica of each shard, and a server inserts a shard's rows
 	// into its own replica when it has one: what the other replica has not fetched yet would
 	// be missed.
-	syncReplicas(t, db, "spans_local", "red_1m_local")
+	db.SyncReplicas(t, "spans_local", "red_1m_local")
 	got := waitStoredOnce(t, db, acked, func() uint32 { return sent }, 10*time.Second)
 	var stored uint64
 	for n, c := range got {
@@ -147,20 +147,6 @@ func checkStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent uint32
 		"red_1m counts every span stored, once")
 }
 
-// syncReplicas waits until every server has fetched what the other replica of its shard
-// has of tables.
-func syncReplicas(t *testing.T, db *chcluster.DB, tables ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for _, n := range db.Nodes {
-		conn := db.Cluster.Conn(t, n.Name)
-		for _, table := range tables {
-			require.NoError(t, conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db.Name+"."+table), "sync %s on %s", table, n.Name)
-		}
-	}
-}
-
 // shardCounts syncs each server's replica of table with its shard's other replica, then
 // checks that the two agree on what summary (a SELECT list of two integers, such as
 // "count(), sum(cityHash64(SpanId))") says of the table, and returns the summary's first
@@ -169,7 +155,7 @@ func shardCounts(t *testing.T, db *chcluster.DB, table, summary string) []uint64
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	syncReplicas(t, db, table)
+	db.SyncReplicas(t, table)
 	byShard := map[int][][2]uint64{}
 	for _, n := range db.Nodes {
 		var v [2]uint64

@@ -460,6 +460,23 @@ func newDB(t testing.TB, c *Cluster) *DB {
 	return db
 }
 
+// SyncReplicas waits until every server has fetched what its shard's other replica holds
+// of the test database's tables (SYSTEM SYNC REPLICA), and fails t on error. A Distributed
+// read picks one replica of each shard: what the other has not fetched yet would be missed.
+func (db *DB) SyncReplicas(t testing.TB, tables ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, n := range db.Nodes {
+		conn := db.Cluster.Conn(t, n.Name)
+		for _, table := range tables {
+			if err := conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db.Name+"."+table); err != nil {
+				t.Fatalf("chcluster: sync %s on %s: %v", table, n.Name, err)
+			}
+		}
+	}
+}
+
 // QueryUint64 runs a query that returns one integer on the server called node (or through
 // Conn when node is empty) and fails t on error.
 func (db *DB) QueryUint64(t testing.TB, node, query string, args ...any) uint64 {

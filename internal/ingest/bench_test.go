@@ -67,6 +67,11 @@ func BenchmarkEngine_Traces(b *testing.B) {
 			}
 			u1, s1 := rusage()
 			b.ReportMetric(float64((u1-u0)+(s1-s0))/float64(spans), "cpu-ns/span")
+			if mode == "keepall" {
+				// What a stored span takes in the blocks log, trace_index and RED rows
+				// included: the figure to size weir_journal's max_size_mib by.
+				b.ReportMetric(float64(s.Blocks.Size())/float64(spans), "journal-B/span")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}

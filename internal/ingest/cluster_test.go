@@ -58,12 +58,7 @@ func TestSender_ClusterLostAnswersStoredOnce(t *testing.T) {
 	proxy.Up()
 	drain(t, snd, time.Minute)
 
-	for _, n := range db.Nodes {
-		conn := db.Cluster.Conn(t, n.Name)
-		for _, table := range []string{"spans_local", "red_1m_local"} {
-			require.NoError(t, conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db.Name+"."+table), "sync %s on %s", table, n.Name)
-		}
-	}
+	db.SyncReplicas(t, "spans_local", "red_1m_local")
 	assert.Equal(t, uint64(total), db.QueryUint64(t, "", "SELECT count() FROM "+spans), "spans stored once")
 	assert.Equal(t, uint64(total), db.QueryUint64(t, "", "SELECT uniqExact(TraceId, SpanId) FROM "+spans))
 	assert.Equal(t, uint64(total), db.QueryUint64(t, "", "SELECT sum(Requests) FROM "+db.Name+".red_1m"), "red_1m counts each once")

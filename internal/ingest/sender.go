@@ -141,9 +141,9 @@ type queued struct {
 	compression byte
 	ready       bool // its epoch is committed
 	busy        bool // in an INSERT now
-	doubt       bool // may be in ClickHouse already
-	// group: the INSERT in doubt it was in (0: none). The blocks of a group are sent again
-	// together and alone, in their order, so that the INSERT is the same one.
+	// group: the INSERT in doubt it was in, whose rows may be in ClickHouse already (0:
+	// none). The blocks of a group are sent again together and alone, in their order, so
+	// that the INSERT is the same one.
 	group   uint64
 	solo    bool // send alone: a batch it was in was refused for good
 	settled bool
@@ -332,7 +332,7 @@ func (s *Sender) scan() {
 			for p := rec.Payload; len(p) >= 8; p = p[8:] {
 				if q := s.byPos[journal.Pos(leUint64(p))]; q != nil && !q.busy {
 					// Listed by an INSERT of an earlier run that did not record its end.
-					q.doubt, q.group = true, s.groups
+					q.group = s.groups
 				}
 			}
 		case RecSent:
@@ -414,7 +414,7 @@ func (s *Sender) nextBatch(now time.Time) []*queued {
 				continue
 			}
 			due := time.Unix(0, oldest[q.table]).Add(s.cfg.MaxBatchWait)
-			if !s.draining.Load() && !q.solo && !q.doubt && ready[q.table] < s.cfg.MinBatchRows && now.Before(due) {
+			if !s.draining.Load() && !q.solo && q.group == 0 && ready[q.table] < s.cfg.MinBatchRows && now.Before(due) {
 				if s.dueAt.IsZero() || due.Before(s.dueAt) {
 					s.dueAt = due
 				}
@@ -556,7 +556,7 @@ func (s *Sender) settle(r result) {
 func (s *Sender) inDoubt(sent []*queued) {
 	s.groups++
 	for _, q := range sent {
-		q.doubt, q.group = true, s.groups
+		q.group = s.groups
 	}
 }
 
@@ -687,7 +687,7 @@ func (s *Sender) worker(ctx context.Context) {
 
 func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, body, sending *[]byte) error {
 	table := batch[0].table
-	if s.cfg.Check[table] && !s.cfg.Replicated && slices.ContainsFunc(batch, func(q *queued) bool { return q.doubt }) {
+	if s.cfg.Check[table] && !s.cfg.Replicated && slices.ContainsFunc(batch, func(q *queued) bool { return q.group != 0 }) {
 		present, err := s.check(ctx, table, batch)
 		if err != nil {
 			return fmt.Errorf("check whether blocks are in %s.%s already: %w", s.cfg.Database, table, err)

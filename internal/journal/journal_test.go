@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -390,7 +392,9 @@ func TestOpen_Errors(t *testing.T) {
 	})
 	t.Run("unreadable", func(t *testing.T) {
 		if os.Geteuid() == 0 {
-			t.Skip("root reads any directory")
+			// Root reads any directory: run this subtest again as nobody.
+			asNobody(t, "^TestOpen_Errors$/^unreadable$")
+			return
 		}
 		dir := t.TempDir()
 		require.NoError(t, os.Chmod(dir, 0o300))
@@ -436,4 +440,26 @@ func TestSyncPolicies(t *testing.T) {
 			assert.Equal(t, Pos(690), l.End())
 		})
 	}
+}
+
+// asNobody runs the test binary's tests matching run as user nobody (65534) and fails t
+// unless they ran and passed. The binary is copied where nobody may execute it.
+func asNobody(t *testing.T, run string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "journal-nobody") // t.TempDir's parent is root's alone
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "journal.test")
+	b, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	cmd := exec.Command(bin, "-test.run", run, "-test.v", "-test.count", "1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+os.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "as nobody:\n%s", out)
+	require.Contains(t, string(out), "--- PASS", "as nobody:\n%s", out)
+	require.NotContains(t, string(out), "--- SKIP", "as nobody:\n%s", out)
 }

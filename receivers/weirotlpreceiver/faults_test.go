@@ -165,4 +165,3 @@ func (r *slowReader) Read(b []byte) (int, error) {
 	r.left--
 	return 1, nil
 }
-
