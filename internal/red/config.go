@@ -36,6 +36,12 @@ type ServiceGraphConfig struct {
 	// VirtualNodeAttributes name the peer of a client span whose server sends no spans
 	// (a database, a cache, an external API), tried in order.
 	VirtualNodeAttributes []string `mapstructure:"virtual_node_attributes"`
+	// SilentPeerAfter: once this many client spans in a row naming the same peer (a value of
+	// VirtualNodeAttributes) found no server span, the peer is taken as sending no spans and
+	// its calls become edges to its virtual node as they arrive, without waiting wait_time;
+	// one call in 64 still waits, and a pairing (or a server span of a service of that name)
+	// ends it. 0 makes every client span wait.
+	SilentPeerAfter int `mapstructure:"silent_peer_after"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -72,6 +78,9 @@ func (cfg *Config) Validate() error {
 		if cfg.ServiceGraph.MaxPending < 1 {
 			errs = append(errs, fmt.Errorf("service_graph.max_pending must be at least 1, got %d", cfg.ServiceGraph.MaxPending))
 		}
+		if cfg.ServiceGraph.SilentPeerAfter < 0 {
+			errs = append(errs, fmt.Errorf("service_graph.silent_peer_after must be 0 (off) or more, got %d", cfg.ServiceGraph.SilentPeerAfter))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -91,6 +100,7 @@ func DefaultConfig() *Config {
 			WaitTime:              2 * time.Second,
 			MaxPending:            100_000,
 			VirtualNodeAttributes: []string{"peer.service", "db.system", "messaging.system", "server.address"},
+			SilentPeerAfter:       128,
 		},
 	}
 }

@@ -38,7 +38,7 @@ type half struct {
 	key      halfKey
 	isClient bool
 	service  string
-	peer     string // for clients: the virtual node to use if no server answers
+	peer     *peer // for clients: the virtual node to use if no server answers
 	peerType string
 	producer bool
 	failed   bool
@@ -60,6 +60,22 @@ type orderRef struct {
 }
 
 func (r orderRef) live() bool { return r.h.gen == r.gen }
+
+// peer is a virtual node name (an interned attribute value) and what the graph has learned
+// of the calls that name it.
+type peer struct {
+	name string
+	// unanswered counts the client halves naming this peer settled in a row without a server
+	// half. At SilentPeerAfter the peer is silent: nothing answers it, and its calls become
+	// virtual edges as they arrive instead of after wait_time in pending.
+	unanswered int
+	calls      uint32 // calls while silent, to pick the probes
+}
+
+// probeEvery: one call in probeEvery to a silent peer still waits in pending, so that a peer
+// that starts answering (newly instrumented, or named differently from its service) is heard
+// within probeEvery x SilentPeerAfter calls at most.
+const probeEvery = 64
 
 type edgeKey struct {
 	window int64
@@ -83,16 +99,17 @@ type graph struct {
 	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
 	freeLow int     // the fewest free halves since the last expire: those below were not needed
 	edges   map[edgeKey]*hist
-	peers   map[string]string // virtual peer names, interned
+	peers   map[string]*peer // virtual peer names, interned, with what is learned of each
 	// Half edges settled without their other half since the last flush, by side: counted
 	// once per flush rather than one telemetry call each.
 	unpairedClient, unpairedServer int64
 	evicted                        int64 // half edges settled early at max_pending since the last flush
+	silentCalls                    int64 // client halves to silent peers, recorded at once (tests)
 }
 
 func newGraph(cfg *ServiceGraphConfig, window time.Duration) *graph {
 	return &graph{cfg: cfg, window: int64(window), pending: map[uint64]*half{}, edges: map[edgeKey]*hist{},
-		peers: map[string]string{}}
+		peers: map[string]*peer{}}
 }
 
 func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *Aggregator) {
@@ -104,6 +121,10 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 		h.producer = sp.kind == model.SpanKindProducer
 		h.peer, h.peerType = g.virtualPeer(a, sp.attrs, virt, h.producer)
 	case model.SpanKindServer, model.SpanKindConsumer:
+		if p := g.peers[service]; p != nil {
+			// A service answering under the name its callers give it is not silent.
+			p.unanswered = 0
+		}
 		if sp.parentID == ([8]byte{}) {
 			return // called from outside the traced world
 		}
@@ -119,6 +140,16 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 	h.end = int64(sp.end)
 	h.arrived = now
 	tel := a.tel
+	if p := h.peer; p != nil && g.cfg.SilentPeerAfter > 0 && p.unanswered >= g.cfg.SilentPeerAfter {
+		// Calls to a database, a cache or an external API never pair: waiting wait_time in
+		// pending for each (a map of rate x wait_time entries, every access a cache miss)
+		// was most of RED's cost, to produce the same virtual edge in the same window.
+		if p.calls++; p.calls%probeEvery != 0 {
+			g.record(&h, p.name, h.peerType, h.failed)
+			g.silentCalls++
+			return
+		}
+	}
 
 	hk := h.key.hash()
 	if other, ok := g.pending[hk]; ok && other.isClient != h.isClient && other.key == h.key {
@@ -131,6 +162,9 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 			conn = connMessaging
 		}
 		g.record(client, server.service, conn, client.failed || server.failed)
+		if client.peer != nil {
+			client.peer.unanswered = 0
+		}
 		delete(g.pending, hk)
 		g.release(other)
 		return
@@ -256,8 +290,9 @@ func (g *graph) expireOne(_ []string, _ *telemetry) {
 			delete(g.pending, h.key.hash())
 		}
 		switch {
-		case h.isClient && h.peer != "":
-			g.record(h, h.peer, h.peerType, h.failed)
+		case h.isClient && h.peer != nil:
+			h.peer.unanswered++
+			g.record(h, h.peer.name, h.peerType, h.failed)
 		case h.isClient:
 			g.unpairedClient++
 		default:
@@ -270,30 +305,30 @@ func (g *graph) expireOne(_ []string, _ *telemetry) {
 
 // virtualPeer names the node a client span calls when that node sends no spans: the first
 // of keys the span has, not empty. Names are interned: a half edge keeps its peer.
-func (g *graph) virtualPeer(a *Aggregator, at attrs, keys []string, producer bool) (string, string) {
+func (g *graph) virtualPeer(a *Aggregator, at attrs, keys []string, producer bool) (*peer, string) {
 	for _, k := range keys {
 		t, ok := a.get(at, k)
 		if !ok || len(t) == 0 {
 			continue
 		}
-		name, ok := g.peers[bstr(t)]
+		p, ok := g.peers[bstr(t)]
 		if !ok {
 			if len(g.peers) >= maxPeers {
 				clear(g.peers) // a runaway attribute: start over rather than grow
 			}
-			name = string(t)
-			g.peers[name] = name
+			p = &peer{name: string(t)}
+			g.peers[p.name] = p
 		}
 		switch {
 		case k == "db.system":
-			return name, connDatabase
+			return p, connDatabase
 		case k == "messaging.system" || producer:
-			return name, connMessaging
+			return p, connMessaging
 		default:
-			return name, connVirtual
+			return p, connVirtual
 		}
 	}
-	return "", ""
+	return nil, ""
 }
 
 // maxPeers bounds the interned peer names.

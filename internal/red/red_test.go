@@ -544,3 +544,61 @@ func TestRED_WireAndPdataCountAlike(t *testing.T) {
 			pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeMetricsOrder()), "seed %d", seed)
 	}
 }
+
+// A peer that never answers becomes silent: its calls are edges at once, not after
+// wait_time. It stops being silent when a probe pairs, or when a service of its name sends a
+// server span; the calls counted virtual meanwhile are fewer than probeEvery.
+func TestGraph_SilentPeers(t *testing.T) {
+	const after = 8
+	h := newHarness(t, func(c *Config) {
+		c.ServiceGraph.WaitTime = time.Second
+		c.ServiceGraph.SilentPeerAfter = after
+	})
+	end := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	ctx := context.Background()
+	trace := byte(0)
+	call := func(peer string, answeredBy string) {
+		trace++
+		spans := []sp{{service: "a", kind: ptrace.SpanKindClient, trace: trace, id: 1, end: end, dur: time.Millisecond, attrs: map[string]any{"peer.service": peer}}}
+		if answeredBy != "" {
+			spans = append(spans, sp{service: answeredBy, kind: ptrace.SpanKindServer, trace: trace, id: 2, parent: 1, end: end, dur: time.Millisecond})
+		}
+		require.NoError(t, h.c.ConsumeTraces(ctx, traces(spans...)))
+	}
+	for range after {
+		call("ext", "")
+	}
+	assert.Empty(t, edgeCounts(h.flush(t)), "not silent yet: the calls wait")
+	h.now = h.now.Add(2 * time.Second)
+	assert.Equal(t, map[[3]string]uint64{{"a", "ext", "virtual"}: after}, edgeCounts(h.flush(t)))
+
+	for range 2 * probeEvery {
+		call("ext", "")
+	}
+	assert.Equal(t, map[[3]string]uint64{{"a", "ext", "virtual"}: 2*probeEvery - 2}, edgeCounts(h.flush(t)),
+		"silent: edges at once, but for the probes")
+	assert.Len(t, h.c.graph.pending, 2, "the probes wait")
+	assert.Equal(t, int64(2*probeEvery-2), h.c.graph.silentCalls)
+	h.now = h.now.Add(2 * time.Second)
+	assert.Equal(t, map[[3]string]uint64{{"a", "ext", "virtual"}: 2}, edgeCounts(h.flush(t)))
+
+	// ext starts sending spans under its own name: its next caller waits again, and pairs.
+	require.NoError(t, h.c.ConsumeTraces(ctx, traces(sp{service: "ext", kind: ptrace.SpanKindServer, trace: 200, id: 9, end: end, dur: time.Millisecond})))
+	call("ext", "ext")
+	assert.Equal(t, map[[3]string]uint64{{"a", "ext", ""}: 1}, edgeCounts(h.flush(t)))
+
+	// A peer answered by a service of another name: silent first, then a probe pairs and
+	// every call after it pairs.
+	for range after {
+		call("pay", "")
+	}
+	h.now = h.now.Add(2 * time.Second)
+	h.flush(t)
+	for range 3 * probeEvery {
+		call("pay", "payments-api")
+	}
+	h.now = h.now.Add(2 * time.Second)
+	got := edgeCounts(h.flush(t))
+	assert.Equal(t, uint64(3*probeEvery), got[[3]string{"a", "pay", "virtual"}]+got[[3]string{"a", "payments-api", ""}])
+	assert.Less(t, got[[3]string{"a", "pay", "virtual"}], uint64(probeEvery), "counted virtual only until the first probe paired")
+}
