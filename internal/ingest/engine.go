@@ -372,14 +372,22 @@ func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at ti
 		// Every span is stored: RED counts it and the block takes it in one pass.
 		return e.keepAll(req, at, withRED && e.red != nil)
 	}
-	var errs []error
-	if withRED && e.red != nil {
-		errs = append(errs, e.red.ConsumeWire(req, at))
+	switch {
+	case withRED && e.red != nil && withSampler:
+		// One reading of the request for both: RED counts each span and hands it to the
+		// sampler's split (the two readings were a fifth of weir's CPU).
+		split := e.sampler.NewSplit(req)
+		if err := e.red.ConsumeWireVisit(req, at, split.Visit()); err != nil {
+			split.Abandon()
+			return err
+		}
+		return e.sampler.ConsumeSplit(ctx, split, uint64(pos), at, only)
+	case withRED && e.red != nil:
+		return e.red.ConsumeWire(req, at)
+	case withSampler:
+		return e.sampler.ConsumeAt(ctx, req, uint64(pos), at, only)
 	}
-	if withSampler {
-		errs = append(errs, e.sampler.ConsumeAt(ctx, req, uint64(pos), at, only))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // keepAll puts every span with usable IDs into the spans block, counting it in RED first when
@@ -391,6 +399,12 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 	defer e.checkFull(b)
 	if withRED {
 		return e.red.ConsumeWireVisit(req, at, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
+			if !sp.ValidIDs() {
+				return
+			}
+			if svc == nil {
+				svc = unknownService
+			}
 			b.AppendWire(res, svc, sc, sp, nil)
 		})
 	}
@@ -408,6 +422,8 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 	}
 	return r.Err()
 }
+
+var unknownService = []byte(chblock.UnknownService)
 
 // keeper is the sampler's Output: kept spans go into the spans block, marked with their
 // trace's decision. It runs inside Consume or Tick, under the epoch lock.

@@ -132,14 +132,13 @@ func (a *Aggregator) ConsumeWire(req []byte, now time.Time) error {
 	return a.ConsumeWireVisit(req, now, nil)
 }
 
-var unknownServiceBytes = []byte(UnknownService)
-
-// Visit sees each span with usable IDs that ConsumeWireVisit counted, with its resource,
-// service name and scope; the views are valid during the call.
+// Visit sees each span ConsumeWireVisit reads, in order, with its resource, the resource's
+// service.name (nil when it has none) and scope; spans without usable IDs too, which RED
+// does not count (sp.ValidIDs). The views are valid during the call.
 type Visit func(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *otlpwire.Span)
 
-// ConsumeWireVisit is ConsumeWire that hands every span it counts to visit (when not nil) in
-// the same pass over the request: a caller storing every span reads each one once.
+// ConsumeWireVisit is ConsumeWire that hands every span to visit (when not nil) in the same
+// pass over the request: a caller storing or sampling every span reads each one once.
 func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -153,7 +152,7 @@ func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) er
 		if ok {
 			svc = bstr(service)
 		} else {
-			service = unknownServiceBytes
+			service = nil
 		}
 		clear(a.resDims)
 		a.readDims(attrs{wire: res.Attrs}, a.resDims)
@@ -162,6 +161,9 @@ func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) er
 			for r.NextSpan() {
 				sp := r.Span()
 				if !sp.ValidIDs() {
+					if visit != nil {
+						visit(res, service, r.Scope(), sp)
+					}
 					continue
 				}
 				v := span{name: sp.Name, kind: uint8(sp.Kind), status: uint8(sp.StatusCode), start: sp.Start, end: sp.End,

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weirhq/weir/internal/otlpwire"
+
 	"github.com/VictoriaMetrics/fastcache"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -194,6 +196,46 @@ func (ts *Sampler) ConsumeAt(ctx context.Context, req []byte, pos uint64, at tim
 	if err != nil {
 		return fmt.Errorf("tail sampler: %w", err)
 	}
+	return ts.consumeGroups(ctx, g, invalid, pos, at, only)
+}
+
+// Split is a request being split by trace while its caller reads it: a caller that reads
+// every span anyway (weir's engine, for RED) gives each to Visit rather than have the
+// sampler read the request a second time. Visit must see every span otlpwire.Traces reads
+// from the request, in order, those without usable IDs too.
+type Split struct {
+	g *groups
+}
+
+// NewSplit starts splitting req; ConsumeSplit or Abandon ends it. req must stay as it is
+// until then.
+func (ts *Sampler) NewSplit(req []byte) Split {
+	g := getGroups()
+	g.begin(req, ts.pol.attrs)
+	return Split{g: g}
+}
+
+// Visit takes the next span: service is its resource's service.name, nil when it has none.
+// It has the shape of red.Visit, and allocates nothing.
+func (s Split) Visit() func(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
+	return s.g.visit
+}
+
+// Abandon ends a split whose request could not be read.
+func (s Split) Abandon() { putGroups(s.g) }
+
+// ConsumeSplit is ConsumeAt for a request whose spans went to s.Visit.
+func (ts *Sampler) ConsumeSplit(ctx context.Context, s Split, pos uint64, at time.Time, only func(pcommon.TraceID) bool) error {
+	g := s.g
+	defer putGroups(g)
+	if err := g.end(); err != nil {
+		return fmt.Errorf("tail sampler: %w", err)
+	}
+	return ts.consumeGroups(ctx, g, g.invalid, pos, at, only)
+}
+
+// consumeGroups holds, decides or passes on the groups of one request.
+func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, pos uint64, at time.Time, only func(pcommon.TraceID) bool) error {
 	if only != nil {
 		for i := range g.list {
 			if !only(g.list[i].id) {

@@ -40,6 +40,13 @@ type groups struct {
 	ssFields []byteRange // the fields scope point into
 	runs     []run
 	msg      []byte // one group's TracesData, reused
+
+	// While splitting (begin to end):
+	matchers []attrMatcher
+	lastID   pcommon.TraceID // the trace of the span before, and its group (-1: none)
+	last     int
+	invalid  int // spans without usable IDs
+	visit    func(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *otlpwire.Span)
 }
 
 // byteRange is [off, end) of groups.req.
@@ -71,7 +78,11 @@ type run struct {
 // pin its size in every pooled groups.
 const maxPooledBuf = 4 << 20
 
-var groupsPool = sync.Pool{New: func() any { return &groups{index: map[pcommon.TraceID]int{}} }}
+var groupsPool = sync.Pool{New: func() any {
+	g := &groups{index: map[pcommon.TraceID]int{}}
+	g.visit = func(res *otlpwire.Resource, service []byte, _ *otlpwire.Scope, sp *otlpwire.Span) { g.add(res, service, sp) }
+	return g
+}}
 
 func getGroups() *groups { return groupsPool.Get().(*groups) }
 
@@ -80,6 +91,7 @@ func putGroups(g *groups) {
 	clear(g.list)
 	g.list = g.list[:0]
 	g.req = nil // the batch's bytes may be large; let them go
+	g.matchers = nil
 	if cap(g.msg) > maxPooledBuf {
 		g.msg = nil
 	}
@@ -92,10 +104,7 @@ func putGroups(g *groups) {
 // no group; invalid counts them. req is read, not changed, and must stay as it is until
 // g is put back.
 func (g *groups) split(req []byte, m []attrMatcher) (invalid int, err error) {
-	g.spanOf = g.spanOf[:0]
-	g.req = req
-	var lastID pcommon.TraceID
-	last := -1
+	g.begin(req, m)
 	r := &g.reader
 	r.Reset(req)
 	for r.NextResource() {
@@ -106,32 +115,50 @@ func (g *groups) split(req []byte, m []attrMatcher) (invalid int, err error) {
 		}
 		for r.NextScope() {
 			for r.NextSpan() {
-				sp := r.Span()
-				if !sp.ValidIDs() {
-					invalid++
-					g.spanOf = append(g.spanOf, -1)
-					continue
-				}
-				id := pcommon.TraceID(sp.TraceID)
-				if last < 0 || id != lastID {
-					k, ok := g.index[id]
-					if !ok {
-						k = len(g.list)
-						g.index[id] = k
-						g.list = append(g.list, group{id: id, head: -1, tail: -1})
-					}
-					last, lastID = k, id
-				}
-				g.list[last].sum.addSpan(sp, service, res.Attrs, m)
-				g.spanOf = append(g.spanOf, int32(last))
+				g.add(res, service, r.Span())
 			}
 		}
 	}
 	if err := r.Err(); err != nil {
-		return invalid, err
+		return g.invalid, err
 	}
-	return invalid, g.slice()
+	return g.invalid, g.end()
 }
+
+// begin starts splitting req, whose spans are then given to add in the order otlpwire reads
+// them, then end. split does the reading itself; Split lets another reader of the request
+// (RED) do it, so the request is read once.
+func (g *groups) begin(req []byte, m []attrMatcher) {
+	g.spanOf = g.spanOf[:0]
+	g.req = req
+	g.matchers = m
+	g.last, g.invalid = -1, 0
+}
+
+// add takes the next span of the request: service is its resource's service.name, nil when
+// it has none.
+func (g *groups) add(res *otlpwire.Resource, service []byte, sp *otlpwire.Span) {
+	if !sp.ValidIDs() {
+		g.invalid++
+		g.spanOf = append(g.spanOf, -1)
+		return
+	}
+	id := pcommon.TraceID(sp.TraceID)
+	if g.last < 0 || id != g.lastID {
+		k, ok := g.index[id]
+		if !ok {
+			k = len(g.list)
+			g.index[id] = k
+			g.list = append(g.list, group{id: id, head: -1, tail: -1})
+		}
+		g.last, g.lastID = k, id
+	}
+	g.list[g.last].sum.addSpan(sp, service, res.Attrs, g.matchers)
+	g.spanOf = append(g.spanOf, int32(g.last))
+}
+
+// end finds the bytes of the spans given to add.
+func (g *groups) end() error { return g.slice() }
 
 // Protobuf field numbers of the OTLP messages walked here; each is the repeated child.
 const (

@@ -6,14 +6,18 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/weirhq/weir/internal/red"
 )
 
 // refGroup is one trace's spans as the pdata split made them before the batch was split as
@@ -182,6 +186,28 @@ func TestSplitBytesEqualsPdataSplit(t *testing.T) {
 		{Name: "status", Key: "http.status_code", Min: ptr(500.0)},
 		{Name: "svc", Key: "service.name", Resource: true, Values: []string{"svc-1"}},
 	})
+	// The engine's way too: RED reads the request and hands each span to the split.
+	cfg := red.DefaultConfig()
+	agg, err := red.New(cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	for _, way := range []string{"split", "visit"} {
+		t.Run(way, func(t *testing.T) {
+			testSplitEqualsPdata(t, m, func(g *groups, req []byte) error {
+				if way == "split" {
+					_, err := g.split(req, m)
+					return err
+				}
+				g.begin(req, m)
+				if err := agg.ConsumeWireVisit(req, time.Now(), g.visit); err != nil {
+					return err
+				}
+				return g.end()
+			})
+		})
+	}
+}
+
+func testSplitEqualsPdata(t *testing.T, m []attrMatcher, split func(g *groups, req []byte) error) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	g := getGroups()
 	defer putGroups(g)
@@ -197,8 +223,7 @@ func TestSplitBytesEqualsPdataSplit(t *testing.T) {
 
 		clear(g.index)
 		g.list = g.list[:0]
-		_, err = g.split(before, m)
-		require.NoError(t, err)
+		require.NoError(t, split(g, before))
 		require.Len(t, g.list, len(want))
 		for i := range want {
 			gr := &g.list[i]
