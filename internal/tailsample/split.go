@@ -80,7 +80,9 @@ const maxPooledBuf = 4 << 20
 
 var groupsPool = sync.Pool{New: func() any {
 	g := &groups{index: map[pcommon.TraceID]int{}}
-	g.visit = func(res *otlpwire.Resource, service []byte, _ *otlpwire.Scope, sp *otlpwire.Span) { g.add(res, service, sp) }
+	g.visit = func(res *otlpwire.Resource, service []byte, _ *otlpwire.Scope, sp *otlpwire.Span) {
+		g.add(res, service, sp)
+	}
 	return g
 }}
 
