@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirhq/weir/internal/otlpwire"
@@ -50,6 +51,9 @@ type Sampler struct {
 	now    func() time.Time
 
 	cache *fastcache.Cache
+	// remembered counts the decisions put in cache: Consume looks in the cache once, outside
+	// the lock, and again under it only if a decision was made in between.
+	remembered atomic.Uint64
 
 	mu      sync.Mutex
 	traces  map[pcommon.TraceID]*traceState
@@ -249,13 +253,18 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 
 	var out batch
 	var errs []error
+	// Decisions made from here on: none (the usual case) spares looking in the cache again
+	// under the lock for the traces found there in no cache now.
+	remembered := ts.remembered.Load()
 	// Late spans of kept traces go straight through, without touching the store.
 	for i := range g.list {
 		gr := &g.list[i]
 		if gr.late {
 			continue
 		}
-		if d, ok := ts.cachedDecision(gr.id); ok && d.keep {
+		d, ok := ts.cachedDecision(gr.id)
+		gr.uncached = !ok
+		if ok && d.keep {
 			gr.late = true
 			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
 			out.addRaw(gr.id, g.message(gr), ts.export(d))
@@ -280,7 +289,11 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		}
 		t, ok := ts.traces[gr.id]
 		if !ok {
-			if d, ok := ts.cachedDecision(gr.id); ok {
+			var d decision
+			if !gr.uncached || ts.remembered.Load() != remembered {
+				d, ok = ts.cachedDecision(gr.id)
+			}
+			if ok {
 				// Decided already, or between the check above and the lock.
 				if d.keep {
 					ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
@@ -346,6 +359,7 @@ func (ts *Sampler) remember(id pcommon.TraceID, d decision) {
 	var enc [10]byte
 	e := d.encode(enc[:0])
 	ts.cache.Set(id[:], e)
+	ts.remembered.Add(1)
 	if ts.logDecisions {
 		ts.decisions = append(ts.decisions, id[:]...)
 		ts.decisions = append(ts.decisions, e...)
@@ -381,6 +395,7 @@ func (ts *Sampler) LoadDecisions(b []byte) error {
 			return errors.New("tail sampler: a logged decision does not decode")
 		}
 		ts.cache.Set(b[:16], b[16:DecisionRecordSize])
+		ts.remembered.Add(1)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ type group struct {
 	sum  summary
 	buf  []byte // the group's spans as one frame, when it goes to the store
 	late bool   // the trace was decided already
+	// uncached: no decision was in the cache when Consume first looked.
+	uncached bool
 
 	head, tail int // the group's spans: indexes into groups.refs, linked by next; -1 for none
 }
