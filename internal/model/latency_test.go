@@ -188,3 +188,57 @@ func TestDistribution_Downscaled(t *testing.T) {
 	empty.Merge(Distribution{Downscale: 1})
 	assert.Equal(t, Distribution{Downscale: 1}, empty)
 }
+
+// The table lookup places every value as the logarithm does, but for values within a few
+// ulps of a bucket bound, where the logarithm's own rounding decides.
+func TestLatencyBucketIndex_TableMatchesLog(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	off := 0
+	for n := 0; n < 2_000_000; n++ {
+		v := math.Exp2(rng.Float64()*80 - 10) // 1/1024 ns to 2^70 ns
+		if n%7 == 0 {
+			v = math.Round(v) + 1 // whole nanoseconds, as spans have
+		}
+		got, want := LatencyBucketIndex(v), latencyBucketIndexLog(v)
+		if got == want {
+			continue
+		}
+		// Only next to a bound: log2(v)*64 within 1e-9 of a whole number.
+		x := math.Log2(v) * latencyBase
+		if math.Abs(x-math.Round(x)) > 1e-9 || got-want > 1 || want-got > 1 {
+			t.Fatalf("v=%v: table %d, log %d", v, got, want)
+		}
+		off++
+	}
+	for e := -20; e < 60; e++ {
+		for j := 0; j <= 64; j++ {
+			b := math.Exp2(float64(e) + float64(j)/latencyBase)
+			// A bound itself is the top of the bucket below; the next float up is in the next.
+			require.Equal(t, LatencyBucketIndex(math.Nextafter(b, 0))+1, LatencyBucketIndex(math.Nextafter(b, math.Inf(1))), "around 2^(%d+%d/64)", e, j)
+		}
+		require.Equal(t, int32(e*64-1), LatencyBucketIndex(math.Exp2(float64(e))), "2^%d", e)
+	}
+	require.Less(t, off, 10, "disagreements away from bounds")
+	require.Equal(t, latencyBucketIndexLog(math.SmallestNonzeroFloat64), LatencyBucketIndex(math.SmallestNonzeroFloat64))
+}
+
+func BenchmarkLatencyBucketIndex(b *testing.B) {
+	vs := make([]float64, 1024)
+	for i := range vs {
+		vs[i] = float64(1000 + i*7919)
+	}
+	b.Run("table", func(b *testing.B) {
+		var s int32
+		for i := 0; b.Loop(); i++ {
+			s += LatencyBucketIndex(vs[i&1023])
+		}
+		_ = s
+	})
+	b.Run("log", func(b *testing.B) {
+		var s int32
+		for i := 0; b.Loop(); i++ {
+			s += latencyBucketIndexLog(vs[i&1023])
+		}
+		_ = s
+	})
+}

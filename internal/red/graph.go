@@ -70,6 +70,11 @@ type peer struct {
 	// virtual edges as they arrive instead of after wait_time in pending.
 	unanswered int
 	calls      uint32 // calls while silent, to pick the probes
+	// The edge this peer's last silent call went to, valid while edgeGen is the graph's:
+	// calls of one client in one window find it without hashing the edge's key.
+	edgeKey edgeKey
+	edge    *hist
+	edgeGen uint32
 }
 
 // probeEvery: one call in probeEvery to a silent peer still waits in pending, so that a peer
@@ -99,6 +104,7 @@ type graph struct {
 	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
 	freeLow int     // the fewest free halves since the last expire: those below were not needed
 	edges   map[edgeKey]*hist
+	edgeGen uint32 // moves on at each emit, outdating the peers' cached edges
 	peers   map[string]*peer // virtual peer names, interned, with what is learned of each
 	// Half edges settled without their other half since the last flush, by side: counted
 	// once per flush rather than one telemetry call each.
@@ -145,7 +151,11 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 		// pending for each (a map of rate x wait_time entries, every access a cache miss)
 		// was most of RED's cost, to produce the same virtual edge in the same window.
 		if p.calls++; p.calls%probeEvery != 0 {
-			g.record(&h, p.name, h.peerType, h.failed)
+			k := g.edgeKey(&h, p.name, h.peerType, h.failed)
+			if p.edge == nil || p.edgeGen != g.edgeGen || p.edgeKey != k {
+				p.edge, p.edgeKey, p.edgeGen = g.edgeFor(k), k, g.edgeGen
+			}
+			p.edge.add(h.dur, h.w)
 			g.silentCalls++
 			return
 		}
@@ -206,13 +216,21 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 // record adds one call of client to server, weighted by the client span's weight, in the
 // window of the client span's end time.
 func (g *graph) record(client *half, server, conn string, failed bool) {
-	k := edgeKey{window: client.end - client.end%g.window, client: client.service, server: server, conn: conn, failed: failed}
+	g.edgeFor(g.edgeKey(client, server, conn, failed)).add(client.dur, client.w)
+}
+
+func (g *graph) edgeKey(client *half, server, conn string, failed bool) edgeKey {
+	return edgeKey{window: client.end - client.end%g.window, client: client.service, server: server, conn: conn, failed: failed}
+}
+
+// edgeFor is the histogram of edge k since the last emit.
+func (g *graph) edgeFor(k edgeKey) *hist {
 	e, ok := g.edges[k]
 	if !ok {
 		e = &hist{}
 		g.edges[k] = e
 	}
-	e.add(client.dur, client.w)
+	return e
 }
 
 // expire settles half edges that waited wait_time (all of them when final): a client with a
@@ -345,5 +363,6 @@ func (g *graph) emit(out Output, hist *Histogram) int {
 	}
 	n := len(g.edges)
 	clear(g.edges)
+	g.edgeGen++
 	return n
 }
