@@ -104,7 +104,7 @@ type graph struct {
 	free    []*half // released halves, for reuse: no allocation per half edge in the steady state
 	freeLow int     // the fewest free halves since the last expire: those below were not needed
 	edges   map[edgeKey]*hist
-	edgeGen uint32 // moves on at each emit, outdating the peers' cached edges
+	edgeGen uint32           // moves on at each emit, outdating the peers' cached edges
 	peers   map[string]*peer // virtual peer names, interned, with what is learned of each
 	// Half edges settled without their other half since the last flush, by side: counted
 	// once per flush rather than one telemetry call each.
