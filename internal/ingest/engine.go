@@ -280,10 +280,41 @@ func (e *Engine) loop() {
 			}
 			e.mu.RUnlock()
 		case <-tick.C:
+			e.relieve()
 			e.sealLogged(false)
 		case <-e.full:
 			e.sealLogged(false)
 		}
+	}
+}
+
+// pressed reports whether requests take more than half of what ingest/ allows them. The log
+// keeps each request until RED's counts of it are in blocks (flush_interval), the sampler
+// decided its traces, and the metric stages' state past it is snapshotted: at a high enough
+// rate, that is more than the bound, and the log would refuse requests until those came
+// round. Past half, the engine brings them forward.
+func (e *Engine) pressed() bool {
+	return e.store.ingestMax > 0 && e.store.Ingest.Size() > e.store.ingestMax/2
+}
+
+// relieve decides early the traces that hold the oldest half of ingest/ when it is pressed,
+// so that the next seal can truncate it; the seal itself flushes RED and snapshots the
+// metric stages early.
+func (e *Engine) relieve() {
+	if e.sampler == nil || !e.pressed() {
+		return
+	}
+	// Keep the newest quarter of what requests may take; decide what needs anything older.
+	end := e.store.Ingest.End()
+	keep := journal.Pos(e.store.ingestMax / 4)
+	if end <= keep {
+		return
+	}
+	e.mu.RLock()
+	err := e.sampler.DecideBefore(context.Background(), uint64(end-keep))
+	e.mu.RUnlock()
+	if err != nil {
+		e.logger.Error("tail sampler decisions could not be stored", zap.Error(err))
 	}
 }
 
@@ -477,7 +508,8 @@ func (e *Engine) seal(final bool) error {
 		e.abort = 0
 	}
 	now := time.Now()
-	if e.red != nil && (final || now.Sub(e.lastRED) >= e.cfg.RED.FlushInterval) {
+	pressed := e.pressed()
+	if e.red != nil && (final || pressed || now.Sub(e.lastRED) >= e.cfg.RED.FlushInterval) {
 		e.red.Flush(now, final, e.cur)
 		e.lastRED = now
 		e.redPos = e.store.Ingest.End()
@@ -490,7 +522,7 @@ func (e *Engine) seal(final bool) error {
 		case !e.dirty:
 			// No metrics since the snapshot: it holds the state at this position too.
 			e.statePos = ep.Processed
-		case final || now.Sub(e.lastSnap) >= e.cfg.MetricsSnapshot:
+		case final || pressed || now.Sub(e.lastSnap) >= e.cfg.MetricsSnapshot:
 			e.stages.Sweep(now.UnixNano())
 			e.snap = e.stages.Snapshot(e.snap[:0])
 			e.newSnap, e.dirty, e.lastSnap = ep.Processed, false, now
@@ -596,7 +628,7 @@ func (e *Engine) write(sets []*blockSet, ep *Epoch) error {
 	}
 	ep.BlocksEnd = e.store.Blocks.End()
 	e.epochBuf = appendEpoch(e.epochBuf[:0], ep)
-	if _, err := e.store.Ingest.Append(RecEpoch, e.epochBuf); err != nil {
+	if _, err := e.store.Ingest.AppendReserved(RecEpoch, e.epochBuf); err != nil {
 		return fmt.Errorf("checkpoint epoch %d: %w", ep.Number, err)
 	}
 	if err := e.store.appendMarker(RecCommit, ep.Number); err != nil {

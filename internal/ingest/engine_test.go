@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/weirhq/weir/internal/journal"
 	"github.com/weirhq/weir/internal/metricstage"
 	"github.com/weirhq/weir/internal/otlpgen"
 	"github.com/weirhq/weir/internal/red"
@@ -411,4 +412,61 @@ func firstValues(req []byte) int64 {
 		total += dps.At(i).IntValue()
 	}
 	return total
+}
+
+// A rate the ingest log cannot hold for flush_interval and idle_time: past half of its
+// bound the engine flushes RED and decides the oldest traces early, so every request is
+// taken and every span counted and kept (a baseline of 1), where the log would otherwise fill
+// up and refuse everything from then on.
+func TestEngine_PressedIngestLogRelieved(t *testing.T) {
+	s, err := OpenStore(StoreOptions{Dir: t.TempDir(), IngestMaxBytes: 4 << 20, BlocksMaxBytes: 256 << 20, SegmentBytes: 256 << 10})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.SetServerInfo(ServerInfo{Version: "18.16.1"}))
+	redCfg := red.DefaultConfig()
+	redCfg.FlushInterval = time.Hour
+	sampling := tailsample.DefaultConfig()
+	sampling.IdleTime, sampling.MaxWait = time.Hour, 2*time.Hour
+	sampling.Baseline.Probability = 1
+	sampling.TickInterval = time.Hour
+	e := startEngine(t, s, EngineConfig{RED: redCfg, Sampling: sampling, Epoch: time.Hour})
+	reqs, total := requests(t, 3, 200, 512)
+	var sum int
+	for i, r := range reqs {
+		require.NoError(t, e.Traces(context.Background(), r), "request %d of %d bytes, %d in the log", i, len(r), s.Ingest.Size())
+		sum += len(r)
+		if i%8 == 7 {
+			e.relieve()
+			require.NoError(t, e.seal(false))
+		}
+	}
+	require.Greater(t, sum, 3*(4<<20), "the requests are several times the log's bound")
+	require.NoError(t, e.Shutdown(context.Background()))
+	got := readCommitted(t, s)
+	assert.Equal(t, uint64(total), got.requests, "every span counted in red_1m")
+	assert.Len(t, got.spans, total, "every span kept")
+}
+
+// Requests that fill the ingest log between two seals are refused, and the seal after them
+// still writes its checkpoint (in the log's reserve), so the log is truncated and requests are
+// taken again: a full log does not refuse everything for good.
+func TestEngine_FullIngestLogRecovers(t *testing.T) {
+	s, err := OpenStore(StoreOptions{Dir: t.TempDir(), IngestMaxBytes: 4 << 20, BlocksMaxBytes: 256 << 20, SegmentBytes: 256 << 10})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.SetServerInfo(ServerInfo{Version: "18.16.1"}))
+	// No seal but the test's: not by the clock, nor by a full block.
+	e := startEngine(t, s, EngineConfig{RED: red.DefaultConfig(), Epoch: time.Hour, BlockMaxRows: 1 << 30, BlockMaxBytes: 1 << 40})
+	reqs, _ := requests(t, 4, 100, 512)
+	i := 0
+	for ; i < len(reqs); i++ {
+		if err := e.Traces(context.Background(), reqs[i]); err != nil {
+			require.ErrorIs(t, err, journal.ErrFull)
+			break
+		}
+	}
+	require.Less(t, i, len(reqs), "the log filled up")
+	require.NoError(t, e.seal(false), "the checkpoint goes in though requests filled the log")
+	require.NoError(t, e.Traces(context.Background(), reqs[i]), "and requests are taken again")
+	require.NoError(t, e.Shutdown(context.Background()))
 }

@@ -723,7 +723,7 @@ func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, bo
 		*body = append(*body, b.Data...)
 		data = *body
 	}
-	if _, err := s.store.Blocks.Append(RecSending, *sending); err != nil {
+	if _, err := s.store.Blocks.AppendReserved(RecSending, *sending); err != nil {
 		return fmt.Errorf("record the blocks being sent: %w", err)
 	}
 	return s.client.Insert(ctx, chinsert.InsertRequest{

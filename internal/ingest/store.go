@@ -59,7 +59,9 @@ type Store struct {
 	Blocks *journal.Log
 	dir    string
 	salt   uint64
-	ids    atomic.Uint64 // the counter insert IDs are made from
+	// ingestMax is what requests may take of ingest/ (its bound less the reserve); 0: no bound.
+	ingestMax int64
+	ids       atomic.Uint64 // the counter insert IDs are made from
 
 	mu      sync.Mutex
 	server  ServerInfo
@@ -79,11 +81,12 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	jo := journal.Options{SegmentBytes: opts.SegmentBytes, Sync: opts.Sync, SyncEvery: opts.SyncEvery}
-	jo.MaxBytes = opts.IngestMaxBytes
+	jo.MaxBytes, jo.Reserve = opts.IngestMaxBytes, reserveOf(opts.IngestMaxBytes)
 	if s.Ingest, err = journal.Open(filepath.Join(opts.Dir, "ingest"), jo); err != nil {
 		return nil, fmt.Errorf("ingest store: %w", err)
 	}
-	jo.MaxBytes = opts.BlocksMaxBytes
+	s.ingestMax = opts.IngestMaxBytes - jo.Reserve
+	jo.MaxBytes, jo.Reserve = opts.BlocksMaxBytes, reserveOf(opts.BlocksMaxBytes)
 	if s.Blocks, err = journal.Open(filepath.Join(opts.Dir, "blocks"), jo); err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest store: %w", err), s.Ingest.Close())
 	}
@@ -96,6 +99,17 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// reserveOf is the part of a log's bound kept for the records that free it (EPOCH, COMMIT,
+// ABORT, SENDING, SENT: journal.Options.Reserve): an eighth, at most 64 MiB. Without it a log
+// filled by requests or blocks could not take the checkpoint that lets it be truncated, and
+// weir would refuse everything from then on.
+func reserveOf(maxBytes int64) int64 {
+	if maxBytes <= 0 {
+		return 0
+	}
+	return min(maxBytes/8, 64<<20)
 }
 
 // loadSalt reads the store's salt, creating it the first time: a random 64-bit number that
@@ -196,7 +210,7 @@ func (s *Store) AppendBlock(b *Block, data []byte) (journal.Pos, error) {
 
 // appendMarker appends a COMMIT or ABORT of epoch n.
 func (s *Store) appendMarker(typ byte, n uint64) error {
-	_, err := s.Blocks.Append(typ, binary.AppendUvarint(nil, n))
+	_, err := s.Blocks.AppendReserved(typ, binary.AppendUvarint(nil, n))
 	if err == nil {
 		s.signal()
 	}
@@ -205,7 +219,7 @@ func (s *Store) appendMarker(typ byte, n uint64) error {
 
 // MarkSent appends the SENT record of the block at p.
 func (s *Store) MarkSent(p journal.Pos, outcome byte) error {
-	_, err := s.Blocks.Append(RecSent, appendSent(nil, p, outcome))
+	_, err := s.Blocks.AppendReserved(RecSent, appendSent(nil, p, outcome))
 	return err
 }
 

@@ -259,6 +259,16 @@ func (l *Log) roll() error {
 // error naming the file and offset; after an error no part of the record is visible and the
 // log can be appended to again.
 func (l *Log) Append(typ byte, payload ...[]byte) (Pos, error) {
+	return l.append(typ, false, payload)
+}
+
+// AppendReserved is Append that may use Options.Reserve: for a record that lets the log be
+// freed, which must go in when ordinary records fill the log.
+func (l *Log) AppendReserved(typ byte, payload ...[]byte) (Pos, error) {
+	return l.append(typ, true, payload)
+}
+
+func (l *Log) append(typ byte, reserved bool, payload [][]byte) (Pos, error) {
 	n := 0
 	for _, p := range payload {
 		n += len(p)
@@ -287,8 +297,12 @@ func (l *Log) Append(typ byte, payload ...[]byte) (Pos, error) {
 		l.dirty = false
 	}
 	if l.opts.MaxBytes > 0 {
-		if size := l.size.Load(); size+rec > l.opts.MaxBytes {
-			return 0, l.full(rec, size)
+		limit := l.opts.MaxBytes
+		if !reserved {
+			limit -= l.opts.Reserve
+		}
+		if size := l.size.Load(); size+rec > limit {
+			return 0, l.full(rec, size, limit)
 		}
 	}
 	if off > 0 && off+rec > l.opts.SegmentBytes {
@@ -350,8 +364,8 @@ func (l *Log) undo(off int64, cause error) error {
 // full returns the ErrFull error. If the active segment holds records, it is sealed first, so
 // that once they are consumed TruncateBefore can free them: otherwise a log whose bound is
 // taken by the active segment alone could never accept a record again. The caller holds mu.
-func (l *Log) full(rec, size int64) error {
-	err := fmt.Errorf("journal: append %d bytes to %s: %w (%d of MaxBytes %d bytes in use)", rec, l.dir, ErrFull, size, l.opts.MaxBytes)
+func (l *Log) full(rec, size, limit int64) error {
+	err := fmt.Errorf("journal: append %d bytes to %s: %w (%d of %d bytes in use)", rec, l.dir, ErrFull, size, limit)
 	if l.End() > l.active.base {
 		if rerr := l.roll(); rerr != nil {
 			return errors.Join(err, rerr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -307,6 +308,29 @@ func TestTruncateBefore(t *testing.T) {
 	assert.Equal(t, Pos(500), p)
 }
 
+// Ordinary records stop short of Reserve; AppendReserved may fill the log to MaxBytes.
+func TestReserve(t *testing.T) {
+	const rec = 100 + headerSize
+	l := openT(t, t.TempDir(), Options{SegmentBytes: 2 * rec, MaxBytes: 6 * rec, Reserve: 2 * rec})
+	for range 4 {
+		_, err := l.Append(1, payload(0, 100))
+		require.NoError(t, err)
+	}
+	_, err := l.Append(1, payload(0, 100))
+	require.ErrorIs(t, err, ErrFull)
+	assert.ErrorContains(t, err, fmt.Sprintf("(%d of %d bytes in use)", 4*rec, 4*rec))
+	for range 2 {
+		_, err = l.AppendReserved(2, payload(0, 100))
+		require.NoError(t, err, "the reserve takes what ordinary records may not")
+	}
+	_, err = l.AppendReserved(2, payload(0, 100))
+	require.ErrorIs(t, err, ErrFull, "not past MaxBytes")
+	assert.Equal(t, int64(6*rec), l.Size())
+
+	_, err = Open(t.TempDir(), Options{MaxBytes: 100, Reserve: 100})
+	require.ErrorContains(t, err, "Reserve 100 is not between 0 and MaxBytes 100")
+}
+
 func positions(recs []Record) []Pos {
 	var ps []Pos
 	for _, r := range recs {
@@ -325,7 +349,7 @@ func TestMaxBytes(t *testing.T) {
 		}
 		_, err := l.Append(1, payload(0, 100))
 		require.ErrorIs(t, err, ErrFull)
-		assert.ErrorContains(t, err, "journal: append 109 bytes to "+l.Dir()+": journal is full (763 of MaxBytes 772 bytes in use)")
+		assert.ErrorContains(t, err, "journal: append 109 bytes to "+l.Dir()+": journal is full (763 of 772 bytes in use)")
 		assert.Equal(t, int64(7*rec), l.Size())
 		_, err = l.Append(1, nil)
 		require.NoError(t, err, "a smaller record still fits")

@@ -47,6 +47,10 @@ type Options struct {
 	// MaxBytes bounds the bytes of all segment files together; Append returns ErrFull rather
 	// than pass it. 0 means no bound.
 	MaxBytes int64
+	// Reserve is the part of MaxBytes only AppendReserved may use: room for the records that
+	// let the log be freed (a checkpoint that moves what its consumers need), which a log
+	// filled to MaxBytes by ordinary records would otherwise refuse for good. Default 0.
+	Reserve int64
 	// Sync is the fdatasync policy. Default SyncNone.
 	Sync SyncPolicy
 	// SyncEvery is the period of SyncInterval. Default 1 s.
@@ -67,6 +71,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("MaxBytes %d is negative", o.MaxBytes))
+	}
+	if o.Reserve < 0 || (o.Reserve > 0 && o.Reserve >= o.MaxBytes) {
+		errs = append(errs, fmt.Errorf("Reserve %d is not between 0 and MaxBytes %d", o.Reserve, o.MaxBytes))
 	}
 	if o.MaxRecord < 0 || o.MaxRecord > maxRecordLimit {
 		errs = append(errs, fmt.Errorf("MaxRecord %d is not between 0 and %d", o.MaxRecord, maxRecordLimit))

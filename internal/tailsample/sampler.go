@@ -413,6 +413,24 @@ func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 	return dst
 }
 
+// DecideBefore decides now every held trace with spans at a position (ConsumeAt's pos)
+// below pos, so that a caller whose log of requests is filling up can let go of its oldest
+// part (OldestHeld moves past pos). Decisions follow the policies as at any time; only
+// their moment changes, as at max_buffered_bytes.
+func (ts *Sampler) DecideBefore(ctx context.Context, pos uint64) error {
+	var out batch
+	ts.mu.Lock()
+	for _, t := range ts.fifo[ts.head:] {
+		if t != nil && !t.decided && t.firstPos < pos {
+			ts.decideLocked(t, &out, causeJournal)
+		}
+	}
+	ts.compactLocked()
+	ts.tel.flushDecided()
+	ts.mu.Unlock()
+	return ts.flush(ctx, &out)
+}
+
 // OldestHeld is the smallest position (ConsumeAt's pos) of the spans of a trace held
 // undecided; ok is false when none is held. It looks at every held trace: the queue is in
 // the order spans reached the sampler, and concurrent callers log requests in another order
@@ -445,6 +463,7 @@ const (
 	causeMaxWait  = "max_wait"  // held for max_wait
 	causeTraceCap = "trace_cap" // the trace reached max_trace_bytes
 	causeMemory   = "memory"    // all traces together reached max_buffered_bytes
+	causeJournal  = "journal"   // the caller's log of requests filled up (DecideBefore)
 	causeShutdown = "shutdown"
 )
 

@@ -48,7 +48,7 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	t := &telemetry{meter: m, decidedOpts: map[decidedKey]*decidedTally{}}
 	var err error
 	if t.traces, err = m.Int64Counter("weir_tailsampling_traces_decided", metric.WithUnit("{trace}"),
-		metric.WithDescription("Traces decided, by decision, reason and cause (complete, max_wait, trace_cap, memory, shutdown).")); err != nil {
+		metric.WithDescription("Traces decided, by decision, reason and cause (complete, max_wait, trace_cap, memory, journal, shutdown).")); err != nil {
 		return nil, err
 	}
 	if t.spans, err = m.Int64Counter("weir_tailsampling_spans_decided", metric.WithUnit("{span}"),
