@@ -474,6 +474,26 @@ func TestCluster_RollupAndRetentionMatchOneServer(t *testing.T) {
 			assert.Zero(t, cdb.QueryUint64(t, node.Name, "SELECT count() FROM "+cdb.Name+"."+table+LocalSuffix), "%s on %s", table, node.Name)
 		}
 	}
+
+	// One shard loses its daily per-service rows of February (a rollup that has not reached it
+	// yet, a partition dropped there alone); its hourly per-service rows are still there (the
+	// retention above kept red_service_1h). A plan made from all shards' parts together would
+	// read February from the daily tier on both shards and miss that shard's rows; planned by
+	// each shard on its own parts, panels and Querier still return everything.
+	q := Query{Signal: SignalRED, From: seedFrom.Add(-24 * time.Hour), To: seedTo.Add(24 * time.Hour), Step: 24 * time.Hour,
+		GroupBy: []string{GroupService}}
+	before, err := (&Querier{Conn: cdb.Conn, Database: cdb.Name}).Query(ctx, q)
+	require.NoError(t, err)
+	require.NotEmpty(t, before.Rows)
+	require.NoError(t, cdb.Conn.Exec(ctx, "ALTER TABLE "+cdb.Name+"."+TableREDService1d+LocalSuffix+" DROP PARTITION 202402"))
+	after, err := (&Querier{Conn: cdb.Conn, Database: cdb.Name}).Query(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, rowMap(before.Rows), rowMap(after.Rows), "Querier, one shard without its daily rows")
+	sql, err := PanelSQL(panelQueryOf(q), panelAt(cdb.Name, q.From, q.To, q.Step))
+	require.NoError(t, err)
+	rows, err := (&Querier{Conn: cdb.Conn, Database: cdb.Name}).Rows(ctx, QueryPlan{Query: q, SQL: sql})
+	require.NoError(t, err)
+	assert.Equal(t, rowMap(before.Rows), rowMap(rows), "PanelSQL, one shard without its daily rows")
 }
 
 // sameQueries runs tier-aware queries through rollup.Querier on one server and on the
@@ -502,5 +522,20 @@ func sameQueries(t *testing.T, single *chtest.DB, cdb *chcluster.DB, when string
 			return out
 		}
 		assert.Equal(t, sortRows(one.Rows), sortRows(got.Rows), "%s: %v", when, q)
+
+		// A dashboard panel's SQL picks the same tiers on the server and returns the same rows:
+		// on the cluster, each shard plans on its own parts.
+		for _, db := range []struct {
+			name string
+			conn driver.Conn
+			db   string
+			want []Row
+		}{{"one server", single.Conn, single.Name, one.Rows}, {"cluster", cdb.Conn, cdb.Name, got.Rows}} {
+			sql, err := PanelSQL(panelQueryOf(q), panelAt(db.db, q.From, q.To, q.Step))
+			require.NoError(t, err)
+			rows, err := (&Querier{Conn: db.conn, Database: db.db}).Rows(testContext(t), QueryPlan{Query: q, SQL: sql})
+			require.NoError(t, err)
+			assert.Equal(t, sortRows(db.want), sortRows(rows), "%s: PanelSQL on %s: %v", when, db.name, q)
+		}
 	}
 }

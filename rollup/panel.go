@@ -132,8 +132,12 @@ type planData struct {
 
 // planTier is a coarse tier in the plan.
 type planTier struct {
-	Name    string // prefix of its columns
-	Table   string
+	Name  string // prefix of its columns
+	Table string
+	// Holders are the tables whose parts hold the tier's rows, quoted and joined: the tier
+	// itself on one server, its local table on a cluster (the Distributed table has none;
+	// each shard runs the plan on its own parts, see tier_plan.sql).
+	Holders string
 	StartOf string // the ClickHouse function mapping a time to the start of its window
 	Width   int64  // window length in seconds
 	Coarser string // Name of the next coarser tier; "" for the coarsest
@@ -162,7 +166,8 @@ func tierPlan(tiers []queryTier) ([]planTier, [][]planNode) {
 	name := func(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 	var coarse []planTier
 	for i := len(tiers) - 1; i > 0; i-- {
-		t := planTier{Name: name("t", i), Table: tiers[i].table, Width: int64(tiers[i].window / time.Second)}
+		t := planTier{Name: name("t", i), Table: tiers[i].table, Width: int64(tiers[i].window / time.Second),
+			Holders: "'" + tiers[i].table + "', '" + tiers[i].table + LocalSuffix + "'"}
 		_, t.StartOf = windowSQL(tiers[i].window)
 		if i < len(tiers)-1 {
 			t.Coarser = name("t", i+1)

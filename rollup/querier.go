@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,11 +72,34 @@ func tierSpansSQL(database string, st signalTiers, src partsSource) string {
 		"GROUP BY tier ORDER BY tier)"
 }
 
+// queryShards is Query on a cluster. Each shard plans its reads on its own parts: the tier
+// plan of PanelSQL, which the Distributed tables send to every shard with the query. A plan
+// made once from all shards' parts would read a window from a tier that one shard holds and
+// another has not rolled up yet (the rollup runs shard by shard; a shard can be down), and
+// miss that shard's rows. Result.Plan is the plan over all shards' parts, what the tiers hold
+// together; a shard may read a finer tier where it holds less.
+func (q *Querier) queryShards(ctx context.Context, qr Query) (Result, error) {
+	p, err := q.Plan(ctx, qr)
+	if err != nil {
+		return Result{Plan: p}, err
+	}
+	sql, err := PanelSQL(qr.panelQuery(), Panel{From: sqlTime(qr.From), To: sqlTime(qr.To),
+		Interval: strconv.FormatInt(int64(qr.Step/time.Second), 10), Database: q.Database})
+	if err != nil {
+		return Result{Plan: p}, err
+	}
+	rows, err := q.Rows(ctx, QueryPlan{Query: qr, SQL: sql})
+	return Result{Plan: p, Rows: rows}, err
+}
+
 // partsSource is where the parts of the tiers are listed.
 type partsSource struct {
 	parts  string            // system.parts, or cluster('<name>', system, parts) on a cluster
 	holder map[string]string // tier -> the table whose parts hold its rows, when not the tier
 }
+
+// distributed reports whether the tiers are Distributed tables, on a cluster.
+func (s partsSource) distributed() bool { return len(s.holder) > 0 }
 
 func (s partsSource) holderOf(tier string) string {
 	if h, ok := s.holder[tier]; ok {
@@ -270,15 +294,18 @@ func (q *Querier) rows(ctx context.Context, p QueryPlan, sql string, check bool)
 // otherwise (the first query, or a rollup or retention run in between, or no rows to carry
 // the check) it reads them, plans again and runs the query again.
 func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
+	src, err := q.partsOf(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if src.distributed() {
+		return q.queryShards(ctx, qr)
+	}
 	q.mu.Lock()
 	seen, ok := q.seen[seenKey{q.Database, qr.Signal}]
 	q.mu.Unlock()
 	if ok {
 		p, err := q.plan(qr, seen.avail)
-		if err != nil {
-			return Result{Plan: p}, err
-		}
-		src, err := q.partsOf(ctx)
 		if err != nil {
 			return Result{Plan: p}, err
 		}

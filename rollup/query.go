@@ -416,6 +416,30 @@ func (q Query) filterValues() map[string][]any {
 	}
 }
 
+// panelQuery is q as a PanelQuery, its filter values written as SQL literals (strings
+// escaped as clickhouse-go escapes a bound string).
+func (q Query) panelQuery() PanelQuery {
+	pq := PanelQuery{Signal: q.Signal, In: map[string]string{}, GroupBy: q.GroupBy, Quantiles: q.Quantiles}
+	for col, vals := range q.filterValues() {
+		if len(vals) == 0 {
+			continue
+		}
+		lits := make([]string, len(vals))
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				lits[i] = "'" + literalEscaper.Replace(s) + "'"
+			} else {
+				lits[i] = fmt.Sprint(v)
+			}
+		}
+		i := slices.IndexFunc(signals[q.Signal].series, func(c seriesColumn) bool { return c.stored == col })
+		pq.In[signals[q.Signal].series[i].name] = strings.Join(lits, ", ")
+	}
+	return pq
+}
+
+var literalEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
 // filtered names (Group* names) the series columns q filters.
 func (q Query) filtered() []string {
 	values := q.filterValues()

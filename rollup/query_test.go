@@ -367,25 +367,7 @@ func TestQuerier_StitchedTiersMatchOneMinute(t *testing.T) {
 }
 
 // panelQueryOf is q as a PanelQuery, its filter values written as SQL literals.
-func panelQueryOf(q Query) PanelQuery {
-	pq := PanelQuery{Signal: q.Signal, In: map[string]string{}, GroupBy: q.GroupBy, Quantiles: q.Quantiles}
-	for col, vals := range q.filterValues() {
-		if len(vals) == 0 {
-			continue
-		}
-		lits := make([]string, len(vals))
-		for i, v := range vals {
-			if s, ok := v.(string); ok {
-				lits[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-			} else {
-				lits[i] = fmt.Sprint(v)
-			}
-		}
-		i := slices.IndexFunc(signals[q.Signal].series, func(c seriesColumn) bool { return c.stored == col })
-		pq.In[signals[q.Signal].series[i].name] = strings.Join(lits, ", ")
-	}
-	return pq
-}
+func panelQueryOf(q Query) PanelQuery { return q.panelQuery() }
 
 // Pick the tiers for a week of RED at a one-hour step: the hourly tier up to its newest
 // rolled-up hour, the one-minute tier for the rest.

@@ -2,8 +2,12 @@
 The tier plan of panel SQL (panel.go): PlanQuery's choice of tiers, made by the server when the
 query runs, since only then are the range and the step known.
 
-"plan" is a one-row SELECT over system.parts (metadata only). For each coarse tier t, coarsest
-first:
+"plan" is a one-row SELECT over system.parts (metadata only). On a cluster the tiers are
+Distributed tables, which have no parts: their rows are in the local tables (the tier's name
+with "_local"), and a Distributed table sends this condition, subquery and all, to every
+shard, where the plan reads that shard's own parts. Each shard thus reads each window of its
+own rows once, from the coarsest tier it holds for it, and the shards together answer as one
+server would. For each coarse tier t, coarsest first:
   t_use         the step is whole windows of t and the server's windows of t start on epoch
                 multiples at both ends of the range (PlanQuery's rule for the top tier), or a
                 coarser tier is in use;
@@ -45,12 +49,12 @@ loses a subquery's columns that only a lambda reads, hence ARRAY JOIN.)
 {{.Indent}}       {{.Step}} AS step
 {{- range .Tiers}},
 {{$.Indent}}       {{if .Coarser}}{{.Coarser}}_use OR {{end}}(step % {{.Width}} = 0 AND toUInt32({{.StartOf}}({{$.From}})) % {{.Width}} = 0 AND toUInt32({{.StartOf}}({{$.To}})) % {{.Width}} = 0) AS {{.Name}}_use,
-{{$.Indent}}       countIf(table = '{{.Table}}') > 0 AS {{.Name}}_held,
-{{$.Indent}}       toUInt64(toUInt32({{.StartOf}}(minIf(min_time, table = '{{.Table}}')))) AS {{.Name}}_from,
-{{$.Indent}}       toUInt64(toUInt32({{.StartOf}}(maxIf(max_time, table = '{{.Table}}')))) + {{.Width}} AS {{.Name}}_to
+{{$.Indent}}       countIf(table IN ({{.Holders}})) > 0 AS {{.Name}}_held,
+{{$.Indent}}       toUInt64(toUInt32({{.StartOf}}(minIf(min_time, table IN ({{.Holders}}))))) AS {{.Name}}_from,
+{{$.Indent}}       toUInt64(toUInt32({{.StartOf}}(maxIf(max_time, table IN ({{.Holders}}))))) + {{.Width}} AS {{.Name}}_to
 {{- end}}
 {{.Indent}}FROM system.parts
-{{.Indent}}WHERE database = '{{.Database}}' AND {{.Parts}} AND table IN ({{range $i, $t := .Tiers}}{{if $i}}, {{end}}'{{$t.Table}}'{{end}}){{range .Levels}}){{end}}
+{{.Indent}}WHERE database = '{{.Database}}' AND {{.Parts}} AND table IN ({{range $i, $t := .Tiers}}{{if $i}}, {{end}}{{$t.Holders}}{{end}}){{range .Levels}}){{end}}
 {{- end}}
 
 {{define "where" -}}
