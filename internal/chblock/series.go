@@ -57,6 +57,8 @@ type SeriesBlock struct {
 	insertID                   proto.ColUInt64
 	mergeB                     []float64
 	mergeC                     []uint64
+	starts                     []int32       // build's counting sort: where each group's points go
+	sorted                     []seriesPoint // the points by group
 	curB                       []float64
 	curC                       []uint64
 	text                       []byte
@@ -224,31 +226,32 @@ func (s *SeriesBlock) build() {
 		return
 	}
 	s.resetCols()
-	// Group by series, minute and type; within a group, in the order the points came.
-	slices.SortFunc(s.points, func(a, b seriesPoint) int {
-		switch {
-		case a.hash != b.hash:
-			return cmpLess(a.hash < b.hash)
-		case a.key != b.key:
-			return cmpLess(a.key < b.key)
-		}
-		return int(a.seq - b.seq)
-	})
-	for i := 0; i < len(s.points); {
-		j := i + 1
-		for j < len(s.points) && s.points[j].groupKey == s.points[i].groupKey {
-			j++
-		}
-		s.addGroup(s.points[i:j])
-		i = j
+	// Group by series, minute and type (a group is its first point's meta), groups in the
+	// order they came, within a group the points in the order they came: a counting sort on
+	// the meta index, linear in the points (sorting by key was 6% of the metric path's CPU).
+	n := len(s.meta)
+	s.starts = append(s.starts[:0], make([]int32, n+1)...)
+	for i := range s.points {
+		s.starts[s.points[i].meta+1]++
 	}
-}
-
-func cmpLess(less bool) int {
-	if less {
-		return -1
+	for g := 1; g <= n; g++ {
+		s.starts[g] += s.starts[g-1]
 	}
-	return 1
+	s.sorted = slices.Grow(s.sorted[:0], len(s.points))[:len(s.points)]
+	for i := range s.points {
+		m := s.points[i].meta
+		s.sorted[s.starts[m]] = s.points[i]
+		s.starts[m]++
+	}
+	// starts[g] is now the end of group g, the start of group g+1.
+	begin := int32(0)
+	for g := 0; g < n; g++ {
+		end := s.starts[g]
+		if end > begin {
+			s.addGroup(s.sorted[begin:end])
+		}
+		begin = end
+	}
 }
 
 func (s *SeriesBlock) view(r [2]int32) []byte { return s.arena[r[0]:r[1]] }
