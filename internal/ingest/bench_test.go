@@ -36,48 +36,19 @@ func BenchmarkEngine_Traces(b *testing.B) {
 	}
 	for _, mode := range []string{"keepall", "sampled10"} {
 		b.Run(mode, func(b *testing.B) {
-			s, err := OpenStore(StoreOptions{Dir: b.TempDir(), IngestMaxBytes: 4 << 30, BlocksMaxBytes: 4 << 30, SegmentBytes: 64 << 20})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.SetServerInfo(ServerInfo{Version: "18.16.1"}); err != nil {
-				b.Fatal(err)
-			}
 			cfg := EngineConfig{RED: red.DefaultConfig(), Epoch: time.Second, Compression: CompressLZ4}
 			if mode == "sampled10" {
 				cfg.Sampling = tailsample.DefaultConfig()
 				cfg.Sampling.Baseline.Probability = 0.1
 				cfg.Sampling.IdleTime = 100 * time.Millisecond
 			}
-			e, err := NewEngine(cfg, s, componenttest.NewNopTelemetrySettings())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := e.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			// Truncate behind: the benchmark has no sender.
-			u0, s0 := rusage()
-			b.ResetTimer()
-			spans := 0
-			for i := 0; b.Loop(); i++ {
-				if err := e.Traces(context.Background(), reqs[i%len(reqs)]); err != nil {
-					b.Fatal(err)
-				}
-				spans += 510
-			}
-			if err := e.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			u1, s1 := rusage()
-			b.ReportMetric(float64((u1-u0)+(s1-s0))/float64(spans), "cpu-ns/span")
+			e, s := benchEngine(b, cfg)
+			spans := runEngine(b, e, false, reqs, 510, "cpu-ns/span")
 			if mode == "keepall" {
 				// What a stored span takes in the blocks log, trace_index and RED rows
 				// included: the figure to size weir_journal's max_size_mib by.
 				b.ReportMetric(float64(s.Blocks.Size())/float64(spans), "journal-B/span")
 			}
-			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
@@ -165,35 +136,53 @@ func BenchmarkEngine_Metrics(b *testing.B) {
 		}
 		reqs = append(reqs, req)
 	}
+	stages := metricstage.DefaultConfig()
+	e, _ := benchEngine(b, EngineConfig{Metrics: &stages, Epoch: time.Second, Compression: CompressLZ4})
+	runEngine(b, e, true, reqs, batch, "cpu-ns/point")
+}
+
+// benchEngine is a started engine on a store of its own, closed when b ends.
+func benchEngine(b *testing.B, cfg EngineConfig) (*Engine, *Store) {
 	s, err := OpenStore(StoreOptions{Dir: b.TempDir(), IngestMaxBytes: 4 << 30, BlocksMaxBytes: 4 << 30, SegmentBytes: 64 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { _ = s.Close() })
 	if err := s.SetServerInfo(ServerInfo{Version: "18.16.1"}); err != nil {
 		b.Fatal(err)
 	}
-	stages := metricstage.DefaultConfig()
-	e, err := NewEngine(EngineConfig{Metrics: &stages, Epoch: time.Second, Compression: CompressLZ4}, s, componenttest.NewNopTelemetrySettings())
+	e, err := NewEngine(cfg, s, componenttest.NewNopTelemetrySettings())
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := e.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	return e, s
+}
+
+// runEngine gives e the requests in turn (as metrics or traces) for b's iterations, shuts it
+// down and reports the process's CPU per item as unit, the engine's background work (seals,
+// sampling) included. It returns the items taken.
+func runEngine(b *testing.B, e *Engine, metrics bool, reqs [][]byte, perReq int, unit string) int {
+	take := e.Traces
+	if metrics {
+		take = e.Metrics
+	}
 	u0, s0 := rusage()
 	b.ResetTimer()
-	points := 0
+	n := 0
 	for i := 0; b.Loop(); i++ {
-		if err := e.Metrics(context.Background(), reqs[i%len(reqs)]); err != nil {
+		if err := take(context.Background(), reqs[i%len(reqs)]); err != nil {
 			b.Fatal(err)
 		}
-		points += batch
+		n += perReq
 	}
 	if err := e.Shutdown(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	u1, s1 := rusage()
-	b.ReportMetric(float64((u1-u0)+(s1-s0))/float64(points), "cpu-ns/point")
+	b.ReportMetric(float64((u1-u0)+(s1-s0))/float64(n), unit)
 	b.ReportMetric(0, "ns/op")
+	return n
 }
