@@ -32,6 +32,10 @@ func (j *journalExt) Start(context.Context, component.Host) error {
 		SegmentBytes:   j.cfg.SegmentSizeMiB * mib,
 		Sync:           policy,
 		SyncEvery:      j.cfg.SyncInterval,
+		OnSyncError: func(log string, err error) {
+			j.logger.Error("journal: a background fdatasync failed; what was acknowledged since the last one "+
+				"survives a process kill but may not survive a power loss", zap.String("log", log), zap.Error(err))
+		},
 	})
 	if err != nil {
 		return err

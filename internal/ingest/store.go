@@ -30,6 +30,9 @@ type StoreOptions struct {
 	SegmentBytes int64
 	Sync         journal.SyncPolicy
 	SyncEvery    time.Duration
+	// OnSyncError is told of a failed background fdatasync under journal.SyncInterval
+	// (journal.Options.OnSyncError); it must not block.
+	OnSyncError func(log string, err error)
 }
 
 // ServerInfo is what block encoding needs to know of the ClickHouse server: whether its
@@ -81,12 +84,18 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	jo := journal.Options{SegmentBytes: opts.SegmentBytes, Sync: opts.Sync, SyncEvery: opts.SyncEvery}
-	jo.MaxBytes, jo.Reserve = opts.IngestMaxBytes, reserveOf(opts.IngestMaxBytes)
+	onSync := func(name string) func(error) {
+		if opts.OnSyncError == nil {
+			return nil
+		}
+		return func(err error) { opts.OnSyncError(name, err) }
+	}
+	jo.MaxBytes, jo.Reserve, jo.OnSyncError = opts.IngestMaxBytes, reserveOf(opts.IngestMaxBytes), onSync("ingest")
 	if s.Ingest, err = journal.Open(filepath.Join(opts.Dir, "ingest"), jo); err != nil {
 		return nil, fmt.Errorf("ingest store: %w", err)
 	}
 	s.ingestMax = opts.IngestMaxBytes - jo.Reserve
-	jo.MaxBytes, jo.Reserve = opts.BlocksMaxBytes, reserveOf(opts.BlocksMaxBytes)
+	jo.MaxBytes, jo.Reserve, jo.OnSyncError = opts.BlocksMaxBytes, reserveOf(opts.BlocksMaxBytes), onSync("blocks")
 	if s.Blocks, err = journal.Open(filepath.Join(opts.Dir, "blocks"), jo); err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest store: %w", err), s.Ingest.Close())
 	}
