@@ -145,7 +145,6 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 	h.w = sp.weight
 	h.end = int64(sp.end)
 	h.arrived = now
-	tel := a.tel
 	if p := h.peer; p != nil && g.cfg.SilentPeerAfter > 0 && p.unanswered >= g.cfg.SilentPeerAfter {
 		// Calls to a database, a cache or an external API never pair: waiting wait_time in
 		// pending for each (a map of rate x wait_time entries, every access a cache miss)
@@ -193,7 +192,7 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 		if now.Sub(r.h.arrived) < g.cfg.WaitTime {
 			break
 		}
-		g.expireOne(virt, tel)
+		g.expireOne(true)
 		settled++
 	}
 	if g.head > 4096 && g.head > len(g.order)/2 {
@@ -203,7 +202,7 @@ func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *A
 	}
 	for len(g.pending) >= g.cfg.MaxPending {
 		g.evicted++
-		g.expireOne(virt, tel)
+		g.expireOne(false)
 	}
 	hp := g.newHalf()
 	h.gen = hp.gen
@@ -243,10 +242,11 @@ func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry)
 			g.head++
 			continue
 		}
-		if !final && now.Sub(r.h.arrived) < g.cfg.WaitTime {
+		waited := now.Sub(r.h.arrived) >= g.cfg.WaitTime
+		if !final && !waited {
 			break
 		}
-		g.expireOne(virt, tel)
+		g.expireOne(waited)
 	}
 	if g.head > 1024 && g.head > len(g.order)/2 {
 		n := copy(g.order, g.order[g.head:])
@@ -292,8 +292,10 @@ func (g *graph) release(h *half) {
 	g.free = append(g.free, h)
 }
 
-// expireOne settles the oldest half edge.
-func (g *graph) expireOne(_ []string, _ *telemetry) {
+// expireOne settles the oldest half edge. waited: it waited wait_time for its other half,
+// and a client's peer counts it as unanswered (one settled early, at max_pending or at
+// shutdown, tells nothing of the peer).
+func (g *graph) expireOne(waited bool) {
 	for g.head < len(g.order) {
 		r := g.order[g.head]
 		g.order[g.head] = orderRef{}
@@ -309,7 +311,9 @@ func (g *graph) expireOne(_ []string, _ *telemetry) {
 		}
 		switch {
 		case h.isClient && h.peer != nil:
-			h.peer.unanswered++
+			if waited {
+				h.peer.unanswered++
+			}
 			g.record(h, h.peer.name, h.peerType, h.failed)
 		case h.isClient:
 			g.unpairedClient++

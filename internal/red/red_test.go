@@ -302,6 +302,7 @@ func TestGraph_PendingIsBounded(t *testing.T) {
 	h.now = h.now.Add(time.Minute)
 	got := edgeCounts(h.flush(t))
 	assert.Equal(t, uint64(1000), got[[3]string{"a", "ext", "virtual"}], "evicted halves still become their virtual edge")
+	assert.Zero(t, h.c.graph.silentCalls, "a half evicted before wait_time says nothing of its peer")
 }
 
 // A dimension comes from the span's attribute, else from its resource's, else is left out;
