@@ -15,13 +15,16 @@ import (
 
 	"github.com/weirhq/weir/internal/metricstage"
 	"github.com/weirhq/weir/internal/otlpgen"
+	"github.com/weirhq/weir/internal/otlpwire"
 	"github.com/weirhq/weir/internal/red"
 	"github.com/weirhq/weir/internal/tailsample"
 )
 
-// BenchmarkEngine_Traces runs the engine as weir_otlp does, on requests of 510 spans in traces
-// of 10 (bench-e2e.sh's load), into a journal on disk, without ClickHouse: RED and every span
-// stored (keepall), or RED and the shipped sampler at 10%. cpu-ns/span is this process's CPU
+// BenchmarkEngine_Traces runs the engine as weir_otlp does (TakeTraces: the check, RED and
+// the sampler), on requests of 510 spans in traces of 10 (bench-e2e.sh's load), into a journal
+// on disk, without ClickHouse: RED and every span stored (keepall), or RED and the shipped
+// sampler at 10% (sampled10; sampled10-check-then-take is the same through CheckTraces then
+// Traces, each request read twice, as before TakeTraces). cpu-ns/span is this process's CPU
 // (getrusage, the engine's background sealing and sampling included) per span. Run it with
 // -benchtime 2000x: every request then carries new traces, as a real load does.
 func BenchmarkEngine_Traces(b *testing.B) {
@@ -34,16 +37,29 @@ func BenchmarkEngine_Traces(b *testing.B) {
 		}
 		reqs = append(reqs, req)
 	}
-	for _, mode := range []string{"keepall", "sampled10"} {
+	for _, mode := range []string{"keepall", "sampled10", "sampled10-check-then-take"} {
 		b.Run(mode, func(b *testing.B) {
 			cfg := EngineConfig{RED: red.DefaultConfig(), Epoch: time.Second, Compression: CompressLZ4}
-			if mode == "sampled10" {
+			if mode != "keepall" {
 				cfg.Sampling = tailsample.DefaultConfig()
 				cfg.Sampling.Baseline.Probability = 0.1
 				cfg.Sampling.IdleTime = 100 * time.Millisecond
 			}
 			e, s := benchEngine(b, cfg)
-			spans := runEngine(b, e, false, reqs, 510, "cpu-ns/span")
+			take := func(ctx context.Context, req []byte) error {
+				_, err := e.TakeTraces(ctx, req)
+				return err
+			}
+			if mode == "sampled10-check-then-take" {
+				var rd otlpwire.Traces
+				take = func(ctx context.Context, req []byte) error {
+					if _, err := otlpwire.CheckTraces(&rd, req); err != nil {
+						return err
+					}
+					return e.Traces(ctx, req)
+				}
+			}
+			spans := runEngine(b, e, take, reqs, 510, "cpu-ns/span")
 			if mode == "keepall" {
 				// What a stored span takes in the blocks log, trace_index and RED rows
 				// included: the figure to size weir_journal's max_size_mib by.
@@ -138,7 +154,7 @@ func BenchmarkEngine_Metrics(b *testing.B) {
 	}
 	stages := metricstage.DefaultConfig()
 	e, _ := benchEngine(b, EngineConfig{Metrics: &stages, Epoch: time.Second, Compression: CompressLZ4})
-	runEngine(b, e, true, reqs, batch, "cpu-ns/point")
+	runEngine(b, e, e.Metrics, reqs, batch, "cpu-ns/point")
 }
 
 // benchEngine is a started engine on a store of its own, closed when b ends.
@@ -161,14 +177,10 @@ func benchEngine(b *testing.B, cfg EngineConfig) (*Engine, *Store) {
 	return e, s
 }
 
-// runEngine gives e the requests in turn (as metrics or traces) for b's iterations, shuts it
-// down and reports the process's CPU per item as unit, the engine's background work (seals,
-// sampling) included. It returns the items taken.
-func runEngine(b *testing.B, e *Engine, metrics bool, reqs [][]byte, perReq int, unit string) int {
-	take := e.Traces
-	if metrics {
-		take = e.Metrics
-	}
+// runEngine gives take the requests in turn for b's iterations, shuts e down and reports
+// the process's CPU per item as unit, the engine's background work (seals, sampling)
+// included. It returns the items taken.
+func runEngine(b *testing.B, e *Engine, take func(context.Context, []byte) error, reqs [][]byte, perReq int, unit string) int {
 	u0, s0 := rusage()
 	b.ResetTimer()
 	n := 0

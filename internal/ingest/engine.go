@@ -105,7 +105,9 @@ type Engine struct {
 
 	red     *red.Aggregator
 	sampler *tailsample.Sampler
-	reason  string // the sampler's reason attribute
+	reason  string    // the sampler's reason attribute
+	checkRd sync.Pool // *otlpwire.Traces, for TakeTraces' check
+	staged  sync.Pool // *red.Staged, for TakeTraces' one reading
 
 	// mu is the epoch lock: requests and sampler ticks hold it shared, sealing exclusively, so
 	// that a checkpoint sees every request below it processed.
@@ -154,6 +156,8 @@ func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) 
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: store, logger: set.Logger, tel: tel, full: make(chan struct{}, 1)}
+	e.checkRd.New = func() any { return new(otlpwire.Traces) }
+	e.staged.New = func() any { return new(red.Staged) }
 	method := compress.LZ4
 	switch cfg.Compression {
 	case CompressZSTD:
@@ -297,9 +301,9 @@ func (e *Engine) pressed() bool {
 	return e.store.ingestMax > 0 && e.store.Ingest.Size() > e.store.ingestMax/2
 }
 
-// relieve decides early the traces that hold the oldest half of ingest/ when it is pressed,
-// so that the next seal can truncate it; the seal itself flushes RED and snapshots the
-// metric stages early.
+// relieve decides early, when ingest/ is pressed, the traces that hold requests older than
+// its newest quarter, so that the next seal can truncate it; the seal itself flushes RED and
+// snapshots the metric stages early.
 func (e *Engine) relieve() {
 	if e.sampler == nil || !e.pressed() {
 		return
@@ -329,21 +333,90 @@ func (e *Engine) sealLogged(final bool) {
 func (e *Engine) Traces(ctx context.Context, req []byte) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if e.cur == nil {
-		return ErrNotReady
-	}
-	if e.stalled != nil {
-		return fmt.Errorf("%w: %w", ErrStalled, e.stalled)
-	}
 	now := time.Now()
-	var hdr [8]byte
-	putArrival(hdr[:], now)
-	pos, err := e.store.Ingest.Append(RecTraces, hdr[:], req)
+	pos, err := e.journal(RecTraces, req, now)
 	if err != nil {
 		return err
 	}
-	e.tel.addIngested(int64(len(req)))
 	return e.process(ctx, req, pos, now, true, true, nil)
+}
+
+// MalformedError is TakeTraces' error for a request that does not decode: the sender's
+// mistake, not to be retried. Err is otlpwire's.
+type MalformedError struct{ Err error }
+
+func (e *MalformedError) Error() string { return "the request does not decode: " + e.Err.Error() }
+func (e *MalformedError) Unwrap() error { return e.Err }
+
+// TakeTraces is otlpwire.CheckTraces and Traces together: it returns what the check finds,
+// and takes a request that decodes and holds spans (nil: it is in the store). With RED and the
+// sampler both on, the request is read once for all three: RED's counts are staged while
+// it is read and counted only once the request decoded to its end and is in the store, so a
+// request refused for either leaves nothing behind. Otherwise it is checked, then taken.
+func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesStats, error) {
+	if e.red == nil || e.sampler == nil {
+		rd := e.checkRd.Get().(*otlpwire.Traces)
+		st, err := otlpwire.CheckTraces(rd, req)
+		rd.Reset(nil)
+		e.checkRd.Put(rd)
+		if err != nil {
+			return st, &MalformedError{err}
+		}
+		if st.Spans == 0 {
+			return st, nil
+		}
+		return st, e.Traces(ctx, req)
+	}
+	var st otlpwire.TracesStats
+	staged := e.staged.Get().(*red.Staged)
+	defer e.staged.Put(staged)
+	split := e.sampler.NewSplit(req)
+	visit := split.Visit()
+	now := time.Now()
+	err := e.red.ConsumeWireStaged(req, now, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
+		st.Spans++
+		if !sp.ValidIDs() {
+			st.Invalid++
+		}
+		visit(res, svc, sc, sp)
+	}, staged)
+	if err != nil || st.Spans == 0 {
+		split.Abandon()
+		staged.Reset()
+		if err != nil {
+			return st, &MalformedError{err}
+		}
+		return st, nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	pos, err := e.journal(RecTraces, req, now)
+	if err != nil {
+		split.Abandon()
+		staged.Reset()
+		return st, err
+	}
+	e.red.Apply(staged)
+	return st, e.sampler.ConsumeSplit(ctx, split, uint64(pos), now, nil)
+}
+
+// journal appends a request taken at now to ingest/, once the engine is ready and not
+// stalled; under mu (read).
+func (e *Engine) journal(typ byte, req []byte, now time.Time) (journal.Pos, error) {
+	if e.cur == nil {
+		return 0, ErrNotReady
+	}
+	if e.stalled != nil {
+		return 0, fmt.Errorf("%w: %w", ErrStalled, e.stalled)
+	}
+	var hdr [8]byte
+	putArrival(hdr[:], now)
+	pos, err := e.store.Ingest.Append(typ, hdr[:], req)
+	if err != nil {
+		return 0, err
+	}
+	e.tel.addIngested(int64(len(req)))
+	return pos, nil
 }
 
 // Metrics takes a request of metric points that decoded (otlpwire.CheckMetrics): it is in the
@@ -351,19 +424,10 @@ func (e *Engine) Traces(ctx context.Context, req []byte) error {
 func (e *Engine) Metrics(_ context.Context, req []byte) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if e.cur == nil {
-		return ErrNotReady
-	}
-	if e.stalled != nil {
-		return fmt.Errorf("%w: %w", ErrStalled, e.stalled)
-	}
 	now := time.Now()
-	var hdr [8]byte
-	putArrival(hdr[:], now)
-	if _, err := e.store.Ingest.Append(RecMetrics, hdr[:], req); err != nil {
+	if _, err := e.journal(RecMetrics, req, now); err != nil {
 		return err
 	}
-	e.tel.addIngested(int64(len(req)))
 	return e.processMetrics(req, now, false)
 }
 

@@ -470,3 +470,52 @@ func TestEngine_FullIngestLogRecovers(t *testing.T) {
 	require.NoError(t, e.Traces(context.Background(), reqs[i]), "and requests are taken again")
 	require.NoError(t, e.Shutdown(context.Background()))
 }
+
+// TakeTraces reads a request once for the check, RED and the sampler: what it stores is what
+// Traces stores after the receiver's check, and a request that does not decode is refused
+// with nothing of it journaled or counted.
+func TestEngine_TakeTracesReadsOnce(t *testing.T) {
+	sampling := tailsample.DefaultConfig()
+	sampling.Baseline.Probability = 0.5
+	sampling.IdleTime, sampling.MaxWait = 50*time.Millisecond, time.Second
+	sampling.TickInterval = time.Hour // ticks by hand
+	cfg := EngineConfig{RED: red.DefaultConfig(), Sampling: sampling, Epoch: time.Hour}
+	reqs, total := requests(t, 5, 20, 256)
+	run := func(take bool) decoded {
+		s := openStore(t, t.TempDir())
+		defer s.Close()
+		e := startEngine(t, s, cfg)
+		ctx := context.Background()
+		for i, r := range reqs {
+			if !take {
+				require.NoError(t, e.Traces(ctx, r))
+				continue
+			}
+			end := s.Ingest.End()
+			// The request whole, then a resource_spans field cut short: its spans are read
+			// before the error is found.
+			bad := append(append([]byte(nil), r...), 0x0a, 0x05, 0x01)
+			st, err := e.TakeTraces(ctx, bad)
+			var me *MalformedError
+			require.ErrorAs(t, err, &me, "request %d with a broken tail", i)
+			assert.Equal(t, 256, st.Spans, "its spans were read")
+			require.Equal(t, end, s.Ingest.End(), "nothing journaled")
+			st, err = e.TakeTraces(ctx, r)
+			require.NoError(t, err)
+			assert.Equal(t, 256, st.Spans)
+			assert.Zero(t, st.Invalid)
+		}
+		time.Sleep(60 * time.Millisecond)
+		e.mu.RLock()
+		require.NoError(t, e.sampler.Tick(ctx))
+		e.mu.RUnlock()
+		require.NoError(t, e.Shutdown(ctx))
+		return readCommitted(t, s)
+	}
+	traces, took := run(false), run(true)
+	assert.Equal(t, uint64(total), took.requests, "every span counted once, none of the broken requests'")
+	assert.Equal(t, traces.requests, took.requests)
+	assert.Equal(t, traces.calls, took.calls)
+	assert.Equal(t, traces.spans, took.spans, "the same spans kept")
+	assert.NotEmpty(t, took.spans)
+}

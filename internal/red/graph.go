@@ -118,14 +118,25 @@ func newGraph(cfg *ServiceGraphConfig, window time.Duration) *graph {
 		peers: map[string]*peer{}}
 }
 
-func (g *graph) add(sp *span, service string, now time.Time, virt []string, a *Aggregator) {
+// peerOf is the virtual node a client or producer span names (peerOf its attributes), nil
+// for other spans.
+func (g *graph) peerOf(a *Aggregator, sp *span) (*peer, string) {
+	switch sp.kind {
+	case model.SpanKindClient, model.SpanKindProducer:
+		return g.virtualPeer(a, sp.attrs, a.cfg.ServiceGraph.VirtualNodeAttributes, sp.kind == model.SpanKindProducer)
+	}
+	return nil, ""
+}
+
+// add takes one span of service, whose peer (peerOf) is p of type peerType.
+func (g *graph) add(sp *span, service string, now time.Time, p *peer, peerType string) {
 	var h half
 	switch sp.kind {
 	case model.SpanKindClient, model.SpanKindProducer:
 		h.key = halfKey{sp.traceID, sp.spanID}
 		h.isClient = true
 		h.producer = sp.kind == model.SpanKindProducer
-		h.peer, h.peerType = g.virtualPeer(a, sp.attrs, virt, h.producer)
+		h.peer, h.peerType = p, peerType
 	case model.SpanKindServer, model.SpanKindConsumer:
 		if p := g.peers[service]; p != nil {
 			// A service answering under the name its callers give it is not silent.

@@ -140,6 +140,54 @@ type Visit func(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *
 // ConsumeWireVisit is ConsumeWire that hands every span to visit (when not nil) in the same
 // pass over the request: a caller storing or sampling every span reads each one once.
 func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) error {
+	return a.consumeWire(req, now, visit, nil)
+}
+
+// Staged is what one request adds to RED, read but not yet counted: ConsumeWireStaged fills
+// it, Apply counts it. A caller that must read a request whole before it may count any of it
+// (it refuses a request that does not decode, and reads it once) stages it. Reused from
+// request to request; not safe for concurrent use.
+type Staged struct {
+	spans []stagedSpan
+	now   time.Time
+}
+
+// stagedSpan is a span with what counting it needs that came from its attributes.
+type stagedSpan struct {
+	se       *series
+	sp       span // attrs cleared: what they gave is se and peer
+	peer     *peer
+	peerType string
+}
+
+// Reset empties st, letting go of what it refers to.
+func (st *Staged) Reset() {
+	clear(st.spans)
+	st.spans = st.spans[:0]
+}
+
+// ConsumeWireStaged is ConsumeWireVisit that counts nothing: st takes what req adds, for
+// Apply to count once the caller keeps the request. A request that does not decode leaves
+// RED as it was but for the series its spans would have gone to, which expire idle. req must
+// stay as it is until Apply or st.Reset.
+func (a *Aggregator) ConsumeWireStaged(req []byte, now time.Time, visit Visit, st *Staged) error {
+	st.Reset()
+	st.now = now
+	return a.consumeWire(req, now, visit, st)
+}
+
+// Apply counts what st holds and empties it.
+func (a *Aggregator) Apply(st *Staged) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := range st.spans {
+		x := &st.spans[i]
+		a.countSpan(x.se, &x.sp, st.now, x.peer, x.peerType)
+	}
+	st.Reset()
+}
+
+func (a *Aggregator) consumeWire(req []byte, now time.Time, visit Visit, st *Staged) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := &a.reader
@@ -170,7 +218,7 @@ func (a *Aggregator) ConsumeWireVisit(req []byte, now time.Time, visit Visit) er
 					traceID: [16]byte(sp.TraceID), spanID: [8]byte(sp.SpanID),
 					weight: sampleweight.FromTraceStateBytes(sp.TraceState), attrs: attrs{wire: sp.Attrs}}
 				copy(v.parentID[:], sp.ParentSpanID)
-				ss = a.count(ss, svc, &v, now)
+				ss = a.count(ss, svc, &v, now, st)
 				if visit != nil {
 					visit(res, service, r.Scope(), sp)
 				}
@@ -211,24 +259,43 @@ func (a *Aggregator) ConsumePdata(td ptrace.Traces, now time.Time) {
 					traceID: sp.TraceID(), spanID: sp.SpanID(), parentID: sp.ParentSpanID(),
 					weight: sampleweight.FromTraceState(sp.TraceState().AsRaw()),
 					attrs:  attrs{pdata: sp.Attributes(), isPdata: true}}
-				ss = a.count(ss, svc, &v, now)
+				ss = a.count(ss, svc, &v, now, nil)
 			}
 		}
 	}
 }
 
-// count adds one span of service svc (whose series are ss, nil before its first span).
-func (a *Aggregator) count(ss *serviceSeries, svc string, sp *span, now time.Time) *serviceSeries {
+// count adds one span of service svc (whose series are ss, nil before its first span), or
+// stages it in st when st is not nil. What it needs of the span's attributes (the series, the
+// peer it calls) is read here.
+func (a *Aggregator) count(ss *serviceSeries, svc string, sp *span, now time.Time, st *Staged) *serviceSeries {
 	copy(a.spanDims, a.resDims)
 	a.readDims(sp.attrs, a.spanDims)
-	end := int64(sp.end)
-	dur := float64(end - int64(sp.start))
 	if ss == nil {
 		// svc may view the request's bytes: the map keeps a copy.
 		ss = &serviceSeries{name: clone(svc), series: map[string]*series{}, overflow: map[[2]uint8]*series{}}
 		a.services[ss.name] = ss
 	}
 	se := a.seriesFor(ss, sp, now)
+	var p *peer
+	var peerType string
+	if a.graph != nil {
+		p, peerType = a.graph.peerOf(a, sp)
+	}
+	if st != nil {
+		x := stagedSpan{se: se, sp: *sp, peer: p, peerType: peerType}
+		x.sp.attrs = attrs{}
+		st.spans = append(st.spans, x)
+		return ss
+	}
+	a.countSpan(se, sp, now, p, peerType)
+	return ss
+}
+
+// countSpan adds sp to its series se and to the service graph.
+func (a *Aggregator) countSpan(se *series, sp *span, now time.Time, p *peer, peerType string) {
+	end := int64(sp.end)
+	dur := float64(end - int64(sp.start))
 	win := end - end%a.window
 	h := se.h
 	if h == nil || se.win != win || se.gen != a.aggGen {
@@ -237,10 +304,9 @@ func (a *Aggregator) count(ss *serviceSeries, svc string, sp *span, now time.Tim
 	}
 	h.add(dur, sp.weight)
 	if a.graph != nil {
-		a.graph.add(sp, se.service, now, a.cfg.ServiceGraph.VirtualNodeAttributes, a)
+		a.graph.add(sp, se.service, now, p, peerType)
 	}
 	a.spans++
-	return ss
 }
 
 func (a *Aggregator) aggFor(k windowKey) *hist {

@@ -516,33 +516,44 @@ func TestGraph_ExpiringHalfLeavesItsTwinPending(t *testing.T) {
 	assert.Equal(t, uint64(1), edgeCounts(h.flush(t))[[3]string{"a", "b", ""}])
 }
 
-// TestRED_WireAndPdataCountAlike: random OTLP counted through the wire path and through the
-// pdata path gives the same RED and edge points.
+// TestRED_WireAndPdataCountAlike: random OTLP counted through the wire path, the pdata path
+// and staged then applied (after a request that did not decode was staged and dropped) gives
+// the same RED and edge points.
 func TestRED_WireAndPdataCountAlike(t *testing.T) {
 	for seed := uint64(0); seed < 100; seed++ {
 		g := otlpgen.New(seed)
 		g.Big = 200
 		td := g.Traces(4, 3, 8)
 		now := time.Unix(1_790_000_000, 0)
-		run := func(wire bool) pmetric.Metrics {
+		run := func(way string) pmetric.Metrics {
 			cfg := DefaultConfig()
 			cfg.Dimensions = append(cfg.Dimensions, "k1", "k2", "peer.service")
 			a, err := New(cfg, componenttest.NewNopTelemetrySettings())
 			require.NoError(t, err)
-			if wire {
-				req, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-				require.NoError(t, err)
+			req, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+			require.NoError(t, err)
+			switch way {
+			case "wire":
 				require.NoError(t, a.ConsumeWire(req, now))
-			} else {
+			case "staged":
+				// A request that does not decode, staged and dropped, counts nothing.
+				var st Staged
+				require.Error(t, a.ConsumeWireStaged(req[:len(req)-1], now, nil, &st))
+				st.Reset()
+				require.NoError(t, a.ConsumeWireStaged(req, now, nil, &st))
+				a.Apply(&st)
+			default:
 				a.ConsumePdata(td, now)
 			}
 			out := NewMetricsOutput(int64(cfg.Window))
 			a.Flush(now, true, out)
 			return out.Metrics()
 		}
-		w, p := run(true), run(false)
-		require.NoError(t, pmetrictest.CompareMetrics(p, w, pmetrictest.IgnoreResourceMetricsOrder(),
-			pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeMetricsOrder()), "seed %d", seed)
+		p := run("pdata")
+		for _, way := range []string{"wire", "staged"} {
+			require.NoError(t, pmetrictest.CompareMetrics(p, run(way), pmetrictest.IgnoreResourceMetricsOrder(),
+				pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeMetricsOrder()), "seed %d, %s", seed, way)
+		}
 	}
 }
 

@@ -48,13 +48,11 @@ type otlpReceiver struct {
 	obsHTTP  *receiverhelper.ObsReport
 	limits   *limits
 	tel      *telemetry
-	tracesRd sync.Pool // *otlpwire.Traces
 	metricRd sync.Pool // *otlpwire.Metrics
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) *otlpReceiver {
 	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, id: set.ID}
-	r.tracesRd.New = func() any { return new(otlpwire.Traces) }
 	r.metricRd.New = func() any { return new(otlpwire.Metrics) }
 	return r
 }
@@ -194,21 +192,16 @@ type outcome struct {
 	err      error
 }
 
-// traces handles one request of spans: checked, journaled, processed.
+// traces handles one request of spans: checked, journaled, processed (the engine reads it
+// once for all three when it can).
 func (r *otlpReceiver) traces(ctx context.Context, body []byte) outcome {
-	rd := r.tracesRd.Get().(*otlpwire.Traces)
-	st, err := otlpwire.CheckTraces(rd, body)
-	rd.Reset(nil)
-	r.tracesRd.Put(rd)
+	st, err := r.engine.TakeTraces(ctx, body)
 	o := outcome{items: st.Spans, rejected: st.Invalid}
-	if err != nil {
-		o.err = fmt.Errorf("%w: %w", errInvalid, err)
+	if me := (*ingest.MalformedError)(nil); errors.As(err, &me) {
+		o.err = fmt.Errorf("%w: %w", errInvalid, me.Err)
 		return o
 	}
-	if st.Spans == 0 {
-		return o
-	}
-	o.err = r.engineErr(r.engine.Traces(ctx, body))
+	o.err = r.engineErr(err)
 	if o.err == nil && st.Invalid > 0 {
 		r.tel.invalid.Add(ctx, int64(st.Invalid))
 	}
