@@ -4,7 +4,9 @@
 //
 // It does not decode requests into pdata. A request's protobuf bytes are checked (otlpwire,
 // refusing what pdata would refuse), written to the journal (the weir_journal extension), and
-// only then acknowledged; RED, tail sampling and the metric stages run on the same bytes, and
+// only then acknowledged; RED, tail sampling and the metric stages run on the same bytes (for
+// traces with RED and the sampler on, in the same reading as the check: ingest's TakeTraces),
+// and
 // what they keep becomes ClickHouse Native blocks in the journal, which the clickhouse exporter
 // sends. So "accepted" means stored: a crash after the answer loses nothing (see
 // internal/ingest).
