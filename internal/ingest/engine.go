@@ -369,7 +369,11 @@ func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesSta
 	}
 	var st otlpwire.TracesStats
 	staged := e.staged.Get().(*red.Staged)
-	defer e.staged.Put(staged)
+	defer func() {
+		if staged.Cap() <= maxPooledStaged {
+			e.staged.Put(staged) // one huge request should not pin its size in the pool
+		}
+	}()
 	split := e.sampler.NewSplit(req)
 	visit := split.Visit()
 	now := time.Now()
@@ -399,6 +403,9 @@ func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesSta
 	e.red.Apply(staged)
 	return st, e.sampler.ConsumeSplit(ctx, split, uint64(pos), now, nil)
 }
+
+// maxPooledStaged bounds the spans a pooled red.Staged keeps room for (about 130 bytes each).
+const maxPooledStaged = 1 << 16
 
 // journal appends a request taken at now to ingest/, once the engine is ready and not
 // stalled; under mu (read).

@@ -160,6 +160,9 @@ type stagedSpan struct {
 	peerType string
 }
 
+// Cap is how many spans st has room for without growing.
+func (st *Staged) Cap() int { return cap(st.spans) }
+
 // Reset empties st, letting go of what it refers to.
 func (st *Staged) Reset() {
 	clear(st.spans)
