@@ -183,16 +183,22 @@ func TestEngine_KeepAllAndCount(t *testing.T) {
 	assert.Equal(t, 2, got.blocks["trace_index"])
 }
 
+// halfSampledConfig is RED and a sampler keeping half the traces, deciding 50 ms after a
+// trace's last span when the test ticks it, sealing only when the test asks.
+func halfSampledConfig() EngineConfig {
+	sampling := tailsample.DefaultConfig()
+	sampling.Baseline.Probability = 0.5
+	sampling.IdleTime, sampling.MaxWait = 50*time.Millisecond, time.Second
+	sampling.TickInterval = time.Hour // ticks by hand
+	return EngineConfig{RED: red.DefaultConfig(), Sampling: sampling, Epoch: time.Hour}
+}
+
 // TestEngine_CrashRecovery: requests taken, some epochs sealed, then the process "dies"
 // (the engine is abandoned mid-epoch, nothing flushed). A new engine on the same store
 // recovers: every acknowledged span is stored once, RED counts each exactly once, and kept
 // traces are whole, as in a run without the crash.
 func TestEngine_CrashRecovery(t *testing.T) {
-	sampling := tailsample.DefaultConfig()
-	sampling.Baseline.Probability = 0.5
-	sampling.IdleTime, sampling.MaxWait = 50*time.Millisecond, time.Second
-	sampling.TickInterval = time.Hour // ticks by hand
-	cfg := EngineConfig{RED: red.DefaultConfig(), Sampling: sampling, Epoch: time.Hour}
+	cfg := halfSampledConfig()
 	reqs, total := requests(t, 2, 30, 256)
 
 	run := func(crash bool) decoded {
@@ -475,11 +481,7 @@ func TestEngine_FullIngestLogRecovers(t *testing.T) {
 // Traces stores after the receiver's check, and a request that does not decode is refused
 // with nothing of it journaled or counted.
 func TestEngine_TakeTracesReadsOnce(t *testing.T) {
-	sampling := tailsample.DefaultConfig()
-	sampling.Baseline.Probability = 0.5
-	sampling.IdleTime, sampling.MaxWait = 50*time.Millisecond, time.Second
-	sampling.TickInterval = time.Hour // ticks by hand
-	cfg := EngineConfig{RED: red.DefaultConfig(), Sampling: sampling, Epoch: time.Hour}
+	cfg := halfSampledConfig()
 	reqs, total := requests(t, 5, 20, 256)
 	run := func(take bool) decoded {
 		s := openStore(t, t.TempDir())
