@@ -6,7 +6,13 @@
 // histogram at the fixed scale model.LatencyScale: weir's ingest writes them into red_1m and
 // edges_1m; the weir_red connector turns them into delta exponential histograms
 // (MetricsOutput). Spans come as OTLP protobuf bytes (ConsumeWire, read with
-// internal/otlpwire) or as pdata (ConsumePdata); both count alike.
+// internal/otlpwire) or as pdata (ConsumePdata); both count alike. A caller that must read a
+// request whole before any of it counts stages it (ConsumeWireStaged, then Apply).
+//
+// The service graph pairs client and server halves of a call, waiting up to wait_time for
+// the other half; a client naming a peer that has not answered silent_peer_after calls in a
+// row is counted to that peer's virtual node at once (one call in 64 still waits, to notice
+// the peer answering).
 //
 // A span's weight is its adjusted count (1 unless something upstream sampled it), so counts
 // stay right when spans arrive already sampled.
