@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weirhq/weir/internal/chcluster"
-	"github.com/weirhq/weir/internal/testnet"
 )
 
 // The tests of weir on a ClickHouse cluster (issue 13): the cluster that
@@ -37,21 +34,11 @@ const spansPerRequest = 200
 // clusterHTTPEndpoints gives it all of them.
 func clusterEnv(t *testing.T, db *chcluster.DB) map[string]string {
 	t.Helper()
-	return map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":      "tcp://" + strings.Join(db.Endpoints(), ","),
-		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": db.Nodes[0].HTTP,
-		"WEIR_CLICKHOUSE_CLUSTER":       db.Cluster.Name,
-		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
-		"WEIR_METRICS_HOST":             "127.0.0.1",
-		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
-		"WEIR_SAMPLING_BASELINE":        "1",
-		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
-		"WEIR_LOG_LEVEL":                "warn",
-	}
+	return weirEnv(t, "tcp://"+strings.Join(db.Endpoints(), ","), db.Nodes[0].HTTP, db.Name, map[string]string{
+		"WEIR_CLICKHOUSE_CLUSTER":    db.Cluster.Name,
+		"WEIR_SAMPLING_BASELINE":     "1",
+		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsSink(t),
+	})
 }
 
 // clusterHTTPEndpoints is a --config over the shipped file that lists every server's HTTP

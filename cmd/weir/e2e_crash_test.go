@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weirhq/weir/internal/chtest"
-	"github.com/weirhq/weir/internal/testnet"
 )
 
 var (
@@ -185,22 +184,13 @@ func TestCrash_SIGKILLUnderLoad(t *testing.T) {
 func testCrash(t *testing.T, sampling string) {
 	bin := sharedWeirBinary(t)
 	db := chtest.New(t)
-	grpcAddr := testnet.FreeAddr(t)
-	env := map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":      chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": "http://" + chtest.HTTPAddr(),
-		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":       grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
-		"WEIR_METRICS_HOST":             "127.0.0.1",
-		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
-		"WEIR_SAMPLING_BASELINE":        sampling,
-		"WEIR_CLICKHOUSE_MAX_WAIT":      "200ms",
-		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
-		"WEIR_LOG_LEVEL":                "info",
-	}
+	env := weirEnv(t, chtest.Endpoint(), "http://"+chtest.HTTPAddr(), db.Name, map[string]string{
+		"WEIR_SAMPLING_BASELINE":     sampling,
+		"WEIR_CLICKHOUSE_MAX_WAIT":   "200ms",
+		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsSink(t),
+		"WEIR_LOG_LEVEL":             "info",
+	})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
 	w := startShipped(t, bin, env)
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -314,23 +304,13 @@ func TestMemory_FullLoadKeepAll(t *testing.T) {
 	const limitMiB = 256
 	bin := sharedWeirBinary(t)
 	db := chtest.New(t)
-	grpcAddr := testnet.FreeAddr(t)
-	env := map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":      chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": "http://" + chtest.HTTPAddr(),
-		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
-		"WEIR_OTLP_GRPC_ENDPOINT":       grpcAddr,
-		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
-		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
-		"WEIR_METRICS_HOST":             "127.0.0.1",
-		"WEIR_METRICS_PORT":             strconv.Itoa(testnet.FreePort(t)),
-		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
-		"WEIR_SAMPLING_BASELINE":        "1",
-		"WEIR_CLICKHOUSE_MAX_WAIT":      "200ms",
-		"WEIR_MEMORY_LIMIT_MIB":         strconv.Itoa(limitMiB),
-		"WEIR_SELF_METRICS_ENDPOINT":    selfMetricsSink(t),
-		"WEIR_LOG_LEVEL":                "warn",
-	}
+	env := weirEnv(t, chtest.Endpoint(), "http://"+chtest.HTTPAddr(), db.Name, map[string]string{
+		"WEIR_SAMPLING_BASELINE":     "1",
+		"WEIR_CLICKHOUSE_MAX_WAIT":   "200ms",
+		"WEIR_MEMORY_LIMIT_MIB":      strconv.Itoa(limitMiB),
+		"WEIR_SELF_METRICS_ENDPOINT": selfMetricsSink(t),
+	})
+	grpcAddr := env["WEIR_OTLP_GRPC_ENDPOINT"]
 	w := startShipped(t, bin, env)
 	// Requests built before the load, so the senders only send.
 	reqs := make([][]byte, 300)

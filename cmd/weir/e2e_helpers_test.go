@@ -177,16 +177,16 @@ func startWeir(t *testing.T, opt weirOptions) *weirUnderTest {
 	return w
 }
 
-// shippedConfig returns config/weir.yaml as it ships, pointed through its environment
-// variables at db, free ports and a queue directory of the test's own, with overrides
-// applied last. It sets the environment, so its caller cannot be parallel. The returned map
-// is the environment it set (e.g. env["WEIR_OTLP_GRPC_ENDPOINT"]).
-func shippedConfig(t *testing.T, db *chtest.DB, overrides map[string]string) (cfg string, env map[string]string) {
+// weirEnv is the environment that points config/weir.yaml at a ClickHouse (native
+// endpoints, an HTTP endpoint, a database) with free ports, a journal of the test's own and
+// warn-level logs; extra is set over it. env["WEIR_OTLP_GRPC_ENDPOINT"] is where weir takes
+// OTLP/gRPC.
+func weirEnv(t *testing.T, endpoint, httpEndpoint, database string, extra map[string]string) map[string]string {
 	t.Helper()
-	env = map[string]string{
-		"WEIR_CLICKHOUSE_ENDPOINT":      chtest.Endpoint(),
-		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": "http://" + chtest.HTTPAddr(),
-		"WEIR_CLICKHOUSE_DATABASE":      db.Name,
+	env := map[string]string{
+		"WEIR_CLICKHOUSE_ENDPOINT":      endpoint,
+		"WEIR_CLICKHOUSE_HTTP_ENDPOINT": httpEndpoint,
+		"WEIR_CLICKHOUSE_DATABASE":      database,
 		"WEIR_OTLP_GRPC_ENDPOINT":       testnet.FreeAddr(t),
 		"WEIR_OTLP_HTTP_ENDPOINT":       testnet.FreeAddr(t),
 		"WEIR_HEALTH_ENDPOINT":          testnet.FreeAddr(t),
@@ -195,9 +195,19 @@ func shippedConfig(t *testing.T, db *chtest.DB, overrides map[string]string) (cf
 		"WEIR_JOURNAL_DIR":              filepath.Join(t.TempDir(), "journal"),
 		"WEIR_LOG_LEVEL":                "warn",
 	}
-	for k, v := range overrides {
+	for k, v := range extra {
 		env[k] = v
 	}
+	return env
+}
+
+// shippedConfig returns config/weir.yaml as it ships, pointed through its environment
+// variables at db, free ports and a queue directory of the test's own, with overrides
+// applied last. It sets the environment, so its caller cannot be parallel. The returned map
+// is the environment it set (e.g. env["WEIR_OTLP_GRPC_ENDPOINT"]).
+func shippedConfig(t *testing.T, db *chtest.DB, overrides map[string]string) (cfg string, env map[string]string) {
+	t.Helper()
+	env = weirEnv(t, chtest.Endpoint(), "http://"+chtest.HTTPAddr(), db.Name, overrides)
 	for k, v := range env {
 		t.Setenv(k, v)
 	}

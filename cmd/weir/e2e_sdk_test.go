@@ -126,6 +126,8 @@ func TestSDK_TracesAndMetrics(t *testing.T) {
 			where := " WHERE ServiceName = '" + service + "'"
 			waitForCount(t, db, "SELECT count() FROM "+db.Table("metrics_sum")+where+" AND MetricName = 'requests'", 1, 30*time.Second)
 			assert.Equal(t, uint64(5), db.QueryUint64(t, "SELECT toUInt64(IntValue) FROM "+db.Table("metrics_sum")+where+" AND MetricName = 'requests' AND IsMonotonic = 1 AND AggregationTemporality = 2"))
+			// Each table's blocks go in INSERTs of their own: wait for the gauge's too.
+			waitForCount(t, db, "SELECT count() FROM "+db.Table("metrics_gauge")+where+" AND MetricName = 'inflight'", 1, 30*time.Second)
 			assert.Equal(t, uint64(14), db.QueryUint64(t, "SELECT toUInt64(argMax(IntValue, TimeUnixNano)) FROM "+db.Table("metrics_gauge")+where+" AND MetricName = 'inflight'"))
 			waitForCount(t, db, "SELECT count() FROM "+db.Table("metrics_histogram")+where, 1, 30*time.Second)
 			assert.Equal(t, uint64(5), db.QueryUint64(t, "SELECT Count FROM "+db.Table("metrics_histogram")+where))

@@ -158,9 +158,12 @@ func id8(b []byte) (id [8]byte) {
 }
 
 // AppendWire appends a span read by otlpwire. The caller checked sp.ValidIDs; service is the
-// resource's service.name (UnknownService without one). keep is nil for spans not kept by
-// weir's sampler.
+// resource's service.name, stored as UnknownService when nil (ServiceNameWire gives it).
+// keep is nil for spans not kept by weir's sampler.
 func (b *SpanBlock) AppendWire(res *otlpwire.Resource, service []byte, sc *otlpwire.Scope, sp *otlpwire.Span, keep *Keep) {
+	if service == nil {
+		service = unknownService
+	}
 	tid := id16(sp.TraceID)
 	b.head(sp.Start, sp.End, tid, id8(sp.SpanID), id8(sp.ParentSpanID))
 	b.service.appendBytes(service)

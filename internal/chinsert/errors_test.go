@@ -282,7 +282,7 @@ func TestRawQuery(t *testing.T) {
 func TestQuoteIdent(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()
-		assert.Equal(t, want, quoteIdent(in))
+		assert.Equal(t, want, QuoteIdent(in))
 	}
 	f("spans", "`spans`")
 	f("a`b", "`a\\`b`")

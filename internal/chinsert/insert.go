@@ -126,7 +126,7 @@ func (r *InsertRequest) rawQuery() (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("query=")
-	b.WriteString(url.QueryEscape("INSERT INTO " + quoteIdent(r.Database) + "." + quoteIdent(r.Table) + " FORMAT Native"))
+	b.WriteString(url.QueryEscape("INSERT INTO " + QuoteIdent(r.Database) + "." + QuoteIdent(r.Table) + " FORMAT Native"))
 	if r.QueryID != "" {
 		b.WriteString("&query_id=")
 		b.WriteString(url.QueryEscape(r.QueryID))
@@ -173,9 +173,9 @@ func isSettingName(s string) bool {
 	return true
 }
 
-// quoteIdent quotes a database or table name with backquotes, escaping backquotes and
+// QuoteIdent quotes a database or table name with backquotes, escaping backquotes and
 // backslashes as ClickHouse's lexer expects.
-func quoteIdent(s string) string {
+func QuoteIdent(s string) string {
 	if !strings.ContainsAny(s, "`\\") {
 		return "`" + s + "`"
 	}

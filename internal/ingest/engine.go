@@ -501,13 +501,9 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 	defer e.checkFull(b)
 	if withRED {
 		return e.red.ConsumeWireVisit(req, at, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
-			if !sp.ValidIDs() {
-				return
+			if sp.ValidIDs() {
+				b.AppendWire(res, svc, sc, sp, nil)
 			}
-			if svc == nil {
-				svc = unknownService
-			}
-			b.AppendWire(res, svc, sc, sp, nil)
 		})
 	}
 	r := &e.reader
@@ -524,8 +520,6 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 	}
 	return r.Err()
 }
-
-var unknownService = []byte(chblock.UnknownService)
 
 // keeper is the sampler's Output: kept spans go into the spans block, marked with their
 // trace's decision. It runs inside Consume or Tick, under the epoch lock.

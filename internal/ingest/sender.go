@@ -731,7 +731,7 @@ func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, bo
 		Compression: chinsertCompression(batch[0].compression), Settings: s.cfg.Settings,
 		// The same ID on every attempt: while an attempt whose answer was lost still runs on a
 		// server, that server refuses the next one (216) instead of storing the rows twice.
-		QueryID: "weir-" + strconv.FormatUint(batch[0].insertID, 16),
+		QueryID: queryID(batch[0].insertID),
 	})
 }
 
@@ -757,12 +757,16 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 	// out) may still run on the server: its rows are not there yet, and looking now would
 	// send them a second time as it commits. Every attempt carries the query ID of its
 	// first block; wait until none of these runs.
-	var qids strings.Builder
+	lo, hi := batch[0].minT, batch[0].maxT
+	var qids, ids strings.Builder
 	for i, q := range batch {
+		lo, hi = min(lo, q.minT), max(hi, q.maxT)
 		if i > 0 {
 			qids.WriteByte(',')
+			ids.WriteByte(',')
 		}
-		qids.WriteString("'weir-" + strconv.FormatUint(q.insertID, 16) + "'")
+		qids.WriteString("'" + queryID(q.insertID) + "'")
+		ids.WriteString(strconv.FormatUint(q.insertID, 10))
 	}
 	running, err := s.client.Query(ctx, "SELECT count() FROM system.processes WHERE query_id IN ("+qids.String()+") FORMAT TabSeparated")
 	if err != nil {
@@ -771,17 +775,8 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 	if n := strings.TrimSpace(string(running)); n != "0" {
 		return nil, fmt.Errorf("%w (%s)", errEarlierAttemptRuns, n)
 	}
-	lo, hi := batch[0].minT, batch[0].maxT
-	var ids strings.Builder
-	for i, q := range batch {
-		lo, hi = min(lo, q.minT), max(hi, q.maxT)
-		if i > 0 {
-			ids.WriteByte(',')
-		}
-		ids.WriteString(strconv.FormatUint(q.insertID, 10))
-	}
 	q := fmt.Sprintf("SELECT InsertId, count() FROM %s.%s WHERE Timestamp >= toDateTime(%d) AND Timestamp <= toDateTime(%d) "+
-		"AND InsertId IN (%s) GROUP BY InsertId FORMAT TabSeparated", quoteIdent(s.cfg.Database), quoteIdent(table), lo, hi, ids.String())
+		"AND InsertId IN (%s) GROUP BY InsertId FORMAT TabSeparated", chinsert.QuoteIdent(s.cfg.Database), chinsert.QuoteIdent(table), lo, hi, ids.String())
 	out, err := s.client.Query(ctx, q)
 	if err != nil {
 		return nil, err
@@ -818,10 +813,10 @@ func (s *Sender) check(ctx context.Context, table string, batch []*queued) ([]*q
 	return present, nil
 }
 
+// queryID is the query ID of an INSERT whose first block has insertID: the check looks for
+// it among the queries still running.
+func queryID(insertID uint64) string { return "weir-" + strconv.FormatUint(insertID, 16) }
+
 // errEarlierAttemptRuns: an INSERT of the same blocks still runs on the server; the check
 // is tried again after the usual retry wait.
 var errEarlierAttemptRuns = errors.New("an earlier attempt to insert these blocks still runs on the server")
-
-func quoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, "\\", "\\\\"), "`", "\\`") + "`"
-}

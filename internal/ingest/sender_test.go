@@ -80,6 +80,17 @@ func counts(t *testing.T, db *chtest.DB) tableCounts {
 	}
 }
 
+// storedOnce checks that db holds total spans, each once, each counted once in red_1m, and
+// returns the counts.
+func storedOnce(t *testing.T, db *chtest.DB, total int) tableCounts {
+	t.Helper()
+	got := counts(t, db)
+	assert.Equal(t, uint64(total), got.spans)
+	assert.Equal(t, uint64(total), got.uniqSpans, "no span stored twice")
+	assert.Equal(t, uint64(total), got.requests, "red_1m")
+	return got
+}
+
 // The engine's blocks reach ClickHouse: every span stored once, counted once in red_1m,
 // indexed once; the blocks log is truncated behind the sender.
 func TestSender_EngineToClickHouse(t *testing.T) {
@@ -95,10 +106,7 @@ func TestSender_EngineToClickHouse(t *testing.T) {
 	require.NoError(t, e.Shutdown(context.Background()))
 	drain(t, snd, 30*time.Second)
 
-	got := counts(t, db)
-	assert.Equal(t, uint64(total), got.spans)
-	assert.Equal(t, uint64(total), got.uniqSpans)
-	assert.Equal(t, uint64(total), got.requests, "red_1m")
+	got := storedOnce(t, db, total)
 	assert.Equal(t, uint64(total), got.indexed, "trace_index")
 	assert.Less(t, s.Blocks.Size(), int64(1<<20), "the blocks log is truncated behind the sender")
 }
@@ -142,10 +150,7 @@ func TestSender_OutageAndHang(t *testing.T) {
 	assert.Less(t, peak, base+20, "goroutines while ClickHouse hangs: %d, before %d; at the peak:\n%s", peak, base, dump)
 	require.NoError(t, e.Shutdown(context.Background()))
 	drain(t, snd, 30*time.Second)
-	got := counts(t, db)
-	assert.Equal(t, uint64(total), got.spans)
-	assert.Equal(t, uint64(total), got.uniqSpans, "no span stored twice")
-	assert.Equal(t, uint64(total), got.requests, "red_1m")
+	storedOnce(t, db, total)
 }
 
 // TestSender_AuthFailureKeepsBlocks: when ClickHouse refuses weir's credentials (a password
@@ -185,10 +190,7 @@ func TestSender_AuthFailureKeepsBlocks(t *testing.T) {
 	defer s.Close()
 	snd = startSender(t, s, newClient(t, chtest.HTTPAddr(), 30*time.Second), db.Name, nil)
 	drain(t, snd, 30*time.Second)
-	got := counts(t, db)
-	assert.Equal(t, uint64(total), got.spans)
-	assert.Equal(t, uint64(total), got.uniqSpans, "no span stored twice")
-	assert.Equal(t, uint64(total), got.requests, "red_1m")
+	storedOnce(t, db, total)
 }
 
 // A block whose INSERT went in but whose SENT record was not written (the process died in

@@ -193,24 +193,7 @@ func (g *graph) add(sp *span, service string, now time.Time, p *peer, peerType s
 	}
 	// Half edges that waited wait_time are settled as new ones come, a few at a time, so that
 	// pending stays near rate x wait_time between flushes; max_pending evicts only beyond that.
-	for settled := 0; settled < 4 && g.head < len(g.order); {
-		r := g.order[g.head]
-		if !r.live() {
-			g.order[g.head] = orderRef{}
-			g.head++
-			continue
-		}
-		if now.Sub(r.h.arrived) < g.cfg.WaitTime {
-			break
-		}
-		g.expireOne(true)
-		settled++
-	}
-	if g.head > 4096 && g.head > len(g.order)/2 {
-		n := copy(g.order, g.order[g.head:])
-		clear(g.order[n:])
-		g.order, g.head = g.order[:n], 0
-	}
+	g.settle(now, false, 4, 4096)
 	for len(g.pending) >= g.cfg.MaxPending {
 		g.evicted++
 		g.expireOne(false)
@@ -245,25 +228,8 @@ func (g *graph) edgeFor(k edgeKey) *hist {
 
 // expire settles half edges that waited wait_time (all of them when final): a client with a
 // peer attribute becomes an edge to a virtual node, anything else is counted unpaired.
-func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry) {
-	for g.head < len(g.order) {
-		r := g.order[g.head]
-		if !r.live() {
-			g.order[g.head] = orderRef{}
-			g.head++
-			continue
-		}
-		waited := now.Sub(r.h.arrived) >= g.cfg.WaitTime
-		if !final && !waited {
-			break
-		}
-		g.expireOne(waited)
-	}
-	if g.head > 1024 && g.head > len(g.order)/2 {
-		n := copy(g.order, g.order[g.head:])
-		clear(g.order[n:])
-		g.order, g.head = g.order[:n], 0
-	}
+func (g *graph) expire(now time.Time, final bool, tel *telemetry) {
+	g.settle(now, final, -1, 1024)
 	// Drop the free halves no half edge needed since the last expire (after a burst), all
 	// but a few: they are at the bottom of the stack.
 	if g.unpairedClient > 0 {
@@ -282,6 +248,31 @@ func (g *graph) expire(now time.Time, final bool, virt []string, tel *telemetry)
 		g.free = g.free[:n]
 	}
 	g.freeLow = len(g.free)
+}
+
+// settle expires, oldest first, up to limit (all when negative) half edges that waited
+// wait_time, or every one when final, then drops the order's settled front once more than
+// compactAt entries and half of it are.
+func (g *graph) settle(now time.Time, final bool, limit, compactAt int) {
+	for settled := 0; (limit < 0 || settled < limit) && g.head < len(g.order); {
+		r := g.order[g.head]
+		if !r.live() {
+			g.order[g.head] = orderRef{}
+			g.head++
+			continue
+		}
+		waited := now.Sub(r.h.arrived) >= g.cfg.WaitTime
+		if !final && !waited {
+			break
+		}
+		g.expireOne(waited)
+		settled++
+	}
+	if g.head > compactAt && g.head > len(g.order)/2 {
+		n := copy(g.order, g.order[g.head:])
+		clear(g.order[n:])
+		g.order, g.head = g.order[:n], 0
+	}
 }
 
 // newHalf is a zero half, reused if one is free.

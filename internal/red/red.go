@@ -505,7 +505,7 @@ func (a *Aggregator) Flush(now time.Time, final bool, out Output) int {
 	clear(a.aggs)
 	a.aggGen++
 	if a.graph != nil {
-		a.graph.expire(now, final, a.cfg.ServiceGraph.VirtualNodeAttributes, a.tel)
+		a.graph.expire(now, final, a.tel)
 		rows += a.graph.emit(out, &hist)
 	}
 	a.expireSeries(now)

@@ -358,8 +358,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 func (ts *Sampler) remember(id pcommon.TraceID, d decision) {
 	var enc [10]byte
 	e := d.encode(enc[:0])
-	ts.cache.Set(id[:], e)
-	ts.remembered.Add(1)
+	ts.setCached(id[:], e)
 	if ts.logDecisions {
 		ts.decisions = append(ts.decisions, id[:]...)
 		ts.decisions = append(ts.decisions, e...)
@@ -394,10 +393,15 @@ func (ts *Sampler) LoadDecisions(b []byte) error {
 		if _, ok := decodeDecision(b[16:DecisionRecordSize]); !ok {
 			return errors.New("tail sampler: a logged decision does not decode")
 		}
-		ts.cache.Set(b[:16], b[16:DecisionRecordSize])
-		ts.remembered.Add(1)
+		ts.setCached(b[:16], b[16:DecisionRecordSize])
 	}
 	return nil
+}
+
+// setCached puts a trace's encoded decision in the cache later spans look in.
+func (ts *Sampler) setCached(id, enc []byte) {
+	ts.cache.Set(id, enc)
+	ts.remembered.Add(1)
 }
 
 // DecisionRecordSize is the size of one logged decision.
