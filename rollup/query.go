@@ -271,7 +271,7 @@ func PlanQuery(database string, q Query, avail Availability) (QueryPlan, error) 
 	tiers := sig.chain(q.GroupBy, q.filtered())
 	reads := planReads(tiers, q.From, q.To, q.Step, avail)
 	plan := QueryPlan{Query: q, Reads: reads}
-	plan.SQL, plan.Args = buildSQL(database, q, sig, tiers, reads, "")
+	plan.SQL, plan.Args = buildSQL(database, q, sig, tiers, reads)
 	return plan, nil
 }
 
@@ -462,10 +462,9 @@ func anys[T any](vals []T) []any {
 	return out
 }
 
-// buildSQL writes the SELECT over reads of tiers, with extra (an expression AS an alias, or
-// "") as its last column. Filter values go in as ? placeholders; times and the step are
-// integers the code computed.
-func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, reads []Read, extra string) (string, []any) {
+// buildSQL writes the SELECT over reads of tiers. Filter values go in as ? placeholders;
+// times and the step are integers the code computed.
+func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, reads []Read) (string, []any) {
 	values := q.filterValues()
 	var filter []string
 	var filterArgs []any
@@ -484,7 +483,7 @@ func buildSQL(database string, q Query, sig signalTiers, tiers []queryTier, read
 		args = append(args, filterArgs...)
 	}
 	sel := selection{sig: sig, groupBy: q.GroupBy, step: strconv.FormatInt(int64(q.Step/time.Second), 10),
-		filter: filter, quantiles: q.Quantiles, extra: extra}
+		filter: filter, quantiles: q.Quantiles}
 	if disjoint(reads, q.Step) {
 		return sel.disjointSQL(sources, q.Step), args
 	}
@@ -521,15 +520,6 @@ type selection struct {
 	step      string
 	filter    []string
 	quantiles []float64
-	extra     string // a last column of the outermost SELECT ("": none)
-}
-
-// withExtra is cols followed by the extra column, if any.
-func (s selection) withExtra(cols string) string {
-	if s.extra == "" {
-		return cols
-	}
-	return cols + ",\n       " + s.extra
 }
 
 func (s selection) grouped() []seriesColumn {
@@ -639,7 +629,7 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 	var b strings.Builder
 	indent := "    "
 	if len(sources) > 1 {
-		b.WriteString(s.withExtra("SELECT *") + "\nFROM (")
+		b.WriteString("SELECT *\nFROM (")
 	} else {
 		indent = "" // one source: its SELECT is the query
 	}
@@ -669,7 +659,7 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 				s.latency("sum(ZeroCount)", "arrayReduce('min', ("+downscaledSumMap+" AS m).1)", sparseFromFirstSQL("m"))
 		}
 		if indent == "" {
-			cols = s.withExtra(strings.ReplaceAll(cols, "\n    ", "\n"))
+			cols = strings.ReplaceAll(cols, "\n    ", "\n")
 		}
 		b.WriteString(cols + "\n" + indent + "FROM " + src.table + strings.Replace(s.where(src), "\n    ", "\n"+indent, 1))
 		if !groupsByRow {
@@ -694,9 +684,9 @@ func (s selection) disjointSQL(sources []source, step time.Duration) string {
 // several times faster.
 func (s selection) mergedSQL(sources []source) string {
 	var b strings.Builder
-	b.WriteString(s.withExtra("SELECT "+s.head(false)+
-		",\n       sum(n) AS "+s.sig.countName+", sum(e) AS errors, sum(ds) AS duration_sum_nano, sum(zc) AS zero_count,\n       "+
-		strings.ReplaceAll(s.trimmed("zero_count", "sumForEach(counts)"), "\n           ", "\n       ")) + "\nFROM (")
+	b.WriteString("SELECT " + s.head(false) +
+		",\n       sum(n) AS " + s.sig.countName + ", sum(e) AS errors, sum(ds) AS duration_sum_nano, sum(zc) AS zero_count,\n       " +
+		strings.ReplaceAll(s.trimmed("zero_count", "sumForEach(counts)"), "\n           ", "\n       ") + "\nFROM (")
 	for i, src := range sources {
 		if i > 0 {
 			b.WriteString("\n    UNION ALL")

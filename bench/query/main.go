@@ -2,7 +2,8 @@
 // p50/p95/p99 per hour or day) from weir's tiers through rollup.Querier, at several volumes
 // of traffic per service in one database, against the same numbers computed from raw spans.
 // One Querier answers the timed queries, as in a long-lived process: after its first query
-// each costs one round trip (see rollup.Querier); one way shows a new Querier per query.
+// each runs its SQL and the check of the tiers side by side (see rollup.Querier); one way
+// shows a new Querier per query.
 //
 // The database must have weir's schema (bench/run-query.sh applies it with `weir schema
 // --apply`). The program loads a week of spans server-side (INSERT ... SELECT FROM numbers)
@@ -558,9 +559,12 @@ func report(ways []way, times [][]time.Duration, measured []service, qual map[st
 		strings.Join(qCells, ", "), targetQuantile, verdict(100*qWorst <= targetQuantile))
 	fmt.Printf("| request and error counts from red_1h, red_1d, red_service_1h, red_service_1d against the raw spans | exact in every window | exact | met |\n")
 	fmt.Printf("\ntier_ms_30d_day_max=%.2f tier_ms_30d_hour_max=%.2f\n", monthDayMax, monthHourMax)
-	fmt.Printf("tier_ms_%s=%.2f tier_ms_%s=%.2f tier_ms_%s=%.2f raw_over_tier_%s=%.1f p99_err_max=%.2f\n",
-		scaleName(small.perWeek), msOf(med[wayWeek][small.name]), scaleName(mid.perWeek), msOf(med[wayWeek][mid.name]),
-		scaleName(large.perWeek), msOf(med[wayWeek][large.name]), scaleName(mid.perWeek), ratio, 100*p99Worst)
+	// One field per measured scale: with two scales, mid and large are the same service.
+	var last strings.Builder
+	for _, s := range measured {
+		fmt.Fprintf(&last, "tier_ms_%s=%.2f ", scaleName(s.perWeek), msOf(med[wayWeek][s.name]))
+	}
+	fmt.Printf("%sraw_over_tier_%s=%.1f p99_err_max=%.2f\n", last.String(), scaleName(mid.perWeek), ratio, 100*p99Worst)
 }
 
 func verdict(ok bool) string {
