@@ -66,6 +66,10 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 	r.Reset(req)
 	n := 0
 	var c MetricContext
+	// Declared once: the stage takes their addresses through an interface, so they live on
+	// the heap, and inside the loop they would cost two allocations per point.
+	var series uint64
+	var temporality int32
 	for r.NextResource() {
 		c.Resource = r.Resource()
 		var ok bool
@@ -91,7 +95,7 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 					p := r.Point()
 					var ph uint64
 					ph, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
-					series, temporality := model.Mix(seed, ph), m.Temporality
+					series, temporality = model.Mix(seed, ph), m.Temporality
 					if stage != nil && !stage.Point(&c, p, &series, &temporality, at) {
 						continue
 					}

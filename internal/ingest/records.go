@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/weirhq/weir/internal/journal"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/weirhq/weir/internal/journal"
 )
 
 // Record types. ingest/ holds requests and checkpoints; blocks/ holds blocks and markers.

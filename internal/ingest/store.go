@@ -12,8 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weirhq/weir/internal/journal"
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/weirhq/weir/internal/journal"
 )
 
 // StoreOptions configure a Store.

@@ -1,8 +1,9 @@
 package otlpwire
 
 import (
-	"github.com/weirhq/weir/internal/anyvalue"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weirhq/weir/internal/anyvalue"
 )
 
 // Field numbers of opentelemetry.proto.trace.v1 and .resource.v1 / .common.v1.

@@ -37,7 +37,8 @@ type ServiceGraphConfig struct {
 	// (a database, a cache, an external API), tried in order.
 	VirtualNodeAttributes []string `mapstructure:"virtual_node_attributes"`
 	// SilentPeerAfter: once this many client spans in a row naming the same peer (a value of
-	// VirtualNodeAttributes) found no server span, the peer is taken as sending no spans and
+	// VirtualNodeAttributes) found no server span (in wait_time, or before MaxPending evicted
+	// them), the peer is taken as sending no spans and
 	// its calls become edges to its virtual node as they arrive, without waiting wait_time;
 	// one call in 64 still waits, and a pairing (or a server span of a service of that name)
 	// ends it. 0 makes every client span wait.

@@ -195,8 +195,13 @@ func (g *graph) add(sp *span, service string, now time.Time, p *peer, peerType s
 	// pending stays near rate x wait_time between flushes; max_pending evicts only beyond that.
 	g.settle(now, false, 4, 4096)
 	for len(g.pending) >= g.cfg.MaxPending {
+		// An evicted client half with a peer becomes the same virtual edge that a silent
+		// peer's call does, so it counts as unanswered: at the rates that fill pending (a
+		// client span rate over max_pending / wait_time, 50k/s by default) no half lives
+		// wait_time, and without this no peer would turn silent exactly when the pending
+		// map costs most (at 500k spans/s it was most of RED's CPU).
 		g.evicted++
-		g.expireOne(false)
+		g.expireOne(true)
 	}
 	hp := g.newHalf()
 	h.gen = hp.gen
@@ -294,10 +299,10 @@ func (g *graph) release(h *half) {
 	g.free = append(g.free, h)
 }
 
-// expireOne settles the oldest half edge. waited: it waited wait_time for its other half,
-// and a client's peer counts it as unanswered (one settled early, at max_pending or at
-// shutdown, tells nothing of the peer).
-func (g *graph) expireOne(waited bool) {
+// expireOne settles the oldest half edge. unanswered: it waited wait_time for its other
+// half, or was evicted at max_pending, and a client's peer counts it as unanswered (one
+// settled at shutdown tells nothing of the peer).
+func (g *graph) expireOne(unanswered bool) {
 	for g.head < len(g.order) {
 		r := g.order[g.head]
 		g.order[g.head] = orderRef{}
@@ -313,7 +318,7 @@ func (g *graph) expireOne(waited bool) {
 		}
 		switch {
 		case h.isClient && h.peer != nil:
-			if waited {
+			if unanswered {
 				h.peer.unanswered++
 			}
 			g.record(h, h.peer.name, h.peerType, h.failed)
