@@ -2,10 +2,12 @@ package rollup
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,11 +340,26 @@ func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, 
 }
 
 // partitionIDs is the set of partition IDs of table's active parts at s (its local table on
-// a shard).
+// a shard), without those holding a part short of marks for the table's granularity: weir
+// before 2026-12-07 swapped parts written at 8192 rows a mark into the per-service tiers (256
+// a mark), whose readers then skip every row past a part's first 256 (createStaging). Left
+// out, such a partition is rebuilt from its source on the next run, whatever its range.
 func (j *Job) partitionIDs(ctx context.Context, s site, table string) (map[string]bool, error) {
+	var engine string
+	switch err := s.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
+		j.Database, table+s.local).Scan(&engine); {
+	case errors.Is(err, sql.ErrNoRows):
+		return map[string]bool{}, nil // no such table: no parts
+	case err != nil:
+		return nil, fmt.Errorf("read the engine of %s: %w", table, err)
+	}
+	granularity := uint64(8192) // 18.16's default
+	if m := granularityRe.FindStringSubmatch(engine); m != nil {
+		granularity, _ = strconv.ParseUint(m[1], 10, 64)
+	}
 	rows, err := s.conn.Query(ctx,
-		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND active AND table = ?",
-		j.Database, table+s.local)
+		"SELECT partition_id, max(rows > marks * ?) FROM system.parts WHERE database = ? AND active AND table = ? GROUP BY partition_id",
+		granularity, j.Database, table+s.local)
 	if err != nil {
 		return nil, err
 	}
@@ -350,13 +367,18 @@ func (j *Job) partitionIDs(ctx context.Context, s site, table string) (map[strin
 	out := map[string]bool{}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var short uint8
+		if err := rows.Scan(&id, &short); err != nil {
 			return nil, err
 		}
-		out[id] = true
+		if short == 0 {
+			out[id] = true
+		}
 	}
 	return out, rows.Err()
 }
+
+var granularityRe = regexp.MustCompile(`\bindex_granularity = (\d+)`)
 
 // rebuild fills the staging table with partition id's new contents and swaps it in. It
 // reports false when the source has no rows in the partition's closed windows: then the

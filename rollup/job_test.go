@@ -732,3 +732,45 @@ func TestJob_FillsServiceTiersFromHistory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rep.Partitions)
 }
+
+// A staging table has its tier's settings: the per-service tiers have 256 rows a mark, and a
+// part written at 8192 and swapped in lost every row past its first 256 to readers (18.16
+// keeps no granularity in a part). 12 services make 288 rows in a day of red_service_1h.
+func TestJob_ServiceTierPartitionsOver256Rows(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	day := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	var hours []tierRow
+	var requests uint64
+	for s := range 12 {
+		for h := range 24 {
+			r := tierRow{ts: day.Add(time.Duration(h) * time.Hour), series: []any{fmt.Sprintf("svc-%02d", s), "GET /", uint8(2), uint8(0), []string{}, []string{}},
+				count: uint64(1 + s + h), durSum: 1e6, idx: []int32{600}, counts: []uint64{uint64(1 + s + h)}}
+			requests += r.count
+			hours = append(hours, r)
+		}
+	}
+	insertRows(t, db, TableRED1h, redFamily, hours)
+	job := &Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return day.Add(25 * time.Hour) }}
+	_, err = job.Run(ctx, day, day.Add(24*time.Hour))
+	require.NoError(t, err)
+	table := db.Table(TableREDService1h)
+	assert.Equal(t, uint64(12*24), db.QueryUint64(t, "SELECT count() FROM "+table), "every row is read")
+	assert.Equal(t, requests, db.QueryUint64(t, "SELECT sum(Requests) FROM "+table))
+	assert.Equal(t, uint64(12), db.QueryUint64(t, "SELECT uniqExact(ServiceName) FROM "+table))
+
+	// A partition swapped in as weir did before: written at 8192 rows a mark. The next run
+	// rebuilds it, though its range is another day.
+	db.Exec(t, "CREATE TABLE "+table+"_old AS "+table+" ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, Timestamp)")
+	db.Exec(t, "INSERT INTO "+table+"_old SELECT * FROM "+table)
+	db.Exec(t, "ALTER TABLE "+table+" REPLACE PARTITION ID '20240301' FROM "+table+"_old")
+	require.Equal(t, uint64(256), db.QueryUint64(t, "SELECT count() FROM "+table), "the old way loses rows")
+	rep, err := job.Run(ctx, day.Add(-48*time.Hour), day.Add(-24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"red_service_1h/20240301"}, partitionIDs(rep))
+	assert.Equal(t, uint64(12*24), db.QueryUint64(t, "SELECT count() FROM "+table), "rebuilt")
+	assert.Equal(t, requests, db.QueryUint64(t, "SELECT sum(Requests) FROM "+table))
+}

@@ -226,9 +226,9 @@ func utcDay(t time.Time) time.Time {
 // its ZooKeeper path and fail ("replica already exists"); a staging table belongs to one
 // server, and REPLACE PARTITION into a replicated table replicates the result.
 func createStaging(ctx context.Context, conn driver.Conn, staging, db, table string) error {
-	var engine, partitionKey, sortingKey string
-	if err := conn.QueryRow(ctx, "SELECT engine, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?",
-		db, table).Scan(&engine, &partitionKey, &sortingKey); err != nil {
+	var engine, engineFull, partitionKey, sortingKey string
+	if err := conn.QueryRow(ctx, "SELECT engine, engine_full, partition_key, sorting_key FROM system.tables WHERE database = ? AND name = ?",
+		db, table).Scan(&engine, &engineFull, &partitionKey, &sortingKey); err != nil {
 		return fmt.Errorf("read the engine of %s.%s (is the schema up to date? weir schema --apply): %w", db, table, err)
 	}
 	switch engine = strings.TrimPrefix(engine, "Replicated"); engine {
@@ -245,6 +245,12 @@ func createStaging(ctx context.Context, conn driver.Conn, staging, db, table str
 		sortingKey = "tuple()"
 	}
 	ddl += " ORDER BY (" + sortingKey + ")"
+	// The table's settings too: 18.16 keeps no granularity in a part, so a part written with
+	// 8192 rows a mark and swapped into a table of 256 (the per-service tiers) is read 256
+	// rows a mark, and every row past a part's first 256 is lost to readers.
+	if i := strings.LastIndex(engineFull, " SETTINGS "); i >= 0 {
+		ddl += engineFull[i:]
+	}
 	if err := conn.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("create staging table %s for %s.%s: %w", staging, db, table, err)
 	}
