@@ -159,11 +159,12 @@ func (s *Stages) deltaExp(st *stream, p *otlpwire.Point) (bool, string) {
 		s.remember(st, otlpwire.MetricExponentialHistogram, p)
 		return false, ReasonReset
 	}
-	// The previous point brought to this one's zero threshold and scale, on copies: the state
-	// becomes this point whatever comes of it.
+	// The previous point brought to this one's zero threshold and scale. Views of the state,
+	// not copies: trimZeros only reslices, coarsen makes new counts, and the state is
+	// overwritten by this point only after the differences are taken.
 	prevZero := prev.zeroCount
-	pos := buckets{prev.pos.offset, slices.Clone(prev.pos.counts)}
-	neg := buckets{prev.neg.offset, slices.Clone(prev.neg.counts)}
+	pos := buckets{prev.pos.offset, prev.pos.counts}
+	neg := buckets{prev.neg.offset, prev.neg.counts}
 	if p.ZeroThreshold > prev.zeroThreshold {
 		factor := math.Ldexp(math.Log2E, int(prev.scale))
 		threshold := int32(math.Ceil(math.Log(p.ZeroThreshold)*factor) - 1)
@@ -175,12 +176,13 @@ func (s *Stages) deltaExp(st *stream, p *otlpwire.Point) (bool, string) {
 		pos, neg = pos.coarsen(lost), neg.coarsen(lost)
 	}
 	cur := buckets{p.PositiveOffset, p.PositiveBucketCounts}
-	dpos, reset := cur.diff(&pos)
+	dpos, reset := cur.diff(&pos, s.dpos[:0])
 	var dneg buckets
 	if !reset {
 		cur = buckets{p.NegativeOffset, p.NegativeBucketCounts}
-		dneg, reset = cur.diff(&neg)
+		dneg, reset = cur.diff(&neg, s.dneg[:0])
 	}
+	s.dpos, s.dneg = dpos.counts, dneg.counts // reused by the next point
 	if reset {
 		s.remember(st, otlpwire.MetricExponentialHistogram, p)
 		return false, ReasonReset
@@ -243,8 +245,10 @@ func (b *buckets) trimZeros(threshold int32) uint64 {
 	return zero
 }
 
-// diff is b minus old bucket by bucket; reset when any bucket went down.
-func (b buckets) diff(old *buckets) (out buckets, reset bool) {
+// diff is b minus old bucket by bucket, its counts appended to dst (empty); reset when any
+// bucket went down.
+func (b buckets) diff(old *buckets, dst []uint64) (out buckets, reset bool) {
+	out.counts = dst
 	if b.offset > old.offset {
 		pre := min(int(b.offset-old.offset), len(old.counts))
 		for _, c := range old.counts[:pre] {
@@ -266,7 +270,7 @@ func (b buckets) diff(old *buckets) (out buckets, reset bool) {
 		if c == oc || c == 0 {
 			continue
 		}
-		if out.counts == nil {
+		if len(out.counts) == 0 {
 			out.offset = int32(bucket)
 		} else {
 			next := int(out.offset) + len(out.counts)

@@ -80,6 +80,8 @@ type Stages struct {
 	counts  Counts
 	overKV  [1]otlpwire.KV
 	sweptAt int64
+	// An exponential histogram point's bucket differences, before they are copied into it.
+	dpos, dneg []uint64
 
 	// Of the metric whose points come next (Metric).
 	convert  bool   // its points are converted to deltas
