@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -9,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weirhq/weir/internal/model"
@@ -33,6 +36,9 @@ type Querier struct {
 	mu    sync.Mutex
 	seen  map[seenKey]seenTiers  // what the last Availability of a signal read
 	parts map[string]partsSource // where the tiers' parts are listed, by database
+	// plain: the server refused querySettings (a user with readonly = 1 may change no
+	// setting), so Rows runs the plans' SQL as it is.
+	plain atomic.Bool
 }
 
 type seenKey struct {
@@ -271,9 +277,24 @@ func (q *Querier) plan(qr Query, av Availability) (QueryPlan, error) {
 // replace the caller's.
 const querySettings = "\nSETTINGS use_uncompressed_cache = 1"
 
+// codeReadonly is ClickHouse's READONLY: the user may not change settings.
+const codeReadonly = 164
+
 // Rows runs a plan and returns its rows.
 func (q *Querier) Rows(ctx context.Context, p QueryPlan) ([]Row, error) {
-	rows, err := q.Conn.Query(ctx, p.SQL+querySettings, p.Args...)
+	plain := q.plain.Load()
+	var rows driver.Rows
+	var err error
+	if !plain {
+		rows, err = q.Conn.Query(ctx, p.SQL+querySettings, p.Args...)
+		var ex *clickhouse.Exception
+		if plain = errors.As(err, &ex) && ex.Code == codeReadonly; plain {
+			q.plain.Store(true)
+		}
+	}
+	if plain {
+		rows, err = q.Conn.Query(ctx, p.SQL, p.Args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", p.Query.Signal, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -465,4 +466,31 @@ func TestQuerier_PlansWithWhatItSawAndChecks(t *testing.T) {
 		db.Exec(t, "ALTER TABLE "+db.Table(table)+" DROP PARTITION ID '20240301'")
 	}
 	check("a day dropped: the tiers again", 3, "red_1m [2024-03-01T00:00:00Z, 2024-03-02T00:00:00Z) + red_service_1h [2024-03-02T00:00:00Z, 2024-03-04T07:00:00Z) + red_1m [2024-03-04T07:00:00Z, 2024-03-05T00:00:00Z)")
+}
+
+// A user with readonly = 1 may change no setting: the Querier then runs its SQL without its
+// SETTINGS clause, and answers the same.
+func TestQuerier_ReadonlyUser(t *testing.T) {
+	t.Parallel()
+	db := chtest.New(t)
+	ctx := testContext(t)
+	_, err := Migrate(ctx, db.Conn, db.Name, 0)
+	require.NoError(t, err)
+	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(24 * time.Hour)
+	red := genRows(rand.New(rand.NewPCG(3, 4)), redSeries, start, end)
+	insertRows(t, db, TableRED1m, redFamily, red)
+	q := Query{Signal: SignalRED, From: start, To: end, Step: time.Hour, GroupBy: []string{GroupService}}
+	want, err := (&Querier{Conn: db.Conn, Database: db.Name}).Query(ctx, q)
+	require.NoError(t, err)
+	require.NotEmpty(t, want.Rows)
+
+	readonly := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"readonly": 1}))
+	querier := &Querier{Conn: db.Conn, Database: db.Name}
+	for range 2 { // the first finds out, the second knows
+		got, err := querier.Query(readonly, q)
+		require.NoError(t, err)
+		assert.Equal(t, rowMap(want.Rows), rowMap(got.Rows))
+	}
+	assert.True(t, querier.plain.Load())
 }
