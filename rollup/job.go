@@ -309,11 +309,11 @@ func (j *Job) rollupTier(ctx context.Context, s site, tier rollupTier, loc *time
 // least as long as its source, as DefaultRetention does; otherwise the job would build again
 // what retention dropped.
 func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, loc *time.Location, from, to, closedEnd time.Time) ([]string, error) {
-	sourceIDs, err := j.partitionIDs(ctx, s, tier.source)
+	sourceIDs, err := j.partitionIDs(ctx, s, tier.source, false)
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: list partitions of %s: %w", tier.table, tier.source, err)
 	}
-	have, err := j.partitionIDs(ctx, s, tier.table)
+	have, err := j.partitionIDs(ctx, s, tier.table, true)
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: list partitions: %w", tier.table, err)
 	}
@@ -340,26 +340,31 @@ func (j *Job) candidatePartitions(ctx context.Context, s site, tier rollupTier, 
 }
 
 // partitionIDs is the set of partition IDs of table's active parts at s (its local table on
-// a shard), without those holding a part short of marks for the table's granularity: weir
-// before 2026-12-07 swapped parts written at 8192 rows a mark into the per-service tiers (256
-// a mark), whose readers then skip every row past a part's first 256 (createStaging). Left
-// out, such a partition is rebuilt from its source on the next run, whatever its range.
-func (j *Job) partitionIDs(ctx context.Context, s site, table string) (map[string]bool, error) {
-	var engine string
-	switch err := s.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
-		j.Database, table+s.local).Scan(&engine); {
-	case errors.Is(err, sql.ErrNoRows):
-		return map[string]bool{}, nil // no such table: no parts
-	case err != nil:
-		return nil, fmt.Errorf("read the engine of %s: %w", table, err)
-	}
-	granularity := uint64(8192) // 18.16's default
-	if m := granularityRe.FindStringSubmatch(engine); m != nil {
-		granularity, _ = strconv.ParseUint(m[1], 10, 64)
+// a shard). With dropShort (a tier, not a source) it leaves out those holding a part short of
+// marks for the table's granularity: weir before 2026-12-07 swapped parts written at 8192 rows
+// a mark into the per-service tiers (256 a mark), whose readers then skip every row past a
+// part's first 256 (createStaging). Left out, such a partition is rebuilt from its source on
+// the next run, whatever its range.
+func (j *Job) partitionIDs(ctx context.Context, s site, table string, dropShort bool) (map[string]bool, error) {
+	short := "0" // whether a partition holds a short part
+	if dropShort {
+		var engine string
+		switch err := s.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
+			j.Database, table+s.local).Scan(&engine); {
+		case errors.Is(err, sql.ErrNoRows):
+			return map[string]bool{}, nil // no such table: no parts
+		case err != nil:
+			return nil, fmt.Errorf("read the engine of %s: %w", table, err)
+		}
+		granularity := "8192" // 18.16's default
+		if m := granularityRe.FindStringSubmatch(engine); m != nil {
+			granularity = m[1] // digits only
+		}
+		short = "max(rows > marks * " + granularity + ")"
 	}
 	rows, err := s.conn.Query(ctx,
-		"SELECT partition_id, max(rows > marks * ?) FROM system.parts WHERE database = ? AND active AND table = ? GROUP BY partition_id",
-		granularity, j.Database, table+s.local)
+		"SELECT partition_id, "+short+" FROM system.parts WHERE database = ? AND active AND table = ? GROUP BY partition_id",
+		j.Database, table+s.local)
 	if err != nil {
 		return nil, err
 	}

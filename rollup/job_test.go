@@ -738,10 +738,8 @@ func TestJob_FillsServiceTiersFromHistory(t *testing.T) {
 // keeps no granularity in a part). 12 services make 288 rows in a day of red_service_1h.
 func TestJob_ServiceTierPartitionsOver256Rows(t *testing.T) {
 	t.Parallel()
-	db := chtest.New(t)
+	db := migratedDB(t)
 	ctx := testContext(t)
-	_, err := Migrate(ctx, db.Conn, db.Name, 0)
-	require.NoError(t, err)
 	day := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 	var hours []tierRow
 	var requests uint64
@@ -755,7 +753,7 @@ func TestJob_ServiceTierPartitionsOver256Rows(t *testing.T) {
 	}
 	insertRows(t, db, TableRED1h, redFamily, hours)
 	job := &Job{Conn: db.Conn, Database: db.Name, Now: func() time.Time { return day.Add(25 * time.Hour) }}
-	_, err = job.Run(ctx, day, day.Add(24*time.Hour))
+	_, err := job.Run(ctx, day, day.Add(24*time.Hour))
 	require.NoError(t, err)
 	table := db.Table(TableREDService1h)
 	assert.Equal(t, uint64(12*24), db.QueryUint64(t, "SELECT count() FROM "+table), "every row is read")

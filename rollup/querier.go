@@ -60,11 +60,10 @@ const partsWithRows = "active AND rows > 0"
 
 // tierSpansSQL is a SELECT of a row per coarse tier of st that holds rows: its table (the
 // local table's name on a cluster), the oldest and newest Timestamp of its parts, and the
-// server's time zone. A flat GROUP BY, and the fingerprint put together by the caller: the
-// same answer as one row with arrays and a concatenated fingerprint, in two thirds of the
-// time on 18.16 (2.1 against 3.1 ms at 64 parts, 101 interleaved rounds), which a dashboard
-// pays on every query. The database goes in as a literal (ValidateDatabase allows only
-// identifier characters).
+// server's time zone. A flat GROUP BY, and the fingerprint put together by the caller: 18.16
+// answers it faster than one row of arrays and a concatenated string (BENCHMARKS.md, issue
+// 14), and a dashboard pays it on every query. The database goes in as a literal
+// (ValidateDatabase allows only identifier characters).
 func tierSpansSQL(database string, st signalTiers, src partsSource) string {
 	var tables []string
 	for _, t := range st.allTiers() {
@@ -270,10 +269,9 @@ func (q *Querier) plan(qr Query, av Availability) (QueryPlan, error) {
 
 // querySettings end the SQL that Rows runs. A tier query reads a few small columns of a few
 // parts over and over (a dashboard's panels, a report): the uncompressed cache saves their
-// decompression and the opening of their files, 10% to 20% of a 7-day query in
-// bench/run-query.sh. The server uses the cache only for reads of at most
-// merge_tree_max_rows_to_use_cache rows (1M by default), so a wide read of red_1m does not
-// flush it. A SETTINGS clause, not the context's settings: clickhouse.WithSettings would
+// decompression and the opening of their files. The server uses the cache only for reads
+// of at most merge_tree_max_rows_to_use_cache rows (1M by default), so a wide read of red_1m
+// does not flush it. A SETTINGS clause, not the context's settings: clickhouse.WithSettings would
 // replace the caller's.
 const querySettings = "\nSETTINGS use_uncompressed_cache = 1"
 
@@ -344,9 +342,10 @@ func (q *Querier) Rows(ctx context.Context, p QueryPlan) ([]Row, error) {
 // Query plans qr and runs it. When the Querier has read the signal's tiers before, it plans
 // with what it read and, while the plan's SQL runs, reads on another connection what the
 // tiers hold now; only when that differs (the first query, or a rollup or retention run in
-// between) does it plan again and run the query again. The check costs the server as much as
-// the query's own reads (system.parts costs about 40 µs per part on 18.16), so it runs beside
-// the query rather than before it: a scalar subquery would run first and add its time.
+// between) does it plan again and run the query again. The check costs the server about as
+// much as the query's own reads (system.parts lists every part of the tiers, whatever the
+// filter; bench/run-query.sh times both), so it runs beside the query rather than before it:
+// a scalar subquery would run first and add its time.
 func (q *Querier) Query(ctx context.Context, qr Query) (Result, error) {
 	src, err := q.partsOf(ctx)
 	if err != nil {

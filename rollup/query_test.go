@@ -472,10 +472,8 @@ func TestQuerier_PlansWithWhatItSawAndChecks(t *testing.T) {
 // SETTINGS clause, and answers the same.
 func TestQuerier_ReadonlyUser(t *testing.T) {
 	t.Parallel()
-	db := chtest.New(t)
+	db := migratedDB(t)
 	ctx := testContext(t)
-	_, err := Migrate(ctx, db.Conn, db.Name, 0)
-	require.NoError(t, err)
 	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 	end := start.Add(24 * time.Hour)
 	red := genRows(rand.New(rand.NewPCG(3, 4)), redSeries, start, end)

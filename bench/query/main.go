@@ -314,6 +314,24 @@ func run(ctx context.Context, o options, log *slog.Logger) (err error) {
 			_, err := q.Query(ctx, qr)
 			return err
 		}})
+	// The pieces of a Querier.Query: its plan's SQL, the check of the tiers that runs beside
+	// it (Availability reads the same system.parts rows), and a round trip that reads nothing.
+	midPlan, err := q.Plan(ctx, week(mid))
+	if err != nil {
+		return err
+	}
+	ways = append(ways,
+		way{name: "piece: the plan's SQL alone (rollup.Querier.Rows), " + mid.name, run: func() error {
+			_, err := q.Rows(ctx, midPlan)
+			return err
+		}},
+		way{name: "piece: the check of the tiers alone (rollup.Querier.Availability)", run: func() error {
+			_, err := q.Availability(ctx, rollup.SignalRED)
+			return err
+		}},
+		way{name: "piece: SELECT 1 (a round trip)", run: func() error {
+			return drain(ctx, conn, "SELECT 1")
+		}})
 	start := time.Now()
 	times, err := timeWays(ways, o.reps)
 	if err != nil {
