@@ -1,6 +1,7 @@
 package chblock
 
 import (
+	"fmt"
 	"unsafe"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -35,7 +36,10 @@ type strCol struct {
 func newStrCol(lowCardinality bool) *strCol {
 	c := &strCol{}
 	if lowCardinality {
-		c.lc = new(proto.ColLowCardinality[string])
+		// The dictionary column must be given: a zero ColLowCardinality has none, and its
+		// Type panics (found by TestSpanBlock_RollbackLeavesTheBlockAsItWas, the first test
+		// to encode a LowCardinality block; 18.16 servers never get one).
+		c.lc = proto.NewLowCardinality[string](new(proto.ColStr))
 	}
 	return c
 }
@@ -123,6 +127,52 @@ func (c *strCol) Reset() {
 	}
 }
 
+// truncate drops c's rows past the first n (SpanBlock.Rollback); a column with no more
+// rows than that (InsertId, filled when the block is encoded) is left as it is.
+func (c *strCol) truncate(n int) {
+	if c.lc != nil {
+		c.lc.Values = c.lc.Values[:n] // the arena keeps their bytes until Reset
+		return
+	}
+	end := 0
+	if n > 0 {
+		end = c.s.Pos[n-1].End // strings are appended end to end
+	}
+	c.s.Pos, c.s.Buf = c.s.Pos[:n], c.s.Buf[:end]
+}
+
+// truncate is strCol.truncate for every column type a SpanBlock holds.
+func truncate(c resettable, n int) {
+	if c.Rows() <= n {
+		return
+	}
+	switch c := c.(type) {
+	case *strCol:
+		c.truncate(n)
+	case *arrCol:
+		c.truncate(n)
+	case *proto.ColDateTime:
+		c.Data = c.Data[:n]
+	case *proto.ColUInt64:
+		*c = (*c)[:n]
+	case *proto.ColInt64:
+		*c = (*c)[:n]
+	case *proto.ColUInt32:
+		*c = (*c)[:n]
+	case *proto.ColUInt8:
+		*c = (*c)[:n]
+	case *proto.ColFloat64:
+		*c = (*c)[:n]
+	case *proto.ColFixedStr16:
+		*c = (*c)[:n]
+	case *proto.ColFixedStr8:
+		*c = (*c)[:n]
+	default:
+		// A new column type in a block that is rolled back: a bug caught by the tests.
+		panic(fmt.Sprintf("chblock: no truncate for %T", c))
+	}
+}
+
 // arrCol is Array(T) over any column: the caller appends elements to data and closes each
 // row with end.
 type arrCol struct {
@@ -134,6 +184,15 @@ func newArr(data resettable) *arrCol { return &arrCol{data: data} }
 
 // end closes the current row after the elements appended since the last end.
 func (c *arrCol) end() { c.offsets = append(c.offsets, uint64(c.data.Rows())) }
+
+func (c *arrCol) truncate(n int) {
+	c.offsets = c.offsets[:n]
+	elems := 0
+	if n > 0 {
+		elems = int(c.offsets[n-1])
+	}
+	truncate(c.data, elems)
+}
 
 func (c *arrCol) Type() proto.ColumnType { return proto.ColumnTypeArray.Sub(c.data.Type()) }
 func (c *arrCol) Rows() int              { return c.offsets.Rows() }

@@ -77,6 +77,21 @@ type SpanBlock struct {
 	insertID proto.ColUInt64
 
 	tsBuf []byte // a span's tracestate after Keep
+
+	// Between Mark and Commit or Rollback: the rows and bytes at Mark, and the trace_index
+	// additions of the spans appended since, which wait for Commit (that aggregation cannot
+	// be taken back).
+	marked     bool
+	markRows   int
+	markBytes  int
+	pendingIdx []indexAdd
+}
+
+// indexAdd is one span's trace_index addition, held back until Commit.
+type indexAdd struct {
+	traceID    [16]byte
+	start, end uint64
+	service    []byte
 }
 
 // NewSpanBlock returns an empty block. lowCardinality says whether the server's spans table
@@ -140,6 +155,40 @@ func (b *SpanBlock) Reset() {
 	resetAll(b.cols)
 	b.rows, b.bytes = 0, 0
 	b.Index.Reset()
+	clear(b.pendingIdx)
+	b.pendingIdx, b.marked = b.pendingIdx[:0], false
+}
+
+// Mark starts a tentative append of spans by AppendWire, for a caller that finds out whether it wants the spans only
+// after appending them (weir's engine reads a request once, storing its spans as it checks
+// it, and a request found broken halfway must leave nothing behind). Rollback takes back
+// every span appended since; Commit keeps them. Until then the service names given to
+// AppendWire must stay as they are.
+func (b *SpanBlock) Mark() {
+	b.marked, b.markRows, b.markBytes = true, b.rows, b.bytes
+	b.pendingIdx = b.pendingIdx[:0]
+}
+
+// Commit keeps the spans appended since Mark.
+func (b *SpanBlock) Commit() {
+	for i := range b.pendingIdx {
+		a := &b.pendingIdx[i]
+		b.Index.AddBytes(a.traceID, a.start, a.end, a.service)
+		a.service = nil // the caller's buffer may go
+	}
+	b.pendingIdx = b.pendingIdx[:0]
+	b.marked = false
+}
+
+// Rollback takes back the spans appended since Mark: the block is as it was then.
+func (b *SpanBlock) Rollback() {
+	for _, c := range b.cols {
+		truncate(c.col, b.markRows)
+	}
+	b.rows, b.bytes = b.markRows, b.markBytes
+	clear(b.pendingIdx)
+	b.pendingIdx = b.pendingIdx[:0]
+	b.marked = false
 }
 
 // Encode appends the block in Native form, every row with insertID, to dst.
@@ -179,7 +228,11 @@ func (b *SpanBlock) AppendWire(res *otlpwire.Resource, service []byte, sc *otlpw
 	b.flags.Append(sp.Flags)
 	b.statusCode.Append(uint8(sp.StatusCode))
 	b.statusMessage.appendBytes(sp.StatusMessage)
-	b.Index.AddBytes(tid, sp.Start, sp.End, service)
+	if b.marked {
+		b.pendingIdx = append(b.pendingIdx, indexAdd{tid, sp.Start, sp.End, service})
+	} else {
+		b.Index.AddBytes(tid, sp.Start, sp.End, service)
+	}
 	n := 120 + len(service) + len(sp.Name) + len(sp.StatusMessage)
 
 	if keep != nil && keep.ReasonKey != "" {

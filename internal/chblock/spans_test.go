@@ -231,3 +231,48 @@ func BenchmarkSpanBlock_AppendWire(b *testing.B) {
 func thresholdOf(p float64) (sampling.Threshold, error) {
 	return sampling.ProbabilityToThresholdWithPrecision(p, 4)
 }
+
+// TestSpanBlock_RollbackLeavesTheBlockAsItWas: spans appended after Mark and taken back with
+// Rollback leave the block's Native bytes and its trace_index rows exactly as a block that
+// never had them; committed ones are as if appended plainly. Random OTLP with events, links,
+// every value type and large values; String and LowCardinality columns.
+func TestSpanBlock_RollbackLeavesTheBlockAsItWas(t *testing.T) {
+	for _, lc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lowCardinality=%v", lc), func(t *testing.T) {
+			tentative, plain := NewSpanBlock(lc, time.UTC), NewSpanBlock(lc, time.UTC)
+			rolledBack := 0
+			for seed := uint64(0); seed < 40; seed++ {
+				g := otlpgen.New(seed)
+				if seed%4 == 1 {
+					g.Big = 500
+				}
+				req, err := ptraceotlp.NewExportRequestFromTraces(g.Traces(3, 2, 5)).MarshalProto()
+				require.NoError(t, err)
+				keep := seed%3 == 0
+				tentative.Mark()
+				fillWire(t, tentative, req, nil)
+				if keep {
+					tentative.Commit()
+					fillWire(t, plain, req, nil)
+				} else {
+					rolledBack += tentative.Rows() - plain.Rows()
+					tentative.Rollback()
+				}
+				require.Equal(t, plain.Rows(), tentative.Rows(), "seed %d", seed)
+				require.Equal(t, plain.Bytes(), tentative.Bytes(), "seed %d", seed)
+			}
+			require.Greater(t, rolledBack, 100, "spans were taken back")
+			require.Greater(t, plain.Rows(), 50)
+			want, err := plain.Encode(nil, 7)
+			require.NoError(t, err)
+			got, err := tentative.Encode(nil, 7)
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "Native bytes")
+			wi, err := plain.Index.Encode(nil)
+			require.NoError(t, err)
+			gi, err := tentative.Index.Encode(nil)
+			require.NoError(t, err)
+			assert.Equal(t, wi, gi, "trace_index rows")
+		})
+	}
+}

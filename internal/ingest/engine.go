@@ -352,8 +352,12 @@ func (e *MalformedError) Unwrap() error { return e.Err }
 // and takes a request that decodes and holds spans (nil: it is in the store). With RED and the
 // sampler both on, the request is read once for all three: RED's counts are staged while
 // it is read and counted only once the request decoded to its end and is in the store, so a
-// request refused for either leaves nothing behind. Otherwise it is checked, then taken.
+// request refused for either leaves nothing behind. With RED and no sampler, takeAll reads it
+// once as well. Otherwise it is checked, then taken.
 func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesStats, error) {
+	if e.red != nil && e.sampler == nil {
+		return e.takeAll(req)
+	}
 	if e.red == nil || e.sampler == nil {
 		rd := e.checkRd.Get().(*otlpwire.Traces)
 		st, err := otlpwire.CheckTraces(rd, req)
@@ -402,6 +406,54 @@ func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesSta
 	}
 	e.red.Apply(staged)
 	return st, e.sampler.ConsumeSplit(ctx, split, uint64(pos), now, nil)
+}
+
+// takeAll is TakeTraces without a sampler: every span is stored. The request is read once
+// for the check, RED and the block: its spans go into the block tentatively (Mark) while RED's
+// counts are staged, and both are kept only once the request decoded to its end and is in
+// the journal; otherwise the block is rolled back. bmu is held from the first span to the
+// journal record, so that nothing else is appended in between.
+func (e *Engine) takeAll(req []byte) (otlpwire.TracesStats, error) {
+	var st otlpwire.TracesStats
+	staged := e.staged.Get().(*red.Staged)
+	defer func() {
+		if staged.Cap() <= maxPooledStaged {
+			e.staged.Put(staged)
+		}
+	}()
+	now := time.Now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.cur == nil {
+		return st, ErrNotReady
+	}
+	e.bmu.Lock()
+	b := e.cur.spans
+	b.Mark()
+	err := e.red.ConsumeWireStaged(req, now, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
+		st.Spans++
+		if !sp.ValidIDs() {
+			st.Invalid++
+			return
+		}
+		b.AppendWire(res, svc, sc, sp, nil)
+	}, staged)
+	if err != nil {
+		err = &MalformedError{err}
+	} else if st.Spans > 0 {
+		_, err = e.journal(RecTraces, req, now)
+	}
+	if err != nil || st.Spans == 0 {
+		b.Rollback()
+		e.bmu.Unlock()
+		staged.Reset()
+		return st, err
+	}
+	b.Commit()
+	e.checkFull(b)
+	e.bmu.Unlock()
+	e.red.Apply(staged)
+	return st, nil
 }
 
 // maxPooledStaged bounds the spans a pooled red.Staged keeps room for (about 130 bytes each).

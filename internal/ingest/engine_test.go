@@ -52,6 +52,7 @@ func startEngine(t *testing.T, s *Store, cfg EngineConfig) *Engine {
 type decoded struct {
 	spans    map[[8]byte]int // span ID -> times stored
 	traces   map[[16]byte]int
+	index    []byte // the trace_index blocks' Native bytes, in order
 	requests uint64 // sum of red_1m's Requests
 	calls    uint64 // sum of edges_1m's Calls
 	blocks   map[string]int
@@ -107,7 +108,9 @@ func readCommitted(t *testing.T, s *Store) decoded {
 			require.NoError(t, err)
 		}
 		if b.table == "trace_index" {
-			continue // aggregate states: ch-go does not decode them, TestEngine reads spans
+			// Aggregate states, which ch-go does not decode: kept as bytes to compare.
+			out.index = append(out.index, raw...)
+			continue
 		}
 		cols := readNative(t, raw, b.rows)
 		switch b.table {
@@ -477,11 +480,19 @@ func TestEngine_FullIngestLogRecovers(t *testing.T) {
 	require.NoError(t, e.Shutdown(context.Background()))
 }
 
-// TakeTraces reads a request once for the check, RED and the sampler: what it stores is what
-// Traces stores after the receiver's check, and a request that does not decode is refused
-// with nothing of it journaled or counted.
+// TestEngine_TakeTracesReadsOnce: TakeTraces, which reads a request once to check it, count
+// it and take its spans, stores what Traces stores for the same requests, with the sampler
+// and without one (every span stored as it comes). A request broken at its end, after its
+// spans were read (and, without a sampler, put into the block), leaves nothing behind:
+// nothing journaled, nothing counted, nothing stored.
 func TestEngine_TakeTracesReadsOnce(t *testing.T) {
-	cfg := halfSampledConfig()
+	keepAll := EngineConfig{RED: red.DefaultConfig(), Epoch: time.Hour}
+	for name, cfg := range map[string]EngineConfig{"sampled": halfSampledConfig(), "keep-all": keepAll} {
+		t.Run(name, func(t *testing.T) { testTakeTracesReadsOnce(t, cfg) })
+	}
+}
+
+func testTakeTracesReadsOnce(t *testing.T, cfg EngineConfig) {
 	reqs, total := requests(t, 5, 20, 256)
 	run := func(take bool) decoded {
 		s := openStore(t, t.TempDir())
@@ -507,10 +518,12 @@ func TestEngine_TakeTracesReadsOnce(t *testing.T) {
 			assert.Equal(t, 256, st.Spans)
 			assert.Zero(t, st.Invalid)
 		}
-		time.Sleep(60 * time.Millisecond)
-		e.mu.RLock()
-		require.NoError(t, e.sampler.Tick(ctx))
-		e.mu.RUnlock()
+		if e.sampler != nil {
+			time.Sleep(60 * time.Millisecond)
+			e.mu.RLock()
+			require.NoError(t, e.sampler.Tick(ctx))
+			e.mu.RUnlock()
+		}
 		require.NoError(t, e.Shutdown(ctx))
 		return readCommitted(t, s)
 	}
@@ -519,5 +532,13 @@ func TestEngine_TakeTracesReadsOnce(t *testing.T) {
 	assert.Equal(t, traces.requests, took.requests)
 	assert.Equal(t, traces.calls, took.calls)
 	assert.Equal(t, traces.spans, took.spans, "the same spans kept")
+	assert.Equal(t, traces.traces, took.traces, "the same traces")
 	assert.NotEmpty(t, took.spans)
+	if cfg.Sampling == nil {
+		assert.Equal(t, traces.index, took.index, "the same trace_index rows")
+		assert.Len(t, took.spans, total, "every span stored")
+		for id, n := range took.spans {
+			require.Equal(t, 1, n, "span %x stored once", id)
+		}
+	}
 }
