@@ -1,6 +1,7 @@
 package chblock
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -25,8 +26,14 @@ type resettable interface {
 // strCol is a String column, or LowCardinality(String) on servers that have it (the DDL
 // wraps dictionary-friendly strings then, and Native input must match the column's type).
 // Appends copy the bytes: callers' buffers may be reused at once.
+//
+// A String column is kept in its Native encoding (each value's length as a uvarint, then its
+// bytes), so that encoding the block copies it whole: proto.ColStr keeps a position per value
+// and encodes them one by one, which was 8% of the CPU of weir's metric path
+// (BenchmarkEngine_Metrics). ends has where each value ends in native, for Rollback.
 type strCol struct {
-	s proto.ColStr
+	native []byte
+	ends   []int32
 	// With LowCardinality: the values as strings viewing arena, which holds their bytes
 	// until reset (the dictionary's map keys point into it).
 	lc    *proto.ColLowCardinality[string]
@@ -46,7 +53,9 @@ func newStrCol(lowCardinality bool) *strCol {
 
 func (c *strCol) appendBytes(b []byte) {
 	if c.lc == nil {
-		c.s.AppendBytes(b)
+		c.native = binary.AppendUvarint(c.native, uint64(len(b)))
+		c.native = append(c.native, b...)
+		c.ends = append(c.ends, int32(len(c.native)))
 		return
 	}
 	c.lc.Append(c.view(b))
@@ -54,7 +63,9 @@ func (c *strCol) appendBytes(b []byte) {
 
 func (c *strCol) appendString(s string) {
 	if c.lc == nil {
-		c.s.Append(s)
+		c.native = binary.AppendUvarint(c.native, uint64(len(s)))
+		c.native = append(c.native, s...)
+		c.ends = append(c.ends, int32(len(c.native)))
 		return
 	}
 	c.lc.Append(c.view(unsafe.Slice(unsafe.StringData(s), len(s))))
@@ -78,14 +89,14 @@ func (c *strCol) Type() proto.ColumnType {
 	if c.lc != nil {
 		return c.lc.Type()
 	}
-	return c.s.Type()
+	return proto.ColumnTypeString
 }
 
 func (c *strCol) Rows() int {
 	if c.lc != nil {
 		return c.lc.Rows()
 	}
-	return c.s.Rows()
+	return len(c.ends)
 }
 
 func (c *strCol) EncodeColumn(b *proto.Buffer) {
@@ -93,7 +104,7 @@ func (c *strCol) EncodeColumn(b *proto.Buffer) {
 		c.lc.EncodeColumn(b)
 		return
 	}
-	c.s.EncodeColumn(b)
+	b.Buf = append(b.Buf, c.native...)
 }
 
 func (c *strCol) WriteColumn(w *proto.Writer) {
@@ -101,7 +112,7 @@ func (c *strCol) WriteColumn(w *proto.Writer) {
 		c.lc.WriteColumn(w)
 		return
 	}
-	c.s.WriteColumn(w)
+	w.ChainWrite(c.native)
 }
 
 // Prepare and EncodeState pass through to LowCardinality, which needs both.
@@ -119,7 +130,7 @@ func (c *strCol) EncodeState(b *proto.Buffer) {
 }
 
 func (c *strCol) Reset() {
-	c.s.Reset()
+	c.native, c.ends = c.native[:0], c.ends[:0]
 	if c.lc != nil {
 		c.lc.Reset()
 		// The dictionary's keys that viewed the arena are gone with lc.Reset.
@@ -134,11 +145,11 @@ func (c *strCol) truncate(n int) {
 		c.lc.Values = c.lc.Values[:n] // the arena keeps their bytes until Reset
 		return
 	}
-	end := 0
+	end := int32(0)
 	if n > 0 {
-		end = c.s.Pos[n-1].End // strings are appended end to end
+		end = c.ends[n-1]
 	}
-	c.s.Pos, c.s.Buf = c.s.Pos[:n], c.s.Buf[:end]
+	c.native, c.ends = c.native[:end], c.ends[:n]
 }
 
 // truncate is strCol.truncate for every column type a SpanBlock holds.
