@@ -184,6 +184,10 @@ func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) 
 			return nil, err
 		}
 		e.sampler.RecordDecisions()
+		// Every request stays in ingest/ until the sampler has decided its traces (OldestHeld
+		// holds back truncation), so held spans need not be copied: they are read back from
+		// there when kept.
+		e.sampler.HoldByReference(ingestSource{store.Ingest})
 		e.reason = cfg.Sampling.ReasonAttribute
 	}
 	if cfg.Metrics != nil {
@@ -571,6 +575,22 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 		}
 	}
 	return r.Err()
+}
+
+// ingestSource reads back the requests the sampler holds spans of, from ingest/.
+type ingestSource struct{ log *journal.Log }
+
+func (s ingestSource) ReadRequest(pos uint64, buf *[]byte) ([]byte, error) {
+	rec, err := s.log.ReadAt(journal.Pos(pos), (*buf)[:cap(*buf)])
+	if err != nil {
+		return nil, err
+	}
+	*buf = rec.Payload
+	if rec.Type != RecTraces {
+		return nil, fmt.Errorf("ingest log at %d: a record of type %d, not a traces request", pos, rec.Type)
+	}
+	_, req, err := arrival(rec.Payload)
+	return req, err
 }
 
 // keeper is the sampler's Output: kept spans go into the spans block, marked with their

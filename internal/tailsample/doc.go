@@ -3,7 +3,10 @@
 // replica.
 //
 // Spans are buffered per trace as s2-compressed OTLP protobuf (tens of bytes a span
-// instead of the kilobyte pdata objects take), with a small summary kept up to date as spans
+// instead of the kilobyte pdata objects take), or, for a caller that keeps every request in
+// a log anyway (weir's ingest engine, HoldByReference), as references into that log (the
+// request's position and the spans' ordinals) read back only when kept; with a small summary
+// kept up to date as spans
 // arrive: error seen, time range, longest span, span count, matched attribute policies, root
 // service. A trace is decided when its root span has ended and it has been quiet for
 // idle_time, or when max_wait has passed since its first span, whichever comes first; at the

@@ -1,7 +1,12 @@
 package tailsample
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/consumer"
@@ -30,16 +35,42 @@ type Output interface {
 
 // batch collects what a decision round or a batch of late spans keeps: spans as
 // concatenated protobuf messages (which protobuf reads as one), and each trace's decision.
+// Spans held by reference are read back from the Source when the batch is flushed, each
+// request once.
 type batch struct {
 	buf       []byte
 	decisions map[pcommon.TraceID]Decision
+	refs      []heldRef
+	ords      []int // the ordinals of refs, back to back
 }
 
-// add queues a trace's spans held as frames, decompressed.
+// heldRef is spans of a kept trace still in the caller's log: the request at pos, the
+// ordinals ords[from:to] in it.
+type heldRef struct {
+	pos      uint64
+	from, to int
+}
+
+// add queues a trace's spans held as frames: decompressed, or to be read back.
 func (b *batch) add(id pcommon.TraceID, frames []byte, d Decision) error {
-	var err error
-	if b.buf, err = appendDecoded(b.buf, frames); err != nil {
-		return err
+	for len(frames) > 0 {
+		kind, payload, rest, err := nextFrame(frames)
+		if err != nil {
+			return err
+		}
+		frames = rest
+		if kind == frameS2 {
+			if b.buf, err = appendDecoded(b.buf, payload); err != nil {
+				return err
+			}
+			continue
+		}
+		from := len(b.ords)
+		var pos uint64
+		if pos, b.ords, err = readRef(payload, b.ords); err != nil {
+			return err
+		}
+		b.refs = append(b.refs, heldRef{pos: pos, from: from, to: len(b.ords)})
 	}
 	b.decide(id, d)
 	return nil
@@ -58,13 +89,75 @@ func (b *batch) decide(id pcommon.TraceID, d Decision) {
 	b.decisions[id] = d
 }
 
-// flush hands b to the output.
-func (s *Sampler) flush(ctx context.Context, b *batch) error {
-	if len(b.buf) == 0 {
-		return nil
+// flush hands b to the output, reading back the spans it refers to first.
+func (ts *Sampler) flush(ctx context.Context, b *batch) error {
+	var err error
+	if len(b.refs) > 0 {
+		err = ts.readBack(b)
 	}
-	return s.out.Keep(ctx, b.buf, b.decisions)
+	if len(b.buf) == 0 {
+		return err
+	}
+	return errors.Join(err, ts.out.Keep(ctx, b.buf, b.decisions))
 }
+
+// readBack appends to b.buf the spans b refers to, reading each request from the Source once.
+// A request that cannot be read loses its kept spans: reported, and the others still go.
+func (ts *Sampler) readBack(b *batch) error {
+	slices.SortFunc(b.refs, func(x, y heldRef) int { return cmp.Compare(x.pos, y.pos) })
+	g := getGroups()
+	defer putGroups(g)
+	bp := readBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBuf {
+			readBufs.Put(bp)
+		}
+	}()
+	var errs []error
+	var req []byte
+	for i := 0; i < len(b.refs); {
+		pos := b.refs[i].pos
+		j := i + 1
+		for j < len(b.refs) && b.refs[j].pos == pos {
+			j++
+		}
+		group := b.refs[i:j]
+		i = j
+		var err error
+		if req, err = ts.src.ReadRequest(pos, bp); err == nil {
+			g.req = req
+			err = g.walk()
+		}
+		if err == nil {
+			want := slices.Grow(g.want[:0], len(g.refs))[:len(g.refs)]
+			clear(want)
+			for _, r := range group {
+				for _, o := range b.ords[r.from:r.to] {
+					if o >= len(want) {
+						err = fmt.Errorf("span %d of a request of %d: %w", o, len(want), errFrame)
+						break
+					}
+					want[o] = true
+				}
+			}
+			g.want = want
+			if err == nil {
+				b.buf = append(b.buf, g.messageOf(want)...)
+			}
+		}
+		if err != nil {
+			n := 0
+			for _, r := range group {
+				n += r.to - r.from
+			}
+			errs = append(errs, fmt.Errorf("tail sampler: %d kept spans in the request at %d could not be read back: %w", n, pos, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readBufs are readBack's buffers for the requests it reads.
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // PdataOutput is the Output of a collector processor: it decodes kept spans into pdata, marks
 // each with its decision (the reason attribute reasonKey, "" for none, and th in tracestate)

@@ -26,6 +26,7 @@ type traceState struct {
 	first    time.Time // first span arrived
 	last     time.Time // latest span arrived
 	firstPos uint64    // the lowest position of its spans in the caller's log (ConsumeAt)
+	size     int64     // its spans' size: bytes by reference, else frames (max_trace_bytes)
 	decided  bool
 	overhead int64
 
@@ -41,9 +42,18 @@ const traceOverhead = 224
 
 func (t *traceState) bytes() int64 { return int64(cap(t.buf)) + traceOverhead }
 
+// Source reads back a request its caller gave ConsumeAt or ConsumeSplit at pos: with one
+// (HoldByReference), the sampler holds only where each held span is, not its bytes.
+type Source interface {
+	// ReadRequest returns the request at pos, read into *buf (grown when too small, and kept
+	// by the caller for the next read).
+	ReadRequest(pos uint64, buf *[]byte) ([]byte, error)
+}
+
 // Sampler is the tail sampler. Consume and Tick may be called concurrently.
 type Sampler struct {
 	cfg    *Config
+	src    Source // nil: held spans are s2 frames in memory
 	pol    *policies
 	out    Output
 	logger *zap.Logger
@@ -100,6 +110,13 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 	}
 	return ts, nil
 }
+
+// HoldByReference makes the sampler hold spans as references into src's requests (their
+// position and the spans' ordinals, a few bytes a span) instead of compressed copies, for a
+// caller that keeps every request in a log anyway until the sampler no longer needs it:
+// OldestHeld then covers the lingering dropped traces too, and kept spans are read back when
+// they are handed to the output. Call it before the first Consume.
+func (ts *Sampler) HoldByReference(src Source) { ts.src = src }
 
 // StartTicker decides due traces every tick_interval in a goroutine of its own, until
 // Shutdown. Callers that drive decisions themselves call Tick instead.
@@ -272,9 +289,18 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		}
 		// Undecided, or dropped: a dropped trace may still be kept by what these spans carry,
 		// which is decided under the lock with the spans it still holds.
-		// Held spans are kept s2-compressed, one frame per batch: 58 instead of 180 bytes a
-		// held span on the benchmark stream (bench/tailsampling TestMemoryPerBufferedSpan).
-		gr.buf = appendFrame(nil, g.message(gr), &g.scratch)
+		if ts.src != nil {
+			// Where they are in the caller's log: the spans are read back only if kept, and
+			// neither copied nor compressed here, though nine in ten are dropped at the
+			// shipped baseline; held memory is a few bytes a span.
+			gr.buf = g.appendRefFrame(nil, gr, pos, &g.scratch)
+			gr.size = g.spanBytes(gr)
+		} else {
+			// Held spans are kept s2-compressed, one frame per batch: 58 instead of 180 bytes a
+			// held span on the benchmark stream (bench/tailsampling TestMemoryPerBufferedSpan).
+			gr.buf = appendFrame(nil, g.message(gr), &g.scratch)
+			gr.size = len(gr.buf)
+		}
 	}
 
 	ts.mu.Lock()
@@ -301,7 +327,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 						errs = append(errs, err)
 					}
 				} else {
-					ts.lateForDroppedLocked(ctx, gr, now, &out)
+					ts.lateForDroppedLocked(ctx, gr, pos, now, &out)
 				}
 				continue
 			}
@@ -320,9 +346,10 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 			t.buf = append(t.buf, gr.buf...)
 		}
 		ts.held += int64(cap(t.buf)) - before
+		t.size += int64(gr.size)
 		t.sum.merge(&gr.sum)
 		t.last = now
-		if int64(len(t.buf)) >= ts.cfg.MaxTraceBytes {
+		if t.size >= ts.cfg.MaxTraceBytes {
 			ts.tel.traceCapHits.Add(ctx, 1)
 			ts.decideLocked(t, &out, causeTraceCap)
 		}
@@ -420,13 +447,23 @@ func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 // DecideBefore decides now every held trace with spans at a position (ConsumeAt's pos)
 // below pos, so that a caller whose log of requests is filling up can let go of its oldest
 // part (OldestHeld moves past pos). Decisions follow the policies as at any time; only
-// their moment changes, as at max_buffered_bytes.
+// their moment changes, as at max_buffered_bytes. Holding by reference, dropped traces
+// lingering on spans below pos stop lingering.
 func (ts *Sampler) DecideBefore(ctx context.Context, pos uint64) error {
 	var out batch
 	ts.mu.Lock()
 	for _, t := range ts.fifo[ts.head:] {
 		if t != nil && !t.decided && t.firstPos < pos {
 			ts.decideLocked(t, &out, causeJournal)
+		}
+	}
+	if ts.src != nil {
+		// Dropped traces lingering on spans below pos let them go: the caller's log needs
+		// the room more than a late error needs them.
+		for _, t := range ts.lingerQ[ts.lingerHead:] {
+			if t != nil && !t.gone && t.firstPos < pos {
+				ts.unlingerLocked(t)
+			}
 		}
 	}
 	ts.compactLocked()
@@ -436,7 +473,8 @@ func (ts *Sampler) DecideBefore(ctx context.Context, pos uint64) error {
 }
 
 // OldestHeld is the smallest position (ConsumeAt's pos) of the spans of a trace held
-// undecided; ok is false when none is held. It looks at every held trace: the queue is in
+// undecided, or, holding by reference, of a dropped trace still lingering; ok is false when
+// none is held. It looks at every held trace: the queue is in
 // the order spans reached the sampler, and concurrent callers log requests in another order
 // (a request logged first can be consumed second), so its head need not hold the smallest
 // position. Taking the head's would let the caller drop from its log a request that a held
@@ -447,6 +485,14 @@ func (ts *Sampler) OldestHeld() (pos uint64, ok bool) {
 	for _, t := range ts.fifo[ts.head:] {
 		if t != nil && !t.decided && (!ok || t.firstPos < pos) {
 			pos, ok = t.firstPos, true
+		}
+	}
+	if ts.src != nil {
+		// Held by reference, a lingering trace's spans are still only in the log.
+		for _, t := range ts.lingerQ[ts.lingerHead:] {
+			if t != nil && !t.gone && (!ok || t.firstPos < pos) {
+				pos, ok = t.firstPos, true
+			}
 		}
 	}
 	return pos, ok
@@ -507,7 +553,7 @@ func (ts *Sampler) addKept(out *batch, id pcommon.TraceID, frames []byte, d deci
 // lingers they join its held spans, and if together they now make a policy match (a late
 // error, say), the whole trace is kept after all, with the reason late_<policy>; later spans
 // follow that. A trace no longer lingering is kept from these spans on if they alone match.
-func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, now time.Time, out *batch) {
+func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, pos uint64, now time.Time, out *batch) {
 	t, lingering := ts.linger[gr.id]
 	if !lingering {
 		r, ok := ts.pol.mustKeep(&gr.sum)
@@ -525,6 +571,8 @@ func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, now time
 	before := int64(cap(t.buf))
 	t.buf = append(t.buf, gr.buf...)
 	ts.held += int64(cap(t.buf)) - before
+	t.size += int64(gr.size)
+	t.firstPos = min(t.firstPos, pos)
 	held := t.sum.spans
 	t.sum.merge(&gr.sum)
 	t.last = now

@@ -15,6 +15,7 @@ type group struct {
 	id   pcommon.TraceID
 	sum  summary
 	buf  []byte // the group's spans as one frame, when it goes to the store
+	size int    // what the group's spans take held: their bytes by reference, else the frame's
 	late bool   // the trace was decided already
 	// uncached: no decision was in the cache when Consume first looked.
 	uncached bool
@@ -42,6 +43,7 @@ type groups struct {
 	ssFields []byteRange // the fields scope point into
 	runs     []run
 	msg      []byte // one group's TracesData, reused
+	want     []bool // ordinals wanted by a batch (readBack), reused
 
 	// While splitting (begin to end):
 	matchers []attrMatcher
@@ -180,22 +182,8 @@ var errWire = errors.New("tail sampler: the batch's spans were not where its fir
 // slice walks g.req to each span, and links each span to its group (spanOf, in the order
 // otlpwire read them in split).
 func (g *groups) slice() error {
-	g.refs, g.resource, g.scope = g.refs[:0], g.resource[:0], g.scope[:0]
-	g.rsFields, g.ssFields = g.rsFields[:0], g.ssFields[:0]
-	req := g.req
-	pos := 0
-	for pos < len(req) {
-		num, typ, vOff, vEnd, err := nextField(req, pos)
-		if err != nil {
-			return err
-		}
-		pos = vEnd
-		if num != fieldResourceSpans || typ != protowire.BytesType {
-			continue // TracesData has no other field the marshaler writes
-		}
-		if err := g.sliceResource(vOff, vEnd); err != nil {
-			return err
-		}
+	if err := g.walk(); err != nil {
+		return err
 	}
 	if len(g.refs) != len(g.spanOf) {
 		return errWire
@@ -213,6 +201,60 @@ func (g *groups) slice() error {
 		gr.tail = i
 	}
 	return nil
+}
+
+// walk finds every span of g.req (refs, in the order otlpwire reads them) and the fields
+// of the messages around them.
+func (g *groups) walk() error {
+	g.refs, g.resource, g.scope = g.refs[:0], g.resource[:0], g.scope[:0]
+	g.rsFields, g.ssFields = g.rsFields[:0], g.ssFields[:0]
+	req := g.req
+	pos := 0
+	for pos < len(req) {
+		num, typ, vOff, vEnd, err := nextField(req, pos)
+		if err != nil {
+			return err
+		}
+		pos = vEnd
+		if num != fieldResourceSpans || typ != protowire.BytesType {
+			continue // TracesData has no other field the marshaler writes
+		}
+		if err := g.sliceResource(vOff, vEnd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spanBytes is the size of gr's spans in the request.
+func (g *groups) spanBytes(gr *group) int {
+	n := 0
+	for i := gr.head; i >= 0; i = g.refs[i].next {
+		n += g.refs[i].span.end - g.refs[i].span.off
+	}
+	return n
+}
+
+// messageOf is message for the spans of g.req at the ordinals marked in want (in the order
+// walk found them): what a batch keeps of one request it refers to.
+func (g *groups) messageOf(want []bool) []byte {
+	gr := group{head: -1, tail: -1}
+	for i, ok := range want {
+		if !ok {
+			continue
+		}
+		g.refs[i].next = -1
+		if gr.tail < 0 {
+			gr.head = i
+		} else {
+			g.refs[gr.tail].next = i
+		}
+		gr.tail = i
+	}
+	if gr.head < 0 {
+		return nil
+	}
+	return g.message(&gr)
 }
 
 func (g *groups) sliceResource(off, end int) error {
