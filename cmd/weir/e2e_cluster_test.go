@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -47,26 +48,92 @@ func clusterHTTPEndpoints(c *chcluster.Cluster) string {
 	return `yaml:exporters::clickhouse::http_endpoints: ["` + strings.Join(c.HTTPEndpoints(), `", "`) + `"]`
 }
 
-// storedPerRequest reads, through the Distributed spans table, how many spans of each
-// crashRequest (by its n) are stored. It returns errors rather than failing t, for callers
-// that wait while servers come back.
-func storedPerRequest(ctx context.Context, conn driver.Conn, database string) (map[uint32]uint64, error) {
-	rows, err := conn.Query(ctx, "SELECT reinterpretAsUInt32(reverse(substring(SpanId, 1, 4))) AS n, count() FROM "+
-		database+".spans GROUP BY n")
+// storedPerRequest reads how many spans of each crashRequest (by its n) are stored, one
+// server of each shard at a time (shardRead: without the parts an INSERT of unknown status
+// left behind). It returns errors rather than failing t, for callers that wait while servers
+// come back, and the orphan parts it left out.
+func storedPerRequest(ctx context.Context, db *chcluster.DB) (map[uint32]uint64, []string, error) {
+	out := map[uint32]uint64{}
+	orphans, err := shardRead(ctx, db, "spans_local",
+		"SELECT reinterpretAsUInt32(reverse(substring(SpanId, 1, 4))) AS n, count() FROM {table} WHERE {live} GROUP BY n",
+		func(rows driver.Rows) error {
+			var n uint32
+			var c uint64
+			if err := rows.Scan(&n, &c); err != nil {
+				return err
+			}
+			out[n] += c
+			return nil
+		})
+	return out, orphans, err
+}
+
+// shardRead runs query on one server of each shard, the first that answers in the order of
+// db.Nodes, and calls scan for each row. In query, {table} is the test database's table and
+// {live} a condition that leaves out that server's orphan parts (chcluster.OrphanParts): parts
+// ZooKeeper does not know, which ClickHouse 18.16 keeps for 5 minutes after ZooKeeper went
+// away in the middle of an INSERT, while the writer sends the same rows again. They are not
+// what the cluster stores (the server detaches them), so a check that counted them would
+// fail on rows stored once, and rows that only an orphan holds are missing, as they will be.
+// It returns the orphans it left out, as "server:table:part".
+func shardRead(ctx context.Context, db *chcluster.DB, table, query string, scan func(driver.Rows) error) ([]string, error) {
+	var orphans []string
+	done := map[int]bool{}
+	var errs []error
+	for _, n := range db.Nodes {
+		if done[n.Shard] {
+			continue
+		}
+		parts, err := db.OrphanParts(ctx, n.Name, table)
+		if err == nil {
+			err = readNode(ctx, n, strings.NewReplacer("{table}", db.Name+"."+table, "{live}", liveParts(parts)).Replace(query), scan)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			continue
+		}
+		done[n.Shard] = true
+		for _, p := range parts {
+			orphans = append(orphans, n.Name+":"+table+":"+p)
+		}
+	}
+	for _, n := range db.Nodes {
+		if !done[n.Shard] {
+			return nil, fmt.Errorf("no server of shard %d answered: %w", n.Shard, errors.Join(errs...))
+		}
+	}
+	return orphans, nil
+}
+
+// liveParts is a condition true of rows in none of parts.
+func liveParts(parts []string) string {
+	if len(parts) == 0 {
+		return "1"
+	}
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = "'" + p + "'" // part names are [a-z0-9_]
+	}
+	return "_part NOT IN (" + strings.Join(q, ", ") + ")"
+}
+
+func readNode(ctx context.Context, n chcluster.Node, query string, scan func(driver.Rows) error) error {
+	conn, err := chcluster.Open(n.Addr)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
-	out := map[uint32]uint64{}
 	for rows.Next() {
-		var n uint32
-		var c uint64
-		if err := rows.Scan(&n, &c); err != nil {
-			return nil, err
+		if err := scan(rows); err != nil {
+			return err
 		}
-		out[n] = c
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // waitStoredOnce waits up to timeout until every request in acked has its 200 spans stored,
@@ -79,12 +146,20 @@ func waitStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent func() 
 		got     map[uint32]uint64
 		err     error
 		missing []uint32
+		seen    = map[string]bool{}
 	)
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got, err = storedPerRequest(ctx, db.Conn, db.Name)
+		var orphans []string
+		got, orphans, err = storedPerRequest(ctx, db)
 		cancel()
+		for _, o := range orphans {
+			if !seen[o] {
+				seen[o] = true
+				t.Logf("not counted: %s, a part ZooKeeper does not know (an INSERT of unknown status; the server detaches it after 5 minutes)", o)
+			}
+		}
 		missing = missing[:0]
 		if err == nil {
 			for _, n := range acked {
@@ -117,9 +192,8 @@ func waitStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent func() 
 // stored, each span once, and that red_1m counts every span of them once.
 func checkStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent uint32) {
 	t.Helper()
-	// A Distributed table reads one replica of each shard, and a server inserts a shard's rows
-	// into its own replica when it has one: what the other replica has not fetched yet would
-	// be missed.
+	// The reads take one replica of each shard, and a server inserts a shard's rows into its
+	// own replica when it has one: what the other replica has not fetched yet would be missed.
 	db.SyncReplicas(t, "spans_local", "red_1m_local")
 	got := waitStoredOnce(t, db, acked, func() uint32 { return sent }, 10*time.Second)
 	var stored uint64
@@ -130,14 +204,23 @@ func checkStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent uint32
 	}
 	spans := db.Name + ".spans"
 	assert.Equal(t, stored, db.QueryUint64(t, "", "SELECT uniqExact(SpanId) FROM "+spans), "no span stored twice")
-	assert.Equal(t, stored, db.QueryUint64(t, "", "SELECT sum(Requests) FROM "+db.Name+".red_1m"),
-		"red_1m counts every span stored, once")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var requests uint64
+	_, err := shardRead(ctx, db, "red_1m_local", "SELECT sum(Requests) FROM {table} WHERE {live}", func(rows driver.Rows) error {
+		var n uint64
+		err := rows.Scan(&n)
+		requests += n
+		return err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, stored, requests, "red_1m counts every span stored, once")
 }
 
 // shardCounts syncs each server's replica of table with its shard's other replica, then
 // checks that the two agree on what summary (a SELECT list of two integers, such as
-// "count(), sum(cityHash64(SpanId))") says of the table, and returns the summary's first
-// value on each shard.
+// "count(), sum(cityHash64(SpanId))") says of the table without its orphan parts (see
+// shardRead), and returns the summary's first value on each shard.
 func shardCounts(t *testing.T, db *chcluster.DB, table, summary string) []uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -146,7 +229,12 @@ func shardCounts(t *testing.T, db *chcluster.DB, table, summary string) []uint64
 	byShard := map[int][][2]uint64{}
 	for _, n := range db.Nodes {
 		var v [2]uint64
-		require.NoError(t, db.Cluster.Conn(t, n.Name).QueryRow(ctx, "SELECT "+summary+" FROM "+db.Name+"."+table).Scan(&v[0], &v[1]), "%s on %s", table, n.Name)
+		orphans, err := db.OrphanParts(ctx, n.Name, table)
+		require.NoError(t, err)
+		if len(orphans) > 0 {
+			t.Logf("not counted on %s: %s parts %v, which ZooKeeper does not know (INSERTs of unknown status)", n.Name, table, orphans)
+		}
+		require.NoError(t, db.Cluster.Conn(t, n.Name).QueryRow(ctx, "SELECT "+summary+" FROM "+db.Name+"."+table+" WHERE "+liveParts(orphans)).Scan(&v[0], &v[1]), "%s on %s", table, n.Name)
 		byShard[n.Shard] = append(byShard[n.Shard], v)
 	}
 	var out []uint64
