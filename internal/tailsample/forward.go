@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
 
 	"github.com/weirhq/weir/internal/sampleweight"
 )
@@ -89,21 +90,28 @@ func (b *batch) decide(id pcommon.TraceID, d Decision) {
 	b.decisions[id] = d
 }
 
-// flush hands b to the output, reading back the spans it refers to first.
+// flush hands b to the output, reading back the spans it refers to first. Spans that cannot
+// be read back are counted and logged, not returned: they belong to requests taken and
+// acknowledged earlier, and the caller may be taking another request, already journaled and
+// counted, which an error would have its sender send again, and stored twice.
 func (ts *Sampler) flush(ctx context.Context, b *batch) error {
-	var err error
 	if len(b.refs) > 0 {
-		err = ts.readBack(b)
+		if lost, err := ts.readBack(b); err != nil {
+			ts.tel.unreadable.Add(ctx, int64(lost))
+			ts.logger.Error("kept spans could not be read back from the ingest log; they are lost",
+				zap.Int("spans", lost), zap.Error(err))
+		}
 	}
 	if len(b.buf) == 0 {
-		return err
+		return nil
 	}
-	return errors.Join(err, ts.out.Keep(ctx, b.buf, b.decisions))
+	return ts.out.Keep(ctx, b.buf, b.decisions)
 }
 
 // readBack appends to b.buf the spans b refers to, reading each request from the Source once.
-// A request that cannot be read loses its kept spans: reported, and the others still go.
-func (ts *Sampler) readBack(b *batch) error {
+// A request that cannot be read loses its kept spans: they are counted in lost and the error,
+// and the others still go.
+func (ts *Sampler) readBack(b *batch) (lost int, _ error) {
 	slices.SortFunc(b.refs, func(x, y heldRef) int { return cmp.Compare(x.pos, y.pos) })
 	g := getGroups()
 	defer putGroups(g)
@@ -150,10 +158,11 @@ func (ts *Sampler) readBack(b *batch) error {
 			for _, r := range group {
 				n += r.to - r.from
 			}
-			errs = append(errs, fmt.Errorf("tail sampler: %d kept spans in the request at %d could not be read back: %w", n, pos, err))
+			lost += n
+			errs = append(errs, fmt.Errorf("%d kept spans in the request at %d: %w", n, pos, err))
 		}
 	}
-	return errors.Join(errs...)
+	return lost, errors.Join(errs...)
 }
 
 // readBufs are readBack's buffers for the requests it reads.

@@ -17,6 +17,7 @@ type telemetry struct {
 	upgrades     metric.Int64Counter
 	invalidSpans metric.Int64Counter
 	upgradedHeld metric.Int64Counter
+	unreadable   metric.Int64Counter
 	meter        metric.Meter
 
 	// decidedOpts caches the attribute set of each (cause, kept, reason): building one per
@@ -73,6 +74,10 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	}
 	if t.upgradedHeld, err = m.Int64Counter("weir_tailsampling_spans_upgraded", metric.WithUnit("{span}"),
 		metric.WithDescription("Spans of dropped traces, still held within late_window, that were kept when a late span upgraded their trace.")); err != nil {
+		return nil, err
+	}
+	if t.unreadable, err = m.Int64Counter("weir_tailsampling_spans_unreadable", metric.WithUnit("{span}"),
+		metric.WithDescription("Spans of kept traces that could not be read back from weir's ingest log (a read error or a damaged record): lost, and logged.")); err != nil {
 		return nil, err
 	}
 	return t, nil
