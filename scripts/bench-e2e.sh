@@ -539,8 +539,8 @@ run_weir() {
 		# the table's own order would spare the server the sort that weir's inserts cost it.
 		chq "SELECT * FROM $db.spans ORDER BY StartTimeUnixNano FORMAT Native" >"$dir/spans.native"
 		# Three times, each into a database of its own, and the median taken: one insert of
-		# a few CPU-s is swayed by whatever else the server does meanwhile (from 2.0 to 3.4
-		# CPU-s per 1M spans across runs of one day), while weir's writes held steady.
+		# a few CPU-s is swayed by whatever else the server and the machine do meanwhile (up
+		# to 30 % between two inserts of the same file in one run).
 		local b runs=()
 		for b in 1 2 3; do
 			baseline "$label" "${db}_base$b" "$dir/spans.native"
