@@ -61,14 +61,9 @@ func (c *strCol) appendBytes(b []byte) {
 	c.lc.Append(c.view(b))
 }
 
+// appendString is appendBytes for a string: both copy the bytes, so viewing s is safe.
 func (c *strCol) appendString(s string) {
-	if c.lc == nil {
-		c.native = binary.AppendUvarint(c.native, uint64(len(s)))
-		c.native = append(c.native, s...)
-		c.ends = append(c.ends, int32(len(c.native)))
-		return
-	}
-	c.lc.Append(c.view(unsafe.Slice(unsafe.StringData(s), len(s))))
+	c.appendBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // view copies b into the arena and returns it as a string. When the arena grows, earlier
