@@ -137,3 +137,50 @@ func TestLinger_FirstToGoAtTheMemoryBound(t *testing.T) {
 	}
 	t.Fatal("the flood never reached the memory bound: the test proves nothing")
 }
+
+// The decision cache is bounded: a dropped trace's decision can be evicted while the trace
+// still lingers. Its late spans must still join the lingering trace (and an error among them
+// keep all of it), not start a new trace that replaces the lingering one.
+func TestLateSpans_DecisionEvictedWhileLingering(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}, spanSpec{trace: 1, span: 2, parent: 1}))
+	h.advance(t, cfg.IdleTime)
+	_, n := h.kept()
+	require.Zero(t, n, "dropped: no policy matched yet")
+
+	h.ts.cache.Reset() // what eviction does to the trace's entry
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 3, parent: 1}))
+	h.ts.mu.Lock()
+	undecided, lingering := len(h.ts.traces), len(h.ts.linger)
+	h.ts.mu.Unlock()
+	assert.Zero(t, undecided, "the late span joined the lingering trace, no new one")
+	assert.Equal(t, 1, lingering)
+	assert.Equal(t, int64(1), sumCounter(t, h.tel, "weir_tailsampling_late_spans", "decision", "dropped"))
+
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 4, parent: 2, err: true}))
+	kept, n := h.kept()
+	assert.Equal(t, 4, n, "the held spans, the late one, and the error")
+	assert.Equal(t, "late_error", kept[1])
+
+	// Its lingering ended with the keep; the window passing changes nothing more.
+	h.advance(t, cfg.LateWindow+time.Second)
+	h.ts.mu.Lock()
+	held := h.ts.held
+	h.ts.mu.Unlock()
+	assert.Zero(t, held)
+}
+
+// A lingering trace that stops lingering removes its own entry from ts.linger, not another
+// traceState's with the same ID.
+func TestUnlinger_LeavesAnotherEntry(t *testing.T) {
+	h := newHarness(t, testConfig())
+	var id [16]byte
+	id[0] = 1
+	old, cur := &traceState{id: id}, &traceState{id: id}
+	h.ts.mu.Lock()
+	defer h.ts.mu.Unlock()
+	h.ts.linger[id] = cur
+	h.ts.unlingerLocked(old)
+	assert.Same(t, cur, h.ts.linger[id])
+}

@@ -331,6 +331,13 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 				}
 				continue
 			}
+			if _, lingering := ts.linger[gr.id]; lingering {
+				// Dropped, and its decision evicted from the cache while it still lingers: a
+				// new trace here would replace the lingering one in ts.linger and be decided
+				// apart from the spans that one holds.
+				ts.lateForDroppedLocked(ctx, gr, pos, now, &out)
+				continue
+			}
 			t = &traceState{id: gr.id, first: now, firstPos: pos}
 			ts.traces[gr.id] = t
 			ts.fifo = append(ts.fifo, t)
@@ -595,7 +602,9 @@ func (ts *Sampler) unlingerLocked(t *traceState) {
 		return
 	}
 	t.gone = true
-	delete(ts.linger, t.id)
+	if ts.linger[t.id] == t {
+		delete(ts.linger, t.id)
+	}
 	ts.held -= t.bytes()
 	t.buf = nil
 }
