@@ -682,6 +682,7 @@ func (e *Engine) seal(final bool) error {
 			ep.Oldest = journal.Pos(p)
 		}
 		ep.Held = e.sampler.HeldIDs(ep.Held)
+		ep.Lingering = e.sampler.LingeringTraces(ep.Lingering)
 		e.decisions = e.sampler.DrainDecisions(e.decisions)
 	}
 	ep.Decisions = e.decisions
@@ -848,9 +849,17 @@ func (e *Engine) recover(ctx context.Context) error {
 	e.redPos = last.RED
 	e.lastRED = time.Now()
 
-	held := make(map[pcommon.TraceID]bool, len(last.Held))
+	// The traces held at the checkpoint, undecided or dropped and lingering, take their spans
+	// from the requests below Processed again; the rest of those requests is done.
+	held := make(map[pcommon.TraceID]bool, len(last.Held)+len(last.Lingering))
 	for _, id := range last.Held {
 		held[id] = true
+	}
+	if e.sampler != nil && len(last.Lingering) > 0 {
+		e.sampler.RestoreLingering(last.Lingering)
+		for _, l := range last.Lingering {
+			held[l.ID] = true
+		}
 	}
 	only := func(id pcommon.TraceID) bool { return held[id] }
 	from := min(last.Oldest, last.RED)
@@ -902,6 +911,7 @@ func (e *Engine) recover(ctx context.Context) error {
 	}
 	if found || replayed > 0 {
 		e.logger.Info("ingest log recovered", zap.Uint64("epoch", last.Number), zap.Int("held_traces", len(last.Held)),
+			zap.Int("lingering_traces", len(last.Lingering)),
 			zap.Int("requests_replayed", replayed), zap.Uint64("from", uint64(from)))
 	}
 	return nil

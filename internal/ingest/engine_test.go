@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weirhq/weir/internal/journal"
@@ -540,5 +541,68 @@ func testTakeTracesReadsOnce(t *testing.T, cfg EngineConfig) {
 		for id, n := range took.spans {
 			require.Equal(t, 1, n, "span %x stored once", id)
 		}
+	}
+}
+
+// TestEngine_LingeringSurvivesCrash: a trace dropped before a crash still lingers after it.
+// Its late error span, sent after the restart, keeps the whole trace (late_error), as it
+// does without the crash, not only itself.
+func TestEngine_LingeringSurvivesCrash(t *testing.T) {
+	cfg := halfSampledConfig()
+	cfg.Sampling.Baseline.Probability = 0 // only the error policy keeps
+	cfg.Sampling.LateWindow = time.Minute
+	trace := func(spans ...int) []byte {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "checkout")
+		ss := rs.ScopeSpans().AppendEmpty()
+		now := time.Now()
+		for _, n := range spans {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetTraceID(pcommon.TraceID{1, 2, 3})
+			sp.SetSpanID(pcommon.SpanID{byte(n)})
+			if n > 1 {
+				sp.SetParentSpanID(pcommon.SpanID{1})
+			}
+			sp.SetName(fmt.Sprintf("op%d", n))
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+			if n == 3 {
+				sp.Status().SetCode(ptrace.StatusCodeError)
+			}
+		}
+		req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+		require.NoError(t, err)
+		return req
+	}
+	ctx := context.Background()
+	tick := func(e *Engine) {
+		e.mu.RLock()
+		defer e.mu.RUnlock()
+		require.NoError(t, e.sampler.Tick(ctx))
+	}
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			s := openStore(t, dir)
+			e := startEngine(t, s, cfg)
+			require.NoError(t, e.Traces(ctx, trace(1, 2)))
+			time.Sleep(60 * time.Millisecond)
+			tick(e) // dropped: no error yet; it lingers
+			require.NoError(t, e.seal(false))
+			if crash {
+				close(e.stop)
+				<-e.done
+				require.NoError(t, s.Close())
+				s = openStore(t, dir)
+				e = startEngine(t, s, cfg)
+			}
+			require.NoError(t, e.Traces(ctx, trace(3)))
+			tick(e)
+			require.NoError(t, e.Shutdown(ctx))
+			got := readCommitted(t, s)
+			require.NoError(t, s.Close())
+			assert.Equal(t, map[[8]byte]int{{1}: 1, {2}: 1, {3}: 1}, got.spans, "the dropped spans and the late error, each once")
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/weirhq/weir/internal/journal"
+	"github.com/weirhq/weir/internal/tailsample"
 )
 
 // Record types. ingest/ holds requests and checkpoints; blocks/ holds blocks and markers.
@@ -97,10 +98,17 @@ type Epoch struct {
 	Held []pcommon.TraceID
 	// Decisions are those made during the epoch (tailsample.DrainDecisions' records).
 	Decisions []byte
+	// Lingering are the dropped traces whose spans the sampler still held for late_window
+	// (from version 2 on; a version 1 record has none).
+	Lingering []tailsample.Lingering
 }
 
+// epochVersion is the version of the EPOCH records this weir writes; it reads 1 too (the
+// same fields, without Lingering).
+const epochVersion = 2
+
 func appendEpoch(dst []byte, e *Epoch) []byte {
-	dst = append(dst, 1)
+	dst = append(dst, epochVersion)
 	for _, v := range []uint64{e.Number, uint64(e.Processed), uint64(e.RED), uint64(e.Oldest), uint64(e.BlocksEnd), uint64(e.MetricsState), uint64(e.MetricsSnap), uint64(len(e.Held))} {
 		dst = binary.AppendUvarint(dst, v)
 	}
@@ -108,15 +116,23 @@ func appendEpoch(dst []byte, e *Epoch) []byte {
 		dst = append(dst, id[:]...)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(e.Decisions)))
-	return append(dst, e.Decisions...)
+	dst = append(dst, e.Decisions...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Lingering)))
+	for _, l := range e.Lingering {
+		dst = append(dst, l.ID[:]...)
+		dst = binary.AppendUvarint(dst, uint64(l.Dropped.UnixNano()))
+		dst = binary.AppendUvarint(dst, l.FirstPos)
+	}
+	return dst
 }
 
 // decodeEpoch reads an EPOCH record's payload; Decisions points into it.
 func decodeEpoch(p []byte) (Epoch, error) {
 	var e Epoch
 	d := decoder{b: p}
-	if v := d.byte(); v != 1 {
-		return e, fmt.Errorf("epoch record version %d: this weir reads version 1", v)
+	v := d.byte()
+	if v != 1 && v != epochVersion {
+		return e, fmt.Errorf("epoch record version %d: this weir reads versions 1 and %d", v, epochVersion)
 	}
 	e.Number = d.uvarint()
 	e.Processed = journal.Pos(d.uvarint())
@@ -134,6 +150,19 @@ func decodeEpoch(p []byte) (Epoch, error) {
 		copy(e.Held[i][:], d.bytes(16))
 	}
 	e.Decisions = d.bytes(int(d.uvarint()))
+	if v >= 2 {
+		n := d.uvarint()
+		if n > uint64(len(d.b))/18 { // 16 bytes of ID and at least a byte for each number
+			return e, fmt.Errorf("epoch record: %d lingering traces in %d bytes", n, len(d.b))
+		}
+		e.Lingering = make([]tailsample.Lingering, n)
+		for i := range e.Lingering {
+			l := &e.Lingering[i]
+			copy(l.ID[:], d.bytes(16))
+			l.Dropped = time.Unix(0, int64(d.uvarint()))
+			l.FirstPos = d.uvarint()
+		}
+	}
 	return e, d.err
 }
 

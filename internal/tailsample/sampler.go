@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -449,6 +450,49 @@ func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 		dst = append(dst, id)
 	}
 	return dst
+}
+
+// Lingering is a dropped trace whose spans are still held for late_window
+// (LingeringTraces), for a caller that checkpoints them and restores them after a restart
+// (RestoreLingering), so that a late span that would have kept the trace keeps all of it
+// then too, not only itself.
+type Lingering struct {
+	ID       pcommon.TraceID
+	Dropped  time.Time // when it was dropped; it lingers until late_window after
+	FirstPos uint64    // the lowest position of its spans in the caller's log
+}
+
+// LingeringTraces appends the dropped traces still lingering to dst, in the order they were
+// dropped.
+func (ts *Sampler) LingeringTraces(dst []Lingering) []Lingering {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, t := range ts.lingerQ[ts.lingerHead:] {
+		if t != nil && !t.gone {
+			dst = append(dst, Lingering{ID: t.id, Dropped: t.dropped, FirstPos: t.firstPos})
+		}
+	}
+	return dst
+}
+
+// RestoreLingering makes the traces in l linger again, holding no spans yet: a caller that
+// replays its log from the lowest FirstPos on, passing their spans (ConsumeAt's only), gives
+// them back their spans, which join them as late spans of a dropped trace do. Call it before
+// any spans are consumed, after LoadDecisions.
+func (ts *Sampler) RestoreLingering(l []Lingering) {
+	l = slices.Clone(l)
+	slices.SortStableFunc(l, func(a, b Lingering) int { return a.Dropped.Compare(b.Dropped) })
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, x := range l {
+		if _, ok := ts.linger[x.ID]; ok {
+			continue
+		}
+		t := &traceState{id: x.ID, first: x.Dropped, last: x.Dropped, firstPos: x.FirstPos, decided: true, dropped: x.Dropped}
+		ts.linger[x.ID] = t
+		ts.lingerQ = append(ts.lingerQ, t)
+		ts.held += t.bytes()
+	}
 }
 
 // DecideBefore decides now every held trace with spans at a position (ConsumeAt's pos)
