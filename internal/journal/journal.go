@@ -407,6 +407,9 @@ func (l *Log) TruncateBefore(p Pos) error {
 			err = fmt.Errorf("journal: delete segment %s: %w", s.path, pathErr(rerr))
 			break
 		}
+		if cerr := s.closeReader(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("journal: close segment %s: %w", s.path, cerr))
+		}
 		l.size.Add(-s.size.Load())
 	}
 	if i == 0 {
@@ -478,9 +481,16 @@ func (l *Log) Close() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	var err error
+	l.segMu.Lock() // ReadAt reads under way finish first; later ones see closed
+	for _, s := range l.segs {
+		if cerr := s.closeReader(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("journal: close segment %s: %w", s.path, cerr))
+		}
+	}
+	l.segMu.Unlock()
 	if l.opts.Sync != SyncNone && !l.dirty {
 		if serr := l.f.Datasync(); serr != nil {
-			err = fmt.Errorf("journal: sync %s: %w", l.active.path, pathErr(serr))
+			err = errors.Join(err, fmt.Errorf("journal: sync %s: %w", l.active.path, pathErr(serr)))
 		}
 	}
 	return errors.Join(err, l.f.Close(), l.lock.Close())
@@ -491,17 +501,25 @@ func (l *Log) Close() error {
 func (l *Log) locate(p Pos) (*segment, *os.File, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
-	if start := l.Start(); p < start {
-		return nil, nil, fmt.Errorf("journal: read %s at position %d: %w (the oldest record is at %d)", l.dir, p, ErrTruncated, start)
+	s, err := l.locateLocked(p)
+	if err != nil {
+		return nil, nil, err
 	}
-	if end := l.End(); p > end {
-		return nil, nil, fmt.Errorf("journal: read %s at position %d: past the end at %d", l.dir, p, end)
-	}
-	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > p }) - 1
-	s := l.segs[i] // i >= 0: p >= Start, the first base
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: open %s: %w", s.path, pathErr(err))
 	}
 	return s, f, nil
+}
+
+// locateLocked returns the segment holding p; the caller holds segMu.
+func (l *Log) locateLocked(p Pos) (*segment, error) {
+	if start := l.Start(); p < start {
+		return nil, fmt.Errorf("journal: read %s at position %d: %w (the oldest record is at %d)", l.dir, p, ErrTruncated, start)
+	}
+	if end := l.End(); p > end {
+		return nil, fmt.Errorf("journal: read %s at position %d: past the end at %d", l.dir, p, end)
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > p }) - 1
+	return l.segs[i], nil // i >= 0: p >= Start, the first base
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -486,4 +487,76 @@ func asNobody(t *testing.T, run string) {
 	require.NoError(t, err, "as nobody:\n%s", out)
 	require.Contains(t, string(out), "--- PASS", "as nobody:\n%s", out)
 	require.NotContains(t, string(out), "--- SKIP", "as nobody:\n%s", out)
+}
+
+// TestReadAt_KeepsSegmentsOpen: ReadAt opens each segment once and keeps it open; deleting a
+// segment closes it, and closing the log closes them all (no file left open), after which
+// ReadAt fails with ErrClosed. Concurrent reads, appends and truncations run under -race.
+func TestReadAt_KeepsSegmentsOpen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{SegmentBytes: 100})
+	require.NoError(t, err)
+	openFiles := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		n := 0
+		for _, e := range ents {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, dir) {
+				n++
+			}
+		}
+		return n
+	}
+	base := openFiles() // the active segment and the lock
+	var pos []Pos
+	for i := range 10 {
+		p, err := l.Append(1, payload(i, 41)) // two records a segment
+		require.NoError(t, err)
+		pos = append(pos, p)
+	}
+	for range 3 {
+		for i, p := range pos {
+			rec, err := l.ReadAt(p, nil)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(payload(i, 41), rec.Payload))
+		}
+	}
+	assert.Equal(t, base+5, openFiles(), "each of the 5 segments opened once for reading")
+	require.NoError(t, l.TruncateBefore(pos[4]))
+	assert.Equal(t, base+3, openFiles(), "the 2 deleted segments' files closed")
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := l.Start()
+				rec, err := l.ReadAt(start, nil)
+				if err != nil {
+					assert.ErrorIs(t, err, ErrTruncated, "only a truncation may come between Start and the read")
+					continue
+				}
+				assert.Len(t, rec.Payload, 41)
+			}
+		}()
+	}
+	for i := 10; i < 200; i++ {
+		_, err := l.Append(1, payload(i, 41))
+		require.NoError(t, err)
+		require.NoError(t, l.TruncateBefore(l.End()))
+	}
+	close(stop)
+	wg.Wait()
+
+	require.NoError(t, l.Close())
+	assert.Zero(t, openFiles(), "Close closes every file, the readers' too")
+	_, err = l.ReadAt(pos[9], nil)
+	assert.ErrorIs(t, err, ErrClosed)
 }

@@ -18,15 +18,25 @@ type Record struct {
 
 // ReadAt reads the record at p, which must be a record boundary (a Pos returned by Append,
 // a Record's Next, Start or End). The payload is read into buf if it is large enough, else
-// into a new slice; the caller owns it. ReadAt opens the segment file for the call: for
-// reading many records in order, use a Reader. It returns io.EOF at End, an error wrapping
-// ErrTruncated before Start, and a *CorruptError for a record that fails its checks.
+// into a new slice; the caller owns it. ReadAt keeps each segment it read open until the
+// segment is deleted or the log closed; for reading many records in order, use a Reader. It
+// returns io.EOF at End, an error wrapping ErrTruncated before Start, ErrClosed once the log
+// is closed, and a *CorruptError for a record that fails its checks. Reads may run
+// concurrently; TruncateBefore and a new segment wait for those under way.
 func (l *Log) ReadAt(p Pos, buf []byte) (Record, error) {
-	seg, f, err := l.locate(p)
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if l.closed.Load() {
+		return Record{}, ErrClosed
+	}
+	seg, err := l.locateLocked(p)
 	if err != nil {
 		return Record{}, err
 	}
-	defer f.Close()
+	f, err := seg.reader()
+	if err != nil {
+		return Record{}, err
+	}
 	limit, _ := seg.limit(l.End())
 	if p >= limit {
 		return Record{}, io.EOF // p == End: locate found the active segment

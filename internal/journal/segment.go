@@ -73,6 +73,36 @@ type segment struct {
 	path string
 	size atomic.Int64  // bytes in the file
 	end  atomic.Uint64 // logical end (the next segment's base) once sealed; 0 while active
+	// rd is the file opened for Log.ReadAt, on its first read of the segment, and kept open:
+	// opening and closing it per read was a third of reading a held trace back. It is closed,
+	// under segMu held for writing, when the segment is deleted or the log closed; ReadAt
+	// reads under segMu held for reading, so no read is under way then.
+	rd atomic.Pointer[os.File]
+}
+
+// reader returns s's file opened for ReadAt, opening it if it is not yet. The caller holds
+// segMu for reading.
+func (s *segment) reader() (*os.File, error) {
+	if f := s.rd.Load(); f != nil {
+		return f, nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", s.path, pathErr(err))
+	}
+	if !s.rd.CompareAndSwap(nil, f) {
+		_ = f.Close() // another ReadAt opened it meanwhile
+		return s.rd.Load(), nil
+	}
+	return f, nil
+}
+
+// closeReader closes the file ReadAt kept open, if any. The caller holds segMu for writing.
+func (s *segment) closeReader() error {
+	if f := s.rd.Swap(nil); f != nil {
+		return f.Close()
+	}
+	return nil
 }
 
 // limit returns where reading s must stop: its logical end if sealed, else the log's end,
