@@ -31,7 +31,7 @@ import (
 // Points flagged "no recorded value", and number points of no value type, are left out.
 type SeriesBlock struct {
 	points []seriesPoint
-	groups map[groupKey]int32 // the first point of each group: its index in meta
+	groups groupTable // the first point of each group: its index in meta
 	meta   []seriesMeta
 	arena  []byte    // the meta's strings
 	attrs  []attrRef // the meta's attributes
@@ -92,7 +92,7 @@ type seriesPoint struct {
 
 // NewSeriesBlock returns an empty block; lowCardinality is as for NewSpanBlock.
 func NewSeriesBlock(lowCardinality bool) *SeriesBlock {
-	s := &SeriesBlock{lc: lowCardinality, groups: map[groupKey]int32{}}
+	s := &SeriesBlock{lc: lowCardinality, groups: newGroupTable()}
 	s.service, s.name, s.unit = newStrCol(s.lc), newStrCol(s.lc), newStrCol(s.lc)
 	s.keyData, s.valData = newStrCol(s.lc), newStrCol(false)
 	s.attrKeys, s.attrVals = newArr(s.keyData), newArr(s.valData)
@@ -115,7 +115,7 @@ func (s *SeriesBlock) Points() int { return len(s.points) }
 func (s *SeriesBlock) Reset() {
 	s.points, s.meta, s.arena, s.attrs = s.points[:0], s.meta[:0], s.arena[:0], s.attrs[:0]
 	s.bounds, s.counts = s.bounds[:0], s.counts[:0]
-	clear(s.groups)
+	s.groups.reset()
 	s.resetCols()
 }
 
@@ -185,7 +185,7 @@ func (s *SeriesBlock) Add(c *MetricContext, p *otlpwire.Point, series uint64, te
 		}
 	}
 	// The row's service, name, unit and attributes are its first point's.
-	mi, ok := s.groups[sp.groupKey]
+	mi, ok := s.groups.get(sp.groupKey)
 	if !ok {
 		mi = int32(len(s.meta))
 		meta := seriesMeta{service: s.str(c.Service), name: s.str(m.Name), unit: s.str(m.Unit)}
@@ -197,7 +197,7 @@ func (s *SeriesBlock) Add(c *MetricContext, p *otlpwire.Point, series uint64, te
 		}
 		meta.attrs[1] = int32(len(s.attrs))
 		s.meta = append(s.meta, meta)
-		s.groups[sp.groupKey] = mi
+		s.groups.put(sp.groupKey, mi)
 	}
 	sp.meta = mi
 	s.points = append(s.points, sp)
