@@ -24,15 +24,17 @@
 //  1. BLOCK records of epoch E to blocks/;
 //  2. an EPOCH record to ingest/: E, the ingest position P up to which every request is
 //     processed, the position up to which RED's counts are in blocks, the traces the sampler
-//     holds undecided and where their oldest spans are, the dropped traces still lingering
-//     for late spans (and when they were dropped), the decisions made in E;
+//     holds undecided and where their oldest spans are (lingering dropped traces' too), the
+//     decisions made in E, and when E was sealed;
 //  3. COMMIT(E) to blocks/.
 //
 // The sender inserts a block only after its COMMIT. After a crash, Open finds the last EPOCH:
 // a missing COMMIT for it is written (its blocks were complete before the EPOCH), and blocks of
-// a later epoch are aborted (ABORT). Then the engine replays ingest/ from the EPOCH: the held
-// and lingering traces' spans again (so the sampler holds what it held), the requests after P whole (RED
-// counts again what it had not yet flushed). Nothing acknowledged is lost, nothing is counted
+// a later epoch are aborted (ABORT). The traces the decisions dropped within late_window of
+// the EPOCH linger again. Then the engine replays ingest/ from the EPOCH: the held and
+// lingering traces' spans again (so the sampler holds what it held), the requests after P
+// whole (RED counts again what it had not yet flushed). A seal whose COMMIT fails after its
+// EPOCH went in is not aborted: the next seal writes the COMMIT first. Nothing acknowledged is lost, nothing is counted
 // or stored twice, and what blocks contain does not depend on when the crash came.
 //
 // Blocks carry an InsertId column (a hash of the log's salt and the block's position). The

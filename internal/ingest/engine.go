@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,8 +122,10 @@ type Engine struct {
 	stalled error // why the last seal failed; nil when none is pending
 	// unrecovered: the replay at start failed, and nothing may be sealed on top of it.
 	unrecovered bool
-	abort       uint64 // an epoch whose blocks were partly written: its ABORT is still due
-	decisions   []byte // the sampler's decisions not yet in a written EPOCH
+	abort       uint64       // an epoch whose blocks were partly written: its ABORT is still due
+	commit      uint64       // an epoch whose EPOCH record is written: its COMMIT is still due
+	failCommit  func() error // tests: a COMMIT append fails with what it returns
+	decisions   []byte       // the sampler's decisions not yet in a written EPOCH
 	epochBuf    []byte
 	epoch       uint64
 	redPos      journal.Pos // requests below it are counted in committed blocks
@@ -527,8 +530,10 @@ func (e *Engine) processMetrics(req []byte, at time.Time, stateOnly bool) error 
 func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at time.Time, withRED, withSampler bool,
 	only func(pcommon.TraceID) bool) error {
 	if withSampler && e.sampler == nil {
-		// Every span is stored: RED counts it and the block takes it in one pass.
-		return e.keepAll(req, at, withRED && e.red != nil)
+		// Every span is stored: RED counts it and the block takes it in one pass. In a replay
+		// after a restart that turned the sampler off, only the traces the last run's sampler
+		// still held: it had stored or dropped the others.
+		return e.keepAll(req, at, withRED && e.red != nil, only)
 	}
 	switch {
 	case withRED && e.red != nil && withSampler:
@@ -548,16 +553,19 @@ func (e *Engine) process(ctx context.Context, req []byte, pos journal.Pos, at ti
 	return nil
 }
 
-// keepAll puts every span with usable IDs into the spans block, counting it in RED first when
-// withRED.
-func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
+// keepAll puts every span with usable IDs into the spans block (of the traces only takes, when
+// given), counting each span in RED first when withRED.
+func (e *Engine) keepAll(req []byte, at time.Time, withRED bool, only func(pcommon.TraceID) bool) error {
 	e.bmu.Lock()
 	defer e.bmu.Unlock()
 	b := e.cur.spans
 	defer e.checkFull(b)
+	keep := func(sp *otlpwire.Span) bool {
+		return sp.ValidIDs() && (only == nil || only(pcommon.TraceID(sp.TraceID)))
+	}
 	if withRED {
 		return e.red.ConsumeWireVisit(req, at, func(res *otlpwire.Resource, svc []byte, sc *otlpwire.Scope, sp *otlpwire.Span) {
-			if sp.ValidIDs() {
+			if keep(sp) {
 				b.AppendWire(res, svc, sc, sp, nil)
 			}
 		})
@@ -568,7 +576,7 @@ func (e *Engine) keepAll(req []byte, at time.Time, withRED bool) error {
 		svc := chblock.ServiceNameWire(r.Resource().Attrs)
 		for r.NextScope() {
 			for r.NextSpan() {
-				if sp := r.Span(); sp.ValidIDs() {
+				if sp := r.Span(); keep(sp) {
 					b.AppendWire(r.Resource(), svc, r.Scope(), sp, nil)
 				}
 			}
@@ -644,6 +652,13 @@ func (e *Engine) seal(final bool) error {
 		}
 		e.abort = 0
 	}
+	if e.commit != 0 {
+		if err := e.appendCommit(e.commit); err != nil {
+			e.mu.Unlock()
+			return fmt.Errorf("commit epoch %d: %w", e.commit, err)
+		}
+		e.commit = 0
+	}
 	now := time.Now()
 	pressed := e.pressed()
 	if e.red != nil && (final || pressed || now.Sub(e.lastRED) >= e.cfg.RED.FlushInterval) {
@@ -652,7 +667,7 @@ func (e *Engine) seal(final bool) error {
 		e.redPos = e.store.Ingest.End()
 	}
 	e.epoch++
-	ep := Epoch{Number: e.epoch, Processed: e.store.Ingest.End(), RED: e.redPos}
+	ep := Epoch{Number: e.epoch, Processed: e.store.Ingest.End(), RED: e.redPos, Time: now.UnixNano()}
 	e.newSnap = 0
 	if e.stages != nil {
 		switch {
@@ -682,7 +697,6 @@ func (e *Engine) seal(final bool) error {
 			ep.Oldest = journal.Pos(p)
 		}
 		ep.Held = e.sampler.HeldIDs(ep.Held)
-		ep.Lingering = e.sampler.LingeringTraces(ep.Lingering)
 		e.decisions = e.sampler.DrainDecisions(e.decisions)
 	}
 	ep.Decisions = e.decisions
@@ -691,18 +705,27 @@ func (e *Engine) seal(final bool) error {
 	sealing := e.sealing
 	e.mu.Unlock()
 
-	err := e.write(sealing, &ep)
+	checkpointed, err := e.write(sealing, &ep)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		e.stalled, e.abort = err, ep.Number
-		if e.newSnap != 0 {
-			e.dirty = true // the snapshot may not be written: take it again
-		}
 		e.tel.sealFailed()
-		return err
+		e.stalled = err
+		if !checkpointed {
+			e.abort = ep.Number
+			if e.newSnap != 0 {
+				e.dirty = true // the snapshot may not be written: take it again
+			}
+			return err
+		}
+		// Only the COMMIT failed. The EPOCH names the epoch the checkpoint, so it must not
+		// be aborted: a restart would take its requests as stored (not replay them) and find
+		// its blocks voided. Its COMMIT comes first in the next seal (a restart writes it too);
+		// until a seal succeeds, requests are refused as after any failure.
+		e.commit = ep.Number
+	} else {
+		e.stalled = nil
 	}
-	e.stalled = nil
 	e.statePos, e.snapPos = ep.MetricsState, ep.MetricsSnap
 	if e.newSnap != 0 {
 		e.removeSnapshots(e.newSnap)
@@ -716,10 +739,10 @@ func (e *Engine) seal(final bool) error {
 	}
 	e.sealing = e.sealing[:0]
 	// What no one needs any more: requests below what RED counted and what the sampler holds.
-	if err := e.store.Ingest.TruncateBefore(min(ep.Oldest, ep.RED, ep.MetricsState)); err != nil {
-		e.logger.Warn("ingest log not truncated", zap.Error(err))
+	if terr := e.store.Ingest.TruncateBefore(min(ep.Oldest, ep.RED, ep.MetricsState)); terr != nil {
+		e.logger.Warn("ingest log not truncated", zap.Error(terr))
 	}
-	return nil
+	return err
 }
 
 // freeSet is an empty block set; under mu.
@@ -733,48 +756,58 @@ func (e *Engine) freeSet() *blockSet {
 	return newBlockSet(info)
 }
 
-// write appends the blocks of sets as epoch ep's, then its EPOCH record and its COMMIT.
-func (e *Engine) write(sets []*blockSet, ep *Epoch) error {
+// write appends the blocks of sets as epoch ep's, then its EPOCH record and its COMMIT;
+// checkpointed is whether the EPOCH record was written.
+func (e *Engine) write(sets []*blockSet, ep *Epoch) (checkpointed bool, _ error) {
 	for _, b := range sets {
 		if err := e.writeBlock(b.spans, "spans", ep.Number); err != nil {
-			return err
+			return false, err
 		}
 		if b.spans.Rows() > 0 {
 			if err := e.writeIndex(b.spans.Index, ep.Number); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if err := e.writeBlock(b.red, "red_1m", ep.Number); err != nil {
-			return err
+			return false, err
 		}
 		if err := e.writeBlock(b.edges, "edges_1m", ep.Number); err != nil {
-			return err
+			return false, err
 		}
 		for _, mb := range b.metrics.Blocks[1:] {
 			if err := e.writeBlock(mb, mb.Table(), ep.Number); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if err := e.writeBlock(b.metrics.Series, "series_1m", ep.Number); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if e.newSnap != 0 {
 		if err := e.writeSnapshot(e.newSnap, e.snap); err != nil {
-			return err
+			return false, err
 		}
 	}
 	ep.BlocksEnd = e.store.Blocks.End()
 	e.epochBuf = appendEpoch(e.epochBuf[:0], ep)
 	if _, err := e.store.Ingest.AppendReserved(RecEpoch, e.epochBuf); err != nil {
-		return fmt.Errorf("checkpoint epoch %d: %w", ep.Number, err)
+		return false, fmt.Errorf("checkpoint epoch %d: %w", ep.Number, err)
 	}
-	if err := e.store.appendMarker(RecCommit, ep.Number); err != nil {
+	if err := e.appendCommit(ep.Number); err != nil {
 		// The EPOCH is written: recovery would commit it. Until then nothing may be sent.
-		return fmt.Errorf("commit epoch %d: %w", ep.Number, err)
+		return true, fmt.Errorf("commit epoch %d: %w", ep.Number, err)
 	}
 	e.tel.sealed(ep)
-	return nil
+	return true, nil
+}
+
+func (e *Engine) appendCommit(epoch uint64) error {
+	if e.failCommit != nil {
+		if err := e.failCommit(); err != nil {
+			return err
+		}
+	}
+	return e.store.appendMarker(RecCommit, epoch)
 }
 
 type encoder interface {
@@ -825,13 +858,15 @@ func (e *Engine) appendData(b *Block) error {
 // requests after it (see the package doc). It runs under mu, before requests are taken.
 func (e *Engine) recover(ctx context.Context) error {
 	ing := e.store.Ingest
-	last, found, decisions, err := lastEpoch(ing)
+	last, found, decided, err := lastEpoch(ing)
 	if err != nil {
 		return err
 	}
-	if e.sampler != nil && len(decisions) > 0 {
-		if err := e.sampler.LoadDecisions(decisions); err != nil {
-			return err
+	if e.sampler != nil {
+		for _, d := range decided {
+			if err := e.sampler.LoadDecisions(d.decisions); err != nil {
+				return err
+			}
 		}
 	}
 	if !found {
@@ -851,14 +886,21 @@ func (e *Engine) recover(ctx context.Context) error {
 
 	// The traces held at the checkpoint, undecided or dropped and lingering, take their spans
 	// from the requests below Processed again; the rest of those requests is done.
-	held := make(map[pcommon.TraceID]bool, len(last.Held)+len(last.Lingering))
+	held := make(map[pcommon.TraceID]bool, len(last.Held))
 	for _, id := range last.Held {
 		held[id] = true
 	}
-	if e.sampler != nil && len(last.Lingering) > 0 {
-		e.sampler.RestoreLingering(last.Lingering)
-		for _, l := range last.Lingering {
-			held[l.ID] = true
+	var lingering []pcommon.TraceID
+	if e.sampler != nil && last.Time != 0 {
+		// The traces dropped within late_window of the checkpoint linger again, from when
+		// their epoch was sealed (a little after they were dropped).
+		for _, d := range decided {
+			if d.time != 0 && last.Time-d.time < int64(e.cfg.Sampling.LateWindow) {
+				lingering = e.sampler.RestoreLingering(lingering, d.decisions, time.Unix(0, d.time))
+			}
+		}
+		for _, id := range lingering {
+			held[id] = true
 		}
 	}
 	only := func(id pcommon.TraceID) bool { return held[id] }
@@ -911,36 +953,44 @@ func (e *Engine) recover(ctx context.Context) error {
 	}
 	if found || replayed > 0 {
 		e.logger.Info("ingest log recovered", zap.Uint64("epoch", last.Number), zap.Int("held_traces", len(last.Held)),
-			zap.Int("lingering_traces", len(last.Lingering)),
+			zap.Int("lingering_traces", len(lingering)),
 			zap.Int("requests_replayed", replayed), zap.Uint64("from", uint64(from)))
 	}
 	return nil
 }
 
+// epochDecisions are the decisions an epoch logged, and when it was sealed (0: unknown).
+type epochDecisions struct {
+	time      int64
+	decisions []byte
+}
+
 // lastEpoch finds the last EPOCH record in the ingest log, and the decisions of every EPOCH
 // still there, oldest first.
-func lastEpoch(ing *journal.Log) (Epoch, bool, []byte, error) {
+func lastEpoch(ing *journal.Log) (Epoch, bool, []epochDecisions, error) {
 	rd := ing.NewReader(ing.Start())
 	defer rd.Close()
 	var last Epoch
 	found := false
-	var decisions []byte
+	var decided []epochDecisions
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return last, found, decisions, nil
+			return last, found, decided, nil
 		}
 		if err != nil {
-			return last, found, decisions, fmt.Errorf("read %s: %w", ing.Dir(), err)
+			return last, found, decided, fmt.Errorf("read %s: %w", ing.Dir(), err)
 		}
 		if rec.Type != RecEpoch {
 			continue
 		}
 		ep, err := decodeEpoch(rec.Payload)
 		if err != nil {
-			return last, found, decisions, fmt.Errorf("read %s at %d: %w", ing.Dir(), rec.Pos, err)
+			return last, found, decided, fmt.Errorf("read %s at %d: %w", ing.Dir(), rec.Pos, err)
 		}
-		decisions = append(decisions, ep.Decisions...)
+		if len(ep.Decisions) > 0 {
+			decided = append(decided, epochDecisions{time: ep.Time, decisions: bytes.Clone(ep.Decisions)})
+		}
 		ep.Decisions = nil
 		last, found = ep, true
 	}

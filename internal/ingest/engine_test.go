@@ -606,3 +606,111 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 		})
 	}
 }
+
+// twoTraces is one request: trace 1, a root and an error child (kept at the next tick), and
+// trace 2, a child span alone (no root: held until max_wait).
+func twoTraces(t *testing.T) []byte {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "checkout")
+	ss := rs.ScopeSpans().AppendEmpty()
+	now := time.Now()
+	add := func(trace, span, parent byte, failed bool) {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{trace})
+		sp.SetSpanID(pcommon.SpanID{span})
+		if parent != 0 {
+			sp.SetParentSpanID(pcommon.SpanID{parent})
+		}
+		sp.SetName(fmt.Sprintf("op%d", span))
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+		if failed {
+			sp.Status().SetCode(ptrace.StatusCodeError)
+		}
+	}
+	add(1, 1, 0, false)
+	add(1, 2, 1, true)
+	add(2, 3, 9, false)
+	req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	return req
+}
+
+// TestEngine_RestartWithoutSampler: weir dies while its sampler holds a trace and comes back
+// keeping every span (no sampler). The replay stores the held trace, not again the trace the
+// sampler kept and committed before (nor the requests' other spans).
+func TestEngine_RestartWithoutSampler(t *testing.T) {
+	cfg := halfSampledConfig()
+	cfg.Sampling.Baseline.Probability = 0
+	cfg.Sampling.MaxWait = time.Minute
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	s := openStore(t, dir)
+	e := startEngine(t, s, cfg)
+	require.NoError(t, e.Traces(ctx, twoTraces(t)))
+	time.Sleep(60 * time.Millisecond)
+	e.mu.RLock()
+	require.NoError(t, e.sampler.Tick(ctx)) // trace 1 kept; trace 2 held
+	e.mu.RUnlock()
+	require.NoError(t, e.seal(false))
+	close(e.stop) // the crash
+	<-e.done
+	require.NoError(t, s.Close())
+
+	s = openStore(t, dir)
+	keepAll := halfSampledConfig()
+	keepAll.Sampling.Baseline.Probability = 1 // NewEngine runs no sampler then
+	e = startEngine(t, s, keepAll)
+	require.Nil(t, e.sampler)
+	require.NoError(t, e.Shutdown(ctx))
+	got := readCommitted(t, s)
+	require.NoError(t, s.Close())
+	assert.Equal(t, map[[8]byte]int{{1}: 1, {2}: 1, {3}: 1}, got.spans, "each span once: trace 1 as kept, trace 2 from the replay")
+}
+
+// TestEngine_CommitFailsAfterCheckpoint: the COMMIT of an epoch fails after its EPOCH was
+// written (blocks/ full, an I/O error). The epoch is not aborted: its COMMIT goes in first at
+// the next seal, or at the restart when weir dies before one succeeds; every span is stored.
+func TestEngine_CommitFailsAfterCheckpoint(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			cfg := EngineConfig{Epoch: time.Hour} // no sampler, no RED: every span is stored
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "store")
+			s := openStore(t, dir)
+			e := startEngine(t, s, cfg)
+			require.NoError(t, e.Traces(ctx, twoTraces(t)))
+			injected := errors.New("injected: blocks/ cannot be written")
+			e.mu.Lock()
+			e.failCommit = func() error { return injected }
+			e.mu.Unlock()
+			require.ErrorIs(t, e.seal(false), injected)
+			require.ErrorIs(t, e.Traces(ctx, twoTraces(t)), injected, "refused until a seal succeeds")
+			if crash {
+				// The next seal cannot write its EPOCH either (ingest/ gone as on a full disk),
+				// and weir dies: the restart must find the first epoch whole.
+				require.NoError(t, s.Ingest.Close())
+				require.Error(t, e.seal(false))
+			} else {
+				require.ErrorIs(t, e.seal(false), injected, "the COMMIT still cannot go in")
+			}
+			if crash {
+				close(e.stop)
+				<-e.done
+				require.NoError(t, s.Close())
+				s = openStore(t, dir)
+				e = startEngine(t, s, cfg)
+			} else {
+				e.mu.Lock()
+				e.failCommit = nil
+				e.mu.Unlock()
+				require.NoError(t, e.seal(false))
+			}
+			require.NoError(t, e.Shutdown(ctx))
+			got := readCommitted(t, s)
+			require.NoError(t, s.Close())
+			assert.Equal(t, map[[8]byte]int{{1}: 1, {2}: 1, {3}: 1}, got.spans)
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/weirhq/weir/internal/journal"
-	"github.com/weirhq/weir/internal/tailsample"
 )
 
 // Record types. ingest/ holds requests and checkpoints; blocks/ holds blocks and markers.
@@ -98,13 +97,13 @@ type Epoch struct {
 	Held []pcommon.TraceID
 	// Decisions are those made during the epoch (tailsample.DrainDecisions' records).
 	Decisions []byte
-	// Lingering are the dropped traces whose spans the sampler still held for late_window
-	// (from version 2 on; a version 1 record has none).
-	Lingering []tailsample.Lingering
+	// Time is when the epoch was sealed, Unix ns (from version 2 on; 0 in a version 1
+	// record): the traces its Decisions dropped linger until late_window after it.
+	Time int64
 }
 
 // epochVersion is the version of the EPOCH records this weir writes; it reads 1 too (the
-// same fields, without Lingering).
+// same fields, without Time).
 const epochVersion = 2
 
 func appendEpoch(dst []byte, e *Epoch) []byte {
@@ -117,13 +116,7 @@ func appendEpoch(dst []byte, e *Epoch) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(e.Decisions)))
 	dst = append(dst, e.Decisions...)
-	dst = binary.AppendUvarint(dst, uint64(len(e.Lingering)))
-	for _, l := range e.Lingering {
-		dst = append(dst, l.ID[:]...)
-		dst = binary.AppendUvarint(dst, uint64(l.Dropped.UnixNano()))
-		dst = binary.AppendUvarint(dst, l.FirstPos)
-	}
-	return dst
+	return binary.AppendUvarint(dst, uint64(e.Time))
 }
 
 // decodeEpoch reads an EPOCH record's payload; Decisions points into it.
@@ -151,17 +144,7 @@ func decodeEpoch(p []byte) (Epoch, error) {
 	}
 	e.Decisions = d.bytes(int(d.uvarint()))
 	if v >= 2 {
-		n := d.uvarint()
-		if n > uint64(len(d.b))/18 { // 16 bytes of ID and at least a byte for each number
-			return e, fmt.Errorf("epoch record: %d lingering traces in %d bytes", n, len(d.b))
-		}
-		e.Lingering = make([]tailsample.Lingering, n)
-		for i := range e.Lingering {
-			l := &e.Lingering[i]
-			copy(l.ID[:], d.bytes(16))
-			l.Dropped = time.Unix(0, int64(d.uvarint()))
-			l.FirstPos = d.uvarint()
-		}
+		e.Time = int64(d.uvarint())
 	}
 	return e, d.err
 }

@@ -1,11 +1,15 @@
 package tailsample
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // An SDK that exports a leaf's spans after the rest: the trace is dropped when its root and
@@ -183,4 +187,64 @@ func TestUnlinger_LeavesAnotherEntry(t *testing.T) {
 	h.ts.linger[id] = cur
 	h.ts.unlingerLocked(old)
 	assert.Same(t, cur, h.ts.linger[id])
+}
+
+// After a restart, RestoreLingering makes the traces a checkpoint's decisions dropped linger
+// again (not those a later decision kept); their spans replayed with only rejoin them without
+// being counted as late spans, and a late error keeps the whole trace. Traces whose
+// late_window ran out by a replayed request's arrival stop lingering in the replay itself.
+func TestRestoreLingering(t *testing.T) {
+	cfg := testConfig()
+	first := makeTraces(spanSpec{trace: 1, span: 1}, spanSpec{trace: 1, span: 2, parent: 1},
+		spanSpec{trace: 2, span: 1}, spanSpec{trace: 3, span: 1})
+	h := newHarness(t, cfg)
+	h.ts.RecordDecisions()
+	h.send(t, first)
+	h.advance(t, cfg.IdleTime) // all three dropped
+	h.send(t, makeTraces(spanSpec{trace: 2, span: 2, parent: 1, err: true}))
+	_, n := h.kept()
+	require.Equal(t, 2, n, "trace 2 kept late")
+	decisions := h.ts.DrainDecisions(nil)
+	dropped := h.clk.now()
+
+	// The restart: a new sampler, the decisions loaded, then the replay.
+	r := newHarness(t, cfg)
+	r.clk.t = dropped
+	require.NoError(t, r.ts.LoadDecisions(decisions))
+	ids := r.ts.RestoreLingering(nil, decisions, dropped)
+	assert.ElementsMatch(t, []pcommon.TraceID{traceID(1), traceID(3)}, ids, "trace 2 was kept after its drop")
+	only := func(id pcommon.TraceID) bool { return slices.Contains(ids, id) }
+	req, err := ptraceotlp.NewExportRequestFromTraces(first).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, r.ts.ConsumeAt(context.Background(), req, 1, dropped, only))
+	_, err = r.tel.GetMetric("weir_tailsampling_late_spans")
+	assert.Error(t, err, "nothing counted as late: its own spans came back")
+	r.ts.mu.Lock()
+	assert.Len(t, r.ts.linger, 2)
+	assert.Empty(t, r.ts.traces)
+	r.ts.mu.Unlock()
+
+	late := makeTraces(spanSpec{trace: 1, span: 3, parent: 2, err: true})
+	req, err = ptraceotlp.NewExportRequestFromTraces(late).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, r.ts.ConsumeAt(context.Background(), req, 2, dropped.Add(cfg.LateWindow/2), nil))
+	kept, n := r.kept()
+	assert.Equal(t, 3, n, "trace 1's two spans back from the replay and its late error")
+	assert.Equal(t, "late_error", kept[1])
+	r.ts.mu.Lock()
+	assert.Len(t, r.ts.linger, 1, "trace 3 lingers on")
+	r.ts.mu.Unlock()
+
+	// A replayed request that came after trace 3's window: it stops lingering there, and its
+	// late error keeps only itself.
+	late = makeTraces(spanSpec{trace: 3, span: 2, parent: 1, err: true})
+	req, err = ptraceotlp.NewExportRequestFromTraces(late).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, r.ts.ConsumeAt(context.Background(), req, 3, dropped.Add(cfg.LateWindow+time.Second), nil))
+	_, n = r.kept()
+	assert.Equal(t, 4, n, "trace 3's late error alone")
+	r.ts.mu.Lock()
+	assert.Empty(t, r.ts.linger)
+	assert.Zero(t, r.ts.held)
+	r.ts.mu.Unlock()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,7 +264,10 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 			}
 		}
 	}
-	if invalid > 0 {
+	// only is given when the caller replays requests it gave before (a restart): what they
+	// hold was counted then.
+	replay := only != nil
+	if invalid > 0 && !replay {
 		ts.tel.invalidSpans.Add(ctx, int64(invalid))
 	}
 
@@ -308,6 +310,8 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 	now := ts.now() // under the lock, so the arrival queue is in the order of first spans
 	if !at.IsZero() {
 		now = at
+		// A replay runs no Tick: traces stop lingering as they did when these spans came.
+		ts.expireLingeringLocked(now)
 	}
 	for i := range g.list {
 		gr := &g.list[i]
@@ -328,7 +332,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 						errs = append(errs, err)
 					}
 				} else {
-					ts.lateForDroppedLocked(ctx, gr, pos, now, &out)
+					ts.lateForDroppedLocked(ctx, gr, pos, now, &out, replay)
 				}
 				continue
 			}
@@ -336,7 +340,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 				// Dropped, and its decision evicted from the cache while it still lingers: a
 				// new trace here would replace the lingering one in ts.linger and be decided
 				// apart from the spans that one holds.
-				ts.lateForDroppedLocked(ctx, gr, pos, now, &out)
+				ts.lateForDroppedLocked(ctx, gr, pos, now, &out, replay)
 				continue
 			}
 			t = &traceState{id: gr.id, first: now, firstPos: pos}
@@ -452,48 +456,44 @@ func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 	return dst
 }
 
-// Lingering is a dropped trace whose spans are still held for late_window
-// (LingeringTraces), for a caller that checkpoints them and restores them after a restart
-// (RestoreLingering), so that a late span that would have kept the trace keeps all of it
-// then too, not only itself.
-type Lingering struct {
-	ID       pcommon.TraceID
-	Dropped  time.Time // when it was dropped; it lingers until late_window after
-	FirstPos uint64    // the lowest position of its spans in the caller's log
-}
-
-// LingeringTraces appends the dropped traces still lingering to dst, in the order they were
-// dropped.
-func (ts *Sampler) LingeringTraces(dst []Lingering) []Lingering {
+// RestoreLingering makes the traces that decisions (DrainDecisions' records, logged at
+// dropped) dropped linger again, as they did when their decisions were made, holding no
+// spans yet, and appends their IDs to dst. A caller that replays its log from before their
+// spans (OldestHeld covered them) gives those spans to ConsumeAt with these IDs in only; they
+// join the traces as late spans of a dropped trace do, so a late span after a restart keeps
+// the whole trace, as without it. Traces a later decision kept, and those lingering already,
+// are left out; the traces linger until late_window after dropped. Call it after
+// LoadDecisions, before any spans are consumed.
+func (ts *Sampler) RestoreLingering(dst []pcommon.TraceID, decisions []byte, dropped time.Time) []pcommon.TraceID {
+	if ts.cfg.LateWindow <= 0 {
+		return dst
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for _, t := range ts.lingerQ[ts.lingerHead:] {
-		if t != nil && !t.gone {
-			dst = append(dst, Lingering{ID: t.id, Dropped: t.dropped, FirstPos: t.firstPos})
+	for ; len(decisions) >= DecisionRecordSize; decisions = decisions[DecisionRecordSize:] {
+		d, ok := decodeDecision(decisions[16:DecisionRecordSize])
+		if !ok || d.keep {
+			continue
 		}
+		id := pcommon.TraceID(decisions[:16])
+		if now, ok := ts.cachedDecision(id); ok && now.keep {
+			continue // kept by a later decision (late spans)
+		}
+		if _, ok := ts.linger[id]; ok {
+			continue
+		}
+		// firstPos is unknown until its spans come back: OldestHeld passes over it till then.
+		t := &traceState{id: id, first: dropped, last: dropped, firstPos: noPos, decided: true, dropped: dropped}
+		ts.linger[id] = t
+		ts.lingerQ = append(ts.lingerQ, t)
+		ts.held += t.bytes()
+		dst = append(dst, id)
 	}
 	return dst
 }
 
-// RestoreLingering makes the traces in l linger again, holding no spans yet: a caller that
-// replays its log from the lowest FirstPos on, passing their spans (ConsumeAt's only), gives
-// them back their spans, which join them as late spans of a dropped trace do. Call it before
-// any spans are consumed, after LoadDecisions.
-func (ts *Sampler) RestoreLingering(l []Lingering) {
-	l = slices.Clone(l)
-	slices.SortStableFunc(l, func(a, b Lingering) int { return a.Dropped.Compare(b.Dropped) })
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for _, x := range l {
-		if _, ok := ts.linger[x.ID]; ok {
-			continue
-		}
-		t := &traceState{id: x.ID, first: x.Dropped, last: x.Dropped, firstPos: x.FirstPos, decided: true, dropped: x.Dropped}
-		ts.linger[x.ID] = t
-		ts.lingerQ = append(ts.lingerQ, t)
-		ts.held += t.bytes()
-	}
-}
+// noPos is the firstPos of a restored lingering trace none of whose spans came back yet.
+const noPos = ^uint64(0)
 
 // DecideBefore decides now every held trace with spans at a position (ConsumeAt's pos)
 // below pos, so that a caller whose log of requests is filling up can let go of its oldest
@@ -541,7 +541,7 @@ func (ts *Sampler) OldestHeld() (pos uint64, ok bool) {
 	if ts.src != nil {
 		// Held by reference, a lingering trace's spans are still only in the log.
 		for _, t := range ts.lingerQ[ts.lingerHead:] {
-			if t != nil && !t.gone && (!ok || t.firstPos < pos) {
+			if t != nil && !t.gone && t.firstPos != noPos && (!ok || t.firstPos < pos) {
 				pos, ok = t.firstPos, true
 			}
 		}
@@ -604,12 +604,14 @@ func (ts *Sampler) addKept(out *batch, id pcommon.TraceID, frames []byte, d deci
 // lingers they join its held spans, and if together they now make a policy match (a late
 // error, say), the whole trace is kept after all, with the reason late_<policy>; later spans
 // follow that. A trace no longer lingering is kept from these spans on if they alone match.
-func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, pos uint64, now time.Time, out *batch) {
+func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, pos uint64, now time.Time, out *batch, replay bool) {
 	t, lingering := ts.linger[gr.id]
 	if !lingering {
 		r, ok := ts.pol.mustKeep(&gr.sum)
 		if !ok {
-			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+			if !replay {
+				ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+			}
 			return
 		}
 		d := decision{keep: true, late: true, reason: r}
@@ -629,7 +631,10 @@ func (ts *Sampler) lateForDroppedLocked(ctx context.Context, gr *group, pos uint
 	t.last = now
 	r, ok := ts.pol.mustKeep(&t.sum)
 	if !ok {
-		ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+		if !replay {
+			// Replayed, these are the trace's own spans coming back, not late ones.
+			ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), droppedOpt)
+		}
 		return
 	}
 	d := decision{keep: true, late: true, reason: r}
