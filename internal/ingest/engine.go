@@ -700,8 +700,12 @@ func (e *Engine) seal(final bool) error {
 		e.decisions = e.sampler.DrainDecisions(e.decisions)
 	}
 	ep.Decisions = e.decisions
-	e.sealing = append(e.sealing, e.cur)
-	e.cur = e.freeSet()
+	if !e.cur.empty() {
+		// An empty set stays current: while seals fail (a full disk), requests are refused
+		// and each epoch's set would be empty, one more a second held until a seal succeeds.
+		e.sealing = append(e.sealing, e.cur)
+		e.cur = e.freeSet()
+	}
 	sealing := e.sealing
 	e.mu.Unlock()
 

@@ -714,3 +714,35 @@ func TestEngine_CommitFailsAfterCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestEngine_FailingSealsHoldNoSets: blocks/ is full (ClickHouse away for long, nothing
+// sent): seals fail and requests are refused, and the failing seals do not pile up a block set
+// each while they retry.
+func TestEngine_FailingSealsHoldNoSets(t *testing.T) {
+	s, err := OpenStore(StoreOptions{Dir: filepath.Join(t.TempDir(), "store"), IngestMaxBytes: 64 << 20,
+		BlocksMaxBytes: 512 << 10, SegmentBytes: 64 << 10})
+	require.NoError(t, err)
+	require.NoError(t, s.SetServerInfo(ServerInfo{Version: "18.16.1"}))
+	e := startEngine(t, s, EngineConfig{Epoch: time.Hour})
+	ctx := context.Background()
+	reqs, _ := requests(t, 3, 200, 256)
+	var sealErr error
+	for _, r := range reqs {
+		if err := e.Traces(ctx, r); err != nil {
+			break
+		}
+		if sealErr = e.seal(false); sealErr != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, sealErr, journal.ErrFull, "blocks/ filled up")
+	for range 20 {
+		require.Error(t, e.seal(false))
+	}
+	e.mu.RLock()
+	assert.Len(t, e.sealing, 1, "the set that did not fit, and no empty ones")
+	e.mu.RUnlock()
+	close(e.stop)
+	<-e.done
+	require.NoError(t, s.Close())
+}
