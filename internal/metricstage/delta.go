@@ -53,11 +53,11 @@ func (s *Stages) delta(c *chblock.MetricContext, p *otlpwire.Point, series uint6
 		return true // passes unconverted, as cumulative_to_delta lets it
 	}
 	key := model.Mix(series, model.Mix(s.identity, p.Start^uint64(p.ValueType)<<62))
-	st, ok := s.streams[key]
+	st, ok := s.streams.Get(key)
 	if !ok {
 		st = &stream{}
 		s.remember(st, m.Type, p)
-		s.streams[key] = st
+		s.streams.Put(key, st)
 		// The first point: kept only when its stream started after weir did.
 		if p.Start < s.started || p.Time == p.Start {
 			s.counts.Dropped[ReasonInitial]++

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weirhq/weir/internal/anyvalue"
 	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/internal/hashtable"
 	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/internal/otlpwire"
 )
@@ -21,7 +22,7 @@ type metricSeries struct {
 	service, metric string
 	// lastSeen is the time of each series' last point, by series hash, Unix ns. No pointers,
 	// so the GC does not scan it.
-	lastSeen map[uint64]int64
+	lastSeen *hashtable.Table[int64]
 	// oldest is at or before the oldest lastSeen: until now-series_idle passes it, no series
 	// of this metric can have expired, so a full metric is swept only when one can have.
 	oldest int64
@@ -35,7 +36,7 @@ func (s *Stages) limit(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 	ms := s.ms
 	if ms == nil {
 		if ms = s.metrics[s.msKey]; ms == nil {
-			ms = &metricSeries{service: string(c.Service), metric: string(c.Metric.Name), lastSeen: map[uint64]int64{}, oldest: at}
+			ms = &metricSeries{service: string(c.Service), metric: string(c.Metric.Name), lastSeen: hashtable.New[int64](0), oldest: at}
 			s.metrics[s.msKey] = ms
 		}
 		s.ms = ms
@@ -49,7 +50,7 @@ func (s *Stages) limit(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 	var h uint64
 	h, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
 	*series = model.Mix(s.seed, h)
-	if len(ms.lastSeen) == 0 {
+	if ms.lastSeen.Len() == 0 {
 		delete(s.metrics, s.msKey) // every point overflowed at max_series_total
 		s.ms = nil
 	}
@@ -58,23 +59,23 @@ func (s *Stages) limit(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 // admit records a point of series h at now and returns "" when the series is live, or why it
 // overflows.
 func (s *Stages) admit(ms *metricSeries, h uint64, now int64) string {
-	if _, ok := ms.lastSeen[h]; ok {
-		ms.lastSeen[h] = now
+	if seen := ms.lastSeen.Ref(h); seen != nil {
+		*seen = now
 		return ""
 	}
-	if len(ms.lastSeen) >= s.cfg.MaxSeriesPerMetric {
+	if ms.lastSeen.Len() >= s.cfg.MaxSeriesPerMetric {
 		s.sweep(ms, now, int64(s.cfg.SeriesIdle))
-		if len(ms.lastSeen) >= s.cfg.MaxSeriesPerMetric {
+		if ms.lastSeen.Len() >= s.cfg.MaxSeriesPerMetric {
 			return ReasonMetric
 		}
 	}
 	if s.total >= s.cfg.MaxSeriesTotal {
 		return ReasonTotal
 	}
-	if len(ms.lastSeen) == 0 {
+	if ms.lastSeen.Len() == 0 {
 		ms.oldest = now
 	}
-	ms.lastSeen[h] = now
+	ms.lastSeen.Put(h, now)
 	s.total++
 	return ""
 }
@@ -85,14 +86,13 @@ func (s *Stages) sweep(ms *metricSeries, now, idle int64) {
 		return
 	}
 	oldest := now
-	for h, seen := range ms.lastSeen {
+	s.total -= ms.lastSeen.DeleteFunc(func(_ uint64, seen int64) bool {
 		if now-seen >= idle {
-			delete(ms.lastSeen, h)
-			s.total--
-			continue
+			return true
 		}
 		oldest = min(oldest, seen)
-	}
+		return false
+	})
 	ms.oldest = oldest
 }
 
@@ -113,7 +113,7 @@ func (s *Stages) Active(top int) ([]MetricCount, map[string]int64) {
 	all := make([]MetricCount, 0, len(s.metrics))
 	services := map[string]int64{}
 	for _, ms := range s.metrics {
-		n := int64(len(ms.lastSeen))
+		n := int64(ms.lastSeen.Len())
 		all = append(all, MetricCount{ms.service, ms.metric, n})
 		services[ms.service] += n
 	}

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/weirhq/weir/internal/hashtable"
 )
 
 // Snapshot appends the stages' state to dst: the streams' last points and the live series.
 func (s *Stages) Snapshot(dst []byte) []byte {
 	dst = append(dst, 1) // version
 	dst = binary.LittleEndian.AppendUint64(dst, s.started)
-	dst = binary.AppendUvarint(dst, uint64(len(s.streams)))
-	for k, st := range s.streams {
+	dst = binary.AppendUvarint(dst, uint64(s.streams.Len()))
+	for k, st := range s.streams.All() {
 		dst = binary.LittleEndian.AppendUint64(dst, k)
 		dst = binary.LittleEndian.AppendUint64(dst, st.observed)
 		dst = binary.AppendVarint(dst, st.i)
@@ -35,8 +37,8 @@ func (s *Stages) Snapshot(dst []byte) []byte {
 		dst = appendString(dst, ms.service)
 		dst = appendString(dst, ms.metric)
 		dst = binary.AppendVarint(dst, ms.oldest)
-		dst = binary.AppendUvarint(dst, uint64(len(ms.lastSeen)))
-		for h, seen := range ms.lastSeen {
+		dst = binary.AppendUvarint(dst, uint64(ms.lastSeen.Len()))
+		for h, seen := range ms.lastSeen.All() {
 			dst = binary.LittleEndian.AppendUint64(dst, h)
 			dst = binary.AppendVarint(dst, seen)
 		}
@@ -75,7 +77,7 @@ func (s *Stages) Load(b []byte) error {
 		return fmt.Errorf("metric stages snapshot version %d: this weir reads version 1", v)
 	}
 	started := r.u64()
-	streams := map[uint64]*stream{}
+	streams := hashtable.New[*stream](0)
 	for n := r.count(); n > 0 && r.err == nil; n-- {
 		k := r.u64()
 		st := &stream{observed: r.u64(), i: r.varint(), f: math.Float64frombits(r.u64()), count: r.uvarint(),
@@ -89,18 +91,18 @@ func (s *Stages) Load(b []byte) error {
 		st.exp.pos.counts = r.uints()
 		st.exp.neg.offset = int32(r.varint())
 		st.exp.neg.counts = r.uints()
-		streams[k] = st
+		streams.Put(k, st)
 	}
 	metrics := map[uint64]*metricSeries{}
 	total := 0
 	for n := r.count(); n > 0 && r.err == nil; n-- {
 		k := r.u64()
-		ms := &metricSeries{service: r.string(), metric: r.string(), oldest: r.varint(), lastSeen: map[uint64]int64{}}
+		ms := &metricSeries{service: r.string(), metric: r.string(), oldest: r.varint(), lastSeen: hashtable.New[int64](0)}
 		for m := r.count(); m > 0 && r.err == nil; m-- {
 			h := r.u64()
-			ms.lastSeen[h] = r.varint()
+			ms.lastSeen.Put(h, r.varint())
 		}
-		total += len(ms.lastSeen)
+		total += ms.lastSeen.Len()
 		metrics[k] = ms
 	}
 	if r.err != nil {

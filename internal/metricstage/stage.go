@@ -9,6 +9,7 @@ import (
 
 	"github.com/weirhq/weir/internal/anyvalue"
 	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/internal/hashtable"
 	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/internal/otlpwire"
 )
@@ -71,7 +72,7 @@ type Stages struct {
 	cfg     Config
 	started uint64 // when weir started, Unix ns: a stream that started before has no first delta
 
-	streams map[uint64]*stream
+	streams *hashtable.Table[*stream]
 	metrics map[uint64]*metricSeries
 	total   int
 
@@ -94,7 +95,7 @@ type Stages struct {
 
 // New returns empty stages; started is when weir started (Unix ns).
 func New(cfg Config, started time.Time) *Stages {
-	s := &Stages{cfg: cfg, started: uint64(started.UnixNano()), streams: map[uint64]*stream{},
+	s := &Stages{cfg: cfg, started: uint64(started.UnixNano()), streams: hashtable.New[*stream](0),
 		metrics: map[uint64]*metricSeries{}}
 	s.counts.Dropped, s.counts.Overflowed = map[string]int64{}, map[[2]string]int64{}
 	s.overKV[0] = otlpwire.KV{Key: []byte(OverflowAttribute), Value: otlpwire.Value{Type: anyvalue.TypeBool, Num: 1}}
@@ -148,17 +149,13 @@ func (s *Stages) Point(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 func (s *Stages) Sweep(now int64) {
 	if s.cfg.MaxStaleness > 0 {
 		before := uint64(now - int64(s.cfg.MaxStaleness))
-		for k, st := range s.streams {
-			if st.observed < before {
-				delete(s.streams, k)
-			}
-		}
+		s.streams.DeleteFunc(func(_ uint64, st *stream) bool { return st.observed < before })
 	}
 	if s.cfg.MaxSeriesPerMetric > 0 {
 		idle := int64(s.cfg.SeriesIdle)
 		for k, ms := range s.metrics {
 			s.sweep(ms, now, idle)
-			if len(ms.lastSeen) == 0 {
+			if ms.lastSeen.Len() == 0 {
 				delete(s.metrics, k)
 			}
 		}
@@ -167,7 +164,7 @@ func (s *Stages) Sweep(now int64) {
 }
 
 // Streams is how many cumulative streams are tracked; Series how many series are live.
-func (s *Stages) Streams() int { return len(s.streams) }
+func (s *Stages) Streams() int { return s.streams.Len() }
 func (s *Stages) Series() int  { return s.total }
 
 func boolByte(b bool) byte {

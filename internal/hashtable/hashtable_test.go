@@ -1,0 +1,129 @@
+package hashtable
+
+import (
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The table against a map through random puts, updates in place, sweeps and key 0.
+func TestTable_AsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tab := New[int64](0)
+	want := map[uint64]int64{}
+	check := func() {
+		t.Helper()
+		require.Equal(t, len(want), tab.Len())
+		assert.Equal(t, want, maps.Collect(tab.All()))
+		for k, v := range want {
+			got, ok := tab.Get(k)
+			require.True(t, ok, "key %d", k)
+			require.Equal(t, v, got)
+		}
+	}
+	for round := range 20 {
+		for range 2000 {
+			k := r.Uint64N(3000) // repeats: updates
+			if r.IntN(4) == 0 {
+				k = r.Uint64() // spread, as hashes are
+			}
+			if r.IntN(500) == 0 {
+				k = 0
+			}
+			v := r.Int64()
+			_, present := want[k]
+			if p := tab.Ref(k); p != nil {
+				require.True(t, present, "key %d found but never put", k)
+				*p = v
+			} else {
+				require.False(t, present, "key %d put but not found", k)
+				tab.Put(k, v)
+			}
+			want[k] = v
+			_, ok := tab.Get(k ^ 1<<63) // absent, mostly
+			_, wok := want[k^1<<63]
+			require.Equal(t, wok, ok)
+		}
+		check()
+		// A sweep of about half, or of all at the end.
+		n := tab.DeleteFunc(func(k uint64, v int64) bool { return round == 19 || (v^int64(round))&1 == 0 })
+		deleted := 0
+		for k, v := range want {
+			if round == 19 || (v^int64(round))&1 == 0 {
+				delete(want, k)
+				deleted++
+			}
+		}
+		assert.Equal(t, deleted, n)
+		check()
+	}
+	assert.Zero(t, tab.Len())
+	assert.Equal(t, minSlots, len(tab.slots), "emptied, it shrinks back")
+	assert.Zero(t, tab.DeleteFunc(func(uint64, int64) bool { return true }))
+}
+
+// Keys that differ only in their high bits, or only in their low bits, spread over the slots.
+func TestTable_Spread(t *testing.T) {
+	for _, step := range []uint64{1, 1 << 20, 1 << 44} {
+		tab := New[struct{}](0)
+		for i := uint64(1); i <= 1<<14; i++ {
+			tab.Put(i*step, struct{}{})
+		}
+		longest, run := 0, 0
+		for _, s := range tab.slots {
+			if s.k == 0 {
+				run = 0
+				continue
+			}
+			run++
+			longest = max(longest, run)
+		}
+		assert.Less(t, longest, 200, "step %d: longest run of full slots", step)
+	}
+}
+
+// go test -run '^$' -bench . ./internal/hashtable: a lookup and update of keys present, in
+// random order, against the runtime map.
+func BenchmarkRef(b *testing.B) {
+	for _, n := range []int{4096, 1 << 18} {
+		r := rand.New(rand.NewPCG(7, 8))
+		keys := make([]uint64, n)
+		for i := range keys {
+			keys[i] = r.Uint64()
+		}
+		order := r.Perm(n)
+		b.Run("table/"+itoa(n), func(b *testing.B) {
+			tab := New[int64](n)
+			for _, k := range keys {
+				tab.Put(k, 1)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				*tab.Ref(keys[order[i%n]]) = int64(i)
+			}
+		})
+		b.Run("map/"+itoa(n), func(b *testing.B) {
+			m := make(map[uint64]int64, n)
+			for _, k := range keys {
+				m[k] = 1
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := keys[order[i%n]]
+				if _, ok := m[k]; ok {
+					m[k] = int64(i)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n >= 1<<10 {
+		return itoa(n>>10) + "Ki"
+	}
+	return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
+}
