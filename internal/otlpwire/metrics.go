@@ -255,7 +255,8 @@ func (r *Metrics) readResourceMetrics(b []byte) error {
 	r.res = Resource{}
 	r.resAttrs = r.resAttrs[:0]
 	r.scopes, r.scopeAt = r.scopes[:0], 0
-	var deprecated int
+	// Field 1000's messages until a field 2 comes, then field 2's only, as for spans (see
+	// Traces.readResourceSpans).
 	var haveScopes bool
 	it := iterFields(b, "ResourceMetrics")
 	for it.next() {
@@ -268,28 +269,23 @@ func (r *Metrics) readResourceMetrics(b []byte) error {
 			}
 		case fRMScopeMetrics:
 			if it.want(protowire.BytesType) {
-				// Field 2's messages go first, as for spans (see Traces).
-				r.scopes = append(r.scopes, nil)
-				copy(r.scopes[deprecated+1:], r.scopes[deprecated:])
-				r.scopes[deprecated] = it.f.b
-				deprecated++
-				haveScopes = true
+				if !haveScopes {
+					r.scopes, haveScopes = r.scopes[:0], true
+				}
+				r.scopes = append(r.scopes, it.f.b)
 			}
 		case fRMSchemaURL:
 			if it.want(protowire.BytesType) {
 				r.res.SchemaURL = it.f.b
 			}
 		case fRMDeprecatedScope:
-			if it.want(protowire.BytesType) {
+			if it.want(protowire.BytesType) && !haveScopes {
 				r.scopes = append(r.scopes, it.f.b)
 			}
 		}
 	}
 	if it.err != nil {
 		return it.err
-	}
-	if haveScopes {
-		r.scopes = r.scopes[:deprecated]
 	}
 	r.res.Attrs = r.resAttrs
 	return nil
@@ -452,6 +448,8 @@ func (r *Metrics) readPoint(b []byte) error {
 	case MetricSummary:
 		err = r.readSummary(b)
 	}
+	// Also on an error, for the exemplars read before it to stay consistent.
+	p.viewExemplarAttrs()
 	return err
 }
 
@@ -771,16 +769,24 @@ func (r *Metrics) readExemplar(b []byte) error {
 	if it.err != nil {
 		return it.err
 	}
+	// Attrs may view an array that ExemplarAttrs leaves when it grows: readPoint points it at
+	// the final one, once the point is read. Doing so here, for every exemplar so far, made a
+	// point's reading quadratic in its exemplars.
 	ex.Attrs = p.ExemplarAttrs[start:len(p.ExemplarAttrs):len(p.ExemplarAttrs)]
 	p.Exemplars = append(p.Exemplars, ex)
-	// ExemplarAttrs may have moved when it grew: point the earlier exemplars at the new array.
+	return nil
+}
+
+// viewExemplarAttrs points every exemplar's Attrs into p.ExemplarAttrs as it is now. Their
+// attributes follow one another there in the order of the exemplars, so each one's lie after
+// the previous one's: only their lengths are needed.
+func (p *Point) viewExemplarAttrs() {
 	at := 0
 	for i := range p.Exemplars {
 		n := len(p.Exemplars[i].Attrs)
 		p.Exemplars[i].Attrs = p.ExemplarAttrs[at : at+n : at+n]
 		at += n
 	}
-	return nil
 }
 
 // repeatedFixed64 reads one occurrence of a repeated fixed64 or double field as pdata does: a

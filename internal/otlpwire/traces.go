@@ -229,7 +229,9 @@ func (r *Traces) readResourceSpans(b []byte) error {
 	r.res = Resource{}
 	r.resAttrs = r.resAttrs[:0]
 	r.scopes, r.scopeAt = r.scopes[:0], 0
-	var deprecated int // where field 1000's messages start in r.scopes, after field 2's
+	// r.scopes holds field 1000's messages until a field 2 comes, then field 2's only: pdata
+	// reads the deprecated field only when there is no scope_spans. Dropping them once, at the
+	// first scope_spans, keeps the reading linear (no insertion in front of them per entry).
 	var haveScopes bool
 	it := iterFields(b, "ResourceSpans")
 	for it.next() {
@@ -242,28 +244,24 @@ func (r *Traces) readResourceSpans(b []byte) error {
 			}
 		case fRSScopeSpans:
 			if it.want(protowire.BytesType) {
-				// Field 2's messages go first: they are the ones read when there are any.
-				r.scopes = append(r.scopes, nil)
-				copy(r.scopes[deprecated+1:], r.scopes[deprecated:])
-				r.scopes[deprecated] = it.f.b
-				deprecated++
-				haveScopes = true
+				if !haveScopes {
+					r.scopes, haveScopes = r.scopes[:0], true
+				}
+				r.scopes = append(r.scopes, it.f.b)
 			}
 		case fRSSchemaURL:
 			if it.want(protowire.BytesType) {
 				r.res.SchemaURL = it.f.b
 			}
 		case fRSDeprecatedScope:
-			if it.want(protowire.BytesType) {
+			// Its wire type is checked even when its messages are not read.
+			if it.want(protowire.BytesType) && !haveScopes {
 				r.scopes = append(r.scopes, it.f.b)
 			}
 		}
 	}
 	if it.err != nil {
 		return it.err
-	}
-	if haveScopes {
-		r.scopes = r.scopes[:deprecated] // scope_spans given: the deprecated field is dropped
 	}
 	r.res.Attrs = r.resAttrs
 	return nil
