@@ -35,9 +35,11 @@ type strCol struct {
 	native []byte
 	ends   []int32
 	// With LowCardinality: the values as strings viewing arena, which holds their bytes
-	// until reset (the dictionary's map keys point into it).
-	lc    *proto.ColLowCardinality[string]
-	arena []byte
+	// until reset (the dictionary's map keys point into it). markArena is arena at the last
+	// mark, which truncate goes back to.
+	lc        *proto.ColLowCardinality[string]
+	arena     []byte
+	markArena []byte
 }
 
 func newStrCol(lowCardinality bool) *strCol {
@@ -130,14 +132,32 @@ func (c *strCol) Reset() {
 		c.lc.Reset()
 		// The dictionary's keys that viewed the arena are gone with lc.Reset.
 		c.arena = c.arena[:0]
+		// The mark, if any, is gone too: its arena may be one the rows now appended
+		// reuse, whose bytes truncate must not hand out again.
+		c.markArena = nil
 	}
 }
 
-// truncate drops c's rows past the first n (SpanBlock.Rollback); a column with no more
-// rows than that (InsertId, filled when the block is encoded) is left as it is.
+// mark records the arena for truncate (SpanBlock.Mark): the rows appended since then
+// are all the arena holds past it.
+func (c *strCol) mark() { c.markArena = c.arena }
+
+// truncate drops c's rows past the first n (SpanBlock.Rollback), n being the rows at the
+// last mark; a column with no more rows than that (InsertId, filled when the block is
+// encoded) is left as it is.
 func (c *strCol) truncate(n int) {
 	if c.lc != nil {
-		c.lc.Values = c.lc.Values[:n] // the arena keeps their bytes until Reset
+		// The arena goes back to where it was at the mark, so that taken back values do not
+		// stay in it, uncounted by Bytes. If it grew into new arrays since, the values taken
+		// back are cleared to let go of them. lc.Reset drops the dictionary of any Prepare
+		// since (Encode builds it anew), whose keys may view the bytes given back.
+		if cap(c.arena) != cap(c.markArena) || unsafe.SliceData(c.arena) != unsafe.SliceData(c.markArena) {
+			clear(c.lc.Values[n:])
+		}
+		vals := c.lc.Values[:n]
+		c.lc.Reset()
+		c.lc.Values = vals
+		c.arena = c.markArena
 		return
 	}
 	end := int32(0)
@@ -145,6 +165,16 @@ func (c *strCol) truncate(n int) {
 		end = c.ends[n-1]
 	}
 	c.native, c.ends = c.native[:end], c.ends[:n]
+}
+
+// mark is strCol.mark for every column; the others need nothing.
+func mark(c resettable) {
+	switch c := c.(type) {
+	case *strCol:
+		c.mark()
+	case *arrCol:
+		mark(c.data)
+	}
 }
 
 // truncate is strCol.truncate for every column type a SpanBlock holds.

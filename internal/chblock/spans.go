@@ -166,6 +166,9 @@ func (b *SpanBlock) Reset() {
 // AppendWire must stay as they are.
 func (b *SpanBlock) Mark() {
 	b.marked, b.markRows, b.markBytes = true, b.rows, b.bytes
+	for _, c := range b.cols {
+		mark(c.col)
+	}
 	b.pendingIdx = b.pendingIdx[:0]
 }
 

@@ -2,6 +2,7 @@ package chblock
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -19,6 +20,18 @@ type traceDay struct {
 type serviceNode struct {
 	off, n int32 // the name in TraceIndexBlock.names
 	next   int32 // index of the next node of the same row; -1 ends the list
+}
+
+// svcScanMax is how many services a row's list may hold before its services are indexed
+// too: up to it, the list is scanned, which for the few services of most traces is faster
+// than hashing the name; past it, a span of a trace of n services would walk n names.
+const svcScanMax = 16
+
+// svcKey is a service of an indexed row in TraceIndexBlock.svcAt: the row and the name's
+// hash, plus one for each name of the row found at a key it tried (a hash collision).
+type svcKey struct {
+	row int32
+	h   uint64
 }
 
 // TraceIndexBlock aggregates spans into trace_index rows: one row per trace and day (the
@@ -40,13 +53,18 @@ type TraceIndexBlock struct {
 	last    traceDay // key of the row Add touched last: spans of a trace tend to be adjacent
 	lastRow int32
 
-	ids       []byte // 16 bytes per row
-	days      []uint16
-	start     []uint64
-	end       []uint64
-	spans     []uint64
-	svcHead   []int32
-	svc       []serviceNode
+	ids     []byte // 16 bytes per row
+	days    []uint16
+	start   []uint64
+	end     []uint64
+	spans   []uint64
+	svcHead []int32
+	svcN    []int32 // the number of services of each row
+	svc     []serviceNode
+	// The services of rows of more than svcScanMax, by row and name hash, to their node;
+	// a name whose key holds another name goes to the next free hash value.
+	svcAt     map[svcKey]int32
+	seed      maphash.Seed
 	names     []byte
 	spanTotal int
 
@@ -65,7 +83,7 @@ func NewTraceIndexBlock(loc *time.Location) *TraceIndexBlock {
 	if loc == nil {
 		loc = time.UTC
 	}
-	b := &TraceIndexBlock{loc: loc, rowOf: map[traceDay]int32{}, lastRow: -1}
+	b := &TraceIndexBlock{loc: loc, rowOf: map[traceDay]int32{}, lastRow: -1, seed: maphash.MakeSeed()}
 	b.minS.typ = "AggregateFunction(min, UInt64)"
 	b.maxE.typ = "AggregateFunction(max, UInt64)"
 	b.uniqS.typ = "AggregateFunction(groupUniqArray, String)"
@@ -87,7 +105,9 @@ func (b *TraceIndexBlock) AddBytes(traceID [16]byte, startUnixNano, endUnixNano 
 }
 
 func (b *TraceIndexBlock) add(traceID [16]byte, startUnixNano, endUnixNano uint64, s string, sb []byte) {
-	k := traceDay{id: traceID, day: b.dayOf(int64(startUnixNano / 1e9))}
+	// The day of the span's Timestamp as the spans table stores it, 32-bit seconds, which
+	// wrap in 2106: the partition the span lands in (SpanBlock.head).
+	k := traceDay{id: traceID, day: b.dayOf(int64(uint32(startUnixNano / 1e9)))}
 	r := b.lastRow
 	if r < 0 || k != b.last {
 		var ok bool
@@ -100,6 +120,7 @@ func (b *TraceIndexBlock) add(traceID [16]byte, startUnixNano, endUnixNano uint6
 			b.end = append(b.end, endUnixNano)
 			b.spans = append(b.spans, 0)
 			b.svcHead = append(b.svcHead, -1)
+			b.svcN = append(b.svcN, 0)
 		}
 		b.last, b.lastRow = k, r
 	}
@@ -107,19 +128,82 @@ func (b *TraceIndexBlock) add(traceID [16]byte, startUnixNano, endUnixNano uint6
 	b.end[r] = max(b.end[r], endUnixNano)
 	b.spans[r]++
 	b.spanTotal++
-	n := len(s) + len(sb)
+	if b.svcN[r] > svcScanMax {
+		b.addIndexed(r, s, sb)
+		return
+	}
 	for i := b.svcHead[r]; i >= 0; i = b.svc[i].next {
-		nd := b.svc[i]
-		name := b.names[nd.off : nd.off+nd.n]
-		if int(nd.n) == n && (sb != nil && string(name) == string(sb) || sb == nil && string(name) == s) {
+		if b.isName(i, s, sb) {
 			return
 		}
 	}
+	b.newService(r, s, sb)
+	if b.svcN[r] > svcScanMax {
+		// The row outgrows the scan: index the services it has.
+		if b.svcAt == nil {
+			b.svcAt = map[svcKey]int32{}
+		}
+		for i := b.svcHead[r]; i >= 0; i = b.svc[i].next {
+			nd := b.svc[i]
+			k := svcKey{r, maphash.Bytes(b.seed, b.names[nd.off:nd.off+nd.n])}
+			for b.hasKey(k) { // the names differ: a collision
+				k.h++
+			}
+			b.svcAt[k] = i
+		}
+	}
+}
+
+// addIndexed is add's service for row r, indexed in svcAt.
+func (b *TraceIndexBlock) addIndexed(r int32, s string, sb []byte) {
+	k := svcKey{row: r}
+	if sb != nil {
+		k.h = maphash.Bytes(b.seed, sb)
+	} else {
+		k.h = b.hashString(s)
+	}
+	for {
+		i, ok := b.svcAt[k]
+		if !ok {
+			break
+		}
+		if b.isName(i, s, sb) {
+			return
+		}
+		k.h++ // another name of the row with the same hash
+	}
+	b.newService(r, s, sb)
+	b.svcAt[k] = int32(len(b.svc) - 1)
+}
+
+func (b *TraceIndexBlock) hashString(s string) uint64 { return maphash.String(b.seed, s) }
+
+func (b *TraceIndexBlock) hasKey(k svcKey) bool {
+	_, ok := b.svcAt[k]
+	return ok
+}
+
+// isName reports whether node i's name is s or sb, whichever add was given.
+func (b *TraceIndexBlock) isName(i int32, s string, sb []byte) bool {
+	nd := b.svc[i]
+	if int(nd.n) != len(s)+len(sb) {
+		return false
+	}
+	name := b.names[nd.off : nd.off+nd.n]
+	if sb != nil {
+		return string(name) == string(sb)
+	}
+	return string(name) == s
+}
+
+// newService adds the name s or sb to row r's services.
+func (b *TraceIndexBlock) newService(r int32, s string, sb []byte) {
 	off := int32(len(b.names))
 	b.names = append(b.names, s...)
 	b.names = append(b.names, sb...)
-	b.svc = append(b.svc, serviceNode{off: off, n: int32(n), next: b.svcHead[r]})
+	b.svc = append(b.svc, serviceNode{off: off, n: int32(len(s) + len(sb)), next: b.svcHead[r]})
 	b.svcHead[r] = int32(len(b.svc) - 1)
+	b.svcN[r]++
 }
 
 // dayOf is the server-local day number of Unix second sec, computed once per day seen.
@@ -148,7 +232,10 @@ func (b *TraceIndexBlock) Reset() {
 	clear(b.rowOf)
 	b.lastRow = -1
 	b.ids, b.days, b.start, b.end, b.spans, b.svcHead = b.ids[:0], b.days[:0], b.start[:0], b.end[:0], b.spans[:0], b.svcHead[:0]
-	b.svc, b.names = b.svc[:0], b.names[:0]
+	b.svcN, b.svc, b.names = b.svcN[:0], b.svc[:0], b.names[:0]
+	if len(b.svcAt) > 0 {
+		clear(b.svcAt)
+	}
 	b.spanTotal = 0
 }
 
@@ -162,11 +249,7 @@ func (b *TraceIndexBlock) Encode(dst []byte) ([]byte, error) {
 		b.minS.data = appendMinMax(b.minS.data, b.start[i])
 		b.maxE.data = appendMinMax(b.maxE.data, b.end[i])
 		// groupUniqArray's state: the number of values, then each as a length and bytes.
-		k := 0
-		for n := b.svcHead[i]; n >= 0; n = b.svc[n].next {
-			k++
-		}
-		b.uniqS.data = binary.AppendUvarint(b.uniqS.data, uint64(k))
+		b.uniqS.data = binary.AppendUvarint(b.uniqS.data, uint64(b.svcN[i]))
 		for n := b.svcHead[i]; n >= 0; n = b.svc[n].next {
 			nd := b.svc[n]
 			b.uniqS.data = binary.AppendUvarint(b.uniqS.data, uint64(nd.n))
