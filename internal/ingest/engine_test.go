@@ -551,30 +551,6 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 	cfg := halfSampledConfig()
 	cfg.Sampling.Baseline.Probability = 0 // only the error policy keeps
 	cfg.Sampling.LateWindow = time.Minute
-	trace := func(spans ...int) []byte {
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "checkout")
-		ss := rs.ScopeSpans().AppendEmpty()
-		now := time.Now()
-		for _, n := range spans {
-			sp := ss.Spans().AppendEmpty()
-			sp.SetTraceID(pcommon.TraceID{1, 2, 3})
-			sp.SetSpanID(pcommon.SpanID{byte(n)})
-			if n > 1 {
-				sp.SetParentSpanID(pcommon.SpanID{1})
-			}
-			sp.SetName(fmt.Sprintf("op%d", n))
-			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
-			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
-			if n == 3 {
-				sp.Status().SetCode(ptrace.StatusCodeError)
-			}
-		}
-		req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-		require.NoError(t, err)
-		return req
-	}
 	ctx := context.Background()
 	tick := func(e *Engine) {
 		e.mu.RLock()
@@ -586,7 +562,7 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "store")
 			s := openStore(t, dir)
 			e := startEngine(t, s, cfg)
-			require.NoError(t, e.Traces(ctx, trace(1, 2)))
+			require.NoError(t, e.Traces(ctx, spansRequest(t, testSpan{1, 1, 0, false}, testSpan{1, 2, 1, false})))
 			time.Sleep(60 * time.Millisecond)
 			tick(e) // dropped: no error yet; it lingers
 			require.NoError(t, e.seal(false))
@@ -597,7 +573,7 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 				s = openStore(t, dir)
 				e = startEngine(t, s, cfg)
 			}
-			require.NoError(t, e.Traces(ctx, trace(3)))
+			require.NoError(t, e.Traces(ctx, spansRequest(t, testSpan{1, 3, 1, true})))
 			tick(e)
 			require.NoError(t, e.Shutdown(ctx))
 			got := readCommitted(t, s)
@@ -607,34 +583,44 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 	}
 }
 
-// twoTraces is one request: trace 1, a root and an error child (kept at the next tick), and
-// trace 2, a child span alone (no root: held until max_wait).
-func twoTraces(t *testing.T) []byte {
+// testSpan is one span of spansRequest: its trace, its ID, its parent's (0: a root) and
+// whether it failed.
+type testSpan struct {
+	trace, span, parent byte
+	failed              bool
+}
+
+// spansRequest is one request of the given spans, of service checkout, all starting now.
+func spansRequest(t *testing.T, spans ...testSpan) []byte {
+	t.Helper()
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "checkout")
 	ss := rs.ScopeSpans().AppendEmpty()
 	now := time.Now()
-	add := func(trace, span, parent byte, failed bool) {
+	for _, x := range spans {
 		sp := ss.Spans().AppendEmpty()
-		sp.SetTraceID(pcommon.TraceID{trace})
-		sp.SetSpanID(pcommon.SpanID{span})
-		if parent != 0 {
-			sp.SetParentSpanID(pcommon.SpanID{parent})
+		sp.SetTraceID(pcommon.TraceID{x.trace})
+		sp.SetSpanID(pcommon.SpanID{x.span})
+		if x.parent != 0 {
+			sp.SetParentSpanID(pcommon.SpanID{x.parent})
 		}
-		sp.SetName(fmt.Sprintf("op%d", span))
+		sp.SetName(fmt.Sprintf("op%d", x.span))
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
 		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
-		if failed {
+		if x.failed {
 			sp.Status().SetCode(ptrace.StatusCodeError)
 		}
 	}
-	add(1, 1, 0, false)
-	add(1, 2, 1, true)
-	add(2, 3, 9, false)
 	req, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	require.NoError(t, err)
 	return req
+}
+
+// twoTraces is one request: trace 1, a root and an error child (kept at the next tick), and
+// trace 2, a child span alone (no root: held until max_wait).
+func twoTraces(t *testing.T) []byte {
+	return spansRequest(t, testSpan{1, 1, 0, false}, testSpan{1, 2, 1, true}, testSpan{2, 3, 9, false})
 }
 
 // TestEngine_RestartWithoutSampler: weir dies while its sampler holds a trace and comes back
