@@ -41,6 +41,17 @@ type serviceNode struct {
 	next int32 // index of the next node of the same row; -1 ends the list
 }
 
+// svcScanMax is how many services a row may have before they are kept in a set as well: up
+// to it the row's list is scanned, faster than hashing for the few services of most traces;
+// past it, each span of a trace of n services would compare n names.
+const svcScanMax = 16
+
+// rowService is a service of one row, in TraceIndexBlock.svcSet.
+type rowService struct {
+	row  int32
+	name string
+}
+
 // TraceIndexBlock aggregates spans into trace_index rows: one row per trace and day (the
 // span's Timestamp day in the server's time zone, which is the spans partition it lands
 // in), with the first start, the last end, the distinct services and the number of spans.
@@ -64,7 +75,9 @@ type TraceIndexBlock struct {
 	end       []uint64
 	spans     []uint64
 	svcHead   []int32
+	svcN      []int32 // the number of services of each row
 	svc       []serviceNode
+	svcSet    map[rowService]struct{} // the services of rows of more than svcScanMax
 	spanTotal int
 	svcBytes  int
 
@@ -88,7 +101,9 @@ func NewTraceIndexBlock(loc *time.Location) *TraceIndexBlock {
 // Add counts one span of trace traceID that starts and ends at the given Unix nanoseconds
 // and belongs to service.
 func (b *TraceIndexBlock) Add(traceID [16]byte, startUnixNano, endUnixNano uint64, service string) {
-	k := traceDay{id: traceID, day: b.dayOf(int64(startUnixNano / 1e9))}
+	// The day of the Timestamp the spans table stores: DateTime is 32-bit seconds, which wrap
+	// in 2106.
+	k := traceDay{id: traceID, day: b.dayOf(int64(uint32(startUnixNano / 1e9)))}
 	r := b.lastRow
 	if r < 0 || k != b.last {
 		var ok bool
@@ -101,6 +116,7 @@ func (b *TraceIndexBlock) Add(traceID [16]byte, startUnixNano, endUnixNano uint6
 			b.end = append(b.end, endUnixNano)
 			b.spans = append(b.spans, 0)
 			b.svcHead = append(b.svcHead, -1)
+			b.svcN = append(b.svcN, 0)
 		}
 		b.last, b.lastRow = k, r
 	}
@@ -108,14 +124,31 @@ func (b *TraceIndexBlock) Add(traceID [16]byte, startUnixNano, endUnixNano uint6
 	b.end[r] = max(b.end[r], endUnixNano)
 	b.spans[r]++
 	b.spanTotal++
-	for n := b.svcHead[r]; n >= 0; n = b.svc[n].next {
-		if b.svc[n].name == service {
+	if b.svcN[r] > svcScanMax {
+		if _, ok := b.svcSet[rowService{r, service}]; ok {
 			return
+		}
+		b.svcSet[rowService{r, service}] = struct{}{}
+	} else {
+		for n := b.svcHead[r]; n >= 0; n = b.svc[n].next {
+			if b.svc[n].name == service {
+				return
+			}
 		}
 	}
 	b.svc = append(b.svc, serviceNode{name: service, next: b.svcHead[r]})
 	b.svcHead[r] = int32(len(b.svc) - 1)
 	b.svcBytes += len(service)
+	b.svcN[r]++
+	if b.svcN[r] == svcScanMax+1 {
+		// The row outgrows the scan: its services go into the set.
+		if b.svcSet == nil {
+			b.svcSet = map[rowService]struct{}{}
+		}
+		for n := b.svcHead[r]; n >= 0; n = b.svc[n].next {
+			b.svcSet[rowService{r, b.svc[n].name}] = struct{}{}
+		}
+	}
 }
 
 // dayOf is the server-local day number of Unix second sec, computed once per day seen.
@@ -145,8 +178,10 @@ func (b *TraceIndexBlock) Reset() {
 	clear(b.rowOf)
 	b.lastRow = -1
 	b.ids, b.days, b.start, b.end, b.spans, b.svcHead = b.ids[:0], b.days[:0], b.start[:0], b.end[:0], b.spans[:0], b.svcHead[:0]
+	b.svcN = b.svcN[:0]
 	clear(b.svc) // drop the service strings, which point into the caller's data
 	b.svc = b.svc[:0]
+	clear(b.svcSet)
 	b.spanTotal, b.svcBytes = 0, 0
 }
 

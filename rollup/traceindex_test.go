@@ -1,6 +1,8 @@
 package rollup
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -82,6 +84,40 @@ func TestTraceIndexBlock_AggregatesPerTraceAndDay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One trace of many services: each is kept once (a set past svcScanMax, not a scan of the
+// whole list per span, which took seconds at this size), across Reset.
+func TestTraceIndexBlock_ManyServicesInOneTrace(t *testing.T) {
+	b := NewTraceIndexBlock(nil)
+	base := uint64(time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC).UnixNano())
+	names := make([]string, 40_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-%d", i)
+	}
+	for range 2 {
+		start := time.Now()
+		for i := range 2 * len(names) {
+			b.Add([16]byte{1}, base, base+1, names[i%len(names)])
+		}
+		assert.Less(t, time.Since(start), 2*time.Second)
+		rows := blockRows(b)
+		require.Len(t, rows, 1)
+		want := slices.Clone(names)
+		sort.Strings(want)
+		assert.Equal(t, want, rows[0].services)
+		assert.Equal(t, uint64(2*len(names)), rows[0].spans)
+		b.Reset()
+	}
+}
+
+// The row's Day is the day of the Timestamp the spans table stores (32-bit seconds), also
+// for a span after 2106.
+func TestTraceIndexBlock_DayOfTheStoredTimestamp(t *testing.T) {
+	b := NewTraceIndexBlock(nil)
+	start := uint64(5e18) // 2128
+	b.Add([16]byte{1}, start, start+1, "s")
+	assert.Equal(t, uint16(uint32(start/1e9)/86400), b.days[0])
 }
 
 func TestTraceIndexBlock_AddDoesNotAllocate(t *testing.T) {
