@@ -345,7 +345,20 @@ func (e *Engine) Traces(ctx context.Context, req []byte) error {
 	if err != nil {
 		return err
 	}
-	return e.process(ctx, req, pos, now, true, true, nil)
+	e.settle(e.process(ctx, req, pos, now, true, true, nil))
+	return nil
+}
+
+// settle logs and counts what went wrong processing a request already journaled, and
+// counted in RED: returning it would have the sender send the request again, journaled and
+// counted twice. The request decoded before it was journaled, so this is weir's own bug (the
+// readers disagreeing, a frame it wrote that does not read back), never the sender's input.
+func (e *Engine) settle(err error) {
+	if err != nil {
+		e.tel.unsettledRequest()
+		e.logger.Error("a request was journaled and acknowledged, but processing it failed; some of its spans or points may be missing",
+			zap.Error(err))
+	}
 }
 
 // MalformedError is TakeTraces' error for a request that does not decode: the sender's
@@ -412,7 +425,8 @@ func (e *Engine) TakeTraces(ctx context.Context, req []byte) (otlpwire.TracesSta
 		return st, err
 	}
 	e.red.Apply(staged)
-	return st, e.sampler.ConsumeSplit(ctx, split, uint64(pos), now, nil)
+	e.settle(e.sampler.ConsumeSplit(ctx, split, uint64(pos), now, nil))
+	return st, nil
 }
 
 // takeAll is TakeTraces without a sampler: every span is stored. The request is read once
@@ -494,7 +508,8 @@ func (e *Engine) Metrics(_ context.Context, req []byte) error {
 	if _, err := e.journal(RecMetrics, req, now); err != nil {
 		return err
 	}
-	return e.processMetrics(req, now, false)
+	e.settle(e.processMetrics(req, now, false))
+	return nil
 }
 
 // processMetrics runs the metric stages on one request and stores its points, or, when
@@ -940,8 +955,10 @@ func (e *Engine) recover(ctx context.Context) error {
 				// Its points are in blocks; the stages' state must see it again.
 				err = e.processMetrics(req, at, true)
 			}
+			// As when it was taken (settle): logged and counted, and the replay goes on; one
+			// request that cannot be processed must not stop weir from starting.
 			if err != nil {
-				return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
+				e.settle(fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err))
 			}
 			continue
 		}
@@ -952,7 +969,7 @@ func (e *Engine) recover(ctx context.Context) error {
 			replayed++
 		}
 		if err != nil {
-			return fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err)
+			e.settle(fmt.Errorf("replay %s at %d: %w", ing.Dir(), rec.Pos, err))
 		}
 	}
 	if found || replayed > 0 {

@@ -732,3 +732,33 @@ func TestEngine_FailingSealsHoldNoSets(t *testing.T) {
 	<-e.done
 	require.NoError(t, s.Close())
 }
+
+// TestEngine_JournaledRequestIsSettled: once a request is journaled (and acknowledged), a
+// failure to process it is logged and counted, not returned: the sender would send it again,
+// to be journaled and counted twice. Traces and Metrics take requests that decoded; one that
+// does not stands in here for weir's own bug.
+func TestEngine_JournaledRequestIsSettled(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "store"))
+	e := startEngine(t, s, halfSampledConfig())
+	ctx := context.Background()
+	garbage := []byte{0x0a, 0x05, 0xff, 0xff} // a ResourceSpans that runs past the end
+	end := s.Ingest.End()
+	require.NoError(t, e.Traces(ctx, garbage))
+	require.NoError(t, e.Metrics(ctx, garbage))
+	assert.Greater(t, s.Ingest.End(), end, "journaled")
+	good, total := requests(t, 4, 1, 64)
+	require.NoError(t, e.Traces(ctx, good[0]))
+
+	// weir dies before a checkpoint: the restart replays both, settles the bad one the same
+	// way, and recovers (startEngine waits for it).
+	dir := s.Ingest.Dir()
+	close(e.stop)
+	<-e.done
+	require.NoError(t, s.Close())
+	s = openStore(t, filepath.Dir(dir))
+	e = startEngine(t, s, halfSampledConfig())
+	require.NoError(t, e.Shutdown(ctx))
+	got := readCommitted(t, s)
+	require.NoError(t, s.Close())
+	assert.Equal(t, uint64(total), got.requests, "the good request counted once, after the replay")
+}

@@ -21,6 +21,7 @@ type telemetry struct {
 	converted  metric.Int64Counter
 	dropped    metric.Int64Counter
 	overflow   metric.Int64Counter
+	unsettled  metric.Int64Counter
 	meter      metric.Meter
 	tableAttrs map[string]metric.AddOption
 }
@@ -31,6 +32,11 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	var err error
 	if t.ingested, err = m.Int64Counter("weir_ingest_request_bytes", metric.WithUnit("By"),
 		metric.WithDescription("Bytes of requests written to the ingest log (and so acknowledged).")); err != nil {
+		return nil, err
+	}
+	if t.unsettled, err = m.Int64Counter("weir_ingest_requests_unsettled", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests journaled and acknowledged whose processing then failed (a bug in weir: "+
+			"the log says what); some of their spans or points may be missing.")); err != nil {
 		return nil, err
 	}
 	if t.epochs, err = m.Int64Counter("weir_ingest_epochs", metric.WithUnit("{epoch}"),
@@ -127,6 +133,7 @@ func (t *telemetry) observe(e *Engine) error {
 
 func (t *telemetry) addIngested(n int64) { t.ingested.Add(context.Background(), n) }
 func (t *telemetry) sealFailed()         { t.sealFails.Add(context.Background(), 1) }
+func (t *telemetry) unsettledRequest()   { t.unsettled.Add(context.Background(), 1) }
 func (t *telemetry) sealed(*Epoch)       { t.epochs.Add(context.Background(), 1) }
 
 // block counts one queued block; called by the one sealer at a time.
