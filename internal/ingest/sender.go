@@ -521,14 +521,14 @@ func (s *Sender) settle(r result) {
 			s.logger.Error("ClickHouse refuses weir's user or its grants; blocks wait in the journal until that is fixed",
 				zap.String("table", table), zap.Int("blocks", len(sent)), zap.Int("code", chinsert.Code(r.err)), zap.Error(r.err))
 		}
-	case chinsert.IsPermanent(r.err) && len(sent) > 1:
+	case chinsert.IsPermanent(r.err) && len(sent) > 1 && !isCheckError(r.err):
 		// One of them may be the bad one: send each alone, so only that one is set aside.
 		for _, q := range sent {
 			q.solo = true
 		}
 		s.logger.Warn("ClickHouse refused a batch for good; sending its blocks one by one",
 			zap.String("table", table), zap.Int("blocks", len(sent)), zap.Error(r.err))
-	case chinsert.IsPermanent(r.err):
+	case chinsert.IsPermanent(r.err) && !isCheckError(r.err):
 		s.setAside(sent[0], r.err)
 	default:
 		n := s.failures[table]
@@ -550,6 +550,19 @@ func (s *Sender) settle(r result) {
 		log("INSERT failed; retrying", zap.String("table", table), zap.Int("blocks", len(sent)),
 			zap.Duration("retry_in", wait), zap.Bool("maybe_inserted", chinsert.MaybeInserted(r.err)), zap.Error(r.err))
 	}
+}
+
+// checkError is a failure of the query that looks for blocks in doubt. Whatever ClickHouse's
+// code for it (158 TOO_MANY_ROWS from a max_rows_to_read on weir's user, say), the blocks
+// were not refused: they are retried, never set aside.
+type checkError struct{ err error }
+
+func (e *checkError) Error() string { return e.err.Error() }
+func (e *checkError) Unwrap() error { return e.err }
+
+func isCheckError(err error) bool {
+	var c *checkError
+	return errors.As(err, &c)
 }
 
 // inDoubt marks the blocks of an INSERT whose outcome is unknown as one group.
@@ -690,7 +703,7 @@ func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, bo
 	if s.cfg.Check[table] && !s.cfg.Replicated && slices.ContainsFunc(batch, func(q *queued) bool { return q.group != 0 }) {
 		present, err := s.check(ctx, table, batch)
 		if err != nil {
-			return fmt.Errorf("check whether blocks are in %s.%s already: %w", s.cfg.Database, table, err)
+			return &checkError{fmt.Errorf("check whether blocks are in %s.%s already: %w", s.cfg.Database, table, err)}
 		}
 		r.present = present
 		if len(present) > 0 {

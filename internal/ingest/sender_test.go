@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -267,4 +268,27 @@ func TestSender_PermanentErrorSetAside(t *testing.T) {
 	note, err := os.ReadFile(files[0][:len(files[0])-len(".native")] + ".txt")
 	require.NoError(t, err)
 	assert.Contains(t, string(note), "UNKNOWN_TABLE")
+}
+
+// TestSender_CheckErrorIsRetried: the query that looks for blocks in doubt fails with a code
+// that would set an INSERT's block aside (158 TOO_MANY_ROWS, from a max_rows_to_read on weir's
+// user). The block was never refused: it waits to be retried, nothing is set aside. (The
+// result is settled by hand: no server answers the lookup so.)
+func TestSender_CheckErrorIsRetried(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "store"))
+	defer s.Close()
+	c, err := chinsert.New(chinsert.Options{Endpoints: []string{"http://127.0.0.1:1"}})
+	require.NoError(t, err)
+	defer c.Close()
+	snd, err := NewSender(s, c, SenderConfig{Database: "db", RetryInitial: time.Second, RetryMax: time.Second,
+		Check: map[string]bool{"spans": true}}, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	q := &queued{table: "spans", rows: 1, ready: true, group: 1}
+	refused := &chinsert.Error{Code: 158, Message: "Limit for rows (controlled by 'max_rows_to_read' setting) exceeded"}
+	require.True(t, chinsert.IsPermanent(refused), "the code alone would set an INSERT's block aside")
+	snd.settle(result{batch: []*queued{q}, err: &checkError{fmt.Errorf("check: %w", refused)}})
+	assert.False(t, q.settled, "not set aside")
+	assert.False(t, q.solo)
+	assert.NotZero(t, snd.retryAt["spans"], "retried later")
+	assert.Equal(t, uint64(1), q.group, "still in doubt")
 }
