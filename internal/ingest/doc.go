@@ -34,12 +34,13 @@
 // the EPOCH linger again. Then the engine replays ingest/ from the EPOCH: the held and
 // lingering traces' spans again (so the sampler holds what it held), the requests after P
 // whole (RED counts again what it had not yet flushed). A seal whose COMMIT fails after its
-// EPOCH went in is not aborted: the next seal writes the COMMIT first. Nothing acknowledged is lost, nothing is counted
-// or stored twice, and what blocks contain does not depend on when the crash came.
+// EPOCH went in is not aborted: the next seal writes the COMMIT first. Nothing acknowledged is
+// lost, nothing is counted or stored twice, and what blocks contain does not depend on when
+// the crash came.
 //
-// Blocks carry an InsertId column (a hash of the log's salt and the block's position). The
-// sender's only doubt after a crash is the block it was inserting: it asks ClickHouse whether
-// rows with that InsertId exist before sending it again.
+// Blocks carry an InsertId column (a hash of the store's salt, a random number of the run and
+// a counter). The sender's only doubt after a crash is the block it was inserting: it asks
+// ClickHouse whether rows with that InsertId exist before sending it again.
 //
 // # Durability
 //

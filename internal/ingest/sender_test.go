@@ -292,3 +292,20 @@ func TestSender_CheckErrorIsRetried(t *testing.T) {
 	assert.NotZero(t, snd.retryAt["spans"], "retried later")
 	assert.Equal(t, uint64(1), q.group, "still in doubt")
 }
+
+// TestStore_InsertIDsNotReusedAfterRestart: IDs taken for blocks whose appends failed (a full
+// blocks log) do not come back after a restart, where a counter started at the log's end
+// would hand them out again, to blocks the in-doubt lookup would then find already in.
+func TestStore_InsertIDsNotReusedAfterRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	seen := map[uint64]bool{}
+	for run := range 3 {
+		s := openStore(t, dir)
+		for range 1000 { // blocks that did not fit: IDs taken, the log's end unmoved
+			id := s.NextInsertID()
+			require.False(t, seen[id], "run %d: ID %x handed out again", run, id)
+			seen[id] = true
+		}
+		require.NoError(t, s.Close())
+	}
+}

@@ -100,7 +100,14 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	if s.Blocks, err = journal.Open(filepath.Join(opts.Dir, "blocks"), jo); err != nil {
 		return nil, errors.Join(fmt.Errorf("ingest store: %w", err), s.Ingest.Close())
 	}
-	s.ids.Store(uint64(s.Blocks.End()))
+	// A run's own random number, not the blocks log's end: a run can take IDs faster than the
+	// end moves (every block whose append fails takes one), so a counter started at the end
+	// would hand out again, after a restart, IDs of blocks already in ClickHouse.
+	var run [8]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, errors.Join(err, s.Ingest.Close(), s.Blocks.Close())
+	}
+	s.salt ^= binary.LittleEndian.Uint64(run[:])
 	if b, err := os.ReadFile(filepath.Join(opts.Dir, "server.json")); err == nil {
 		var info ServerInfo
 		if json.Unmarshal(b, &info) == nil {
@@ -141,9 +148,9 @@ func loadSalt(path string) (uint64, error) {
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// NextInsertID is a new block's InsertId. It is unique per store across restarts: the
-// counter starts at the blocks log's end at open and moves one a block, while the end moves
-// at least a record's header a block.
+// NextInsertID is a new block's InsertId: a counter through a bijection, so unique within a
+// run, keyed by the store's salt and a random number of the run, so that runs (and stores)
+// differ; the in-doubt lookup also narrows by table and time range.
 func (s *Store) NextInsertID() uint64 {
 	return mix64(s.salt ^ s.ids.Add(1)*0x9e3779b97f4a7c15)
 }
