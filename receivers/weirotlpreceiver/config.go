@@ -66,10 +66,23 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("protocols: enable grpc, http or both"))
 	}
 	if h := cfg.Protocols.HTTP.Get(); h != nil {
-		for name, p := range map[string]string{"traces_url_path": h.TracesURLPath, "metrics_url_path": h.MetricsURLPath} {
-			if !strings.HasPrefix(p, "/") {
-				errs = append(errs, fmt.Errorf("protocols::http::%s %q must start with /", name, p))
+		ok := true
+		for _, p := range []struct{ name, path string }{{"traces_url_path", h.TracesURLPath}, {"metrics_url_path", h.MetricsURLPath}} {
+			switch {
+			case !strings.HasPrefix(p.path, "/"):
+				errs = append(errs, fmt.Errorf("protocols::http::%s %q must start with /", p.name, p.path))
+				ok = false
+			case strings.ContainsAny(p.path, "{}") || strings.HasSuffix(p.path, "/"):
+				// http.ServeMux would take it as a wildcard or a whole subtree (or panic).
+				errs = append(errs, fmt.Errorf("protocols::http::%s %q must be a plain path: no {wildcards}, no trailing /", p.name, p.path))
+				ok = false
 			}
+		}
+		if ok && h.TracesURLPath == h.MetricsURLPath {
+			errs = append(errs, fmt.Errorf("protocols::http: traces_url_path and metrics_url_path are both %q; they must differ", h.TracesURLPath))
+		}
+		if h.ServerConfig.ReadTimeout < 0 {
+			errs = append(errs, fmt.Errorf("protocols::http::read_timeout must not be negative, got %s", h.ServerConfig.ReadTimeout))
 		}
 	}
 	if cfg.Epoch < 10*time.Millisecond || cfg.Epoch > time.Minute {

@@ -36,6 +36,9 @@ func createDefaultConfig() component.Config {
 	http := confighttp.NewDefaultServerConfig()
 	http.NetAddr.Endpoint = "localhost:4318"
 	http.MaxRequestBodySize = 8 << 20 // after decompression: a compressed bomb is refused too
+	// A request's body must arrive within it: a sender that stalls mid-body holds its share
+	// of max_inflight_mib only that long (confighttp sets no read timeout).
+	http.ReadTimeout = 30 * time.Second
 	return &Config{
 		Protocols: Protocols{
 			GRPC: configoptional.Default(grpc),

@@ -142,7 +142,8 @@ func (r *otlpReceiver) readBody(req *http.Request, reserved *int64) ([]byte, err
 	}
 	for {
 		if len(buf) == cap(buf) {
-			grow := min(max(2*cap(buf), chunk), cap(buf)+4<<20)
+			// At most 1 MiB at a time: a sender holds at most that beyond what it sent.
+			grow := min(max(2*cap(buf), chunk), cap(buf)+1<<20)
 			if err := r.limits.acquire(int64(grow-cap(buf)), r.tel); err != nil {
 				return nil, err
 			}
