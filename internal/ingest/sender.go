@@ -147,6 +147,10 @@ type queued struct {
 	group   uint64
 	solo    bool // send alone: a batch it was in was refused for good
 	settled bool
+	// listed: a SENDING record names it (this run's or an earlier one's), and no SENT
+	// follows yet. Attempts of listed blocks write no new record: one per attempt, through a
+	// long outage, filled the blocks log's reserve, and then no INSERT could start.
+	listed bool
 }
 
 type result struct {
@@ -333,6 +337,7 @@ func (s *Sender) scan() {
 				if q := s.byPos[journal.Pos(leUint64(p))]; q != nil && !q.busy {
 					// Listed by an INSERT of an earlier run that did not record its end.
 					q.group = s.groups
+					q.listed = true
 				}
 			}
 		case RecSent:
@@ -736,8 +741,13 @@ func (s *Sender) insert(ctx context.Context, batch []*queued, r *result, buf, bo
 		*body = append(*body, b.Data...)
 		data = *body
 	}
-	if _, err := s.store.Blocks.AppendReserved(RecSending, *sending); err != nil {
-		return fmt.Errorf("record the blocks being sent: %w", err)
+	if slices.ContainsFunc(batch, func(q *queued) bool { return !q.listed }) {
+		if _, err := s.store.Blocks.AppendReserved(RecSending, *sending); err != nil {
+			return fmt.Errorf("record the blocks being sent: %w", err)
+		}
+		for _, q := range batch {
+			q.listed = true
+		}
 	}
 	return s.client.Insert(ctx, chinsert.InsertRequest{
 		Database: s.cfg.Database, Table: table, Body: data,

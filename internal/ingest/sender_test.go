@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -308,4 +311,51 @@ func TestStore_InsertIDsNotReusedAfterRestart(t *testing.T) {
 		}
 		require.NoError(t, s.Close())
 	}
+}
+
+// TestSender_OutageWritesFewSendingRecords: while ClickHouse is away, every attempt fails;
+// the blocks are listed in one SENDING record, not one per attempt (those filled the blocks
+// log's reserve in a long outage, and then no INSERT could start even with ClickHouse back).
+func TestSender_OutageWritesFewSendingRecords(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	e := startEngine(t, s, EngineConfig{Epoch: time.Hour})
+	ctx := context.Background()
+	reqs, _ := requests(t, 6, 3, 64)
+	for _, r := range reqs {
+		require.NoError(t, e.Traces(ctx, r))
+	}
+	require.NoError(t, e.Shutdown(ctx))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: every attempt is refused
+	c, err := chinsert.New(chinsert.Options{Endpoints: []string{"http://" + addr}, RequestTimeout: time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+	snd, err := NewSender(s, c, SenderConfig{Database: "db", RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		MaxBatchWait: time.Millisecond}, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	snd.Start()
+	time.Sleep(time.Second)
+	require.NoError(t, snd.Shutdown(ctx))
+
+	sending, attempts := 0, 0
+	rd := s.Blocks.NewReader(s.Blocks.Start())
+	defer rd.Close()
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		if rec.Type == RecSending {
+			sending++
+		}
+	}
+	attempts = int(snd.tel.failedInserts.Load())
+	t.Logf("%d attempts, %d SENDING records", attempts, sending)
+	assert.Greater(t, attempts, 20, "retried many times")
+	assert.LessOrEqual(t, sending, 3, "one per table, not one per attempt")
 }
