@@ -243,6 +243,7 @@ func (s *Sender) Pending() (blocks int64, oldest int64) {
 
 func (s *Sender) run() {
 	defer close(s.done)
+	defer func() { _ = s.reader.Close() }()
 	running := 0
 	for {
 		s.scan()
@@ -292,10 +293,12 @@ func (s *Sender) scan() {
 			var ce *journal.CorruptError
 			if errors.As(err, &ce) {
 				s.logger.Error("blocks log damaged; skipping the damaged part", zap.Error(err))
+				_ = s.reader.Close() // its segment file and buffer
 				s.reader = s.store.Blocks.NewReader(ce.Resume)
 				continue
 			}
 			if errors.Is(err, journal.ErrTruncated) {
+				_ = s.reader.Close()
 				s.reader = s.store.Blocks.NewReader(s.store.Blocks.Start())
 				continue
 			}
