@@ -2,7 +2,9 @@ package weirotlpreceiver
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,7 +12,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/weirhq/weir/internal/testnet"
 )
 
 // URL paths that http.ServeMux would panic on at start, or take as a wildcard or a subtree,
@@ -72,4 +79,44 @@ func TestHTTP_StalledSenderHoldsLittle(t *testing.T) {
 	_ = pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
 	require.Eventually(t, func() bool { return r.limits.inflight.Load() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// A gRPC client that stalls mid-message does not hold Shutdown past its deadline:
+// GracefulStop alone waits for its stream for ever.
+func TestGRPC_ShutdownDeadlineWithStalledClient(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	g := cfg.Protocols.GRPC.GetOrInsertDefault()
+	g.NetAddr.Endpoint = testnet.FreeAddr(t)
+	set := receivertest.NewNopSettings(receivertest.NopType)
+	tel, err := newTelemetry(set.TelemetrySettings)
+	require.NoError(t, err)
+	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
+
+	// An HTTP/2 stream of Export whose message announces 1,000 bytes and sends 10.
+	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	var hdr bytes.Buffer
+	enc := hpack.NewEncoder(&hdr)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "weir"},
+		{":path", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"},
+		{"content-type", "application/grpc"}, {"te", "trailers"}} {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr.Bytes(), EndHeaders: true}))
+	msg := append([]byte{0, 0, 0, 0x03, 0xe8}, make([]byte, 10)...) // uncompressed, 1,000 bytes
+	require.NoError(t, fr.WriteData(1, false, msg))
+	time.Sleep(200 * time.Millisecond) // the server has the stream
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.stop(ctx)
+	assert.Less(t, time.Since(start), 3*time.Second, "Shutdown returned near its deadline")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }

@@ -153,7 +153,21 @@ func (r *otlpReceiver) stop(ctx context.Context) error {
 		r.http = nil
 	}
 	if r.grpc != nil {
-		r.grpc.GracefulStop()
+		// GracefulStop waits for every stream, a client stalled mid-message too, whatever
+		// ctx says: at ctx's end the rest are cut off (their senders retry; nothing of them
+		// was journaled or acknowledged).
+		done := make(chan struct{})
+		go func() {
+			r.grpc.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			r.grpc.Stop()
+			<-done
+			errs = append(errs, fmt.Errorf("weir_otlp grpc: requests still in flight at the shutdown deadline were cut off: %w", ctx.Err()))
+		}
 		r.grpc = nil
 	}
 	r.wg.Wait()
