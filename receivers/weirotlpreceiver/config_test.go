@@ -120,3 +120,38 @@ func TestGRPC_ShutdownDeadlineWithStalledClient(t *testing.T) {
 	assert.Less(t, time.Since(start), 3*time.Second, "Shutdown returned near its deadline")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// An HTTP sender stalled mid-body at Shutdown's deadline: its connection is closed and its
+// handler has returned when Shutdown does, so no handler runs on after the engine is gone.
+func TestHTTP_ShutdownDeadlineWithStalledSender(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	h := cfg.Protocols.HTTP.GetOrInsertDefault()
+	h.ServerConfig.NetAddr.Endpoint = testnet.FreeAddr(t)
+	set := receivertest.NewNopSettings(receivertest.NopType)
+	tel, err := newTelemetry(set.TelemetrySettings)
+	require.NoError(t, err)
+	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+	require.NoError(t, r.startHTTP(context.Background(), componenttest.NewNopHost(), h))
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest(http.MethodPost, "http://"+h.ServerConfig.NetAddr.Endpoint+h.TracesURLPath, pr)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentProtobuf)
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	_, err = pw.Write(make([]byte, 1000)) // then it stalls
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.limits.inflight.Load() > 0 }, 5*time.Second, 10*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.stop(ctx)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, r.limits.inflight.Load(), "the handler returned and gave its share back")
+}

@@ -67,6 +67,8 @@ const (
 // handleHTTP takes one OTLP/HTTP request: protobuf as it comes, JSON through pdata into
 // protobuf (JSON senders are rare and small: SDKs and collectors send protobuf).
 func (r *otlpReceiver) handleHTTP(w http.ResponseWriter, req *http.Request, sig signal) {
+	r.handlers.Add(1)
+	defer r.handlers.Done()
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, contentJSON, http.StatusMethodNotAllowed, "use POST")

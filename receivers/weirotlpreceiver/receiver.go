@@ -44,6 +44,7 @@ type otlpReceiver struct {
 	grpc     *grpc.Server
 	http     *http.Server
 	wg       sync.WaitGroup
+	handlers sync.WaitGroup // HTTP handlers running: stop waits for them before the engine goes
 	obsTr    *receiverhelper.ObsReport
 	obsHTTP  *receiverhelper.ObsReport
 	limits   *limits
@@ -149,7 +150,13 @@ func (r *otlpReceiver) Shutdown(ctx context.Context) error {
 func (r *otlpReceiver) stop(ctx context.Context) error {
 	var errs []error
 	if r.http != nil {
-		errs = append(errs, r.http.Shutdown(ctx))
+		if err := r.http.Shutdown(ctx); err != nil {
+			// The deadline came with requests still in flight: close their connections, so
+			// that handlers reading a body return, and wait for them before the engine goes.
+			errs = append(errs, fmt.Errorf("weir_otlp http: requests still in flight at the shutdown deadline were cut off: %w", err))
+			_ = r.http.Close()
+		}
+		r.handlers.Wait()
 		r.http = nil
 	}
 	if r.grpc != nil {
