@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,6 +50,23 @@ func startEngine(t *testing.T, s *Store, cfg EngineConfig) *Engine {
 	return e
 }
 
+// crash ends e as a killed process would (nothing flushed, nothing sealed) and closes its
+// store, whose files stay as the kernel had them.
+func crash(t *testing.T, e *Engine, s *Store) {
+	t.Helper()
+	close(e.stop)
+	<-e.done
+	require.NoError(t, s.Close())
+}
+
+// restart is crash, then a new engine with cfg on the same store directory.
+func restart(t *testing.T, e *Engine, s *Store, dir string, cfg EngineConfig) (*Engine, *Store) {
+	t.Helper()
+	crash(t, e, s)
+	s = openStore(t, dir)
+	return startEngine(t, s, cfg), s
+}
+
 // decoded is what the committed blocks of a store hold, read back from their Native bytes.
 type decoded struct {
 	spans    map[[8]byte]int // span ID -> times stored
@@ -63,6 +81,24 @@ type decoded struct {
 	seriesPoints uint64         // sum of series_1m's Count
 }
 
+// records yields every record of l from its start, failing the test on a read error.
+func records(t *testing.T, l *journal.Log) iter.Seq[journal.Record] {
+	return func(yield func(journal.Record) bool) {
+		rd := l.NewReader(l.Start())
+		defer rd.Close()
+		for {
+			rec, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			require.NoError(t, err)
+			if !yield(rec) {
+				return
+			}
+		}
+	}
+}
+
 // readCommitted decodes every block of a committed epoch, as the sender would send them.
 func readCommitted(t *testing.T, s *Store) decoded {
 	t.Helper()
@@ -75,14 +111,7 @@ func readCommitted(t *testing.T, s *Store) decoded {
 	}
 	var blocks []ref
 	status := map[uint64]byte{}
-	rd := s.Blocks.NewReader(s.Blocks.Start())
-	defer rd.Close()
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
+	for rec := range records(t, s.Blocks) {
 		switch rec.Type {
 		case RecBlock:
 			b, err := DecodeBlock(rec.Payload)
@@ -223,11 +252,7 @@ func TestEngine_CrashRecovery(t *testing.T) {
 				if crash {
 					// The process dies: the engine is gone with what it held; the store's files
 					// stay as the kernel had them.
-					close(e.stop)
-					<-e.done
-					require.NoError(t, s.Close())
-					s = openStore(t, dir)
-					e = startEngine(t, s, cfg)
+					e, s = restart(t, e, s, dir, cfg)
 				}
 			}
 		}
@@ -382,11 +407,7 @@ func testMetricsCrash(t *testing.T, snapshotEvery time.Duration) {
 			case i%7 == 3:
 				require.NoError(t, e.seal(false))
 			case i == crashAt:
-				close(e.stop)
-				<-e.done
-				require.NoError(t, s.Close())
-				s = openStore(t, dir)
-				e = startEngine(t, s, cfg)
+				e, s = restart(t, e, s, dir, cfg)
 			}
 		}
 		require.NoError(t, e.Shutdown(ctx))
@@ -567,11 +588,7 @@ func TestEngine_LingeringSurvivesCrash(t *testing.T) {
 			tick(e) // dropped: no error yet; it lingers
 			require.NoError(t, e.seal(false))
 			if crash {
-				close(e.stop)
-				<-e.done
-				require.NoError(t, s.Close())
-				s = openStore(t, dir)
-				e = startEngine(t, s, cfg)
+				e, s = restart(t, e, s, dir, cfg)
 			}
 			require.NoError(t, e.Traces(ctx, spansRequest(t, testSpan{1, 3, 1, true})))
 			tick(e)
@@ -640,9 +657,7 @@ func TestEngine_RestartWithoutSampler(t *testing.T) {
 	require.NoError(t, e.sampler.Tick(ctx)) // trace 1 kept; trace 2 held
 	e.mu.RUnlock()
 	require.NoError(t, e.seal(false))
-	close(e.stop) // the crash
-	<-e.done
-	require.NoError(t, s.Close())
+	crash(t, e, s) // the crash
 
 	s = openStore(t, dir)
 	keepAll := halfSampledConfig()
@@ -682,11 +697,7 @@ func TestEngine_CommitFailsAfterCheckpoint(t *testing.T) {
 				require.ErrorIs(t, e.seal(false), injected, "the COMMIT still cannot go in")
 			}
 			if crash {
-				close(e.stop)
-				<-e.done
-				require.NoError(t, s.Close())
-				s = openStore(t, dir)
-				e = startEngine(t, s, cfg)
+				e, s = restart(t, e, s, dir, cfg)
 			} else {
 				e.mu.Lock()
 				e.failCommit = nil
@@ -728,9 +739,7 @@ func TestEngine_FailingSealsHoldNoSets(t *testing.T) {
 	e.mu.RLock()
 	assert.Len(t, e.sealing, 1, "the set that did not fit, and no empty ones")
 	e.mu.RUnlock()
-	close(e.stop)
-	<-e.done
-	require.NoError(t, s.Close())
+	crash(t, e, s)
 }
 
 // TestEngine_JournaledRequestIsSettled: once a request is journaled (and acknowledged), a
@@ -752,9 +761,7 @@ func TestEngine_JournaledRequestIsSettled(t *testing.T) {
 	// weir dies before a checkpoint: the restart replays both, settles the bad one the same
 	// way, and recovers (startEngine waits for it).
 	dir := s.Ingest.Dir()
-	close(e.stop)
-	<-e.done
-	require.NoError(t, s.Close())
+	crash(t, e, s)
 	s = openStore(t, filepath.Dir(dir))
 	e = startEngine(t, s, halfSampledConfig())
 	require.NoError(t, e.Shutdown(ctx))

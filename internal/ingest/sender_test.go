@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -341,20 +339,13 @@ func TestSender_OutageWritesFewSendingRecords(t *testing.T) {
 	time.Sleep(time.Second)
 	require.NoError(t, snd.Shutdown(ctx))
 
-	sending, attempts := 0, 0
-	rd := s.Blocks.NewReader(s.Blocks.Start())
-	defer rd.Close()
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
+	sending := 0
+	for rec := range records(t, s.Blocks) {
 		if rec.Type == RecSending {
 			sending++
 		}
 	}
-	attempts = int(snd.tel.failedInserts.Load())
+	attempts := int(snd.tel.failedInserts.Load())
 	t.Logf("%d attempts, %d SENDING records", attempts, sending)
 	assert.Greater(t, attempts, 20, "retried many times")
 	assert.LessOrEqual(t, sending, 3, "one per table, not one per attempt")

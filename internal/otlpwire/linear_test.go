@@ -70,6 +70,31 @@ func hostileScopeShapes() map[string][]protowire.Number {
 	}
 }
 
+// scopeReader is what Traces and Metrics share for walking a request's scopes.
+type scopeReader interface {
+	Reset(req []byte)
+	NextResource() bool
+	NextScope() bool
+	Err() error
+}
+
+// countScopes reads req's scopes with r within hostileBudget and returns how many there are.
+func countScopes(t *testing.T, r scopeReader, req []byte) int {
+	t.Helper()
+	scopes := 0
+	start := time.Now()
+	r.Reset(req)
+	for r.NextResource() {
+		for r.NextScope() {
+			scopes++
+		}
+	}
+	took := time.Since(start)
+	require.NoError(t, r.Err())
+	assert.Less(t, took, hostileBudget, "reading %d bytes", len(req))
+	return scopes
+}
+
 // TestTraces_ManyScopesLinear: a ResourceSpans with many scope_spans and many deprecated
 // entries is read in linear time, and gives the scopes pdata gives.
 func TestTraces_ManyScopesLinear(t *testing.T) {
@@ -84,17 +109,7 @@ func TestTraces_ManyScopesLinear(t *testing.T) {
 			t.Logf("CheckTraces: %d bytes in %v", len(req), took)
 			assert.Less(t, took, hostileBudget, "CheckTraces of %d bytes", len(req))
 
-			scopes := 0
-			start = time.Now()
-			r.Reset(req)
-			for r.NextResource() {
-				for r.NextScope() {
-					scopes++
-				}
-			}
-			took = time.Since(start)
-			require.NoError(t, r.Err())
-			assert.Less(t, took, hostileBudget, "reading %d bytes", len(req))
+			scopes := countScopes(t, &r, req)
 
 			pd := ptraceotlp.NewExportRequest()
 			require.NoError(t, pd.UnmarshalProto(req))
@@ -120,17 +135,7 @@ func TestMetrics_ManyScopesLinear(t *testing.T) {
 			t.Logf("CheckMetrics: %d bytes in %v", len(req), took)
 			assert.Less(t, took, hostileBudget, "CheckMetrics of %d bytes", len(req))
 
-			scopes := 0
-			start = time.Now()
-			r.Reset(req)
-			for r.NextResource() {
-				for r.NextScope() {
-					scopes++
-				}
-			}
-			took = time.Since(start)
-			require.NoError(t, r.Err())
-			assert.Less(t, took, hostileBudget, "reading %d bytes", len(req))
+			scopes := countScopes(t, &r, req)
 
 			pd := pmetricotlp.NewExportRequest()
 			require.NoError(t, pd.UnmarshalProto(req))

@@ -324,22 +324,18 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 			if !gr.uncached || ts.remembered.Load() != remembered {
 				d, ok = ts.cachedDecision(gr.id)
 			}
-			if ok {
-				// Decided already, or between the check above and the lock.
-				if d.keep {
-					ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
-					if err := out.add(gr.id, gr.buf, ts.export(d)); err != nil {
-						errs = append(errs, err)
-					}
-				} else {
-					ts.lateForDroppedLocked(ctx, gr, pos, now, &out, replay)
+			// Decided already, or between the check above and the lock. A trace that still
+			// lingers was dropped even when the cache evicted its decision: a new trace here
+			// would replace it in ts.linger, decided apart from the spans it holds.
+			_, lingering := ts.linger[gr.id]
+			switch {
+			case ok && d.keep:
+				ts.tel.lateSpans.Add(ctx, int64(gr.sum.spans), keptOpt)
+				if err := out.add(gr.id, gr.buf, ts.export(d)); err != nil {
+					errs = append(errs, err)
 				}
 				continue
-			}
-			if _, lingering := ts.linger[gr.id]; lingering {
-				// Dropped, and its decision evicted from the cache while it still lingers: a
-				// new trace here would replace the lingering one in ts.linger and be decided
-				// apart from the spans that one holds.
+			case ok || lingering:
 				ts.lateForDroppedLocked(ctx, gr, pos, now, &out, replay)
 				continue
 			}

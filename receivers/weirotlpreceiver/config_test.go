@@ -20,6 +20,16 @@ import (
 	"github.com/weirhq/weir/internal/testnet"
 )
 
+// serverOnly is a receiver with its servers' parts and no engine: for what happens before a
+// request reaches the engine (limits, shutdown), with no journal or ClickHouse behind.
+func serverOnly(t *testing.T, cfg *Config) *otlpReceiver {
+	t.Helper()
+	set := receivertest.NewNopSettings(receivertest.NopType)
+	tel, err := newTelemetry(set.TelemetrySettings)
+	require.NoError(t, err)
+	return &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+}
+
 // URL paths that http.ServeMux would panic on at start, or take as a wildcard or a subtree,
 // are refused by Validate with a message naming the setting.
 func TestConfig_URLPaths(t *testing.T) {
@@ -51,10 +61,7 @@ func TestHTTP_StalledSenderHoldsLittle(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	assert.Equal(t, 30*time.Second, cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.ReadTimeout)
 
-	set := receivertest.NewNopSettings(receivertest.NopType)
-	tel, err := newTelemetry(set.TelemetrySettings)
-	require.NoError(t, err)
-	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+	r := serverOnly(t, cfg)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.handleHTTP(w, req, signalTraces)
 	}))
@@ -87,10 +94,7 @@ func TestGRPC_ShutdownDeadlineWithStalledClient(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	g := cfg.Protocols.GRPC.GetOrInsertDefault()
 	g.NetAddr.Endpoint = testnet.FreeAddr(t)
-	set := receivertest.NewNopSettings(receivertest.NopType)
-	tel, err := newTelemetry(set.TelemetrySettings)
-	require.NoError(t, err)
-	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+	r := serverOnly(t, cfg)
 	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
 
 	// An HTTP/2 stream of Export whose message announces 1,000 bytes and sends 10.
@@ -127,10 +131,7 @@ func TestHTTP_ShutdownDeadlineWithStalledSender(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	h := cfg.Protocols.HTTP.GetOrInsertDefault()
 	h.ServerConfig.NetAddr.Endpoint = testnet.FreeAddr(t)
-	set := receivertest.NewNopSettings(receivertest.NopType)
-	tel, err := newTelemetry(set.TelemetrySettings)
-	require.NoError(t, err)
-	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, tel: tel, limits: newLimits(cfg)}
+	r := serverOnly(t, cfg)
 	require.NoError(t, r.startHTTP(context.Background(), componenttest.NewNopHost(), h))
 
 	pr, pw := io.Pipe()
