@@ -12,6 +12,7 @@ import (
 
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/otlpgen"
+	"github.com/weirhq/weir/internal/otlpwire"
 )
 
 // metricTablesAndSeries are the tables a MetricSet writes.
@@ -64,20 +65,28 @@ func appendSet(t *testing.T, bodies map[string][]byte, s *MetricSet, id uint64) 
 
 // TestMetricSet_RowsUnchanged: random OTLP metrics (the five types, exemplars, empty and
 // 200-attribute sets, NaN and infinities, histograms without buckets), one request a batch,
-// give exactly the rows the pdata exporter wrote before this path replaced it
+// read as they come or whole first (alternately), give exactly the rows the pdata exporter wrote before this path replaced it
 // (testdata/metrics/*.golden, written by that exporter from the same seeds).
 func TestMetricSet_RowsUnchanged(t *testing.T) {
 	db := migrated(t)
 	s := NewMetricSet(false)
 	bodies := map[string][]byte{}
+	var mb otlpwire.MetricsBatch
 	for seed := uint64(0); seed < 40; seed++ {
 		g := otlpgen.New(seed)
 		g.Big = 200
 		req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(3, 3, 6)).MarshalProto()
 		require.NoError(t, err)
 		s.Reset()
-		_, err = s.AppendRequest(req, nil, 0)
-		require.NoError(t, err)
+		if seed%2 == 0 {
+			_, err = s.AppendRequest(req, nil, 0)
+			require.NoError(t, err)
+		} else { // a request read whole first, as weir's receiver has it read
+			_, err = mb.Read(req)
+			require.NoError(t, err)
+			require.True(t, mb.Whole)
+			s.AppendBatch(&mb, nil, 0)
+		}
 		appendSet(t, bodies, s, seed+1)
 	}
 	for table, body := range bodies {
@@ -96,5 +105,33 @@ func TestMetricSet_RowsUnchanged(t *testing.T) {
 			}
 			t.Fatalf("%s: %d rows, want %d", table, len(gl), len(wl))
 		}
+	}
+}
+
+// TestMetricSet_BatchSameAsRequest: a request read whole gives the blocks, byte for byte,
+// that reading it as it comes gives, for random requests of every kind, over several requests
+// (series_1m rows merge across them).
+func TestMetricSet_BatchSameAsRequest(t *testing.T) {
+	a, b := NewMetricSet(true), NewMetricSet(true)
+	var mb otlpwire.MetricsBatch
+	for round := uint64(0); round < 10; round++ {
+		for seed := round * 8; seed < round*8+8; seed++ {
+			g := otlpgen.New(seed % 20) // some series again, in another request
+			g.Big = 100
+			req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(3, 3, 6)).MarshalProto()
+			require.NoError(t, err)
+			na, err := a.AppendRequest(req, nil, int64(seed))
+			require.NoError(t, err)
+			_, err = mb.Read(req)
+			require.NoError(t, err)
+			require.True(t, mb.Whole)
+			require.Equal(t, na, b.AppendBatch(&mb, nil, int64(seed)))
+		}
+		wa, wb := map[string][]byte{}, map[string][]byte{}
+		appendSet(t, wa, a, round)
+		appendSet(t, wb, b, round)
+		require.Equal(t, wa, wb, "round %d", round)
+		a.Reset()
+		b.Reset()
 	}
 }

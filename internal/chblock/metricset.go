@@ -64,47 +64,91 @@ func (s *MetricSet) Reset() {
 func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, error) {
 	r := &s.r
 	r.Reset(req)
-	n := 0
-	var c MetricContext
-	// Declared once: the stage takes their addresses through an interface, so they live on
-	// the heap, and inside the loop they would cost two allocations per point.
-	var series uint64
-	var temporality int32
+	var a pointAppender
 	for r.NextResource() {
-		c.Resource = r.Resource()
-		var ok bool
-		if c.Service, ok = otlpwire.ServiceName(c.Resource.Attrs); !ok {
-			c.Service = unknownService
-		}
-		var resHash uint64
-		resHash, s.scratch = otlpwire.HashKVs(&s.h, c.Resource.Attrs, s.scratch)
+		a.resource(s, r.Resource())
 		for r.NextScope() {
-			c.Scope = r.Scope()
+			a.c.Scope = r.Scope()
 			for r.NextMetric() {
-				m := r.Metric()
-				c.Metric = m
-				if m.Type == otlpwire.MetricEmpty {
-					continue // no data: nothing to store, as pdata's exporters skip it
-				}
-				b := s.Blocks[m.Type]
-				seed := s.h.SeedBytes(c.Scope.Name, m.Name, resHash)
-				if stage != nil {
-					stage.Metric(&c, seed)
+				if !a.metric(s, r.Metric(), stage) {
+					continue
 				}
 				for r.NextPoint() {
-					p := r.Point()
-					var ph uint64
-					ph, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
-					series, temporality = model.Mix(seed, ph), m.Temporality
-					if stage != nil && !stage.Point(&c, p, &series, &temporality, at) {
-						continue
-					}
-					b.Append(&c, p, series, temporality)
-					s.Series.Add(&c, p, series, temporality)
-					n++
+					a.point(s, r.Point(), stage, at)
 				}
 			}
 		}
 	}
-	return n, r.Err()
+	return a.n, r.Err()
+}
+
+// AppendBatch is AppendRequest for a request read whole (mb.Whole).
+func (s *MetricSet) AppendBatch(mb *otlpwire.MetricsBatch, stage PointStage, at int64) int {
+	var a pointAppender
+	for ri := range mb.Resources {
+		res := &mb.Resources[ri]
+		a.resource(s, &res.Resource)
+		for si := res.First; si < res.End; si++ {
+			sc := &mb.Scopes[si]
+			a.c.Scope = &sc.Scope
+			for mi := sc.First; mi < sc.End; mi++ {
+				m := &mb.Metrics[mi]
+				if !a.metric(s, &m.Metric, stage) {
+					continue
+				}
+				for pi := m.First; pi < m.End; pi++ {
+					a.point(s, &mb.Points[pi], stage, at)
+				}
+			}
+		}
+	}
+	return a.n
+}
+
+// pointAppender is AppendRequest's and AppendBatch's walk over one request.
+type pointAppender struct {
+	c       MetricContext
+	resHash uint64
+	b       *MetricBlock
+	seed    uint64
+	n       int
+	// Fields rather than locals: the stage takes their addresses through an interface, so
+	// they live on the heap, and as locals of the point loop they cost two allocations a point.
+	series      uint64
+	temporality int32
+}
+
+func (a *pointAppender) resource(s *MetricSet, res *otlpwire.Resource) {
+	a.c.Resource = res
+	var ok bool
+	if a.c.Service, ok = otlpwire.ServiceName(res.Attrs); !ok {
+		a.c.Service = unknownService
+	}
+	a.resHash, s.scratch = otlpwire.HashKVs(&s.h, res.Attrs, s.scratch)
+}
+
+// metric starts the points of m; false when it has none to store.
+func (a *pointAppender) metric(s *MetricSet, m *otlpwire.Metric, stage PointStage) bool {
+	a.c.Metric = m
+	if m.Type == otlpwire.MetricEmpty {
+		return false // no data: nothing to store, as pdata's exporters skip it
+	}
+	a.b = s.Blocks[m.Type]
+	a.seed = s.h.SeedBytes(a.c.Scope.Name, m.Name, a.resHash)
+	if stage != nil {
+		stage.Metric(&a.c, a.seed)
+	}
+	return true
+}
+
+func (a *pointAppender) point(s *MetricSet, p *otlpwire.Point, stage PointStage, at int64) {
+	var ph uint64
+	ph, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
+	a.series, a.temporality = model.Mix(a.seed, ph), a.c.Metric.Temporality
+	if stage != nil && !stage.Point(&a.c, p, &a.series, &a.temporality, at) {
+		return
+	}
+	a.b.Append(&a.c, p, a.series, a.temporality)
+	s.Series.Add(&a.c, p, a.series, a.temporality)
+	a.n++
 }

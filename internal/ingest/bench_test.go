@@ -152,9 +152,28 @@ func BenchmarkEngine_Metrics(b *testing.B) {
 		}
 		reqs = append(reqs, req)
 	}
-	stages := metricstage.DefaultConfig()
-	e, _ := benchEngine(b, EngineConfig{Metrics: &stages, Epoch: time.Second, Compression: CompressLZ4})
-	runEngine(b, e, e.Metrics, reqs, batch, "cpu-ns/point")
+	// take is the receiver's path: the request read once, checked whole, then taken;
+	// check-then-take reads it twice, a check and then the points, as weir did before.
+	for _, mode := range []string{"take", "check-then-take"} {
+		b.Run(mode, func(b *testing.B) {
+			stages := metricstage.DefaultConfig()
+			e, _ := benchEngine(b, EngineConfig{Metrics: &stages, Epoch: time.Second, Compression: CompressLZ4})
+			take := func(ctx context.Context, req []byte) error {
+				_, err := e.TakeMetrics(ctx, req)
+				return err
+			}
+			if mode == "check-then-take" {
+				var rd otlpwire.Metrics
+				take = func(ctx context.Context, req []byte) error {
+					if _, err := otlpwire.CheckMetrics(&rd, req); err != nil {
+						return err
+					}
+					return e.Metrics(ctx, req)
+				}
+			}
+			runEngine(b, e, take, reqs, batch, "cpu-ns/point")
+		})
+	}
 }
 
 // benchEngine is a started engine on a store of its own, closed when b ends.

@@ -109,6 +109,7 @@ type Engine struct {
 	reason  string    // the sampler's reason attribute
 	checkRd sync.Pool // *otlpwire.Traces, for TakeTraces' check
 	staged  sync.Pool // *red.Staged, for TakeTraces' one reading
+	batches sync.Pool // *otlpwire.MetricsBatch, for TakeMetrics' one reading
 
 	// mu is the epoch lock: requests and sampler ticks hold it shared, sealing exclusively, so
 	// that a checkpoint sees every request below it processed.
@@ -160,6 +161,7 @@ func NewEngine(cfg EngineConfig, store *Store, set component.TelemetrySettings) 
 	}
 	e := &Engine{cfg: cfg, store: store, logger: set.Logger, tel: tel, full: make(chan struct{}, 1)}
 	e.checkRd.New = func() any { return new(otlpwire.Traces) }
+	e.batches.New = func() any { return new(otlpwire.MetricsBatch) }
 	e.staged.New = func() any { return new(red.Staged) }
 	method := compress.LZ4
 	switch cfg.Compression {
@@ -508,13 +510,42 @@ func (e *Engine) Metrics(_ context.Context, req []byte) error {
 	if _, err := e.journal(RecMetrics, req, now); err != nil {
 		return err
 	}
-	e.settle(e.processMetrics(req, now, false))
+	e.settle(e.processMetrics(req, nil, now, false))
 	return nil
+}
+
+// TakeMetrics is otlpwire.CheckMetrics and Metrics together: it returns what the check finds,
+// and takes a request that decodes and has points. The request is read once, into a batch
+// that is checked whole before any of it is taken (a bad point refuses the request, and
+// nothing of it is stored), outside the engine's locks; a request of more points than a batch
+// keeps (otlpwire.MaxBatchPoints) is read again by Metrics.
+func (e *Engine) TakeMetrics(ctx context.Context, req []byte) (otlpwire.MetricsStats, error) {
+	mb := e.batches.Get().(*otlpwire.MetricsBatch)
+	defer e.batches.Put(mb)
+	st, err := mb.Read(req)
+	if err != nil {
+		return st, &MalformedError{err}
+	}
+	if st.Points == 0 {
+		return st, nil
+	}
+	if !mb.Whole {
+		return st, e.Metrics(ctx, req)
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	now := time.Now()
+	if _, err := e.journal(RecMetrics, req, now); err != nil {
+		return st, err
+	}
+	e.settle(e.processMetrics(req, mb, now, false))
+	return st, nil
 }
 
 // processMetrics runs the metric stages on one request and stores its points, or, when
 // stateOnly (a replayed request whose points are in blocks already), only updates the stages.
-func (e *Engine) processMetrics(req []byte, at time.Time, stateOnly bool) error {
+// mb, when not nil, is req read whole already.
+func (e *Engine) processMetrics(req []byte, mb *otlpwire.MetricsBatch, at time.Time, stateOnly bool) error {
 	e.mmu.Lock()
 	defer e.mmu.Unlock()
 	set := e.cur.metrics
@@ -530,7 +561,12 @@ func (e *Engine) processMetrics(req []byte, at time.Time, stateOnly bool) error 
 		stage = e.stages
 		e.dirty = true
 	}
-	_, err := set.AppendRequest(req, stage, at.UnixNano())
+	var err error
+	if mb != nil {
+		set.AppendBatch(mb, stage, at.UnixNano())
+	} else {
+		_, err = set.AppendRequest(req, stage, at.UnixNano())
+	}
 	if !stateOnly && (set.Rows() >= e.cfg.BlockMaxRows || set.Bytes() >= e.cfg.BlockMaxBytes) {
 		select {
 		case e.full <- struct{}{}:
@@ -949,11 +985,11 @@ func (e *Engine) recover(ctx context.Context) error {
 		if rec.Type == RecMetrics {
 			switch {
 			case rec.Pos >= last.Processed:
-				err = e.processMetrics(req, at, false)
+				err = e.processMetrics(req, nil, at, false)
 				replayed++
 			case e.stages != nil && rec.Pos >= last.MetricsState:
 				// Its points are in blocks; the stages' state must see it again.
-				err = e.processMetrics(req, at, true)
+				err = e.processMetrics(req, nil, at, true)
 			}
 			// As when it was taken (settle): logged and counted, and the replay goes on; one
 			// request that cannot be processed must not stop weir from starting.

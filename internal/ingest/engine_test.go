@@ -25,6 +25,7 @@ import (
 	"github.com/weirhq/weir/internal/journal"
 	"github.com/weirhq/weir/internal/metricstage"
 	"github.com/weirhq/weir/internal/otlpgen"
+	"github.com/weirhq/weir/internal/otlpwire"
 	"github.com/weirhq/weir/internal/red"
 	"github.com/weirhq/weir/internal/tailsample"
 )
@@ -402,7 +403,15 @@ func testMetricsCrash(t *testing.T, snapshotEvery time.Duration) {
 		e := startEngine(t, s, cfg)
 		ctx := context.Background()
 		for i, r := range reqs {
-			require.NoError(t, e.Metrics(ctx, r))
+			// The receiver's path (read once, into a batch) and the replay's (read as it
+			// comes) in turn: the stages' state is one.
+			if i%2 == 0 {
+				st, err := e.TakeMetrics(ctx, r)
+				require.NoError(t, err)
+				require.Equal(t, 100, st.Points)
+			} else {
+				require.NoError(t, e.Metrics(ctx, r))
+			}
 			switch {
 			case i%7 == 3:
 				require.NoError(t, e.seal(false))
@@ -429,6 +438,52 @@ func testMetricsCrash(t *testing.T, snapshotEvery time.Duration) {
 		}
 		assert.Equal(t, plain.seriesPoints, crashed.seriesPoints, "crash at %d: series_1m counts every point once", crashAt)
 	}
+}
+
+// TestEngine_TakeMetrics: a request that does not decode is refused whole, and nothing of it
+// is journaled or stored, though its first points decode; a request of more points than a
+// batch keeps is taken whole by the second reading.
+func TestEngine_TakeMetrics(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "store"))
+	stages := metricstage.DefaultConfig()
+	cfg := EngineConfig{Metrics: &stages, Epoch: time.Hour}
+	e := startEngine(t, s, cfg)
+	ctx := context.Background()
+	reqs, _ := metricRequests(t, 2, time.Now())
+
+	end := s.Ingest.End()
+	bad := append(append([]byte(nil), reqs[0]...), 0x0a, 0x05, 0xff) // a ResourceMetrics past the end
+	st, err := e.TakeMetrics(ctx, bad)
+	var me *MalformedError
+	require.ErrorAs(t, err, &me)
+	assert.Equal(t, 100, st.Points, "the points before the bad bytes are counted")
+	assert.Equal(t, end, s.Ingest.End(), "nothing journaled")
+
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	m := sm.Metrics().AppendEmpty()
+	m.SetName("big")
+	g := m.SetEmptyGauge()
+	for i := 0; i < otlpwire.MaxBatchPoints+50; i++ {
+		p := g.DataPoints().AppendEmpty()
+		p.Attributes().PutInt("k", int64(i))
+		p.SetTimestamp(pcommon.Timestamp(time.Now().UnixNano()))
+		p.SetIntValue(int64(i))
+	}
+	big, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	st, err = e.TakeMetrics(ctx, big)
+	require.NoError(t, err)
+	assert.Equal(t, otlpwire.MaxBatchPoints+50, st.Points)
+	st, err = e.TakeMetrics(ctx, reqs[0])
+	require.NoError(t, err)
+	assert.Equal(t, 100, st.Points)
+
+	require.NoError(t, e.Shutdown(ctx))
+	got := readCommitted(t, s)
+	require.NoError(t, s.Close())
+	assert.Len(t, got.points, otlpwire.MaxBatchPoints+50+100, "the big request's points and the good one's, once")
+	assert.Equal(t, uint64(otlpwire.MaxBatchPoints+50+100), got.seriesPoints)
 }
 
 // firstValues is the sum of the int sum points of req.

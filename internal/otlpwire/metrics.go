@@ -203,6 +203,7 @@ type Metrics struct {
 	points   [][]byte
 	pointAt  int
 	point    Point
+	cur      *Point // the point being read: &point, or a MetricsBatch's
 }
 
 // Reset starts reading req. req is not copied: views point into it.
@@ -425,6 +426,7 @@ func (r *Metrics) NextPoint() bool {
 	}
 	b := r.points[r.pointAt]
 	r.pointAt++
+	r.cur = &r.point
 	if err := r.readPoint(b); err != nil {
 		r.err = err
 		return false
@@ -432,8 +434,25 @@ func (r *Metrics) NextPoint() bool {
 	return true
 }
 
+// nextPointInto is NextPoint reading into p, whose slices it appends to.
+func (r *Metrics) nextPointInto(p *Point) bool {
+	if r.err != nil || r.pointAt >= len(r.points) {
+		return false
+	}
+	b := r.points[r.pointAt]
+	r.pointAt++
+	r.cur = p
+	err := r.readPoint(b)
+	r.cur = &r.point
+	if err != nil {
+		r.err = err
+		return false
+	}
+	return true
+}
+
 func (r *Metrics) readPoint(b []byte) error {
-	p := &r.point
+	p := r.cur
 	*p = Point{Raw: b, Attrs: p.Attrs[:0], BucketCounts: p.BucketCounts[:0], ExplicitBounds: p.ExplicitBounds[:0],
 		PositiveBucketCounts: p.PositiveBucketCounts[:0], NegativeBucketCounts: p.NegativeBucketCounts[:0],
 		Quantiles: p.Quantiles[:0], Exemplars: p.Exemplars[:0], ExemplarAttrs: p.ExemplarAttrs[:0]}
@@ -454,7 +473,7 @@ func (r *Metrics) readPoint(b []byte) error {
 }
 
 func (r *Metrics) readNumber(b []byte) error {
-	p := &r.point
+	p := r.cur
 	it := iterFields(b, "NumberDataPoint")
 	for it.next() {
 		f := &it.f
@@ -497,7 +516,7 @@ func (r *Metrics) readNumber(b []byte) error {
 }
 
 func (r *Metrics) readHistogram(b []byte) error {
-	p := &r.point
+	p := r.cur
 	it := iterFields(b, "HistogramDataPoint")
 	for it.next() {
 		f := &it.f
@@ -554,7 +573,7 @@ func (r *Metrics) readHistogram(b []byte) error {
 }
 
 func (r *Metrics) readExpHistogram(b []byte) error {
-	p := &r.point
+	p := r.cur
 	it := iterFields(b, "ExponentialHistogramDataPoint")
 	for it.next() {
 		f := &it.f
@@ -656,7 +675,7 @@ func readBuckets(b []byte, offset *int32, counts *[]uint64) error {
 }
 
 func (r *Metrics) readSummary(b []byte) error {
-	p := &r.point
+	p := r.cur
 	it := iterFields(b, "SummaryDataPoint")
 	for it.next() {
 		f := &it.f
@@ -715,7 +734,7 @@ func (r *Metrics) readSummary(b []byte) error {
 
 // readExemplar appends an exemplar to the current point.
 func (r *Metrics) readExemplar(b []byte) error {
-	p := &r.point
+	p := r.cur
 	ex := Exemplar{}
 	start := len(p.ExemplarAttrs)
 	it := iterFields(b, "Exemplar")

@@ -2,6 +2,8 @@ package otlpwire
 
 import (
 	"errors"
+	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -170,91 +172,117 @@ func dumpMetricsWire(req []byte) (string, error) {
 	var r Metrics
 	r.Reset(req)
 	for r.NextResource() {
-		res := r.Resource()
 		for r.NextScope() {
-			sc := r.Scope()
 			for r.NextMetric() {
-				m := r.Metric()
-				head := func() {
-					d.kvWire("res", res.Attrs)
-					d.f("resDropped", res.Dropped)
-					d.f("resSchema", string(res.SchemaURL))
-					d.f("scope", string(sc.Name))
-					d.f("ver", string(sc.Version))
-					d.kvWire("scopeAttrs", sc.Attrs)
-					d.f("scopeDropped", sc.Dropped)
-					d.f("scopeSchema", string(sc.SchemaURL))
-					d.f("name", string(m.Name))
-					d.f("desc", string(m.Description))
-					d.f("unit", string(m.Unit))
-					d.kvWire("meta", m.Metadata)
-					d.f("type", uint32(m.Type))
-				}
-				if m.Type == MetricEmpty {
-					head()
-					d.b.WriteString("\n")
-				}
-				for r.NextPoint() {
-					p := r.Point()
-					if m.Type != MetricGauge && m.Type != MetricSummary {
-						d.f("temp", m.Temporality)
-					}
-					if m.Type == MetricSum {
-						d.boolean("mono", m.Monotonic)
-					}
-					head()
-					d.kvWire("attrs", p.Attrs)
-					d.f("start", p.Start)
-					d.f("time", p.Time)
-					d.f("flags", p.Flags)
-					switch m.Type {
-					case MetricGauge, MetricSum:
-						d.f("vt", uint32(p.ValueType))
-						d.f("int", uint64(p.Int))
-						d.float("double", p.Double)
-					case MetricHistogram, MetricExponentialHistogram:
-						d.f("count", p.Count)
-						d.float("sum", p.Sum)
-						d.boolean("hasSum", p.HasSum)
-						d.float("min", p.Min)
-						d.boolean("hasMin", p.HasMin)
-						d.float("max", p.Max)
-						d.boolean("hasMax", p.HasMax)
-						if m.Type == MetricHistogram {
-							d.u64s("buckets", p.BucketCounts)
-							d.f64s("bounds", p.ExplicitBounds)
-						} else {
-							d.f("scale", p.Scale)
-							d.f("zero", p.ZeroCount)
-							d.float("zeroThr", p.ZeroThreshold)
-							d.f("posOff", p.PositiveOffset)
-							d.u64s("pos", p.PositiveBucketCounts)
-							d.f("negOff", p.NegativeOffset)
-							d.u64s("neg", p.NegativeBucketCounts)
-						}
-					case MetricSummary:
-						d.f("count", p.Count)
-						d.float("sum", p.Sum)
-						for _, q := range p.Quantiles {
-							d.float("q", q.Quantile)
-							d.float("v", q.Value)
+				d.metricWire(r.Resource(), r.Scope(), r.Metric(), func(yield func(*Point) bool) {
+					for r.NextPoint() {
+						if !yield(r.Point()) {
+							return
 						}
 					}
-					for _, e := range p.Exemplars {
-						d.f("exTime", e.Time)
-						d.f("exType", uint32(e.ValueType))
-						d.f("exInt", uint64(e.Int))
-						d.float("exDouble", e.Double)
-						d.f("exTrace", e.TraceID[:])
-						d.f("exSpan", e.SpanID[:])
-						d.kvWire("exAttrs", e.Attrs)
-					}
-					d.b.WriteString("\n")
-				}
+				})
 			}
 		}
 	}
 	return d.b.String(), r.Err()
+}
+
+// dumpMetricsBatch is dumpMetricsWire of a request read whole.
+func dumpMetricsBatch(mb *MetricsBatch) string {
+	var d dump
+	for _, res := range mb.Resources {
+		for _, sc := range mb.Scopes[res.First:res.End] {
+			for _, m := range mb.Metrics[sc.First:sc.End] {
+				d.metricWire(&res.Resource, &sc.Scope, &m.Metric, func(yield func(*Point) bool) {
+					for i := m.First; i < m.End; i++ {
+						if !yield(&mb.Points[i]) {
+							return
+						}
+					}
+				})
+			}
+		}
+	}
+	return d.b.String()
+}
+
+// metricWire dumps one metric and its points.
+func (d *dump) metricWire(res *Resource, sc *Scope, m *Metric, points iter.Seq[*Point]) {
+	head := func() {
+		d.kvWire("res", res.Attrs)
+		d.f("resDropped", res.Dropped)
+		d.f("resSchema", string(res.SchemaURL))
+		d.f("scope", string(sc.Name))
+		d.f("ver", string(sc.Version))
+		d.kvWire("scopeAttrs", sc.Attrs)
+		d.f("scopeDropped", sc.Dropped)
+		d.f("scopeSchema", string(sc.SchemaURL))
+		d.f("name", string(m.Name))
+		d.f("desc", string(m.Description))
+		d.f("unit", string(m.Unit))
+		d.kvWire("meta", m.Metadata)
+		d.f("type", uint32(m.Type))
+	}
+	if m.Type == MetricEmpty {
+		head()
+		d.b.WriteString("\n")
+	}
+	for p := range points {
+		if m.Type != MetricGauge && m.Type != MetricSummary {
+			d.f("temp", m.Temporality)
+		}
+		if m.Type == MetricSum {
+			d.boolean("mono", m.Monotonic)
+		}
+		head()
+		d.kvWire("attrs", p.Attrs)
+		d.f("start", p.Start)
+		d.f("time", p.Time)
+		d.f("flags", p.Flags)
+		switch m.Type {
+		case MetricGauge, MetricSum:
+			d.f("vt", uint32(p.ValueType))
+			d.f("int", uint64(p.Int))
+			d.float("double", p.Double)
+		case MetricHistogram, MetricExponentialHistogram:
+			d.f("count", p.Count)
+			d.float("sum", p.Sum)
+			d.boolean("hasSum", p.HasSum)
+			d.float("min", p.Min)
+			d.boolean("hasMin", p.HasMin)
+			d.float("max", p.Max)
+			d.boolean("hasMax", p.HasMax)
+			if m.Type == MetricHistogram {
+				d.u64s("buckets", p.BucketCounts)
+				d.f64s("bounds", p.ExplicitBounds)
+			} else {
+				d.f("scale", p.Scale)
+				d.f("zero", p.ZeroCount)
+				d.float("zeroThr", p.ZeroThreshold)
+				d.f("posOff", p.PositiveOffset)
+				d.u64s("pos", p.PositiveBucketCounts)
+				d.f("negOff", p.NegativeOffset)
+				d.u64s("neg", p.NegativeBucketCounts)
+			}
+		case MetricSummary:
+			d.f("count", p.Count)
+			d.float("sum", p.Sum)
+			for _, q := range p.Quantiles {
+				d.float("q", q.Quantile)
+				d.float("v", q.Value)
+			}
+		}
+		for _, e := range p.Exemplars {
+			d.f("exTime", e.Time)
+			d.f("exType", uint32(e.ValueType))
+			d.f("exInt", uint64(e.Int))
+			d.float("exDouble", e.Double)
+			d.f("exTrace", e.TraceID[:])
+			d.f("exSpan", e.SpanID[:])
+			d.kvWire("exAttrs", e.Attrs)
+		}
+		d.b.WriteString("\n")
+	}
 }
 
 // TestMetrics_SameAsPdata: random requests (the five types, exemplars, NaN and infinities,
@@ -304,6 +332,20 @@ func FuzzMetrics(f *testing.F) {
 			t.Fatalf("pdata decodes the request, the reader refuses it: %v", werr)
 		case werr == nil:
 			t.Fatalf("the reader decodes a request pdata refuses: %v", perr)
+		}
+		// A request read whole gives what the reader gives, and the same error.
+		var mb MetricsBatch
+		st, berr := mb.Read(req)
+		if fmt.Sprint(berr) != fmt.Sprint(werr) {
+			t.Fatalf("MetricsBatch.Read: %v, the reader: %v", berr, werr)
+		}
+		if werr == nil && mb.Whole {
+			if b := dumpMetricsBatch(&mb); b != got {
+				t.Fatalf("read whole differently:\nreader:\n%s\nbatch:\n%s", got, b)
+			}
+		}
+		if cst, _ := CheckMetrics(new(Metrics), req); cst != st {
+			t.Fatalf("MetricsBatch.Read counts %+v, CheckMetrics %+v", st, cst)
 		}
 	})
 }
@@ -381,4 +423,73 @@ func TestMetrics_Errors(t *testing.T) {
 
 	_, err = CheckMetrics(&r, []byte{0x0a, 0x05, 0x12})
 	assert.True(t, strings.HasPrefix(err.Error(), "otlp: "), "%v", err)
+}
+
+// TestMetricsBatch_SameAsReader: a request read whole, by a batch reused from request to
+// request (its arenas hold the last request's views), holds what the reader reads.
+func TestMetricsBatch_SameAsReader(t *testing.T) {
+	var mb MetricsBatch
+	for seed := uint64(0); seed < 200; seed++ {
+		g := otlpgen.New(seed)
+		if seed%10 != 0 {
+			g.Big = 300
+		}
+		md := g.Metrics(3, 3, 6)
+		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+		require.NoError(t, err)
+		want, err := dumpMetricsWire(req)
+		require.NoError(t, err)
+		st, err := mb.Read(req)
+		require.NoError(t, err, "seed %d", seed)
+		require.True(t, mb.Whole)
+		require.Equal(t, md.DataPointCount(), st.Points)
+		require.Equal(t, want, dumpMetricsBatch(&mb), "seed %d", seed)
+	}
+}
+
+// TestMetricsBatch_TooManyPoints: past MaxBatchPoints the batch keeps nothing but still checks
+// the request to its end, as CheckMetrics does.
+func TestMetricsBatch_TooManyPoints(t *testing.T) {
+	md := pmetric.NewMetrics()
+	g := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge()
+	for i := 0; i <= MaxBatchPoints; i++ {
+		g.DataPoints().AppendEmpty().SetIntValue(int64(i))
+	}
+	req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	var mb MetricsBatch
+	st, err := mb.Read(req)
+	require.NoError(t, err)
+	require.False(t, mb.Whole)
+	require.Empty(t, mb.Points)
+	require.Equal(t, MaxBatchPoints+1, st.Points)
+
+	// A bad point after the bound still refuses the request, with the reader's error.
+	bad := protowire.AppendTag(nil, 1, protowire.BytesType) // ResourceMetrics, truncated
+	bad = append(req, bad...)
+	_, werr := CheckMetrics(new(Metrics), bad)
+	require.Error(t, werr)
+	_, err = mb.Read(bad)
+	require.EqualError(t, err, werr.Error())
+	require.False(t, mb.Whole)
+
+	// MaxBatchPoints points are kept.
+	g.DataPoints().RemoveIf(func(p pmetric.NumberDataPoint) bool { return p.IntValue() == MaxBatchPoints })
+	req, err = pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	st, err = mb.Read(req)
+	require.NoError(t, err)
+	require.True(t, mb.Whole)
+	require.Len(t, mb.Points, MaxBatchPoints)
+	require.Equal(t, MaxBatchPoints, st.Points)
+
+	// And the batch takes a request within the bound again.
+	g.DataPoints().RemoveIf(func(p pmetric.NumberDataPoint) bool { return p.IntValue() >= 10 })
+	req, err = pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	st, err = mb.Read(req)
+	require.NoError(t, err)
+	require.True(t, mb.Whole)
+	require.Len(t, mb.Points, 10)
+	require.Equal(t, 10, st.Points)
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/weirhq/weir/internal/ingest"
 	"github.com/weirhq/weir/internal/journal"
-	"github.com/weirhq/weir/internal/otlpwire"
 )
 
 // otlpReceiver is one weir_otlp receiver: its servers and its engine, shared by its traces and
@@ -49,12 +48,10 @@ type otlpReceiver struct {
 	obsHTTP  *receiverhelper.ObsReport
 	limits   *limits
 	tel      *telemetry
-	metricRd sync.Pool // *otlpwire.Metrics
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) *otlpReceiver {
 	r := &otlpReceiver{cfg: cfg, set: set, logger: set.Logger, id: set.ID}
-	r.metricRd.New = func() any { return new(otlpwire.Metrics) }
 	return r
 }
 
@@ -229,21 +226,16 @@ func (r *otlpReceiver) traces(ctx context.Context, body []byte) outcome {
 	return o
 }
 
-// metrics handles one request of metric points.
+// metrics handles one request of metric points: checked, journaled, processed (the engine
+// reads it once for all three).
 func (r *otlpReceiver) metrics(ctx context.Context, body []byte) outcome {
-	rd := r.metricRd.Get().(*otlpwire.Metrics)
-	st, err := otlpwire.CheckMetrics(rd, body)
-	rd.Reset(nil)
-	r.metricRd.Put(rd)
+	st, err := r.engine.TakeMetrics(ctx, body)
 	o := outcome{items: st.Points}
-	if err != nil {
-		o.err = fmt.Errorf("%w: %w", errInvalid, err)
+	if me := (*ingest.MalformedError)(nil); errors.As(err, &me) {
+		o.err = fmt.Errorf("%w: %w", errInvalid, me.Err)
 		return o
 	}
-	if st.Points == 0 {
-		return o
-	}
-	o.err = r.engineErr(r.engine.Metrics(ctx, body))
+	o.err = r.engineErr(err)
 	return o
 }
 
