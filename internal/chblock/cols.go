@@ -63,6 +63,23 @@ func (c *strCol) appendBytes(b []byte) {
 	c.lc.Append(c.view(b))
 }
 
+// repeat appends values lo to hi-1 again (not LowCardinality).
+func (c *strCol) repeat(lo, hi int) {
+	if lo == hi {
+		return
+	}
+	from := 0
+	if lo > 0 {
+		from = int(c.ends[lo-1])
+	}
+	to := int(c.ends[hi-1])
+	shift := int32(len(c.native) - from)
+	c.native = append(c.native, c.native[from:to]...)
+	for _, e := range c.ends[lo:hi] {
+		c.ends = append(c.ends, e+shift)
+	}
+}
+
 // appendString is appendBytes for a string: both copy the bytes, so viewing s is safe.
 func (c *strCol) appendString(s string) {
 	c.appendBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
@@ -322,6 +339,26 @@ func (c *attrCols) rowWire(kvs []otlpwire.KV) int {
 	}
 	c.end()
 	return n
+}
+
+// repeatRow appends a copy of the last row, whose estimated size was n, and returns n; false
+// when it cannot (no row yet, or LowCardinality keys), and the caller appends the row itself.
+// A resource's attributes are the same on every point of it: copying the row's bytes spares
+// reading and writing each attribute again.
+func (c *attrCols) repeatRow(n int) (int, bool) {
+	rows := len(c.keys.offsets)
+	if rows == 0 || c.k.lc != nil {
+		return 0, false
+	}
+	lo, hi := 0, int(c.keys.offsets[rows-1])
+	if rows > 1 {
+		lo = int(c.keys.offsets[rows-2])
+	}
+	c.k.repeat(lo, hi)
+	c.v.repeat(lo, hi)
+	*c.t = append(*c.t, (*c.t)[lo:hi]...)
+	c.end()
+	return n, true
 }
 
 // rowPdata appends a whole row from a pdata map.

@@ -24,6 +24,11 @@ type MetricContext struct {
 	Service  []byte // UnknownService when the resource has no string service.name
 	Scope    *otlpwire.Scope
 	Metric   *otlpwire.Metric
+
+	// ResourceSeq and ScopeSeq number the resource and the scope among those a MetricSet has
+	// seen (0: unnumbered), so that a block can repeat the previous row's attributes when
+	// they are the same resource's or scope's.
+	ResourceSeq, ScopeSeq uint64
 }
 
 // MetricBlock is one INSERT worth of one of the five metric tables.
@@ -58,6 +63,8 @@ type MetricBlock struct {
 
 	meta                               *attrCols
 	resAttrs, scopeAttrs               *attrCols
+	lastRes, lastScope                 uint64 // the numbers of the last row's resource and scope
+	lastResN, lastScopeN               int    // and their attributes' estimated sizes
 	resDropped, scopeDropped           proto.ColUInt32
 	resSchema, scopeName, scopeVersion *strCol
 	scopeSchema                        *strCol
@@ -156,6 +163,15 @@ func (b *MetricBlock) TimeRange() (lo, hi uint32) { return timeRange(&b.timestam
 func (b *MetricBlock) Reset() {
 	resetAll(b.cols)
 	b.rows, b.bytes = 0, 0
+	b.lastRes, b.lastScope = 0, 0
+}
+
+// repeat repeats cols' last row when this row's resource or scope (seq) is the last row's.
+func (b *MetricBlock) repeat(cols *attrCols, seq, last uint64, n int) (int, bool) {
+	if seq == 0 || seq != last || b.rows == 0 {
+		return 0, false
+	}
+	return cols.repeatRow(n)
 }
 
 // Encode appends the block in Native format, every row with InsertId insertID.
@@ -226,12 +242,22 @@ func (b *MetricBlock) Append(c *MetricContext, p *otlpwire.Point, series uint64,
 	}
 	n += b.meta.rowWire(m.Metadata)
 	res, sc := c.Resource, c.Scope
-	n += b.resAttrs.rowWire(res.Attrs)
+	if r, ok := b.repeat(b.resAttrs, c.ResourceSeq, b.lastRes, b.lastResN); ok {
+		n += r
+	} else {
+		b.lastRes, b.lastResN = c.ResourceSeq, b.resAttrs.rowWire(res.Attrs)
+		n += b.lastResN
+	}
 	b.resDropped.Append(res.Dropped)
 	b.resSchema.appendBytes(res.SchemaURL)
 	b.scopeName.appendBytes(sc.Name)
 	b.scopeVersion.appendBytes(sc.Version)
-	n += b.scopeAttrs.rowWire(sc.Attrs)
+	if r, ok := b.repeat(b.scopeAttrs, c.ScopeSeq, b.lastScope, b.lastScopeN); ok {
+		n += r
+	} else {
+		b.lastScope, b.lastScopeN = c.ScopeSeq, b.scopeAttrs.rowWire(sc.Attrs)
+		n += b.lastScopeN
+	}
 	b.scopeDropped.Append(sc.Dropped)
 	b.scopeSchema.appendBytes(sc.SchemaURL)
 	// Summaries carry no exemplars in OTLP; their rows get empty arrays as the others do.

@@ -22,6 +22,7 @@ type MetricSet struct {
 	r       otlpwire.Metrics
 	h       model.Hasher
 	scratch []byte
+	seq     uint64 // numbers resources and scopes for MetricContext
 }
 
 // NewMetricSet returns empty blocks; lowCardinality is as for NewSpanBlock.
@@ -68,7 +69,7 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 	for r.NextResource() {
 		a.resource(s, r.Resource())
 		for r.NextScope() {
-			a.c.Scope = r.Scope()
+			a.scope(s, r.Scope())
 			for r.NextMetric() {
 				if !a.metric(s, r.Metric(), stage) {
 					continue
@@ -90,7 +91,7 @@ func (s *MetricSet) AppendBatch(mb *otlpwire.MetricsBatch, stage PointStage, at 
 		a.resource(s, &res.Resource)
 		for si := res.First; si < res.End; si++ {
 			sc := &mb.Scopes[si]
-			a.c.Scope = &sc.Scope
+			a.scope(s, &sc.Scope)
 			for mi := sc.First; mi < sc.End; mi++ {
 				m := &mb.Metrics[mi]
 				if !a.metric(s, &m.Metric, stage) {
@@ -120,11 +121,19 @@ type pointAppender struct {
 
 func (a *pointAppender) resource(s *MetricSet, res *otlpwire.Resource) {
 	a.c.Resource = res
+	s.seq++
+	a.c.ResourceSeq = s.seq
 	var ok bool
 	if a.c.Service, ok = otlpwire.ServiceName(res.Attrs); !ok {
 		a.c.Service = unknownService
 	}
 	a.resHash, s.scratch = otlpwire.HashKVs(&s.h, res.Attrs, s.scratch)
+}
+
+func (a *pointAppender) scope(s *MetricSet, sc *otlpwire.Scope) {
+	a.c.Scope = sc
+	s.seq++
+	a.c.ScopeSeq = s.seq
 }
 
 // metric starts the points of m; false when it has none to store.
