@@ -37,7 +37,7 @@ func TestLateError_KeepsTheWholeDroppedTrace(t *testing.T) {
 	assert.Equal(t, 4, n)
 	assert.Equal(t, "late_error", kept[1])
 	h.ts.mu.Lock()
-	assert.Empty(t, h.ts.linger, "a kept trace stops lingering")
+	assert.Empty(t, h.ts.lingering(), "a kept trace stops lingering")
 	held := h.ts.held
 	h.ts.mu.Unlock()
 	assert.Zero(t, held)
@@ -68,7 +68,7 @@ func TestLateError_AfterTheWindow(t *testing.T) {
 	h.advance(t, cfg.IdleTime)
 	h.advance(t, cfg.LateWindow)
 	h.ts.mu.Lock()
-	require.Empty(t, h.ts.linger)
+	require.Empty(t, h.ts.lingering())
 	require.Zero(t, h.ts.held)
 	h.ts.mu.Unlock()
 
@@ -118,7 +118,7 @@ func TestLinger_FirstToGoAtTheMemoryBound(t *testing.T) {
 	}
 	h.advance(t, cfg.IdleTime)
 	h.ts.mu.Lock()
-	lingering := len(h.ts.linger)
+	lingering := len(h.ts.lingering())
 	h.ts.mu.Unlock()
 	require.Equal(t, 2000, lingering)
 	// A flood of new traces: the lingering ones make room before any live one is forced.
@@ -134,7 +134,7 @@ func TestLinger_FirstToGoAtTheMemoryBound(t *testing.T) {
 		require.LessOrEqual(t, held, cfg.MaxBufferedBytes)
 		if sumCounter(t, h.tel, "weir_tailsampling_traces_decided", "cause", "memory") > 0 {
 			h.ts.mu.Lock()
-			assert.Empty(t, h.ts.linger, "a live trace was forced while dropped ones still lingered")
+			assert.Empty(t, h.ts.lingering(), "a live trace was forced while dropped ones still lingered")
 			h.ts.mu.Unlock()
 			return
 		}
@@ -156,7 +156,7 @@ func TestLateSpans_DecisionEvictedWhileLingering(t *testing.T) {
 	h.ts.cache.Reset() // what eviction does to the trace's entry
 	h.send(t, makeTraces(spanSpec{trace: 1, span: 3, parent: 1}))
 	h.ts.mu.Lock()
-	undecided, lingering := len(h.ts.traces), len(h.ts.linger)
+	undecided, lingering := h.ts.pending, len(h.ts.lingering())
 	h.ts.mu.Unlock()
 	assert.Zero(t, undecided, "the late span joined the lingering trace, no new one")
 	assert.Equal(t, 1, lingering)
@@ -175,7 +175,7 @@ func TestLateSpans_DecisionEvictedWhileLingering(t *testing.T) {
 	assert.Zero(t, held)
 }
 
-// A lingering trace that stops lingering removes its own entry from ts.linger, not another
+// A lingering trace that stops lingering removes its own entry from ts.traces, not another
 // traceState's with the same ID.
 func TestUnlinger_LeavesAnotherEntry(t *testing.T) {
 	h := newHarness(t, testConfig())
@@ -184,9 +184,9 @@ func TestUnlinger_LeavesAnotherEntry(t *testing.T) {
 	old, cur := &traceState{id: id}, &traceState{id: id}
 	h.ts.mu.Lock()
 	defer h.ts.mu.Unlock()
-	h.ts.linger[id] = cur
+	h.ts.traces[id] = cur
 	h.ts.unlingerLocked(old)
-	assert.Same(t, cur, h.ts.linger[id])
+	assert.Same(t, cur, h.ts.traces[id])
 }
 
 // After a restart, RestoreLingering makes the traces a checkpoint's decisions dropped linger
@@ -220,8 +220,8 @@ func TestRestoreLingering(t *testing.T) {
 	_, err = r.tel.GetMetric("weir_tailsampling_late_spans")
 	assert.Error(t, err, "nothing counted as late: its own spans came back")
 	r.ts.mu.Lock()
-	assert.Len(t, r.ts.linger, 2)
-	assert.Empty(t, r.ts.traces)
+	assert.Len(t, r.ts.lingering(), 2)
+	assert.Zero(t, r.ts.pending, "no trace waits for a decision")
 	r.ts.mu.Unlock()
 
 	late := makeTraces(spanSpec{trace: 1, span: 3, parent: 2, err: true})
@@ -232,7 +232,7 @@ func TestRestoreLingering(t *testing.T) {
 	assert.Equal(t, 3, n, "trace 1's two spans back from the replay and its late error")
 	assert.Equal(t, "late_error", kept[1])
 	r.ts.mu.Lock()
-	assert.Len(t, r.ts.linger, 1, "trace 3 lingers on")
+	assert.Len(t, r.ts.lingering(), 1, "trace 3 lingers on")
 	r.ts.mu.Unlock()
 
 	// A replayed request that came after trace 3's window: it stops lingering there, and its
@@ -244,7 +244,19 @@ func TestRestoreLingering(t *testing.T) {
 	_, n = r.kept()
 	assert.Equal(t, 4, n, "trace 3's late error alone")
 	r.ts.mu.Lock()
-	assert.Empty(t, r.ts.linger)
+	assert.Empty(t, r.ts.lingering())
 	assert.Zero(t, r.ts.held)
 	r.ts.mu.Unlock()
+}
+
+// lingering is the dropped traces lingering in ts.traces; call it with ts.mu held or the
+// sampler idle.
+func (ts *Sampler) lingering() map[pcommon.TraceID]*traceState {
+	m := map[pcommon.TraceID]*traceState{}
+	for id, t := range ts.traces {
+		if t.decided {
+			m[id] = t
+		}
+	}
+	return m
 }

@@ -97,10 +97,10 @@ func TestHoldByReference_SameAsFrames(t *testing.T) {
 		refs.advance(t, step)
 
 		refs.ts.mu.Lock()
-		if len(refs.ts.linger) > 0 {
+		if len(refs.ts.lingering()) > 0 {
 			lingered = true
 			oldest, ok := int64(-1), false
-			for _, tr := range refs.ts.linger {
+			for _, tr := range refs.ts.lingering() {
 				if !ok || int64(tr.firstPos) < oldest {
 					oldest, ok = int64(tr.firstPos), true
 				}
@@ -113,10 +113,10 @@ func TestHoldByReference_SameAsFrames(t *testing.T) {
 			refs.ts.mu.Unlock()
 		}
 		frames.ts.mu.Lock()
-		heldFrames = max(heldFrames, frames.ts.held-int64(len(frames.ts.traces)+len(frames.ts.linger))*traceOverhead)
+		heldFrames = max(heldFrames, frames.ts.held-int64(len(frames.ts.traces))*traceOverhead)
 		frames.ts.mu.Unlock()
 		refs.ts.mu.Lock()
-		heldRefs = max(heldRefs, refs.ts.held-int64(len(refs.ts.traces)+len(refs.ts.linger))*traceOverhead)
+		heldRefs = max(heldRefs, refs.ts.held-int64(len(refs.ts.traces))*traceOverhead)
 		refs.ts.mu.Unlock()
 	}
 	frames.advance(t, time.Minute)

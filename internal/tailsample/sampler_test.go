@@ -593,7 +593,8 @@ func TestTiming_EveryDueTraceDecidedAtItsTick(t *testing.T) {
 				causes[causeComplete]++
 			}
 			h.ts.mu.Lock()
-			_, held := h.ts.traces[traceID(id)]
+			st, held := h.ts.traces[traceID(id)]
+			held = held && !st.decided
 			h.ts.mu.Unlock()
 			require.Equal(t, x.decided, !held, "step %d trace %d", step, id)
 		}

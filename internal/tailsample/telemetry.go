@@ -103,7 +103,7 @@ func (t *telemetry) observe(ts *Sampler) error {
 	}
 	_, err = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		ts.mu.Lock()
-		b, n := ts.held, len(ts.traces)
+		b, n := ts.held, ts.pending
 		ts.mu.Unlock()
 		o.ObserveInt64(bytes, b)
 		o.ObserveInt64(traces, int64(n))
