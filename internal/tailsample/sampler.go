@@ -140,14 +140,15 @@ func (ts *Sampler) Shutdown(ctx context.Context) error {
 		ts.stop = nil
 	}
 	ts.mu.Lock()
-	var out batch
+	out := getBatch()
+	defer putBatch(out)
 	for _, t := range ts.traces {
-		ts.decideLocked(t, &out, causeShutdown)
+		ts.decideLocked(t, out, causeShutdown)
 	}
 	ts.compactLocked()
 	ts.tel.flushDecided()
 	ts.mu.Unlock()
-	err := ts.flush(ctx, &out)
+	err := ts.flush(ctx, out)
 	ts.logger.Info("tail sampler stopped")
 	ts.cache.Reset()
 	return err
@@ -171,7 +172,8 @@ func (ts *Sampler) loop() {
 
 // Tick decides the traces that are due and gives what is kept to the output.
 func (ts *Sampler) Tick(ctx context.Context) error {
-	var out batch
+	out := getBatch()
+	defer putBatch(out)
 	ts.mu.Lock()
 	now := ts.now()
 	// The queue is in the order of first spans (both are set under the lock), and a trace is
@@ -188,16 +190,16 @@ func (ts *Sampler) Tick(ctx context.Context) error {
 		}
 		switch {
 		case age >= ts.cfg.MaxWait:
-			ts.decideLocked(t, &out, causeMaxWait)
+			ts.decideLocked(t, out, causeMaxWait)
 		case t.sum.hasRoot && now.Sub(t.last) >= ts.cfg.IdleTime:
-			ts.decideLocked(t, &out, causeComplete)
+			ts.decideLocked(t, out, causeComplete)
 		}
 	}
 	ts.expireLingeringLocked(now)
 	ts.compactLocked()
 	ts.tel.flushDecided()
 	ts.mu.Unlock()
-	return ts.flush(ctx, &out)
+	return ts.flush(ctx, out)
 }
 
 // Consume takes the spans of req, an OTLP TracesData or ExportTraceServiceRequest message,
@@ -273,7 +275,8 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		ts.tel.invalidSpans.Add(ctx, int64(invalid))
 	}
 
-	var out batch
+	out := getBatch()
+	defer putBatch(out)
 	var errs []error
 	// Decisions made from here on: none (the usual case) spares looking in the cache again
 	// under the lock for the traces found there in no cache now.
@@ -324,7 +327,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		if ok && t.decided {
 			// Dropped and lingering, even if the cache evicted its decision since: a new
 			// trace here would replace it, decided apart from the spans it holds.
-			ts.lateForDroppedLocked(ctx, gr, t, pos, now, &out, replay)
+			ts.lateForDroppedLocked(ctx, gr, t, pos, now, out, replay)
 			continue
 		}
 		if !ok {
@@ -341,7 +344,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 				}
 				continue
 			case ok:
-				ts.lateForDroppedLocked(ctx, gr, nil, pos, now, &out, replay)
+				ts.lateForDroppedLocked(ctx, gr, nil, pos, now, out, replay)
 				continue
 			}
 			t = &traceState{id: gr.id, first: now, firstPos: pos}
@@ -365,7 +368,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		t.last = now
 		if t.size >= ts.cfg.MaxTraceBytes {
 			ts.tel.traceCapHits.Add(ctx, 1)
-			ts.decideLocked(t, &out, causeTraceCap)
+			ts.decideLocked(t, out, causeTraceCap)
 		}
 	}
 	// At the memory bound, let dropped traces stop lingering first (the oldest first), then
@@ -383,13 +386,13 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		t := ts.fifo[ts.head]
 		ts.head++
 		if !t.decided {
-			ts.decideLocked(t, &out, causeMemory)
+			ts.decideLocked(t, out, causeMemory)
 		}
 	}
 	ts.compactLocked()
 	ts.tel.flushDecided()
 	ts.mu.Unlock()
-	if err := ts.flush(ctx, &out); err != nil {
+	if err := ts.flush(ctx, out); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -505,11 +508,12 @@ const noPos = ^uint64(0)
 // their moment changes, as at max_buffered_bytes. Holding by reference, dropped traces
 // lingering on spans below pos stop lingering.
 func (ts *Sampler) DecideBefore(ctx context.Context, pos uint64) error {
-	var out batch
+	out := getBatch()
+	defer putBatch(out)
 	ts.mu.Lock()
 	for _, t := range ts.fifo[ts.head:] {
 		if t != nil && !t.decided && t.firstPos < pos {
-			ts.decideLocked(t, &out, causeJournal)
+			ts.decideLocked(t, out, causeJournal)
 		}
 	}
 	if ts.src != nil {
@@ -524,7 +528,7 @@ func (ts *Sampler) DecideBefore(ctx context.Context, pos uint64) error {
 	ts.compactLocked()
 	ts.tel.flushDecided()
 	ts.mu.Unlock()
-	return ts.flush(ctx, &out)
+	return ts.flush(ctx, out)
 }
 
 // OldestHeld is the smallest position (ConsumeAt's pos) of the spans of a trace held
