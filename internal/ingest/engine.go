@@ -514,14 +514,21 @@ func (e *Engine) Metrics(_ context.Context, req []byte) error {
 	return nil
 }
 
+// maxPooledBatch is the largest metrics batch TakeMetrics pools: twice what one keeps.
+const maxPooledBatch = 2 * otlpwire.MaxBatchBytes
+
 // TakeMetrics is otlpwire.CheckMetrics and Metrics together: it returns what the check finds,
 // and takes a request that decodes and has points. The request is read once, into a batch
 // that is checked whole before any of it is taken (a bad point refuses the request, and
-// nothing of it is stored), outside the engine's locks; a request of more points than a batch
-// keeps (otlpwire.MaxBatchPoints) is read again by Metrics.
+// nothing of it is stored), outside the engine's locks; a request larger than a batch keeps
+// (otlpwire.MaxBatchPoints, MaxBatchBytes) is read again by Metrics.
 func (e *Engine) TakeMetrics(ctx context.Context, req []byte) (otlpwire.MetricsStats, error) {
 	mb := e.batches.Get().(*otlpwire.MetricsBatch)
-	defer e.batches.Put(mb)
+	defer func() {
+		if mb.Footprint() <= maxPooledBatch {
+			e.batches.Put(mb) // one large request should not pin its size in the pool
+		}
+	}()
 	st, err := mb.Read(req)
 	if err != nil {
 		return st, &MalformedError{err}

@@ -13,9 +13,11 @@ type MetricsBatch struct {
 	Metrics   []BatchMetric
 	Points    []Point
 
-	// Whole is false when the request had more points than the batch keeps: the batch then
-	// holds nothing, and the request is to be read again (Metrics).
+	// Whole is false when the request had more points than the batch keeps, or would take
+	// more memory (MaxBatchPoints, MaxBatchBytes): the batch then holds nothing, and the
+	// request is to be read again (Metrics).
 	Whole bool
+	size  int // what the request takes in the batch so far, estimated in bytes
 
 	r Metrics
 	// Arenas: a point is read into its slot in Points with each of its slices appending to
@@ -47,10 +49,41 @@ type BatchMetric struct {
 	First, End int
 }
 
-// MaxBatchPoints is the most points a MetricsBatch keeps: about 400 bytes each, so that a
-// pooled batch stays under 2 MiB and a request of tiny points cannot make one tens of
-// times its size. Larger requests are read twice.
-const MaxBatchPoints = 4096
+// MaxBatchPoints and MaxBatchBytes bound what a MetricsBatch keeps of one request: its points,
+// and the estimated bytes of everything it holds (a point is about 400, an attribute 64), so
+// that a small request of tiny messages (millions of empty metrics or attributes in 8 MiB)
+// cannot make a batch hundreds of times its size. Larger requests are read twice.
+const (
+	MaxBatchPoints = 4096
+	MaxBatchBytes  = 2 << 20
+)
+
+// Sizes of what a batch holds, for its estimate.
+var (
+	sizeResource = int(unsafe.Sizeof(BatchResource{}))
+	sizeScope    = int(unsafe.Sizeof(BatchScope{}))
+	sizeMetric   = int(unsafe.Sizeof(BatchMetric{}))
+	sizePoint    = int(unsafe.Sizeof(Point{}))
+	sizeKV       = int(unsafe.Sizeof(KV{}))
+	sizeQuantile = int(unsafe.Sizeof(Quantile{}))
+	sizeExemplar = int(unsafe.Sizeof(Exemplar{}))
+)
+
+// Footprint is the bytes b's arrays take, whatever it holds now: a caller that pools batches
+// lets one go that a large request made large.
+func (b *MetricsBatch) Footprint() int {
+	return cap(b.Resources)*sizeResource + cap(b.Scopes)*sizeScope + cap(b.Metrics)*sizeMetric +
+		cap(b.Points)*sizePoint + (cap(b.kvs)+cap(b.exKVs))*sizeKV +
+		8*(cap(b.buckets)+cap(b.pos)+cap(b.neg)+cap(b.bounds)) +
+		cap(b.quantiles)*sizeQuantile + cap(b.exemplars)*sizeExemplar
+}
+
+// grow adds n bytes to b's estimate, and gives up keeping the request past MaxBatchBytes.
+func (b *MetricsBatch) grow(n int) {
+	if b.size += n; b.size > MaxBatchBytes {
+		b.reset()
+	}
+}
 
 // Read reads req whole, checking it as CheckMetrics does (the same stats and error), and keeps
 // it in b when it decodes and has no more than MaxBatchPoints points (b.Whole). Views point
@@ -66,18 +99,21 @@ func (b *MetricsBatch) Read(req []byte) (MetricsStats, error) {
 			res := *r.Resource()
 			res.Attrs = b.copyKVs(res.Attrs)
 			b.Resources = append(b.Resources, BatchResource{Resource: res, First: len(b.Scopes)})
+			b.grow(sizeResource + len(res.Attrs)*sizeKV)
 		}
 		for r.NextScope() {
 			if b.Whole {
 				sc := *r.Scope()
 				sc.Attrs = b.copyKVs(sc.Attrs)
 				b.Scopes = append(b.Scopes, BatchScope{Scope: sc, First: len(b.Metrics)})
+				b.grow(sizeScope + len(sc.Attrs)*sizeKV)
 			}
 			for r.NextMetric() {
 				if b.Whole {
 					m := *r.Metric()
 					m.Metadata = b.copyKVs(m.Metadata)
 					b.Metrics = append(b.Metrics, BatchMetric{Metric: m, First: len(b.Points)})
+					b.grow(sizeMetric + len(m.Metadata)*sizeKV)
 				}
 				for {
 					if b.Whole {
@@ -132,6 +168,9 @@ func (b *MetricsBatch) nextPoint() bool {
 	p.BucketCounts, p.PositiveBucketCounts = take(&b.buckets, p.BucketCounts), take(&b.pos, p.PositiveBucketCounts)
 	p.NegativeBucketCounts, p.ExplicitBounds = take(&b.neg, p.NegativeBucketCounts), take(&b.bounds, p.ExplicitBounds)
 	p.Quantiles, p.Exemplars = take(&b.quantiles, p.Quantiles), take(&b.exemplars, p.Exemplars)
+	b.grow(sizePoint + (len(p.Attrs)+len(p.ExemplarAttrs))*sizeKV +
+		8*(len(p.BucketCounts)+len(p.PositiveBucketCounts)+len(p.NegativeBucketCounts)+len(p.ExplicitBounds)) +
+		len(p.Quantiles)*sizeQuantile + len(p.Exemplars)*sizeExemplar)
 	return true
 }
 
@@ -141,7 +180,7 @@ func free[T any](a []T) []T { return a[len(a):] }
 // take returns field, what a point appended to free(*a), capped at its length (a stage that
 // changes the point in place cannot write into the next point's), and moves a's end past it.
 // When field outgrew the free end (append moved it), it is left where append put it and a is
-// replaced with a larger array for the next points; views of the old one keep it alive.
+// replaced with one twice as large for the next points; views of the old one keep it alive.
 func take[T any](a *[]T, field []T) []T {
 	n := len(field)
 	if n == 0 {
@@ -150,7 +189,7 @@ func take[T any](a *[]T, field []T) []T {
 	if cap(*a)-len(*a) >= n && unsafe.SliceData(field) == unsafe.SliceData((*a)[len(*a):]) {
 		*a = (*a)[:len(*a)+n]
 	} else {
-		*a = make([]T, 0, max(2*cap(*a), 4*n, 64))
+		*a = make([]T, 0, max(2*cap(*a), 64))
 	}
 	return field[:n:n]
 }
@@ -160,7 +199,7 @@ func (b *MetricsBatch) reset() {
 	b.Resources, b.Scopes, b.Metrics, b.Points = b.Resources[:0], b.Scopes[:0], b.Metrics[:0], b.Points[:0]
 	b.kvs, b.exKVs, b.buckets, b.pos, b.neg = b.kvs[:0], b.exKVs[:0], b.buckets[:0], b.pos[:0], b.neg[:0]
 	b.bounds, b.quantiles, b.exemplars = b.bounds[:0], b.quantiles[:0], b.exemplars[:0]
-	b.Whole = false
+	b.Whole, b.size = false, 0
 }
 
 // copyKVs copies the attributes of a resource, scope or metric, which the reader keeps in

@@ -493,3 +493,44 @@ func TestMetricsBatch_TooManyPoints(t *testing.T) {
 	require.Len(t, mb.Points, 10)
 	require.Equal(t, 10, st.Points)
 }
+
+// TestMetricsBatch_TooLarge: a request of tiny messages (empty metrics, empty attributes)
+// could make a batch hundreds of times its size; past MaxBatchBytes the batch gives up
+// keeping it, reads it to the end as CheckMetrics does, and stays small.
+func TestMetricsBatch_TooLarge(t *testing.T) {
+	manyMetrics := pmetric.NewMetrics()
+	sm := manyMetrics.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	for range 200_000 {
+		sm.Metrics().AppendEmpty()
+	}
+	manyAttrs := pmetric.NewMetrics()
+	p := manyAttrs.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty()
+	raw := make(map[string]any, 100_000)
+	for i := range 100_000 {
+		raw[strconv.Itoa(i)] = ""
+	}
+	require.NoError(t, p.Attributes().FromRaw(raw)) // PutStr would look for each key first
+	small := pmetric.NewMetrics()
+	small.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
+
+	var mb MetricsBatch
+	for _, c := range []struct {
+		name   string
+		md     pmetric.Metrics
+		points int
+	}{{"200,000 empty metrics", manyMetrics, 0}, {"a point of 100,000 attributes", manyAttrs, 1}} {
+		req, err := pmetricotlp.NewExportRequestFromMetrics(c.md).MarshalProto()
+		require.NoError(t, err)
+		st, err := mb.Read(req)
+		require.NoError(t, err, c.name)
+		assert.False(t, mb.Whole, c.name)
+		assert.Equal(t, c.points, st.Points, c.name)
+		assert.LessOrEqual(t, mb.Footprint(), 4*MaxBatchBytes, c.name)
+	}
+	req, err := pmetricotlp.NewExportRequestFromMetrics(small).MarshalProto()
+	require.NoError(t, err)
+	st, err := mb.Read(req)
+	require.NoError(t, err)
+	assert.True(t, mb.Whole)
+	assert.Equal(t, 1, st.Points)
+}

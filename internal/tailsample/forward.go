@@ -53,7 +53,7 @@ func getBatch() *batch { return batches.Get().(*batch) }
 
 // putBatch empties b and pools it, unless a burst made it large.
 func putBatch(b *batch) {
-	if cap(b.buf) > maxPooledBuf || len(b.decisions) > 4096 {
+	if cap(b.buf) > maxPooledBuf || len(b.decisions) > 4096 || cap(b.refs) > 1<<14 || cap(b.ords) > 1<<18 {
 		return
 	}
 	b.buf, b.refs, b.ords = b.buf[:0], b.refs[:0], b.ords[:0]
