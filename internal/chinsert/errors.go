@@ -127,8 +127,8 @@ type codeInfo struct {
 //	  19  SIZE_OF_FIXED_STRING_DOESNT_MATCH      permanent
 //	  20  NUMBER_OF_COLUMNS_DOESNT_MATCH         permanent
 //	  27  CANNOT_PARSE_INPUT_ASSERTION_FAILED    permanent
-//	  32  ATTEMPT_TO_READ_AFTER_EOF              permanent  (a truncated or corrupt block)
-//	  33  CANNOT_READ_ALL_DATA                   permanent  (a truncated or corrupt block)
+//	  32  ATTEMPT_TO_READ_AFTER_EOF              permanent  (a truncated or corrupt block; retryable from another server)
+//	  33  CANNOT_READ_ALL_DATA                   permanent  (a truncated or corrupt block; retryable from another server)
 //	  36  BAD_ARGUMENTS                          permanent
 //	  39  TOO_LARGE_SIZE_COMPRESSED              permanent  (a compressed frame over 1 GiB)
 //	  40  CHECKSUM_DOESNT_MATCH                  permanent  (a corrupt compressed frame)
@@ -342,9 +342,22 @@ func IsPermanent(err error) bool {
 		return false
 	}
 	if e.Code != 0 {
-		return codes[e.Code].class != retryable
+		return codes[e.Code].class != retryable && !e.readFromAnotherServer()
 	}
 	return !retryableStatus(e.Status)
+}
+
+// readFromAnotherServer reports whether e is a read error (codes 32 and 33, which otherwise
+// mean a truncated or corrupt body) on the connection from the server that answered to
+// another one: a Distributed INSERT's shard that went away mid-insert ("while receiving packet
+// from host:port"), or one that could not read what that server sent it ("Received from
+// host:port"). The body was read whole by the server that answered; the shards written before
+// the failure may have their rows. Splitting the batch to find a bad block would send other
+// blocks, which their replicated deduplication does not recognise: such an error is
+// retryable, and the rows may be in.
+func (e *Error) readFromAnotherServer() bool {
+	return (e.Code == 32 || e.Code == 33) &&
+		(strings.Contains(e.Message, "while receiving packet from ") || strings.Contains(e.Message, "Received from "))
 }
 
 // IsAuth reports whether err says the credentials are wrong or lack a grant: an unknown
@@ -391,7 +404,7 @@ func MaybeInserted(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		if e.Code != 0 {
-			return codes[e.Code].maybeInserted
+			return codes[e.Code].maybeInserted || e.readFromAnotherServer()
 		}
 		return e.Status >= 500
 	}

@@ -165,6 +165,27 @@ func TestClassifyOther(t *testing.T) {
 	assert.Equal(t, "", CodeName(4242))
 }
 
+// A read error between the server that answered and a shard it inserted into says nothing of
+// the body: retryable, and the rows may be in (a split batch would not be deduplicated).
+func TestClassify_ReadErrorFromAnotherServer(t *testing.T) {
+	for _, msg := range []string{
+		"Attempt to read after eof: while receiving packet from 127.0.0.1:29121",
+		"Received from 127.0.0.1:29121. DB::Exception: Cannot read all data. Bytes read: 3. Bytes expected: 8.",
+	} {
+		for _, code := range []int{32, 33} {
+			e := &Error{Code: code, Message: msg, Status: 500}
+			assert.False(t, IsPermanent(e), "%d %s", code, msg)
+			assert.True(t, MaybeInserted(e), "%d %s", code, msg)
+		}
+	}
+	// The server that answered could not read the body itself: corrupt, permanent.
+	e := &Error{Code: 33, Message: "Cannot read all data. Bytes read: 3. Bytes expected: 8.", Status: 500}
+	assert.True(t, IsPermanent(e))
+	assert.False(t, MaybeInserted(e))
+	// Another server's error of another kind keeps its class.
+	assert.True(t, IsPermanent(&Error{Code: 60, Message: "Received from 127.0.0.1:29121. DB::Exception: Table weir.spans_local doesn't exist.", Status: 500}))
+}
+
 // Every listed code has a name in ClickHouse's style, and auth codes are permanent.
 func TestCodeTable(t *testing.T) {
 	for code, info := range codes {
