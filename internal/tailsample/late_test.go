@@ -260,3 +260,17 @@ func (ts *Sampler) lingering() map[pcommon.TraceID]*traceState {
 	}
 	return m
 }
+
+// HeldIDs lists the traces waiting for a decision, not the dropped ones lingering beside them
+// in the same map.
+func TestHeldIDs_NotLingering(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg)
+	h.send(t, makeTraces(spanSpec{trace: 1, span: 1}, spanSpec{trace: 2, span: 1}))
+	h.advance(t, cfg.IdleTime) // both dropped, lingering
+	h.send(t, makeTraces(spanSpec{trace: 3, span: 1, parent: 9}, spanSpec{trace: 4, span: 1}))
+	h.ts.mu.Lock()
+	require.Len(t, h.ts.lingering(), 2)
+	h.ts.mu.Unlock()
+	assert.ElementsMatch(t, []pcommon.TraceID{traceID(3), traceID(4)}, h.ts.HeldIDs(nil))
+}

@@ -455,9 +455,11 @@ const DecisionRecordSize = 16 + 10
 func (ts *Sampler) HeldIDs(dst []pcommon.TraceID) []pcommon.TraceID {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for id, t := range ts.traces {
-		if !t.decided {
-			dst = append(dst, id)
+	// The arrival queue, not the map: the map holds the lingering traces too, four or five
+	// times as many at the shipped late_window, and a seal asks for these every second.
+	for _, t := range ts.fifo[ts.head:] {
+		if t != nil && !t.decided {
+			dst = append(dst, t.id)
 		}
 	}
 	return dst
