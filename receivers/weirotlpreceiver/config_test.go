@@ -156,3 +156,40 @@ func TestHTTP_ShutdownDeadlineWithStalledSender(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Zero(t, r.limits.inflight.Load(), "the handler returned and gave its share back")
 }
+
+// The server announces flow-control windows sized for OTLP batches: a request of a few hundred
+// KB goes in without a window update from the server every 16 KB (grpc-go's defaults).
+func TestGRPC_FlowControlWindows(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	g := cfg.Protocols.GRPC.GetOrInsertDefault()
+	g.NetAddr.Endpoint = testnet.FreeAddr(t)
+	r := serverOnly(t, cfg)
+	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
+	t.Cleanup(func() { _ = r.stop(context.Background()) })
+
+	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	var stream, connIncrement uint32
+	for stream == 0 || connIncrement == 0 {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err)
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
+				stream = v
+			}
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connIncrement = f.Increment
+			}
+		}
+	}
+	assert.Equal(t, uint32(streamWindow), stream, "a stream's window")
+	assert.Equal(t, uint32(connWindow-65535), connIncrement, "the connection's window, over HTTP/2's initial 65,535")
+}
