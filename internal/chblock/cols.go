@@ -295,10 +295,15 @@ func (c *attrCols) columns(prefix string) []column {
 
 // addWire appends one attribute and returns the bytes it adds.
 func (c *attrCols) addWire(kv *otlpwire.KV) int {
-	c.text = otlpwire.AppendText(c.text[:0], kv.Value)
 	c.k.appendBytes(kv.Key)
-	c.v.appendBytes(c.text)
 	c.t.Append(kv.Value.Type)
+	if kv.Value.Type == anyvalue.TypeString {
+		// Its text is itself: no copy through c.text.
+		c.v.appendBytes(kv.Value.Bytes)
+		return len(kv.Key) + len(kv.Value.Bytes) + 1 + 16
+	}
+	c.text = otlpwire.AppendText(c.text[:0], kv.Value)
+	c.v.appendBytes(c.text)
 	return len(kv.Key) + len(c.text) + 1 + 16
 }
 
