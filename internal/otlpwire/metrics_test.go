@@ -209,14 +209,7 @@ func dumpMetricsBatch(mb *MetricsBatch) string {
 // metricWire dumps one metric and its points.
 func (d *dump) metricWire(res *Resource, sc *Scope, m *Metric, points iter.Seq[*Point]) {
 	head := func() {
-		d.kvWire("res", res.Attrs)
-		d.f("resDropped", res.Dropped)
-		d.f("resSchema", string(res.SchemaURL))
-		d.f("scope", string(sc.Name))
-		d.f("ver", string(sc.Version))
-		d.kvWire("scopeAttrs", sc.Attrs)
-		d.f("scopeDropped", sc.Dropped)
-		d.f("scopeSchema", string(sc.SchemaURL))
+		d.resourceScope(res, sc)
 		d.f("name", string(m.Name))
 		d.f("desc", string(m.Description))
 		d.f("unit", string(m.Unit))
@@ -287,8 +280,10 @@ func (d *dump) metricWire(res *Resource, sc *Scope, m *Metric, points iter.Seq[*
 
 // TestMetrics_SameAsPdata: random requests (the five types, exemplars, NaN and infinities,
 // histograms without buckets, empty and 200-attribute sets) read by both decoders give the
-// same points.
+// same points; so does a batch reading each whole, reused from request to request (its
+// arenas hold the last request's views).
 func TestMetrics_SameAsPdata(t *testing.T) {
+	var mb MetricsBatch
 	for seed := uint64(0); seed < 300; seed++ {
 		g := otlpgen.New(seed)
 		if seed%10 != 0 {
@@ -300,6 +295,11 @@ func TestMetrics_SameAsPdata(t *testing.T) {
 		got, err := dumpMetricsWire(req)
 		require.NoError(t, err, "seed %d", seed)
 		require.Equal(t, dumpMetricsPdata(md), got, "seed %d", seed)
+		bst, err := mb.Read(req)
+		require.NoError(t, err, "seed %d", seed)
+		require.True(t, mb.Whole)
+		require.Equal(t, md.DataPointCount(), bst.Points)
+		require.Equal(t, got, dumpMetricsBatch(&mb), "seed %d", seed)
 		var r Metrics
 		st, err := CheckMetrics(&r, req)
 		require.NoError(t, err)
@@ -423,28 +423,6 @@ func TestMetrics_Errors(t *testing.T) {
 
 	_, err = CheckMetrics(&r, []byte{0x0a, 0x05, 0x12})
 	assert.True(t, strings.HasPrefix(err.Error(), "otlp: "), "%v", err)
-}
-
-// TestMetricsBatch_SameAsReader: a request read whole, by a batch reused from request to
-// request (its arenas hold the last request's views), holds what the reader reads.
-func TestMetricsBatch_SameAsReader(t *testing.T) {
-	var mb MetricsBatch
-	for seed := uint64(0); seed < 200; seed++ {
-		g := otlpgen.New(seed)
-		if seed%10 != 0 {
-			g.Big = 300
-		}
-		md := g.Metrics(3, 3, 6)
-		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-		require.NoError(t, err)
-		want, err := dumpMetricsWire(req)
-		require.NoError(t, err)
-		st, err := mb.Read(req)
-		require.NoError(t, err, "seed %d", seed)
-		require.True(t, mb.Whole)
-		require.Equal(t, md.DataPointCount(), st.Points)
-		require.Equal(t, want, dumpMetricsBatch(&mb), "seed %d", seed)
-	}
 }
 
 // TestMetricsBatch_TooManyPoints: past MaxBatchPoints the batch keeps nothing but still checks

@@ -43,6 +43,18 @@ func (d *dump) kvWire(name string, kvs []KV) {
 	d.b.WriteString("}")
 }
 
+// resourceScope dumps what a span or point takes from its resource and scope.
+func (d *dump) resourceScope(res *Resource, sc *Scope) {
+	d.kvWire("res", res.Attrs)
+	d.f("resDropped", res.Dropped)
+	d.f("resSchema", string(res.SchemaURL))
+	d.f("scope", string(sc.Name))
+	d.f("ver", string(sc.Version))
+	d.kvWire("scopeAttrs", sc.Attrs)
+	d.f("scopeDropped", sc.Dropped)
+	d.f("scopeSchema", string(sc.SchemaURL))
+}
+
 func (d *dump) f(name string, v any) {
 	switch x := v.(type) {
 	case string:
@@ -135,14 +147,7 @@ func dumpWire(t testing.TB, req []byte) (string, error) {
 			sc := r.Scope()
 			for r.NextSpan() {
 				sp := r.Span()
-				d.kvWire("res", res.Attrs)
-				d.f("resDropped", res.Dropped)
-				d.f("resSchema", string(res.SchemaURL))
-				d.f("scope", string(sc.Name))
-				d.f("ver", string(sc.Version))
-				d.kvWire("scopeAttrs", sc.Attrs)
-				d.f("scopeDropped", sc.Dropped)
-				d.f("scopeSchema", string(sc.SchemaURL))
+				d.resourceScope(res, sc)
 				d.f("trace", id(sp.TraceID, 16))
 				d.f("span", id(sp.SpanID, 8))
 				d.f("parent", id(sp.ParentSpanID, 8))

@@ -91,20 +91,9 @@ func TestHTTP_StalledSenderHoldsLittle(t *testing.T) {
 // A gRPC client that stalls mid-message does not hold Shutdown past its deadline:
 // GracefulStop alone waits for its stream for ever.
 func TestGRPC_ShutdownDeadlineWithStalledClient(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	g := cfg.Protocols.GRPC.GetOrInsertDefault()
-	g.NetAddr.Endpoint = testnet.FreeAddr(t)
-	r := serverOnly(t, cfg)
-	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
+	r, fr := rawGRPC(t)
 
 	// An HTTP/2 stream of Export whose message announces 1,000 bytes and sends 10.
-	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = conn.Write([]byte(http2.ClientPreface))
-	require.NoError(t, err)
-	fr := http2.NewFramer(conn, conn)
-	require.NoError(t, fr.WriteSettings())
 	var hdr bytes.Buffer
 	enc := hpack.NewEncoder(&hdr)
 	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "weir"},
@@ -120,7 +109,7 @@ func TestGRPC_ShutdownDeadlineWithStalledClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = r.stop(ctx)
+	err := r.stop(ctx)
 	assert.Less(t, time.Since(start), 3*time.Second, "Shutdown returned near its deadline")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
@@ -160,21 +149,7 @@ func TestHTTP_ShutdownDeadlineWithStalledSender(t *testing.T) {
 // The server announces flow-control windows sized for OTLP batches: a request of a few hundred
 // KB goes in without a window update from the server every 16 KB (grpc-go's defaults).
 func TestGRPC_FlowControlWindows(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	g := cfg.Protocols.GRPC.GetOrInsertDefault()
-	g.NetAddr.Endpoint = testnet.FreeAddr(t)
-	r := serverOnly(t, cfg)
-	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
-	t.Cleanup(func() { _ = r.stop(context.Background()) })
-
-	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
-	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = conn.Write([]byte(http2.ClientPreface))
-	require.NoError(t, err)
-	fr := http2.NewFramer(conn, conn)
-	require.NoError(t, fr.WriteSettings())
+	_, fr := rawGRPC(t)
 	var stream, connIncrement uint32
 	for stream == 0 || connIncrement == 0 {
 		f, err := fr.ReadFrame()
@@ -192,4 +167,26 @@ func TestGRPC_FlowControlWindows(t *testing.T) {
 	}
 	assert.Equal(t, uint32(streamWindow), stream, "a stream's window")
 	assert.Equal(t, uint32(connWindow-65535), connIncrement, "the connection's window, over HTTP/2's initial 65,535")
+}
+
+// rawGRPC starts a receiver's gRPC server alone (no engine) and opens an HTTP/2 connection to
+// it, the preface and the client's settings sent. When t ends the connection closes, then the
+// server stops; any read or write on it fails after 10 s.
+func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	g := cfg.Protocols.GRPC.GetOrInsertDefault()
+	g.NetAddr.Endpoint = testnet.FreeAddr(t)
+	r := serverOnly(t, cfg)
+	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
+	t.Cleanup(func() { _ = r.stop(context.Background()) })
+	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	return r, fr
 }
