@@ -684,7 +684,9 @@ func (k keeper) Keep(_ context.Context, spans []byte, decisions map[pcommon.Trac
 		}
 	}
 	e.checkFull(b)
-	return r.Err()
+	err := r.Err()
+	r.Reset(nil) // holds no view of spans, the sampler's pooled buffer, past the call
+	return err
 }
 
 // checkFull asks for an early seal when the spans block reached its limits; under bmu.
