@@ -13,9 +13,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/weirhq/weir/internal/testnet"
 )
@@ -189,4 +195,27 @@ func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
 	fr := http2.NewFramer(conn, conn)
 	require.NoError(t, fr.WriteSettings())
 	return r, fr
+}
+
+// With request bodies filling max_inflight_mib, a new gRPC request is refused as soon as its
+// headers arrive, before grpc-go reads its message into memory, with UNAVAILABLE.
+func TestGRPC_RefusedBeforeReading(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	g := cfg.Protocols.GRPC.GetOrInsertDefault()
+	g.NetAddr.Endpoint = testnet.FreeAddr(t)
+	r := serverOnly(t, cfg) // no engine: a request that reached the handler would panic
+	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
+	t.Cleanup(func() { _ = r.stop(context.Background()) })
+	r.limits.inflight.Store(r.limits.maxInflight)
+
+	conn, err := grpc.NewClient(g.NetAddr.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("x")
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "refused before reading")
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -86,7 +87,13 @@ func (r *otlpReceiver) startGRPC(ctx context.Context, host component.Host, cfg *
 		// every 16 KB read and a ping with each, a tenth of weir's CPU on the shipped load.
 		// A connection still holds at most connWindow unread bytes.
 		configgrpc.WithGrpcServerOption(grpc.InitialWindowSize(streamWindow)),
-		configgrpc.WithGrpcServerOption(grpc.InitialConnWindowSize(connWindow)))
+		configgrpc.WithGrpcServerOption(grpc.InitialConnWindowSize(connWindow)),
+		configgrpc.WithGrpcServerOption(grpc.InTapHandle(func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+			if err := r.limits.admit(r.tel); err != nil {
+				return nil, grpcStatus(err)
+			}
+			return ctx, nil
+		})))
 	if err != nil {
 		return fmt.Errorf("weir_otlp grpc: %w", err)
 	}

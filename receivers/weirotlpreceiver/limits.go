@@ -50,6 +50,22 @@ func (l *limits) acquire(n int64, tel *telemetry) error {
 
 func (l *limits) release(n int64) { l.inflight.Add(-n) }
 
+// admit refuses a new gRPC request before its message is read when the heap is at its limit
+// or request bodies already fill the in-flight bound: grpc-go reads a whole message (up to
+// max_recv_msg_size_mib) before the handler runs, so acquire alone would hold it in memory
+// first, only to refuse it.
+func (l *limits) admit(tel *telemetry) error {
+	if l.heapFull.Load() {
+		tel.refused("memory")
+		return fmt.Errorf("%w: the heap is at memory_limit_mib; retry later", errOverloaded)
+	}
+	if l.inflight.Load() >= l.maxInflight {
+		tel.refused("inflight")
+		return fmt.Errorf("%w: %d MiB of requests in flight, refused before reading; retry later", errOverloaded, l.maxInflight>>20)
+	}
+	return nil
+}
+
 // start watches the live heap every 50 ms.
 func (l *limits) start() {
 	l.stopCh, l.done = make(chan struct{}), make(chan struct{})
