@@ -346,14 +346,29 @@ func (c *attrCols) rowWire(kvs []otlpwire.KV) int {
 	return n
 }
 
-// repeatRow appends a copy of the last row, whose estimated size was n, and returns n; false
-// when it cannot (no row yet, or LowCardinality keys), and the caller appends the row itself.
-// A resource's attributes are the same on every point of it: copying the row's bytes spares
-// reading and writing each attribute again.
-func (c *attrCols) repeatRow(n int) (int, bool) {
+// rowMemo is which resource or scope (MetricContext's number for it) an attrCols' last row
+// came from, and the row's estimated size.
+type rowMemo struct {
+	seq uint64
+	n   int
+}
+
+// rowWireOf appends the row of the attributes of resource or scope seq (0: unnumbered): a
+// copy of the last row when that was seq's too, which spares reading and writing each
+// attribute again on every point of a resource. It returns the row's estimated size.
+func (c *attrCols) rowWireOf(kvs []otlpwire.KV, seq uint64, m *rowMemo) int {
+	if seq == 0 || seq != m.seq || !c.repeatRow() {
+		m.seq, m.n = seq, c.rowWire(kvs)
+	}
+	return m.n
+}
+
+// repeatRow appends a copy of the last row; false when it cannot (no row yet, or
+// LowCardinality keys).
+func (c *attrCols) repeatRow() bool {
 	rows := len(c.keys.offsets)
 	if rows == 0 || c.k.lc != nil {
-		return 0, false
+		return false
 	}
 	lo, hi := 0, int(c.keys.offsets[rows-1])
 	if rows > 1 {
@@ -363,7 +378,7 @@ func (c *attrCols) repeatRow(n int) (int, bool) {
 	c.v.repeat(lo, hi)
 	*c.t = append(*c.t, (*c.t)[lo:hi]...)
 	c.end()
-	return n, true
+	return true
 }
 
 // rowPdata appends a whole row from a pdata map.

@@ -63,8 +63,7 @@ type MetricBlock struct {
 
 	meta                               *attrCols
 	resAttrs, scopeAttrs               *attrCols
-	lastRes, lastScope                 uint64 // the numbers of the last row's resource and scope
-	lastResN, lastScopeN               int    // and their attributes' estimated sizes
+	lastRes, lastScope                 rowMemo // where the last row's resAttrs and scopeAttrs came from
 	resDropped, scopeDropped           proto.ColUInt32
 	resSchema, scopeName, scopeVersion *strCol
 	scopeSchema                        *strCol
@@ -163,15 +162,7 @@ func (b *MetricBlock) TimeRange() (lo, hi uint32) { return timeRange(&b.timestam
 func (b *MetricBlock) Reset() {
 	resetAll(b.cols)
 	b.rows, b.bytes = 0, 0
-	b.lastRes, b.lastScope = 0, 0
-}
-
-// repeat repeats cols' last row when this row's resource or scope (seq) is the last row's.
-func (b *MetricBlock) repeat(cols *attrCols, seq, last uint64, n int) (int, bool) {
-	if seq == 0 || seq != last || b.rows == 0 {
-		return 0, false
-	}
-	return cols.repeatRow(n)
+	b.lastRes, b.lastScope = rowMemo{}, rowMemo{}
 }
 
 // Encode appends the block in Native format, every row with InsertId insertID.
@@ -242,22 +233,12 @@ func (b *MetricBlock) Append(c *MetricContext, p *otlpwire.Point, series uint64,
 	}
 	n += b.meta.rowWire(m.Metadata)
 	res, sc := c.Resource, c.Scope
-	if r, ok := b.repeat(b.resAttrs, c.ResourceSeq, b.lastRes, b.lastResN); ok {
-		n += r
-	} else {
-		b.lastRes, b.lastResN = c.ResourceSeq, b.resAttrs.rowWire(res.Attrs)
-		n += b.lastResN
-	}
+	n += b.resAttrs.rowWireOf(res.Attrs, c.ResourceSeq, &b.lastRes)
 	b.resDropped.Append(res.Dropped)
 	b.resSchema.appendBytes(res.SchemaURL)
 	b.scopeName.appendBytes(sc.Name)
 	b.scopeVersion.appendBytes(sc.Version)
-	if r, ok := b.repeat(b.scopeAttrs, c.ScopeSeq, b.lastScope, b.lastScopeN); ok {
-		n += r
-	} else {
-		b.lastScope, b.lastScopeN = c.ScopeSeq, b.scopeAttrs.rowWire(sc.Attrs)
-		n += b.lastScopeN
-	}
+	n += b.scopeAttrs.rowWireOf(sc.Attrs, c.ScopeSeq, &b.lastScope)
 	b.scopeDropped.Append(sc.Dropped)
 	b.scopeSchema.appendBytes(sc.SchemaURL)
 	// Summaries carry no exemplars in OTLP; their rows get empty arrays as the others do.

@@ -503,14 +503,17 @@ func (e *Engine) journal(typ byte, req []byte, now time.Time) (journal.Pos, erro
 
 // Metrics takes a request of metric points that decoded (otlpwire.CheckMetrics): it is in the
 // store when Metrics returns nil, and only then may it be acknowledged.
-func (e *Engine) Metrics(_ context.Context, req []byte) error {
+func (e *Engine) Metrics(_ context.Context, req []byte) error { return e.takeMetrics(req, nil) }
+
+// takeMetrics journals req and stores its points; mb, when not nil, is req read whole.
+func (e *Engine) takeMetrics(req []byte, mb *otlpwire.MetricsBatch) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	now := time.Now()
 	if _, err := e.journal(RecMetrics, req, now); err != nil {
 		return err
 	}
-	e.settle(e.processMetrics(req, nil, now, false))
+	e.settle(e.processMetrics(req, mb, now, false))
 	return nil
 }
 
@@ -522,7 +525,7 @@ const maxPooledBatch = 2 * otlpwire.MaxBatchBytes
 // that is checked whole before any of it is taken (a bad point refuses the request, and
 // nothing of it is stored), outside the engine's locks; a request larger than a batch keeps
 // (otlpwire.MaxBatchPoints, MaxBatchBytes) is read again by Metrics.
-func (e *Engine) TakeMetrics(ctx context.Context, req []byte) (otlpwire.MetricsStats, error) {
+func (e *Engine) TakeMetrics(_ context.Context, req []byte) (otlpwire.MetricsStats, error) {
 	mb := e.batches.Get().(*otlpwire.MetricsBatch)
 	defer func() {
 		if mb.Footprint() <= maxPooledBatch {
@@ -537,16 +540,9 @@ func (e *Engine) TakeMetrics(ctx context.Context, req []byte) (otlpwire.MetricsS
 		return st, nil
 	}
 	if !mb.Whole {
-		return st, e.Metrics(ctx, req)
+		return st, e.takeMetrics(req, nil)
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	now := time.Now()
-	if _, err := e.journal(RecMetrics, req, now); err != nil {
-		return st, err
-	}
-	e.settle(e.processMetrics(req, mb, now, false))
-	return st, nil
+	return st, e.takeMetrics(req, mb)
 }
 
 // processMetrics runs the metric stages on one request and stores its points, or, when

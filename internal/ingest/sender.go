@@ -506,6 +506,9 @@ func (s *Sender) settle(r result) {
 			sent = append(sent, q)
 		}
 	}
+	// Refused for good: a permanent code for the INSERT itself. The lookup of blocks in doubt
+	// refused nothing, whatever its code: its blocks are retried.
+	refused := chinsert.IsPermanent(r.err) && !isCheckError(r.err)
 	switch {
 	case r.err == nil:
 		s.failures[table] = 0
@@ -529,14 +532,14 @@ func (s *Sender) settle(r result) {
 			s.logger.Error("ClickHouse refuses weir's user or its grants; blocks wait in the journal until that is fixed",
 				zap.String("table", table), zap.Int("blocks", len(sent)), zap.Int("code", chinsert.Code(r.err)), zap.Error(r.err))
 		}
-	case chinsert.IsPermanent(r.err) && len(sent) > 1 && !isCheckError(r.err):
+	case refused && len(sent) > 1:
 		// One of them may be the bad one: send each alone, so only that one is set aside.
 		for _, q := range sent {
 			q.solo = true
 		}
 		s.logger.Warn("ClickHouse refused a batch for good; sending its blocks one by one",
 			zap.String("table", table), zap.Int("blocks", len(sent)), zap.Error(r.err))
-	case chinsert.IsPermanent(r.err) && !isCheckError(r.err):
+	case refused:
 		s.setAside(sent[0], r.err)
 	default:
 		n := s.failures[table]

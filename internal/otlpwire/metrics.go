@@ -424,14 +424,7 @@ func (r *Metrics) NextPoint() bool {
 	if r.err != nil || r.pointAt >= len(r.points) {
 		return false
 	}
-	b := r.points[r.pointAt]
-	r.pointAt++
-	r.cur = &r.point
-	if err := r.readPoint(b); err != nil {
-		r.err = err
-		return false
-	}
-	return true
+	return r.nextPointInto(&r.point)
 }
 
 // nextPointInto is NextPoint reading into p, whose slices it appends to.

@@ -68,7 +68,8 @@ type Sampler struct {
 	mu sync.Mutex
 	// traces holds the traces waiting for a decision and the dropped ones lingering for
 	// late_window (decided, not gone): one map, so that a new trace's spans cost one lookup
-	// and a dropped trace stays where it is (a map of its own was 5 % of weir's CPU).
+	// and a dropped trace stays where it is (a map of its own: its lookups, inserts and deletes
+	// came to about 4 % of weir's CPU in a shipped-config profile).
 	traces  map[pcommon.TraceID]*traceState
 	pending int           // the traces waiting for a decision
 	fifo    []*traceState // arrival order; decided entries are skipped and compacted away

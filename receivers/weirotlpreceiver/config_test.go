@@ -175,10 +175,9 @@ func TestGRPC_FlowControlWindows(t *testing.T) {
 	assert.Equal(t, uint32(connWindow-65535), connIncrement, "the connection's window, over HTTP/2's initial 65,535")
 }
 
-// rawGRPC starts a receiver's gRPC server alone (no engine) and opens an HTTP/2 connection to
-// it, the preface and the client's settings sent. When t ends the connection closes, then the
-// server stops; any read or write on it fails after 10 s.
-func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
+// grpcOnly starts a receiver's gRPC server alone, with no engine (a request that reached a
+// handler would panic), stopped when t ends, and returns it and its address.
+func grpcOnly(t *testing.T) (*otlpReceiver, string) {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	g := cfg.Protocols.GRPC.GetOrInsertDefault()
@@ -186,7 +185,16 @@ func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
 	r := serverOnly(t, cfg)
 	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
 	t.Cleanup(func() { _ = r.stop(context.Background()) })
-	conn, err := net.Dial("tcp", g.NetAddr.Endpoint)
+	return r, g.NetAddr.Endpoint
+}
+
+// rawGRPC starts a receiver's gRPC server alone (no engine) and opens an HTTP/2 connection to
+// it, the preface and the client's settings sent. When t ends the connection closes, then the
+// server stops; any read or write on it fails after 10 s.
+func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
+	t.Helper()
+	r, addr := grpcOnly(t)
+	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
@@ -200,15 +208,10 @@ func rawGRPC(t *testing.T) (*otlpReceiver, *http2.Framer) {
 // With request bodies filling max_inflight_mib, a new gRPC request is refused as soon as its
 // headers arrive, before grpc-go reads its message into memory, with UNAVAILABLE.
 func TestGRPC_RefusedBeforeReading(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	g := cfg.Protocols.GRPC.GetOrInsertDefault()
-	g.NetAddr.Endpoint = testnet.FreeAddr(t)
-	r := serverOnly(t, cfg) // no engine: a request that reached the handler would panic
-	require.NoError(t, r.startGRPC(context.Background(), componenttest.NewNopHost(), g))
-	t.Cleanup(func() { _ = r.stop(context.Background()) })
+	r, addr := grpcOnly(t)
 	r.limits.inflight.Store(r.limits.maxInflight)
 
-	conn, err := grpc.NewClient(g.NetAddr.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -36,9 +36,8 @@ func newLimits(cfg *Config) *limits {
 // acquire takes n bytes of the in-flight bound; release gives them back. One request alone
 // always passes: a bound below the largest request would refuse it forever.
 func (l *limits) acquire(n int64, tel *telemetry) error {
-	if l.heapFull.Load() {
-		tel.refused("memory")
-		return fmt.Errorf("%w: the heap is at memory_limit_mib; retry later", errOverloaded)
+	if err := l.heapErr(tel); err != nil {
+		return err
 	}
 	if v := l.inflight.Add(n); v > l.maxInflight && v != n {
 		l.inflight.Add(-n)
@@ -50,14 +49,22 @@ func (l *limits) acquire(n int64, tel *telemetry) error {
 
 func (l *limits) release(n int64) { l.inflight.Add(-n) }
 
+// heapErr refuses a request while the live heap is above its limit.
+func (l *limits) heapErr(tel *telemetry) error {
+	if l.heapFull.Load() {
+		tel.refused("memory")
+		return fmt.Errorf("%w: the heap is at memory_limit_mib; retry later", errOverloaded)
+	}
+	return nil
+}
+
 // admit refuses a new gRPC request before its message is read when the heap is at its limit
 // or request bodies already fill the in-flight bound: grpc-go reads a whole message (up to
 // max_recv_msg_size_mib) before the handler runs, so acquire alone would hold it in memory
 // first, only to refuse it.
 func (l *limits) admit(tel *telemetry) error {
-	if l.heapFull.Load() {
-		tel.refused("memory")
-		return fmt.Errorf("%w: the heap is at memory_limit_mib; retry later", errOverloaded)
+	if err := l.heapErr(tel); err != nil {
+		return err
 	}
 	if l.inflight.Load() >= l.maxInflight {
 		tel.refused("inflight")

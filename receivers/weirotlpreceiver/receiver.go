@@ -214,12 +214,7 @@ type outcome struct {
 // once for all three when it can).
 func (r *otlpReceiver) traces(ctx context.Context, body []byte) outcome {
 	st, err := r.engine.TakeTraces(ctx, body)
-	o := outcome{items: st.Spans, rejected: st.Invalid}
-	if me := (*ingest.MalformedError)(nil); errors.As(err, &me) {
-		o.err = fmt.Errorf("%w: %w", errInvalid, me.Err)
-		return o
-	}
-	o.err = r.engineErr(err)
+	o := outcome{items: st.Spans, rejected: st.Invalid, err: r.engineErr(err)}
 	if o.err == nil && st.Invalid > 0 {
 		r.tel.invalid.Add(ctx, int64(st.Invalid))
 	}
@@ -230,20 +225,17 @@ func (r *otlpReceiver) traces(ctx context.Context, body []byte) outcome {
 // reads it once for all three).
 func (r *otlpReceiver) metrics(ctx context.Context, body []byte) outcome {
 	st, err := r.engine.TakeMetrics(ctx, body)
-	o := outcome{items: st.Points}
-	if me := (*ingest.MalformedError)(nil); errors.As(err, &me) {
-		o.err = fmt.Errorf("%w: %w", errInvalid, me.Err)
-		return o
-	}
-	o.err = r.engineErr(err)
-	return o
+	return outcome{items: st.Points, err: r.engineErr(err)}
 }
 
 // engineErr says why the engine refused a request, in the terms a sender needs.
 func (r *otlpReceiver) engineErr(err error) error {
+	var me *ingest.MalformedError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &me):
+		return fmt.Errorf("%w: %w", errInvalid, me.Err)
 	case errors.Is(err, journal.ErrFull):
 		r.tel.refused("journal_full")
 		return fmt.Errorf("%w: the journal is full (ClickHouse is behind or away): %w", errOverloaded, err)
