@@ -238,6 +238,11 @@ func newArr(data resettable) *arrCol { return &arrCol{data: data} }
 // end closes the current row after the elements appended since the last end.
 func (c *arrCol) end() { c.offsets = append(c.offsets, uint64(c.data.Rows())) }
 
+// endAt closes the current row at n elements. Columns filled in step (an attribute map's
+// keys, values and types; a Nested column's fields) end at the same count: counting once
+// spares each a call through the data's interface, a few percent of a metric row's cost.
+func (c *arrCol) endAt(n int) { c.offsets = append(c.offsets, uint64(n)) }
+
 func (c *arrCol) truncate(n int) {
 	c.offsets = c.offsets[:n]
 	elems := 0
@@ -331,9 +336,10 @@ func (c *attrCols) addPdata(k string, v pcommon.Value) int {
 
 // end closes the current row.
 func (c *attrCols) end() {
-	c.keys.end()
-	c.vals.end()
-	c.types.end()
+	n := len(*c.t)
+	c.keys.endAt(n)
+	c.vals.endAt(n)
+	c.types.endAt(n)
 }
 
 // rowWire appends a whole row from wire attributes.
@@ -410,9 +416,10 @@ func (c *nestedAttrCols) columns(prefix string) []column {
 }
 
 func (c *nestedAttrCols) endRow() {
-	c.keys.end()
-	c.vals.end()
-	c.types.end()
+	n := len(c.inner.types.offsets)
+	c.keys.endAt(n)
+	c.vals.endAt(n)
+	c.types.endAt(n)
 }
 
 // rawCol is a column whose values arrive already in Native form (aggregate function states).

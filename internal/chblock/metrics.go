@@ -252,12 +252,13 @@ func (b *MetricBlock) Append(c *MetricContext, p *otlpwire.Point, series uint64,
 		b.exSpanData.Append(ex.SpanID)
 		n += 64 + b.exAttrs.inner.rowWire(ex.Attrs)
 	}
-	b.exTime.end()
-	b.exType.end()
-	b.exDouble.end()
-	b.exInt.end()
-	b.exTrace.end()
-	b.exSpan.end()
+	ex := len(*b.exTimeData)
+	b.exTime.endAt(ex)
+	b.exType.endAt(ex)
+	b.exDouble.endAt(ex)
+	b.exInt.endAt(ex)
+	b.exTrace.endAt(ex)
+	b.exSpan.endAt(ex)
 	b.exAttrs.endRow()
 	b.rows++
 	b.bytes += n

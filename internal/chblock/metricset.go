@@ -127,7 +127,7 @@ func (a *pointAppender) resource(s *MetricSet, res *otlpwire.Resource) {
 	if a.c.Service, ok = otlpwire.ServiceName(res.Attrs); !ok {
 		a.c.Service = unknownService
 	}
-	a.resHash, s.scratch = otlpwire.HashKVs(&s.h, res.Attrs, s.scratch)
+	a.resHash, s.scratch = otlpwire.HashKVs(res.Attrs, s.scratch)
 }
 
 func (a *pointAppender) scope(s *MetricSet, sc *otlpwire.Scope) {
@@ -152,7 +152,7 @@ func (a *pointAppender) metric(s *MetricSet, m *otlpwire.Metric, stage PointStag
 
 func (a *pointAppender) point(s *MetricSet, p *otlpwire.Point, stage PointStage, at int64) {
 	var ph uint64
-	ph, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
+	ph, s.scratch = otlpwire.HashKVs(p.Attrs, s.scratch)
 	a.series, a.temporality = model.Mix(a.seed, ph), a.c.Metric.Temporality
 	if stage != nil && !stage.Point(&a.c, p, &a.series, &a.temporality, at) {
 		return

@@ -1,6 +1,7 @@
 package chblock
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -76,7 +77,7 @@ type SpanBlock struct {
 
 	insertID proto.ColUInt64
 
-	tsBuf []byte // a span's tracestate after Keep
+	state stateMemo // the last tracestate written and its weight
 
 	// Between Mark and Commit or Rollback: the rows and bytes at Mark, and the trace_index
 	// additions of the spans appended since, which wait for Commit (that aggregation cannot
@@ -85,6 +86,41 @@ type SpanBlock struct {
 	markRows   int
 	markBytes  int
 	pendingIdx []indexAdd
+}
+
+// stateMemo is the last tracestate a block wrote, as sent and as written, with its weight.
+// The spans of a trace, and often all of a service's, carry the same tracestate, and reading
+// it (W3C list, then the ot entry) and rewriting it with the sampler's threshold cost more than
+// the rest of a kept span's row: 3 % of BenchmarkEngine_Traces/sampled10 went to reading it.
+type stateMemo struct {
+	ok     bool
+	in     []byte // as sent
+	keep   bool   // whether a threshold was recorded in it
+	th     sampling.Threshold
+	out    []byte // as written
+	weight float64
+}
+
+// of returns the tracestate to write for one sent with a span kept with keep (nil: not
+// weir's sampler's), and the span's weight read from it.
+func (m *stateMemo) of(state []byte, keep *Keep) ([]byte, float64) {
+	hasTh := keep != nil && keep.HasThreshold
+	var th sampling.Threshold
+	if hasTh {
+		th = keep.Threshold
+	}
+	if m.ok && hasTh == m.keep && th == m.th && bytes.Equal(state, m.in) {
+		return m.out, m.weight
+	}
+	m.ok, m.keep, m.th = true, hasTh, th
+	m.in = append(m.in[:0], state...)
+	if hasTh {
+		m.out = append(m.out[:0], sampleweight.WithThreshold(string(state), th)...)
+	} else {
+		m.out = append(m.out[:0], state...)
+	}
+	m.weight = sampleweight.FromTraceStateBytes(m.out)
+	return m.out, m.weight
 }
 
 // indexAdd is one span's trace_index addition, held back until Commit.
@@ -221,13 +257,9 @@ func (b *SpanBlock) AppendWire(res *otlpwire.Resource, service []byte, sc *otlpw
 	b.service.appendBytes(service)
 	b.name.appendBytes(sp.Name)
 	b.kind.Append(uint8(sp.Kind))
-	state := sp.TraceState
-	if keep != nil && keep.HasThreshold {
-		b.tsBuf = append(b.tsBuf[:0], sampleweight.WithThreshold(string(state), keep.Threshold)...)
-		state = b.tsBuf
-	}
+	state, weight := b.state.of(sp.TraceState, keep)
 	b.traceState.appendBytes(state)
-	b.weight.Append(sampleweight.FromTraceStateBytes(state))
+	b.weight.Append(weight)
 	b.flags.Append(sp.Flags)
 	b.statusCode.Append(uint8(sp.StatusCode))
 	b.statusMessage.appendBytes(sp.StatusMessage)
@@ -364,19 +396,21 @@ func (b *SpanBlock) head(start, end uint64, tid [16]byte, sid, parent [8]byte) {
 }
 
 func (b *SpanBlock) endEvents(dropped uint32) {
-	b.evTime.end()
-	b.evName.end()
-	b.evDropped.end()
+	n := len(*b.evTimeData)
+	b.evTime.endAt(n)
+	b.evName.endAt(n)
+	b.evDropped.endAt(n)
 	b.evAttrs.endRow()
 	b.droppedEvents.Append(dropped)
 }
 
 func (b *SpanBlock) endLinks(dropped uint32) {
-	b.lkTrace.end()
-	b.lkSpan.end()
-	b.lkState.end()
-	b.lkFlags.end()
-	b.lkDropped.end()
+	n := len(*b.lkTraceData)
+	b.lkTrace.endAt(n)
+	b.lkSpan.endAt(n)
+	b.lkState.endAt(n)
+	b.lkFlags.endAt(n)
+	b.lkDropped.endAt(n)
 	b.lkAttrs.endRow()
 	b.droppedLinks.Append(dropped)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/otlpgen"
 	"github.com/weirhq/weir/internal/otlpwire"
+	"github.com/weirhq/weir/internal/sampleweight"
 	"github.com/weirhq/weir/rollup"
 )
 
@@ -360,5 +362,33 @@ func TestSpanBlock_RollbackTakesBackTheArena(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, want, got)
 		})
+	}
+}
+
+// A block's tracestate memo never answers for another tracestate or another threshold: each
+// span's state and weight are those computed afresh.
+func TestStateMemo_SameAsComputed(t *testing.T) {
+	t.Parallel()
+	th25, err := thresholdOf(0.25)
+	require.NoError(t, err)
+	th10, err := thresholdOf(0.1)
+	require.NoError(t, err)
+	keeps := []*Keep{nil, {Reason: "x"}, {Threshold: th25, HasThreshold: true}, {Threshold: th10, HasThreshold: true}}
+	states := []string{"", "vendor=x", "ot=th:c", "ot=th:8", "ot=th:8,vendor=x", "ot=th:zz"}
+	var m stateMemo
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		// Runs of one state, the keep changing under it now and then, as in a request.
+		state, keep := states[rng.IntN(2)], keeps[rng.IntN(len(keeps))]
+		if i%50 >= 25 {
+			state = states[rng.IntN(len(states))]
+		}
+		want := state
+		if keep != nil && keep.HasThreshold {
+			want = sampleweight.WithThreshold(state, keep.Threshold)
+		}
+		got, weight := m.of([]byte(state), keep)
+		require.Equal(t, want, string(got), "span %d: %q", i, state)
+		require.Equal(t, sampleweight.FromTraceState(want), weight, "span %d: %q", i, state)
 	}
 }

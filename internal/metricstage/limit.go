@@ -48,7 +48,7 @@ func (s *Stages) limit(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 	s.counts.Overflowed[[2]string{ms.service, reason}]++
 	p.Attrs = append(p.Attrs[:0], s.overKV[0])
 	var h uint64
-	h, s.scratch = otlpwire.HashKVs(&s.h, p.Attrs, s.scratch)
+	h, s.scratch = otlpwire.HashKVs(p.Attrs, s.scratch)
 	*series = model.Mix(s.seed, h)
 	if ms.lastSeen.Len() == 0 {
 		delete(s.metrics, s.msKey) // every point overflowed at max_series_total

@@ -76,7 +76,6 @@ type Stages struct {
 	metrics map[uint64]*metricSeries
 	total   int
 
-	h       model.Hasher
 	scratch []byte
 	counts  Counts
 	overKV  [1]otlpwire.KV
@@ -116,7 +115,7 @@ func (s *Stages) Metric(c *chblock.MetricContext, seed uint64) {
 		(m.Type == otlpwire.MetricSum && m.Monotonic || m.Type == otlpwire.MetricHistogram || m.Type == otlpwire.MetricExponentialHistogram)
 	if s.convert {
 		var scopeAttrs uint64
-		scopeAttrs, s.scratch = otlpwire.HashKVs(&s.h, c.Scope.Attrs, s.scratch)
+		scopeAttrs, s.scratch = otlpwire.HashKVs(c.Scope.Attrs, s.scratch)
 		d := &s.d
 		d.Reset()
 		_, _ = d.Write(c.Scope.Version)

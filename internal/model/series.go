@@ -33,16 +33,18 @@ func (h *Hasher) AttrBytesKey(key string, typ uint8, value []byte) uint64 {
 	return h.d.Sum64()
 }
 
-// AttrBytes is Attr for a key and value held as bytes (the wire path's form); the two give
-// the same hash for the same text.
-func (h *Hasher) AttrBytes(key []byte, typ uint8, value []byte) uint64 {
-	h.d.Reset()
-	_, _ = h.d.Write(key)
-	h.tag[1] = typ
-	_, _ = h.d.Write(h.tag[:])
-	_, _ = h.d.Write(value)
-	return h.d.Sum64()
+// AppendAttr appends to dst what an attribute's hash covers, for AttrSum: the key, a zero
+// byte, the type code and the value's column text. A caller that keeps the buffer hashes an
+// attribute in one pass, without a streaming digest's call per piece: 22 ns against 32 for
+// an 18-byte value (BenchmarkAttrHash).
+func AppendAttr(dst, key []byte, typ uint8, value []byte) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, 0, typ)
+	return append(dst, value...)
 }
+
+// AttrSum is the hash of one attribute laid out by AppendAttr; it equals Attr's.
+func AttrSum(b []byte) uint64 { return xxhash.Sum64(b) }
 
 func (h *Hasher) begin(key string, typ uint8) {
 	h.d.Reset()

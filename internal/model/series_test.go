@@ -25,7 +25,7 @@ func TestHasher_BytesAgree(t *testing.T) {
 	var h Hasher
 	f := func(k string, typ uint8, v string) {
 		t.Helper()
-		assert.Equal(t, h.Attr(k, typ, v), h.AttrBytes([]byte(k), typ, []byte(v)))
+		assert.Equal(t, h.Attr(k, typ, v), AttrSum(AppendAttr(nil, []byte(k), typ, []byte(v))))
 	}
 	f("k", 1, "v")
 	f("", 0, "")
@@ -40,6 +40,25 @@ func TestHasher_TypeAndOrder(t *testing.T) {
 	ba := h.Attr("b", 1, "y") + h.Attr("a", 1, "x")
 	assert.Equal(t, ab, ba, "attribute order does not matter")
 	assert.NotEqual(t, h.Attr("ab", 1, "c"), h.Attr("a", 1, "bc"), "the key ends where the tag starts")
+}
+
+// BenchmarkAttrHash compares the streaming digest (Attr, as the pdata path hashes) with
+// one pass over a kept buffer (AppendAttr, as the wire path does).
+func BenchmarkAttrHash(b *testing.B) {
+	key, value := []byte("http.route"), []byte("/api/v1/cart/items")
+	b.Run("digest", func(b *testing.B) {
+		var h Hasher
+		for b.Loop() {
+			_ = h.AttrBytesKey("http.route", 1, value)
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = AppendAttr(buf[:0], key, 1, value)
+			_ = AttrSum(buf)
+		}
+	})
 }
 
 func BenchmarkHasher_Attr(b *testing.B) {

@@ -355,18 +355,18 @@ func appendAnyJSON(dst []byte, v Value) []byte {
 }
 
 // HashKVs is the series hash of an attribute set (model.Hasher): the sum of its attributes'
-// hashes, as anyvalue.HashMap computes it for a pdata map. scratch holds the text of values
-// that are not strings; it is returned, grown, for the next call.
-func HashKVs(h *model.Hasher, kvs []KV, scratch []byte) (uint64, []byte) {
+// hashes, as anyvalue.HashMap computes it for a pdata map. scratch holds each attribute's
+// hashed bytes (model.AppendAttr); it is returned, grown, for the next call.
+func HashKVs(kvs []KV, scratch []byte) (uint64, []byte) {
 	var sum uint64
 	for i := range kvs {
 		kv := &kvs[i]
 		if kv.Value.Type == anyvalue.TypeString {
-			sum += h.AttrBytes(kv.Key, anyvalue.TypeString, kv.Value.Bytes)
-			continue
+			scratch = model.AppendAttr(scratch[:0], kv.Key, anyvalue.TypeString, kv.Value.Bytes)
+		} else {
+			scratch = AppendText(model.AppendAttr(scratch[:0], kv.Key, kv.Value.Type, nil), kv.Value)
 		}
-		scratch = AppendText(scratch[:0], kv.Value)
-		sum += h.AttrBytes(kv.Key, kv.Value.Type, scratch)
+		sum += model.AttrSum(scratch)
 	}
 	return sum, scratch
 }

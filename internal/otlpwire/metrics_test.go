@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/weirhq/weir/internal/anyvalue"
+	"github.com/weirhq/weir/internal/model"
 	"github.com/weirhq/weir/internal/otlpgen"
 )
 
@@ -511,4 +513,77 @@ func TestMetricsBatch_TooLarge(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, mb.Whole)
 	assert.Equal(t, 1, st.Points)
+}
+
+// HashKVs, the wire path's series hash of an attribute set, equals anyvalue.HashMap, the
+// pdata path's, for every value type: stored SeriesHash values must not depend on the path.
+func TestHashKVs_SameAsHashMap(t *testing.T) {
+	var h model.Hasher
+	var scratch, pscratch []byte
+	for seed := uint64(0); seed < 100; seed++ {
+		g := otlpgen.New(seed)
+		g.Big = 100
+		md := g.Metrics(2, 2, 6)
+		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+		require.NoError(t, err)
+		var want []uint64
+		for _, rm := range md.ResourceMetrics().All() {
+			sum, _ := anyvalue.HashMap(&h, rm.Resource().Attributes(), nil)
+			want = append(want, sum)
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					for _, attrs := range pointAttrs(m) {
+						sum, pscratch = anyvalue.HashMap(&h, attrs, pscratch)
+						want = append(want, sum)
+					}
+				}
+			}
+		}
+		var got []uint64
+		var r Metrics
+		r.Reset(req)
+		for r.NextResource() {
+			var sum uint64
+			sum, scratch = HashKVs(r.Resource().Attrs, scratch)
+			got = append(got, sum)
+			for r.NextScope() {
+				for r.NextMetric() {
+					for r.NextPoint() {
+						sum, scratch = HashKVs(r.Point().Attrs, scratch)
+						got = append(got, sum)
+					}
+				}
+			}
+		}
+		require.NoError(t, r.Err())
+		require.Equal(t, want, got, "seed %d", seed)
+	}
+}
+
+// pointAttrs is the attributes of m's points, in order.
+func pointAttrs(m pmetric.Metric) []pcommon.Map {
+	var out []pcommon.Map
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		for _, p := range m.Gauge().DataPoints().All() {
+			out = append(out, p.Attributes())
+		}
+	case pmetric.MetricTypeSum:
+		for _, p := range m.Sum().DataPoints().All() {
+			out = append(out, p.Attributes())
+		}
+	case pmetric.MetricTypeHistogram:
+		for _, p := range m.Histogram().DataPoints().All() {
+			out = append(out, p.Attributes())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, p := range m.ExponentialHistogram().DataPoints().All() {
+			out = append(out, p.Attributes())
+		}
+	case pmetric.MetricTypeSummary:
+		for _, p := range m.Summary().DataPoints().All() {
+			out = append(out, p.Attributes())
+		}
+	}
+	return out
 }
