@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -221,4 +223,92 @@ func TestGRPC_RefusedBeforeReading(t *testing.T) {
 	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	assert.Contains(t, status.Convert(err).Message(), "refused before reading")
+}
+
+// A request alone passes max_inflight_mib however many shares of it it takes (an HTTP body
+// takes one per chunk as it arrives): a bound below the largest request must not refuse it
+// for ever. With another request in the handlers, the bound holds.
+func TestHTTP_LoneRequestPastTheBound(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxInflightMiB = 1
+	r := serverOnly(t, cfg)
+	read := func() (int64, error) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/traces", bytes.NewReader(make([]byte, 3<<20)))
+		var reserved int64
+		defer func() { r.limits.release(reserved) }()
+		_, err := r.readBody(req, &reserved)
+		return reserved, err
+	}
+	r.limits.enter()
+	reserved, err := read()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, reserved, int64(3<<20))
+
+	r.limits.enter() // another request, holding a little
+	require.NoError(t, r.limits.acquire(1000, r.tel))
+	_, err = read()
+	assert.ErrorIs(t, err, errOverloaded)
+	r.limits.release(1000)
+	r.limits.exit()
+	r.limits.exit()
+	assert.Zero(t, r.limits.inflight.Load())
+}
+
+// A snappy body in block format (which does not stream) is counted against max_inflight_mib at
+// its decoded size, from its header, before the rest of it is read: a request that does not
+// fit is refused while its sender is still sending. confighttp's own decoder read and decoded
+// the whole body first, and the decoded bytes were never counted.
+func TestHTTP_SnappyCountedBeforeDecoding(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxInflightMiB = 1
+	h := cfg.Protocols.HTTP.GetOrInsertDefault()
+	h.ServerConfig.NetAddr.Endpoint = testnet.FreeAddr(t)
+	r := serverOnly(t, cfg)
+	require.NoError(t, r.startHTTP(context.Background(), componenttest.NewNopHost(), h))
+	t.Cleanup(func() { _ = r.stop(context.Background()) })
+	url := "http://" + h.ServerConfig.NetAddr.Endpoint + h.TracesURLPath
+	send := func(body io.Reader, encoding string) <-chan int {
+		answered := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, url, body)
+			req.Header.Set("Content-Type", contentProtobuf)
+			if encoding != "" {
+				req.Header.Set("Content-Encoding", encoding)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answered <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+		return answered
+	}
+
+	// A sender that stalls after 200 KB holds a quarter of the bound.
+	stalled, stall := io.Pipe()
+	defer stall.Close()
+	send(stalled, "")
+	_, err := stall.Write(make([]byte, 200<<10))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.limits.inflight.Load() >= 200<<10 }, 5*time.Second, 10*time.Millisecond)
+	held := r.limits.inflight.Load()
+
+	// A snappy block of 2 MiB (incompressible) is sent in part: its first 300 KB, which is
+	// more than the server reads of a refused request's body before it answers.
+	plain := make([]byte, 2<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(plain)
+	block := snappy.Encode(nil, plain)
+	body, sender := io.Pipe()
+	defer sender.Close()
+	answered := send(body, "snappy")
+	go func() { _, _ = sender.Write(block[:300<<10]) }()
+	select {
+	case code := <-answered:
+		assert.Equal(t, http.StatusServiceUnavailable, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer while the body is incomplete: it was read whole before being counted")
+	}
+	assert.Equal(t, held, r.limits.inflight.Load(), "the refused request gave its share back")
 }

@@ -110,6 +110,8 @@ func (r *otlpReceiver) startGRPC(ctx context.Context, host component.Host, cfg *
 }
 
 func (r *otlpReceiver) grpcTraces(ctx context.Context, body []byte) ([]byte, error) {
+	r.limits.enter()
+	defer r.limits.exit()
 	if err := r.limits.acquire(int64(len(body)), r.tel); err != nil {
 		return nil, grpcStatus(err)
 	}
@@ -124,6 +126,8 @@ func (r *otlpReceiver) grpcTraces(ctx context.Context, body []byte) ([]byte, err
 }
 
 func (r *otlpReceiver) grpcMetrics(ctx context.Context, body []byte) ([]byte, error) {
+	r.limits.enter()
+	defer r.limits.exit()
 	if err := r.limits.acquire(int64(len(body)), r.tel); err != nil {
 		return nil, grpcStatus(err)
 	}

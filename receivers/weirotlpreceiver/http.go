@@ -22,6 +22,11 @@ import (
 const (
 	contentProtobuf = "application/x-protobuf"
 	contentJSON     = "application/json"
+	// confighttpDefaultMaxBody is what confighttp takes max_request_body_size to be when
+	// it is 0 (it does not export it).
+	confighttpDefaultMaxBody = 20 << 20
+	// jsonDecodeFactor times a JSON body is what handleHTTP counts for decoding it.
+	jsonDecodeFactor = 3
 )
 
 func (r *otlpReceiver) startHTTP(ctx context.Context, host component.Host, cfg *HTTPConfig) error {
@@ -40,8 +45,15 @@ func (r *otlpReceiver) startHTTP(ctx context.Context, host component.Host, cfg *
 		}
 		writeError(w, ct, status, strings.TrimSpace(msg))
 	}
-	srv, err := cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux,
-		confighttp.WithErrorHandler(onError))
+	opts := []confighttp.ToServerOption{confighttp.WithErrorHandler(onError)}
+	if snappyEnabled(cfg.ServerConfig.CompressionAlgorithms) {
+		maxBody := cfg.ServerConfig.MaxRequestBodySize
+		if maxBody <= 0 {
+			maxBody = confighttpDefaultMaxBody
+		}
+		opts = append(opts, confighttp.WithDecoder("snappy", r.snappyDecoder(maxBody)))
+	}
+	srv, err := cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux, opts...)
 	if err != nil {
 		return fmt.Errorf("weir_otlp http: %w", err)
 	}
@@ -82,6 +94,8 @@ func (r *otlpReceiver) handleHTTP(w http.ResponseWriter, req *http.Request, sig 
 	}
 	// The body counts against the in-flight bound as it arrives, not as the sender announces
 	// it: a slow sender holds only what it has sent, and cannot starve the others.
+	r.limits.enter()
+	defer r.limits.exit()
 	var reserved int64
 	defer func() { r.limits.release(reserved) }()
 	body, err := r.readBody(req, &reserved)
@@ -99,6 +113,14 @@ func (r *otlpReceiver) handleHTTP(w http.ResponseWriter, req *http.Request, sig 
 		return
 	}
 	if ct == contentJSON {
+		// Decoding JSON through pdata into protobuf allocates 2.2 to 3 times the body
+		// (otlpgen's traces and metrics): it is counted before it is done.
+		extra := jsonDecodeFactor * int64(len(body))
+		if err := r.limits.acquire(extra, r.tel); err != nil {
+			writeRetry(w, ct, err)
+			return
+		}
+		reserved += extra
 		if body, err = jsonToProto(body, sig); err != nil {
 			writeError(w, ct, http.StatusBadRequest, err.Error())
 			return

@@ -17,6 +17,8 @@ import (
 type limits struct {
 	maxInflight int64
 	inflight    atomic.Int64
+	// active is the requests in the handlers (enter, exit): one alone may pass maxInflight.
+	active atomic.Int64
 	// heapLimit is the live heap (after the last GC) above which requests are refused: the
 	// rest of memory_limit_mib is the garbage between collections.
 	heapLimit int64
@@ -33,13 +35,14 @@ func newLimits(cfg *Config) *limits {
 	return l
 }
 
-// acquire takes n bytes of the in-flight bound; release gives them back. One request alone
-// always passes: a bound below the largest request would refuse it forever.
+// acquire takes n bytes of the in-flight bound; release gives them back. A request alone
+// always passes, however many times it takes a share (an HTTP body as it arrives, a snappy
+// body's decoding, JSON's): a bound below the largest request would refuse it forever.
 func (l *limits) acquire(n int64, tel *telemetry) error {
 	if err := l.heapErr(tel); err != nil {
 		return err
 	}
-	if v := l.inflight.Add(n); v > l.maxInflight && v != n {
+	if v := l.inflight.Add(n); v > l.maxInflight && v != n && l.active.Load() > 1 {
 		l.inflight.Add(-n)
 		tel.refused("inflight")
 		return fmt.Errorf("%w: %d MiB of requests in flight; retry later", errOverloaded, l.maxInflight>>20)
@@ -48,6 +51,10 @@ func (l *limits) acquire(n int64, tel *telemetry) error {
 }
 
 func (l *limits) release(n int64) { l.inflight.Add(-n) }
+
+// enter and exit bracket a request in its handler, for acquire's request alone.
+func (l *limits) enter() { l.active.Add(1) }
+func (l *limits) exit()  { l.active.Add(-1) }
 
 // heapErr refuses a request while the live heap is above its limit.
 func (l *limits) heapErr(tel *telemetry) error {
