@@ -2,12 +2,18 @@ package chblock
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/ClickHouse/ch-go/compress"
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/weirhq/weir/internal/chtest"
@@ -134,4 +140,87 @@ func TestMetricSet_BatchSameAsRequest(t *testing.T) {
 		a.Reset()
 		b.Reset()
 	}
+}
+
+// A block leaves out the columns that hold only defaults (no exemplar, metadata or scope
+// attribute in any row, no dropped counts, no schema URLs), keeps those where one row has a
+// value, and ClickHouse stores the same rows from it as from the block with every column.
+func TestEncode_LeavesOutDefaults(t *testing.T) {
+	db, full := migrated(t), migrated(t)
+	// weirload's shape: points of the five types with two attributes, service.name alone on
+	// the resource, a scope with a name only.
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "load")
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName("weirload")
+	for i := range 500 {
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(fmt.Sprintf("weirload.%d", i%20))
+		p := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		p.SetTimestamp(pcommon.Timestamp(1_765_000_000_000_000_000 + i))
+		p.SetDoubleValue(float64(i))
+		p.Attributes().PutStr("series", fmt.Sprint(i))
+		p.Attributes().PutStr("worker", "w0")
+		if i == 499 {
+			e := p.Exemplars().AppendEmpty()
+			e.SetDoubleValue(1)
+			e.SetTraceID([16]byte{1})
+		}
+	}
+	encode := func(points int, lc bool) (leaner, all []byte) {
+		s := NewMetricSet(lc)
+		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+		require.NoError(t, err)
+		var mb otlpwire.MetricsBatch
+		_, err = mb.Read(req)
+		require.NoError(t, err)
+		mb.Points = mb.Points[:points]
+		mb.Metrics = mb.Metrics[:points]
+		mb.Metrics[points-1].End = points
+		mb.Scopes[0].End, mb.Resources[0].End = points, 1
+		s.AppendBatch(&mb, nil, 0)
+		b := s.Blocks[otlpwire.MetricGauge]
+		leaner, err = b.Encode(nil, 1)
+		require.NoError(t, err)
+		in := make([]proto.InputColumn, len(b.cols))
+		for i, c := range b.cols {
+			in[i] = proto.InputColumn{Name: c.name, Data: c.col}
+		}
+		buf := proto.Buffer{}
+		require.NoError(t, (proto.Block{Columns: len(in), Rows: b.rows}).EncodeRawBlock(&buf, 0, in))
+		return leaner, buf.Buf
+	}
+
+	var leaner, all []byte
+	for _, lc := range []bool{true, false} { // the tables' strings LowCardinality or not
+		leaner, all = encode(499, lc) // no exemplar
+		for _, name := range []string{"Exemplars.TimeUnixNano", "Exemplars.FilteredAttributeKeys", "MetricMetadataKeys",
+			"ScopeAttributeKeys", "ResourceDroppedAttributesCount", "ScopeSchemaUrl", "MetricUnit", "Flags"} {
+			assert.NotContains(t, string(leaner), name, "lc %v", lc)
+			assert.Contains(t, string(all), name)
+		}
+		for _, name := range []string{"AttributeKeys", "ResourceAttributeKeys", "ScopeName", "MetricName", "DoubleValue"} {
+			assert.Contains(t, string(leaner), name, "lc %v", lc)
+		}
+	}
+	lz := func(b []byte) int {
+		w := compress.NewWriter(compress.LevelZero, compress.LZ4)
+		require.NoError(t, w.Compress(b))
+		return len(w.Data)
+	}
+	t.Logf("a gauge block of 499 points: %d bytes (%d LZ4) with every column, %d (%d LZ4) without those holding only defaults",
+		len(all), lz(all), len(leaner), lz(leaner))
+	assert.Less(t, len(leaner), len(all)*3/4)
+
+	withEx, _ := encode(500, false) // one exemplar: its columns are kept
+	assert.Contains(t, string(withEx), "Exemplars.TimeUnixNano")
+
+	for _, tc := range []struct {
+		db   *chtest.DB
+		body []byte
+	}{{db, append(leaner, withEx...)}, {full, append(all, withEx...)}} {
+		post(t, "INSERT INTO "+tc.db.Table("metrics_gauge")+" FORMAT Native", tc.body)
+	}
+	require.Equal(t, dumpTable(t, full, "metrics_gauge"), dumpTable(t, db, "metrics_gauge"))
 }
