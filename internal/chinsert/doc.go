@@ -12,7 +12,7 @@
 // # ClickHouse 18.16's HTTP interface, as tested here
 //
 //   - Columns of a Native block match the table's by name; the table's other columns get
-//     their defaults. A block column that the table lacks is dropped without a word, even if
+//     their defaults, also when blocks of one body carry different columns. A block column that the table lacks is dropped without a word, even if
 //     the query lists columns (the list only checks its own names): a misspelt column loses
 //     its data silently, so weir checks its column lists against system.columns.
 //   - Native input converts no types: a UInt32 column for a UInt64 one fails with code 368

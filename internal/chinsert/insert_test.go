@@ -83,6 +83,31 @@ func TestInsert_MissingColumnsGetDefaults(t *testing.T) {
 	}
 }
 
+// Blocks of different column sets go in as one body, each missing column with its defaults:
+// weir leaves out of each block the columns that hold only defaults, and a body holds several
+// blocks of one table.
+func TestInsert_BlocksOfDifferentColumnsInOneBody(t *testing.T) {
+	endpoint := httpEndpoint(t)
+	db := chtest.New(t)
+	c := newClient(t, Options{Endpoints: []string{endpoint}})
+	table := createSpans(t, db, "spans")
+	rows := testSpans(60)
+	body := encodeSpans(t, nil, rows[:20], "Tags", "Value")
+	body = encodeSpans(t, body, rows[20:40])
+	body = encodeSpans(t, body, rows[40:], "Tags")
+	require.NoError(t, c.Insert(context.Background(), InsertRequest{Database: db.Name, Table: "spans", Body: body}))
+
+	got, _, _ := readSpans(t, db, table)
+	for i := range rows {
+		if i < 20 {
+			rows[i].Tags, rows[i].Value = nil, 0
+		} else if i >= 40 {
+			rows[i].Tags = nil
+		}
+	}
+	requireSameSpans(t, rows, got)
+}
+
 // 18.16 matches block columns by name and silently drops those the table lacks, even when
 // the query names its columns: weir must check its column lists against the schema.
 func TestInsert_UnknownBlockColumnIsDroppedBy18_16(t *testing.T) {
