@@ -439,11 +439,12 @@ func (c *rawCol) Reset()                       { c.data, c.rows = c.data[:0], 0 
 // ClickHouse 18.16 refuses) appended to dst.
 //
 // A column whose every row holds its type's default (empty arrays, empty strings, zeros of a
-// UInt32) is left out: ClickHouse fills a block's missing columns with their defaults
-// (weir's tables declare none of their own), so the rows stored are the same, and the block
-// is smaller to encode, compress, journal, send and parse. Exemplars, metric metadata, scope
-// attributes, dropped counts and schema URLs are empty in most OTLP traffic: a third of a
-// metric row of weirload's (TestEncode_LeavesOutDefaults).
+// UInt32) is left out: ClickHouse fills a block's missing columns with their defaults, which
+// are the types' (InsertId's DEFAULT 0, the only one declared, is its type's too; the test
+// below checks the schema), so the rows stored are the same, and the block is smaller to
+// encode, compress, journal, send and parse. Exemplars, metric metadata, scope attributes,
+// dropped counts and schema URLs are empty in most OTLP traffic: a gauge block of weirload's
+// shape is 84 KB instead of 154 (TestEncode_LeavesOutDefaults).
 func encode(dst []byte, cols []column, rows int) ([]byte, error) {
 	in := make([]proto.InputColumn, 0, len(cols))
 	for _, c := range cols {

@@ -1,12 +1,14 @@
 package chblock
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/ch-go/compress"
 	"github.com/ClickHouse/ch-go/proto"
@@ -15,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weirhq/weir/internal/chtest"
 	"github.com/weirhq/weir/internal/otlpgen"
@@ -197,11 +200,11 @@ func TestEncode_LeavesOutDefaults(t *testing.T) {
 		leaner, all = encode(499, lc) // no exemplar
 		for _, name := range []string{"Exemplars.TimeUnixNano", "Exemplars.FilteredAttributeKeys", "MetricMetadataKeys",
 			"ScopeAttributeKeys", "ResourceDroppedAttributesCount", "ScopeSchemaUrl", "MetricUnit", "Flags"} {
-			assert.NotContains(t, string(leaner), name, "lc %v", lc)
-			assert.Contains(t, string(all), name)
+			assert.False(t, hasColumn(leaner, name), "lc %v: %s", lc, name)
+			assert.True(t, hasColumn(all, name), name)
 		}
 		for _, name := range []string{"AttributeKeys", "ResourceAttributeKeys", "ScopeName", "MetricName", "DoubleValue"} {
-			assert.Contains(t, string(leaner), name, "lc %v", lc)
+			assert.True(t, hasColumn(leaner, name), "lc %v: %s", lc, name)
 		}
 	}
 	lz := func(b []byte) int {
@@ -214,7 +217,8 @@ func TestEncode_LeavesOutDefaults(t *testing.T) {
 	assert.Less(t, len(leaner), len(all)*3/4)
 
 	withEx, _ := encode(500, false) // one exemplar: its columns are kept
-	assert.Contains(t, string(withEx), "Exemplars.TimeUnixNano")
+	assert.True(t, hasColumn(withEx, "Exemplars.TimeUnixNano"))
+	assert.True(t, hasColumn(withEx, "Exemplars.FilteredAttributeKeys"))
 
 	for _, tc := range []struct {
 		db   *chtest.DB
@@ -223,4 +227,34 @@ func TestEncode_LeavesOutDefaults(t *testing.T) {
 		post(t, "INSERT INTO "+tc.db.Table("metrics_gauge")+" FORMAT Native", tc.body)
 	}
 	require.Equal(t, dumpTable(t, full, "metrics_gauge"), dumpTable(t, db, "metrics_gauge"))
+
+	// Spans without events or links leave out both Nested groups whole.
+	b := NewSpanBlock(false, time.UTC)
+	req, err := ptraceotlp.NewExportRequestFromTraces(otlpgen.New(1).Telemetrygen(50)).MarshalProto()
+	require.NoError(t, err)
+	fillWire(t, b, req, nil)
+	spans, err := b.Encode(nil, 1)
+	require.NoError(t, err)
+	for _, name := range []string{"Events.TimeUnixNano", "Events.Name", "Events.AttributeKeys", "Events.DroppedAttributesCount",
+		"Links.TraceId", "Links.Flags", "Links.AttributeKeys"} {
+		assert.False(t, hasColumn(spans, name), name)
+	}
+	assert.True(t, hasColumn(spans, "SpanAttributeKeys"))
+
+	// Leaving a column out stores its type's default only because weir's tables declare no
+	// other: InsertId's DEFAULT 0 is its type's, and it is never left out (a UInt64).
+	rows, err := db.Conn.Query(context.Background(), "SELECT table, name, default_expression FROM system.columns WHERE database = ? AND default_kind != ''", db.Name)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var table, name, expr string
+		require.NoError(t, rows.Scan(&table, &name, &expr))
+		assert.True(t, name == "InsertId" && (expr == "0" || expr == "CAST(0, 'UInt64')"), "%s.%s has DEFAULT %s: a block that leaves it out would store that, not the type's default", table, name, expr)
+	}
+}
+
+// hasColumn says whether a Native block (protocol version 0) names a column: the name as it
+// is written there, after its length.
+func hasColumn(block []byte, name string) bool {
+	return bytes.Contains(block, append([]byte{byte(len(name))}, name...))
 }

@@ -111,6 +111,25 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxInflightMiB < 1 {
 		errs = append(errs, fmt.Errorf("max_inflight_mib must be at least 1, got %d", cfg.MaxInflightMiB))
+	} else {
+		// A request that needs more than the bound passes only while no other is in flight:
+		// under steady traffic its sender would retry for ever.
+		bound := int64(cfg.MaxInflightMiB) << 20
+		if h := cfg.Protocols.HTTP.Get(); h != nil {
+			body := h.ServerConfig.MaxRequestBodySize
+			if body <= 0 {
+				body = confighttpDefaultMaxBody
+			}
+			if need := (1 + jsonDecodeFactor) * body; need > bound {
+				errs = append(errs, fmt.Errorf("max_inflight_mib %d is below what one OTLP/HTTP request may take, %d MiB: "+
+					"its body (protocols::http::max_request_body_size, %d bytes) and %d times that while JSON is decoded; "+
+					"raise max_inflight_mib or lower max_request_body_size", cfg.MaxInflightMiB, (need+1<<20-1)>>20, body, jsonDecodeFactor))
+			}
+		}
+		if g := cfg.Protocols.GRPC.Get(); g != nil && g.MaxRecvMsgSizeMiB > cfg.MaxInflightMiB {
+			errs = append(errs, fmt.Errorf("max_inflight_mib %d is below protocols::grpc::max_recv_msg_size_mib %d: "+
+				"raise max_inflight_mib or lower max_recv_msg_size_mib", cfg.MaxInflightMiB, g.MaxRecvMsgSizeMiB))
+		}
 	}
 	return errors.Join(errs...)
 }

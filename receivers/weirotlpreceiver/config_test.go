@@ -63,6 +63,34 @@ func TestConfig_URLPaths(t *testing.T) {
 	}
 }
 
+// max_inflight_mib must hold one request of the largest size the servers take, with what
+// decoding it takes: a request that needs more passes only when no other is in flight.
+func TestConfig_InflightBoundHoldsOneRequest(t *testing.T) {
+	for _, tc := range []struct {
+		inflight, grpcMiB int
+		body              int64
+		err               string
+	}{
+		{64, 8, 8 << 20, ""},
+		{32, 8, 8 << 20, ""},
+		{31, 8, 8 << 20, "max_inflight_mib 31 is below what one OTLP/HTTP request may take, 32 MiB: its body (protocols::http::max_request_body_size, 8388608 bytes) and 3 times that"},
+		{64, 8, 0, "max_inflight_mib 64 is below what one OTLP/HTTP request may take, 80 MiB"}, // confighttp's 20 MiB
+		{1, 1, 256 << 10, ""},
+		{4, 8, 1 << 20, "max_inflight_mib 4 is below protocols::grpc::max_recv_msg_size_mib 8"},
+	} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.MaxInflightMiB = tc.inflight
+		cfg.Protocols.GRPC.GetOrInsertDefault().MaxRecvMsgSizeMiB = tc.grpcMiB
+		cfg.Protocols.HTTP.GetOrInsertDefault().ServerConfig.MaxRequestBodySize = tc.body
+		err := cfg.Validate()
+		if tc.err == "" {
+			assert.NoError(t, err, "%+v", tc)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.err)
+	}
+}
+
 // A sender that stalls mid-body holds at most 1 MiB of max_inflight_mib beyond what it sent,
 // and only until the read timeout (30 s by default) ends its request.
 func TestHTTP_StalledSenderHoldsLittle(t *testing.T) {
@@ -288,7 +316,7 @@ func TestHTTP_SnappyCountedBeforeDecoding(t *testing.T) {
 
 	// A sender that stalls after 200 KB holds a quarter of the bound.
 	stalled, stall := io.Pipe()
-	defer stall.Close()
+	defer stall.CloseWithError(io.ErrUnexpectedEOF) // a broken body: no request to handle after
 	send(stalled, "")
 	_, err := stall.Write(make([]byte, 200<<10))
 	require.NoError(t, err)

@@ -52,8 +52,20 @@ func (b *snappyBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	return b.out.Read(p)
+	n, err := b.out.Read(p)
+	if err == io.EOF {
+		// readBody has its own copy now: the decoded body goes, and its share with it.
+		b.out, b.err = nil, io.EOF
+		b.r.limits.release(b.reserved)
+		b.reserved = 0
+	}
+	return n, err
 }
+
+// maxSnappyEncoded is the most bytes a snappy block of n decoded bytes takes: snappy's own
+// bound (klauspost's MaxEncodedLen is its encoder's, tighter than what golang/snappy and the
+// C++ library write, a literal header per 64 KiB block of incompressible data).
+func maxSnappyEncoded(n int) int { return 32 + n + n/6 }
 
 func (b *snappyBody) open() (io.Reader, error) {
 	br := bufio.NewReader(b.body)
@@ -75,12 +87,8 @@ func (b *snappyBody) open() (io.Reader, error) {
 	if int64(n) > b.max {
 		return nil, &http.MaxBytesError{Limit: b.max}
 	}
-	// The decoded body and, while it is decoded, the compressed one, which a valid block
-	// keeps within MaxEncodedLen of it.
-	encMax := snappy.MaxEncodedLen(n)
-	if encMax < 0 {
-		return nil, fmt.Errorf("snappy: %w", snappy.ErrTooLarge)
-	}
+	// The decoded body and, while it is decoded, the compressed one.
+	encMax := maxSnappyEncoded(n)
 	if err := b.r.limits.acquire(int64(n+encMax), b.r.tel); err != nil {
 		return nil, err
 	}
