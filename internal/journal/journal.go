@@ -209,6 +209,7 @@ func (l *Log) create(base Pos) (file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: create segment %s: %w", s.path, pathErr(err))
 	}
+	preallocate(f, l.opts.SegmentBytes)
 	if l.opts.Sync != SyncNone {
 		if err := syncDir(l.dir); err != nil {
 			return nil, errors.Join(fmt.Errorf("journal: sync %s: %w", l.dir, err), f.Close(), os.Remove(s.path))
