@@ -182,10 +182,44 @@ func waitStoredOnce(t *testing.T, db *chcluster.DB, acked []uint32, sent func() 
 	}
 	last := sent()
 	for n, c := range got {
+		if c > uint64(spansPerRequest) {
+			explainDuplicate(t, db, n)
+		}
 		require.LessOrEqual(t, c, uint64(spansPerRequest), "request %d: %d spans stored, some twice", n, c)
 		require.True(t, n >= 1 && n <= last, "request %d stored, never sent (sent 1..%d)", n, last)
 	}
 	return got
+}
+
+// explainDuplicate logs where request n's spans are on every server: by part, with the
+// InsertIds of the blocks they came in and whether ZooKeeper knows the part. Two InsertIds
+// mean weir wrote the spans in two blocks; one InsertId in two parts, a block stored twice.
+func explainDuplicate(t *testing.T, db *chcluster.DB, n uint32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, node := range db.Nodes {
+		orphans, err := db.OrphanParts(ctx, node.Name, "spans_local")
+		if err != nil {
+			t.Logf("%s: orphan parts: %v", node.Name, err)
+		}
+		q := fmt.Sprintf("SELECT _part, count(), groupUniqArray(InsertId) FROM %s.spans_local "+
+			"WHERE reinterpretAsUInt32(reverse(substring(SpanId, 1, 4))) = %d GROUP BY _part ORDER BY _part", db.Name, n)
+		err = readNode(ctx, node, q, func(rows driver.Rows) error {
+			var part string
+			var c uint64
+			var ids []uint64
+			if err := rows.Scan(&part, &c, &ids); err != nil {
+				return err
+			}
+			t.Logf("request %d on %s (shard %d): part %s, %d spans, InsertIds %v, orphan %v",
+				n, node.Name, node.Shard, part, c, ids, slices.Contains(orphans, part))
+			return nil
+		})
+		if err != nil {
+			t.Logf("%s: %v", node.Name, err)
+		}
+	}
 }
 
 // checkStoredOnce checks, once weir is stopped, that every request in acked and no other is
