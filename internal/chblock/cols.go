@@ -238,10 +238,15 @@ func newArr(data resettable) *arrCol { return &arrCol{data: data} }
 // end closes the current row after the elements appended since the last end.
 func (c *arrCol) end() { c.offsets = append(c.offsets, uint64(c.data.Rows())) }
 
-// endAt closes the current row at n elements. Columns filled in step (an attribute map's
-// keys, values and types; a Nested column's fields) end at the same count: counting once
-// spares each a call through the data's interface, a few percent of a metric row's cost.
-func (c *arrCol) endAt(n int) { c.offsets = append(c.offsets, uint64(n)) }
+// endRows closes the current row of columns filled in step (an attribute map's keys, values
+// and types; a Nested column's fields) at their common count of n elements: counting once
+// spares each a call through its data's interface (attrCols.end, which made three, was 5.6 %
+// of BenchmarkEngine_Metrics' profile).
+func endRows(n int, cols ...*arrCol) {
+	for _, c := range cols {
+		c.offsets = append(c.offsets, uint64(n))
+	}
+}
 
 func (c *arrCol) truncate(n int) {
 	c.offsets = c.offsets[:n]
@@ -336,10 +341,7 @@ func (c *attrCols) addPdata(k string, v pcommon.Value) int {
 
 // end closes the current row.
 func (c *attrCols) end() {
-	n := len(*c.t)
-	c.keys.endAt(n)
-	c.vals.endAt(n)
-	c.types.endAt(n)
+	endRows(len(*c.t), c.keys, c.vals, c.types)
 }
 
 // rowWire appends a whole row from wire attributes.
@@ -416,10 +418,7 @@ func (c *nestedAttrCols) columns(prefix string) []column {
 }
 
 func (c *nestedAttrCols) endRow() {
-	n := len(c.inner.types.offsets)
-	c.keys.endAt(n)
-	c.vals.endAt(n)
-	c.types.endAt(n)
+	endRows(len(c.inner.types.offsets), c.keys, c.vals, c.types)
 }
 
 // rawCol is a column whose values arrive already in Native form (aggregate function states).

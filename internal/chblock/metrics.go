@@ -252,13 +252,7 @@ func (b *MetricBlock) Append(c *MetricContext, p *otlpwire.Point, series uint64,
 		b.exSpanData.Append(ex.SpanID)
 		n += 64 + b.exAttrs.inner.rowWire(ex.Attrs)
 	}
-	ex := len(*b.exTimeData)
-	b.exTime.endAt(ex)
-	b.exType.endAt(ex)
-	b.exDouble.endAt(ex)
-	b.exInt.endAt(ex)
-	b.exTrace.endAt(ex)
-	b.exSpan.endAt(ex)
+	endRows(len(*b.exTimeData), b.exTime, b.exType, b.exDouble, b.exInt, b.exTrace, b.exSpan)
 	b.exAttrs.endRow()
 	b.rows++
 	b.bytes += n

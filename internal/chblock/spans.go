@@ -396,21 +396,13 @@ func (b *SpanBlock) head(start, end uint64, tid [16]byte, sid, parent [8]byte) {
 }
 
 func (b *SpanBlock) endEvents(dropped uint32) {
-	n := len(*b.evTimeData)
-	b.evTime.endAt(n)
-	b.evName.endAt(n)
-	b.evDropped.endAt(n)
+	endRows(len(*b.evTimeData), b.evTime, b.evName, b.evDropped)
 	b.evAttrs.endRow()
 	b.droppedEvents.Append(dropped)
 }
 
 func (b *SpanBlock) endLinks(dropped uint32) {
-	n := len(*b.lkTraceData)
-	b.lkTrace.endAt(n)
-	b.lkSpan.endAt(n)
-	b.lkState.endAt(n)
-	b.lkFlags.endAt(n)
-	b.lkDropped.endAt(n)
+	endRows(len(*b.lkTraceData), b.lkTrace, b.lkSpan, b.lkState, b.lkFlags, b.lkDropped)
 	b.lkAttrs.endRow()
 	b.droppedLinks.Append(dropped)
 }

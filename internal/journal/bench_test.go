@@ -81,6 +81,46 @@ func BenchmarkFile_Write(b *testing.B) {
 	}
 }
 
+// BenchmarkFile_Rewrite is BenchmarkFile_Write into files written once before and kept, in
+// turn, as a log that recycled its segments instead of deleting them would: their pages are in
+// the page cache and their blocks allocated. Against BenchmarkFile_Write it measures what new
+// segment files cost (not done: the journal's format would have to tell a recycled file's stale
+// records from new ones).
+func BenchmarkFile_Rewrite(b *testing.B) {
+	const segment, files = 64 << 20, 4
+	for _, size := range benchSizes {
+		b.Run(sizeName(size), func(b *testing.B) {
+			dir := b.TempDir()
+			p := payload(1, size)
+			fs := make([]*os.File, files)
+			for i := range fs {
+				f, err := os.Create(filepath.Join(dir, fmt.Sprint(i)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() { _ = f.Close() }()
+				for w := 0; w < segment; w += size {
+					if _, err := f.Write(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				fs[i] = f
+			}
+			i, w := 0, int64(0)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := fs[i].WriteAt(p, w); err != nil {
+					b.Fatal(err)
+				}
+				if w += int64(size); w+int64(size) > segment {
+					i, w = (i+1)%files, 0
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkLog_AppendParallel appends from several goroutines at once: the lock's cost.
 func BenchmarkLog_AppendParallel(b *testing.B) {
 	l, err := Open(b.TempDir(), Options{})

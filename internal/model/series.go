@@ -33,17 +33,16 @@ func (h *Hasher) AttrBytesKey(key string, typ uint8, value []byte) uint64 {
 	return h.d.Sum64()
 }
 
-// AppendAttr appends to dst what an attribute's hash covers, for AttrSum: the key, a zero
-// byte, the type code and the value's column text. A caller that keeps the buffer hashes an
-// attribute in one pass, without a streaming digest's call per piece: 22 ns against 32 for
-// an 18-byte value (BenchmarkAttrHash).
-func AppendAttr(dst, key []byte, typ uint8, value []byte) []byte {
+// AppendAttr appends to dst what an attribute's hash covers before its value: the key, a zero
+// byte and the type code. The caller appends the value's column text and hashes the whole
+// with AttrSum: one pass over a buffer it keeps, without a streaming digest's call per piece,
+// 22 ns against 32 for an 18-byte value (BenchmarkAttrHash).
+func AppendAttr(dst, key []byte, typ uint8) []byte {
 	dst = append(dst, key...)
-	dst = append(dst, 0, typ)
-	return append(dst, value...)
+	return append(dst, 0, typ)
 }
 
-// AttrSum is the hash of one attribute laid out by AppendAttr; it equals Attr's.
+// AttrSum is the hash of one attribute laid out by AppendAttr and its value; it equals Attr's.
 func AttrSum(b []byte) uint64 { return xxhash.Sum64(b) }
 
 func (h *Hasher) begin(key string, typ uint8) {

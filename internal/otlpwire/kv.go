@@ -361,11 +361,7 @@ func HashKVs(kvs []KV, scratch []byte) (uint64, []byte) {
 	var sum uint64
 	for i := range kvs {
 		kv := &kvs[i]
-		if kv.Value.Type == anyvalue.TypeString {
-			scratch = model.AppendAttr(scratch[:0], kv.Key, anyvalue.TypeString, kv.Value.Bytes)
-		} else {
-			scratch = AppendText(model.AppendAttr(scratch[:0], kv.Key, kv.Value.Type, nil), kv.Value)
-		}
+		scratch = AppendText(model.AppendAttr(scratch[:0], kv.Key, kv.Value.Type), kv.Value)
 		sum += model.AttrSum(scratch)
 	}
 	return sum, scratch

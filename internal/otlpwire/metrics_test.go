@@ -562,28 +562,25 @@ func TestHashKVs_SameAsHashMap(t *testing.T) {
 
 // pointAttrs is the attributes of m's points, in order.
 func pointAttrs(m pmetric.Metric) []pcommon.Map {
-	var out []pcommon.Map
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		for _, p := range m.Gauge().DataPoints().All() {
-			out = append(out, p.Attributes())
-		}
+		return attrsOf(m.Gauge().DataPoints().All())
 	case pmetric.MetricTypeSum:
-		for _, p := range m.Sum().DataPoints().All() {
-			out = append(out, p.Attributes())
-		}
+		return attrsOf(m.Sum().DataPoints().All())
 	case pmetric.MetricTypeHistogram:
-		for _, p := range m.Histogram().DataPoints().All() {
-			out = append(out, p.Attributes())
-		}
+		return attrsOf(m.Histogram().DataPoints().All())
 	case pmetric.MetricTypeExponentialHistogram:
-		for _, p := range m.ExponentialHistogram().DataPoints().All() {
-			out = append(out, p.Attributes())
-		}
+		return attrsOf(m.ExponentialHistogram().DataPoints().All())
 	case pmetric.MetricTypeSummary:
-		for _, p := range m.Summary().DataPoints().All() {
-			out = append(out, p.Attributes())
-		}
+		return attrsOf(m.Summary().DataPoints().All())
+	}
+	return nil
+}
+
+func attrsOf[P interface{ Attributes() pcommon.Map }](points iter.Seq2[int, P]) []pcommon.Map {
+	var out []pcommon.Map
+	for _, p := range points {
+		out = append(out, p.Attributes())
 	}
 	return out
 }

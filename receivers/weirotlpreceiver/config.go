@@ -116,10 +116,7 @@ func (cfg *Config) Validate() error {
 		// under steady traffic its sender would retry for ever.
 		bound := int64(cfg.MaxInflightMiB) << 20
 		if h := cfg.Protocols.HTTP.Get(); h != nil {
-			body := h.ServerConfig.MaxRequestBodySize
-			if body <= 0 {
-				body = confighttpDefaultMaxBody
-			}
+			body := h.maxBody()
 			if need := (1 + jsonDecodeFactor) * body; need > bound {
 				errs = append(errs, fmt.Errorf("max_inflight_mib %d is below what one OTLP/HTTP request may take, %d MiB: "+
 					"its body (protocols::http::max_request_body_size, %d bytes) and %d times that while JSON is decoded; "+

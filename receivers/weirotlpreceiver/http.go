@@ -47,11 +47,7 @@ func (r *otlpReceiver) startHTTP(ctx context.Context, host component.Host, cfg *
 	}
 	opts := []confighttp.ToServerOption{confighttp.WithErrorHandler(onError)}
 	if snappyEnabled(cfg.ServerConfig.CompressionAlgorithms) {
-		maxBody := cfg.ServerConfig.MaxRequestBodySize
-		if maxBody <= 0 {
-			maxBody = confighttpDefaultMaxBody
-		}
-		opts = append(opts, confighttp.WithDecoder("snappy", r.snappyDecoder(maxBody)))
+		opts = append(opts, confighttp.WithDecoder("snappy", r.snappyDecoder(cfg.maxBody())))
 	}
 	srv, err := cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux, opts...)
 	if err != nil {
@@ -65,6 +61,14 @@ func (r *otlpReceiver) startHTTP(ctx context.Context, host component.Host, cfg *
 	r.http = srv
 	r.serve("http", ln, srv.Serve)
 	return nil
+}
+
+// maxBody is max_request_body_size as confighttp applies it.
+func (cfg *HTTPConfig) maxBody() int64 {
+	if cfg.ServerConfig.MaxRequestBodySize <= 0 {
+		return confighttpDefaultMaxBody
+	}
+	return cfg.ServerConfig.MaxRequestBodySize
 }
 
 func zapEndpoint(addr string) zap.Field { return zap.String("endpoint", addr) }

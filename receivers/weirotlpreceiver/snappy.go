@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 
+	gosnappy "github.com/golang/snappy"
 	"github.com/klauspost/compress/snappy"
 )
 
@@ -62,11 +63,6 @@ func (b *snappyBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// maxSnappyEncoded is the most bytes a snappy block of n decoded bytes takes: snappy's own
-// bound (klauspost's MaxEncodedLen is its encoder's, tighter than what golang/snappy and the
-// C++ library write, a literal header per 64 KiB block of incompressible data).
-func maxSnappyEncoded(n int) int { return 32 + n + n/6 }
-
 func (b *snappyBody) open() (io.Reader, error) {
 	br := bufio.NewReader(b.body)
 	head, err := br.Peek(len(snappyFramed))
@@ -87,8 +83,13 @@ func (b *snappyBody) open() (io.Reader, error) {
 	if int64(n) > b.max {
 		return nil, &http.MaxBytesError{Limit: b.max}
 	}
-	// The decoded body and, while it is decoded, the compressed one.
-	encMax := maxSnappyEncoded(n)
+	// The decoded body and, while it is decoded, the compressed one, within snappy's own
+	// bound: golang/snappy's (klauspost's is its encoder's, tighter than what golang/snappy
+	// and the C++ library write, a literal header per 64 KiB block of incompressible data).
+	encMax := gosnappy.MaxEncodedLen(n)
+	if encMax < 0 {
+		return nil, fmt.Errorf("snappy: %w", gosnappy.ErrTooLarge)
+	}
 	if err := b.r.limits.acquire(int64(n+encMax), b.r.tel); err != nil {
 		return nil, err
 	}
