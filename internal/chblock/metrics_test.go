@@ -145,6 +145,66 @@ func TestMetricSet_BatchSameAsRequest(t *testing.T) {
 	}
 }
 
+// warmStage drops and moves points by their series, and checks that AppendBatch warms every
+// point it stores, with its series hash, before Point is called for it.
+type warmStage struct {
+	t      *testing.T
+	warmed []uint64 // noted since the last Touch
+	ready  []uint64 // touched, not yet given to Point
+	seed   uint64
+}
+
+func (w *warmStage) Metric(_ *MetricContext, seed uint64) { w.seed = seed }
+
+func (w *warmStage) Point(_ *MetricContext, _ *otlpwire.Point, series *uint64, _ *int32, _ int64) bool {
+	if w.ready != nil { // AppendBatch: every point warmed, in order
+		require.NotEmpty(w.t, w.ready, "a point not warmed")
+		require.Equal(w.t, w.ready[0], *series)
+		w.ready = w.ready[1:]
+	}
+	if *series%5 == 0 {
+		return false
+	}
+	*series ^= w.seed
+	return true
+}
+
+func (w *warmStage) Warm(_ *otlpwire.Point, series uint64) { w.warmed = append(w.warmed, series) }
+
+func (w *warmStage) Touch() {
+	require.Empty(w.t, w.ready, "touched again before the points warmed were stored")
+	w.ready = append(w.ready[:0], w.warmed...)
+	w.warmed = w.warmed[:0]
+}
+
+// TestMetricSet_BatchWarmedSameAsRequest: AppendBatch, warming a stage and series_1m
+// warmPoints points at a time, stores what AppendRequest does through the same stage, on
+// requests of many more points than that (and a few with fewer).
+func TestMetricSet_BatchWarmedSameAsRequest(t *testing.T) {
+	a, b := NewMetricSet(true), NewMetricSet(true)
+	var mb otlpwire.MetricsBatch
+	sa, sb := &warmStage{t: t}, &warmStage{t: t, ready: []uint64{}}
+	points := 0
+	for seed := uint64(0); seed < 12; seed++ {
+		g := otlpgen.New(seed)
+		req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(2, 3, 1+int(seed%4)*40)).MarshalProto()
+		require.NoError(t, err)
+		na, err := a.AppendRequest(req, sa, int64(seed))
+		require.NoError(t, err)
+		st, err := mb.Read(req)
+		require.NoError(t, err)
+		require.True(t, mb.Whole)
+		require.Equal(t, na, b.AppendBatch(&mb, sb, int64(seed)))
+		require.Empty(t, sb.ready, "points warmed and not stored")
+		points = max(points, st.Points)
+	}
+	require.Greater(t, points, 2*warmPoints, "no request spans several warmings")
+	wa, wb := map[string][]byte{}, map[string][]byte{}
+	appendSet(t, wa, a, 1)
+	appendSet(t, wb, b, 1)
+	require.Equal(t, wa, wb)
+}
+
 // A block leaves out the columns that hold only defaults (no exemplar, metadata or scope
 // attribute in any row, no dropped counts, no schema URLs), keeps those where one row has a
 // value, and ClickHouse stores the same rows from it as from the block with every column.

@@ -63,12 +63,33 @@ type SeriesBlock struct {
 	runC                       []uint64
 	runEnd                     []int
 	text                       []byte
+	warmed                     []groupKey // what Touch loads: the rows of points to come
+	sink                       int32
 }
 
 // groupKey is a series_1m row: series, minute and type.
 type groupKey struct {
 	hash uint64
 	key  uint64 // minute start (Unix seconds) << 3 | type
+}
+
+func groupOf(p *otlpwire.Point, series uint64, typ uint8) groupKey {
+	sec := int64(p.Time / 1e9)
+	return groupKey{hash: series, key: uint64(sec-sec%60)<<3 | uint64(typ&7)}
+}
+
+// Warm notes the row a point of series will go to, for Touch.
+func (s *SeriesBlock) Warm(p *otlpwire.Point, series uint64, typ uint8) {
+	s.warmed = append(s.warmed, groupOf(p, series, typ))
+}
+
+// Touch loads the table slots of the rows Warm noted since the last Touch, one load each with
+// nothing depending on it, so that their cache misses overlap (see MetricSet.AppendBatch).
+func (s *SeriesBlock) Touch() {
+	for _, k := range s.warmed {
+		s.sink += s.groups.slots[s.groups.home(k)].v
+	}
+	s.warmed = s.warmed[:0]
 }
 
 type seriesMeta struct {
@@ -140,8 +161,7 @@ func (s *SeriesBlock) Add(c *MetricContext, p *otlpwire.Point, series uint64, te
 	if (m.Type == otlpwire.MetricGauge || m.Type == otlpwire.MetricSum) && p.ValueType == otlpwire.NumberEmpty {
 		return
 	}
-	sec := int64(p.Time / 1e9)
-	sp := seriesPoint{groupKey: groupKey{hash: series, key: uint64(sec-sec%60)<<3 | uint64(m.Type&7)},
+	sp := seriesPoint{groupKey: groupOf(p, series, m.Type),
 		seq: int32(len(s.points)), mn: math.Inf(1), mx: math.Inf(-1), time: p.Time}
 	delta := temporality == 1 // AGGREGATION_TEMPORALITY_DELTA
 	switch m.Type {

@@ -78,6 +78,16 @@ func (t *Table[V]) Ref(k uint64) *V {
 	}
 }
 
+// Home returns the key and value in k's first slot, k's own when it is there (key 0: empty).
+// Its use is the load: a caller about to look up many keys, each likely a cache miss, calls
+// Home for all of them first, so that their misses overlap instead of coming one after
+// another (see metricstage's Touch). Home does not probe on, so the values of a key that
+// collided sit in a later slot it does not load.
+func (t *Table[V]) Home(k uint64) (uint64, V) {
+	s := &t.slots[t.home(k)]
+	return s.k, s.v
+}
+
 // Get returns k's value.
 func (t *Table[V]) Get(k uint64) (V, bool) {
 	if p := t.Ref(k); p != nil {

@@ -127,3 +127,16 @@ func itoa(n int) string {
 	}
 	return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
 }
+
+func TestTable_Home(t *testing.T) {
+	tb := New[int64](0)
+	// The first key put is in its home slot: Home finds it. An absent key's home slot holds key
+	// 0 or another key, never the absent one.
+	tb.Put(42, 7)
+	if k, v := tb.Home(42); k != 42 || v != 7 {
+		t.Fatalf("Home(42) = %d, %d; want 42, 7", k, v)
+	}
+	if k, _ := tb.Home(43); k == 43 {
+		t.Fatal("Home(43) returned key 43, which is not in the table")
+	}
+}

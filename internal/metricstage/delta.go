@@ -41,6 +41,12 @@ type buckets struct {
 	counts []uint64
 }
 
+// streamKey is the identity of p's stream: its series, what the metric's streams share, its
+// start and its value type.
+func (s *Stages) streamKey(p *otlpwire.Point, series uint64) uint64 {
+	return model.Mix(series, model.Mix(s.identity, p.Start^uint64(p.ValueType)<<62))
+}
+
 // delta converts p in place; false drops it.
 func (s *Stages) delta(c *chblock.MetricContext, p *otlpwire.Point, series uint64, temporality *int32) bool {
 	m := c.Metric
@@ -52,12 +58,11 @@ func (s *Stages) delta(c *chblock.MetricContext, p *otlpwire.Point, series uint6
 	if m.Type == otlpwire.MetricSum && p.ValueType == otlpwire.NumberDouble && math.IsNaN(p.Double) {
 		return true // passes unconverted, as cumulative_to_delta lets it
 	}
-	key := model.Mix(series, model.Mix(s.identity, p.Start^uint64(p.ValueType)<<62))
-	st, ok := s.streams.Get(key)
+	st, ok := s.streams.Get(s.streamKey(p, series))
 	if !ok {
 		st = &stream{}
 		s.remember(st, m.Type, p)
-		s.streams.Put(key, st)
+		s.streams.Put(s.streamKey(p, series), st)
 		// The first point: kept only when its stream started after weir did.
 		if p.Start < s.started || p.Time == p.Start {
 			s.counts.Dropped[ReasonInitial]++

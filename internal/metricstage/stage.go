@@ -90,6 +90,16 @@ type Stages struct {
 	msKey    uint64
 	seed     uint64
 	d        xxhash.Digest
+
+	// Warm's notes for Touch: the streams and series of the points to come.
+	warmStreams []uint64
+	warmSeries  []warmed
+	sink        uint64
+}
+
+type warmed struct {
+	t *hashtable.Table[int64]
+	h uint64
 }
 
 // New returns empty stages; started is when weir started (Unix ns).
@@ -144,6 +154,37 @@ func (s *Stages) Point(c *chblock.MetricContext, p *otlpwire.Point, series *uint
 	return true
 }
 
+// Warm implements chblock.PointWarmer: it notes the stream and the series Point will look up.
+func (s *Stages) Warm(p *otlpwire.Point, series uint64) {
+	if s.convert {
+		s.warmStreams = append(s.warmStreams, s.streamKey(p, series))
+	}
+	if s.cfg.MaxSeriesPerMetric > 0 {
+		if s.ms == nil {
+			s.ms = s.metrics[s.msKey] // as limit does; a metric not seen yet has nothing to load
+		}
+		if s.ms != nil {
+			s.warmSeries = append(s.warmSeries, warmed{s.ms.lastSeen, series})
+		}
+	}
+}
+
+// Touch implements chblock.PointWarmer: one load of each noted slot and of the first lines of
+// each stream found there, with nothing waiting on them, so that their misses overlap.
+func (s *Stages) Touch() {
+	for _, k := range s.warmStreams {
+		if key, st := s.streams.Home(k); key == k {
+			s.sink += st.observed + st.count + uint64(st.exp.scale)
+		}
+	}
+	for _, w := range s.warmSeries {
+		key, _ := w.t.Home(w.h)
+		s.sink += key
+	}
+	clear(s.warmSeries) // no table kept alive by a note
+	s.warmStreams, s.warmSeries = s.warmStreams[:0], s.warmSeries[:0]
+}
+
 // Sweep forgets streams stale at now and idle series; the engine calls it now and then.
 func (s *Stages) Sweep(now int64) {
 	if s.cfg.MaxStaleness > 0 {
@@ -172,3 +213,5 @@ func boolByte(b bool) byte {
 	}
 	return 0
 }
+
+var _ chblock.PointWarmer = (*Stages)(nil)

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/weirhq/weir/internal/chblock"
+	"github.com/weirhq/weir/internal/otlpwire"
 	"github.com/weirhq/weir/processors/serieslimitprocessor"
 )
 
@@ -255,6 +256,10 @@ func TestStages_SameAsProcessors(t *testing.T) {
 		stages := New(cfg, started)
 		g := newGen(seed, started)
 		wire, pd := chblock.NewMetricSet(false), chblock.NewMetricSet(false)
+		// The same through AppendBatch (the request read whole first), where the stages warm
+		// their tables ahead of the points, with stages of their own.
+		batched, batchStages := chblock.NewMetricSet(false), New(cfg, started)
+		var mb otlpwire.MetricsBatch
 		converted, dropped, overflowed := int64(0), map[string]int64{}, int64(0)
 		for b := 0; b < 40; b++ {
 			md := g.batch(started.Add(time.Duration(b+7) * time.Second))
@@ -276,8 +281,15 @@ func TestStages_SameAsProcessors(t *testing.T) {
 			require.NoError(t, err)
 
 			wire.Reset()
-			_, err = wire.AppendRequest(req, stages, time.Now().UnixNano())
+			now := time.Now().UnixNano()
+			_, err = wire.AppendRequest(req, stages, now)
 			require.NoError(t, err)
+			_, err = mb.Read(req)
+			require.NoError(t, err)
+			require.True(t, mb.Whole)
+			batched.Reset()
+			batched.AppendBatch(&mb, batchStages, now)
+			require.Equal(t, encodeSet(t, wire), encodeSet(t, batched), "seed %d batch %d: AppendBatch", seed, b)
 			c := stages.Drain()
 			converted += c.Converted
 			for r, n := range c.Dropped {
