@@ -78,7 +78,8 @@ func (t *Table[V]) Ref(k uint64) *V {
 	}
 }
 
-// Home returns the key and value in k's first slot, k's own when it is there (key 0: empty).
+// Home returns the key and value in k's first slot, k's own when it is there. Key 0 marks an
+// empty slot (with a zero value), so for k == 0 a match says nothing.
 // Its use is the load: a caller about to look up many keys, each likely a cache miss, calls
 // Home for all of them first, so that their misses overlap instead of coming one after
 // another (see metricstage's Touch). Home does not probe on, so the values of a key that

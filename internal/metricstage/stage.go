@@ -173,7 +173,7 @@ func (s *Stages) Warm(p *otlpwire.Point, series uint64) {
 // each stream found there, with nothing waiting on them, so that their misses overlap.
 func (s *Stages) Touch() {
 	for _, k := range s.warmStreams {
-		if key, st := s.streams.Home(k); key == k {
+		if key, st := s.streams.Home(k); key == k && st != nil { // key 0 marks an empty slot
 			s.sink += st.observed + st.count + uint64(st.exp.scale)
 		}
 	}

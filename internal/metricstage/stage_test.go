@@ -359,3 +359,12 @@ func TestStages_SnapshotResumes(t *testing.T) {
 	}
 	require.Error(t, New(cfg, started).Load([]byte{1, 2, 3}))
 }
+
+// TestStages_TouchKeyZero: a stream key of 0 (Home's mark for an empty slot) finds no stream
+// to load rather than a nil one.
+func TestStages_TouchKeyZero(t *testing.T) {
+	s := New(Config{Delta: true}, time.Now())
+	s.warmStreams = append(s.warmStreams, 0, 12345)
+	s.Touch() // panicked on the empty slot's nil stream
+	require.Empty(t, s.warmStreams)
+}
