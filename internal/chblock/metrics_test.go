@@ -178,27 +178,55 @@ func (w *warmStage) Touch() {
 }
 
 // TestMetricSet_BatchWarmedSameAsRequest: AppendBatch, warming a stage and series_1m
-// warmPoints points at a time, stores what AppendRequest does through the same stage, on
-// requests of many more points than that (and a few with fewer).
+// WarmPoints points at a time, stores what AppendRequest does through the same stage, on
+// requests with scopes of many more points than that (and a few with fewer), some with a
+// metric of 300 points (split between chunks), an empty metric and metrics without points.
 func TestMetricSet_BatchWarmedSameAsRequest(t *testing.T) {
 	a, b := NewMetricSet(true), NewMetricSet(true)
 	var mb otlpwire.MetricsBatch
 	sa, sb := &warmStage{t: t}, &warmStage{t: t, ready: []uint64{}}
-	points := 0
+	most := 0 // points in the largest scope
 	for seed := uint64(0); seed < 12; seed++ {
 		g := otlpgen.New(seed)
-		req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(2, 3, 1+int(seed%4)*40)).MarshalProto()
+		md := g.Metrics(2, 3, 1+int(seed%4)*40)
+		if seed%3 == 0 && md.ResourceMetrics().Len() > 0 && md.ResourceMetrics().At(0).ScopeMetrics().Len() > 0 {
+			ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+			ms.AppendEmpty().SetName("empty")
+			none := ms.AppendEmpty()
+			none.SetName("no.points")
+			none.SetEmptyGauge()
+			big := ms.AppendEmpty()
+			big.SetName("big")
+			dps := big.SetEmptyGauge().DataPoints()
+			for i := range 300 {
+				dp := dps.AppendEmpty()
+				dp.SetTimestamp(pcommon.Timestamp(1_765_000_000_000_000_000 + i))
+				dp.SetIntValue(int64(i))
+				dp.Attributes().PutInt("i", int64(i%150)) // series repeat within the metric
+			}
+			ms.AppendEmpty().SetName("empty.after")
+			after := ms.AppendEmpty()
+			after.SetName("no.points.after")
+			after.SetEmptySum()
+		}
+		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
 		require.NoError(t, err)
 		na, err := a.AppendRequest(req, sa, int64(seed))
 		require.NoError(t, err)
-		st, err := mb.Read(req)
+		_, err = mb.Read(req)
 		require.NoError(t, err)
 		require.True(t, mb.Whole)
 		require.Equal(t, na, b.AppendBatch(&mb, sb, int64(seed)))
 		require.Empty(t, sb.ready, "points warmed and not stored")
-		points = max(points, st.Points)
+		for _, sc := range mb.Scopes {
+			n := 0
+			for _, m := range mb.Metrics[sc.First:sc.End] {
+				n += m.End - m.First
+			}
+			most = max(most, n)
+		}
 	}
-	require.Greater(t, points, 2*warmPoints, "no request spans several warmings")
+	require.Greater(t, most, 2*WarmPoints, "no scope spans several warmings")
 	wa, wb := map[string][]byte{}, map[string][]byte{}
 	appendSet(t, wa, a, 1)
 	appendSet(t, wb, b, 1)

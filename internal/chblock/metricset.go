@@ -85,12 +85,12 @@ func (s *MetricSet) AppendRequest(req []byte, stage PointStage, at int64) (int, 
 	return a.n, r.Err()
 }
 
-// AppendBatch is AppendRequest for a request read whole (mb.Whole). It takes a scope's
-// metrics warmPoints points at a time: it hashes their series, has the stages (when they are a
-// PointWarmer) and series_1m load the table slots those points will look up, then stores them.
-// Each lookup is otherwise a cache miss taken alone: between two points of a series every other
-// series is touched, and on the same cores ClickHouse and gRPC evict the tables in between. The
-// three lookups were 13 % of weir's CPU at 50k points/s (bench-e2e, 2026-12-07 16:41).
+// AppendBatch is AppendRequest for a request read whole (mb.Whole). It takes a scope's points
+// WarmPoints at a time: it hashes their series, has the stages (when they are a PointWarmer)
+// and series_1m load the table slots those points will look up, then stores them. Each
+// lookup is otherwise a cache miss taken alone: between two points of a series every other
+// series is touched, and on the same cores ClickHouse and gRPC evict the tables in between.
+// The three lookups were 13 % of weir's CPU at 50k points/s (bench-e2e, 2026-12-07 16:41).
 func (s *MetricSet) AppendBatch(mb *otlpwire.MetricsBatch, stage PointStage, at int64) int {
 	var a pointAppender
 	w, _ := stage.(PointWarmer)
@@ -102,14 +102,19 @@ func (s *MetricSet) AppendBatch(mb *otlpwire.MetricsBatch, stage PointStage, at 
 		for si := res.First; si < res.End; si++ {
 			sc := &mb.Scopes[si]
 			a.scope(s, &sc.Scope)
-			for mi := sc.First; mi < sc.End; {
-				end := a.warm(s, mb, mi, sc.End, w)
-				for ; mi < end; mi++ {
-					m := &mb.Metrics[mi]
-					if !a.metricSeeded(s, &m.Metric, stage, s.seeds[mi]) {
+			if sc.First == sc.End {
+				continue
+			}
+			c := chunk{end: sc.End, to: cursor{sc.First, mb.Metrics[sc.First].First}}
+			for c.to.m < sc.End {
+				c.next(mb)
+				a.warm(s, mb, c, w)
+				for m := c.from.m; m <= c.to.m && m < c.end; m++ {
+					lo, hi, ok := c.points(mb, m)
+					if !ok || !a.metricSeeded(s, &mb.Metrics[m].Metric, stage, s.seeds[m]) {
 						continue
 					}
-					for pi := m.First; pi < m.End; pi++ {
+					for pi := lo; pi < hi; pi++ {
 						a.pointHashed(s, &mb.Points[pi], s.hashes[pi], stage, at)
 					}
 				}
@@ -119,11 +124,14 @@ func (s *MetricSet) AppendBatch(mb *otlpwire.MetricsBatch, stage PointStage, at 
 	return a.n
 }
 
-// warmPoints is how many points AppendBatch warms at once: their slots, a few cache lines a
+// WarmPoints is how many points AppendBatch warms at once: their slots, a few cache lines a
 // point, stay in the core's cache until the points are stored.
-const warmPoints = 128
+const WarmPoints = 128
 
 // PointWarmer is a PointStage that can load what its Point will look up before it is called.
+// AppendBatch calls Metric and Warm for up to WarmPoints points, then Touch, then Metric again
+// and Point for the same points: Metric may be called for metrics ahead of those stored, and
+// more than once for a metric, so it may only set what the next Warm or Point calls read.
 type PointWarmer interface {
 	PointStage
 	// Warm notes what Point will look up for p, a point of the metric of the last Metric call.
@@ -132,48 +140,89 @@ type PointWarmer interface {
 	Touch()
 }
 
-// warm hashes the points of the metrics of mb from from on, to at most to and until it has
-// warmPoints of them, into s.seeds and s.hashes; has w and series_1m load what storing them
-// will look up; and returns where it stopped. The hashing comes first and the loads in a loop
-// of their own, so that many loads are in flight at once.
-func (a *pointAppender) warm(s *MetricSet, mb *otlpwire.MetricsBatch, from, to int, w PointWarmer) int {
-	mi, n := from, 0
-	for ; mi < to && n < warmPoints; mi++ {
-		m := &mb.Metrics[mi]
-		if m.Type == otlpwire.MetricEmpty {
+// cursor is a place in a MetricsBatch: metric m and its next point p (its End when none).
+type cursor struct{ m, p int }
+
+// chunk is the points from from to to (not included) of a scope whose metrics end at end.
+type chunk struct {
+	from, to cursor
+	end      int
+}
+
+// next moves c to the WarmPoints points after it, or as many as are left in the scope. A
+// metric of many points can be split between chunks; metrics without points are passed.
+func (c *chunk) next(mb *otlpwire.MetricsBatch) {
+	c.from = c.to
+	n := 0
+	for c.to.m < c.end && n < WarmPoints {
+		m := &mb.Metrics[c.to.m]
+		take := min(m.End-c.to.p, WarmPoints-n)
+		c.to.p += take
+		n += take
+		if c.to.p < m.End {
+			return // the chunk is full in the middle of m
+		}
+		c.to.m++
+		if c.to.m < c.end {
+			c.to.p = mb.Metrics[c.to.m].First
+		}
+	}
+}
+
+// points is the range of metric m's points in c; ok is false when m is not in c (it is
+// c.to's metric and its points are all in the next chunk).
+func (c *chunk) points(mb *otlpwire.MetricsBatch, m int) (lo, hi int, ok bool) {
+	lo, hi = mb.Metrics[m].First, mb.Metrics[m].End
+	if m == c.from.m {
+		lo = c.from.p
+	}
+	if m == c.to.m {
+		hi = c.to.p
+		return lo, hi, hi > lo
+	}
+	return lo, hi, true
+}
+
+// warm hashes the points of c into s.seeds and s.hashes, then has w and series_1m load what
+// storing them will look up. The hashing comes first and the loads in a loop of their own,
+// so that many loads are in flight at once.
+func (a *pointAppender) warm(s *MetricSet, mb *otlpwire.MetricsBatch, c chunk, w PointWarmer) {
+	for m := c.from.m; m <= c.to.m && m < c.end; m++ {
+		lo, hi, ok := c.points(mb, m)
+		mt := &mb.Metrics[m]
+		if !ok || mt.Type == otlpwire.MetricEmpty {
 			continue
 		}
-		seed := s.h.SeedBytes(a.c.Scope.Name, m.Name, a.resHash)
-		s.seeds[mi] = seed
-		for pi := m.First; pi < m.End; pi++ {
+		seed := s.h.SeedBytes(a.c.Scope.Name, mt.Name, a.resHash)
+		s.seeds[m] = seed
+		for pi := lo; pi < hi; pi++ {
 			var ph uint64
 			ph, s.scratch = otlpwire.HashKVs(mb.Points[pi].Attrs, s.scratch)
 			s.hashes[pi] = model.Mix(seed, ph)
 		}
-		n += m.End - m.First
 	}
-	for k := from; k < mi; k++ {
-		m := &mb.Metrics[k]
-		if m.Type == otlpwire.MetricEmpty {
+	for m := c.from.m; m <= c.to.m && m < c.end; m++ {
+		lo, hi, ok := c.points(mb, m)
+		mt := &mb.Metrics[m]
+		if !ok || mt.Type == otlpwire.MetricEmpty || lo == hi {
 			continue
 		}
 		if w != nil {
-			a.c.Metric = &m.Metric
-			w.Metric(&a.c, s.seeds[k])
+			a.c.Metric = &mt.Metric
+			w.Metric(&a.c, s.seeds[m])
 		}
-		for pi := m.First; pi < m.End; pi++ {
+		for pi := lo; pi < hi; pi++ {
 			p := &mb.Points[pi]
 			if w != nil {
 				w.Warm(p, s.hashes[pi])
 			}
-			s.Series.Warm(p, s.hashes[pi], m.Type)
+			s.Series.Warm(p, s.hashes[pi], mt.Type)
 		}
 	}
 	if w != nil {
 		w.Touch()
 	}
 	s.Series.Touch()
-	return mi
 }
 
 // resized is b with length n, its contents undefined.

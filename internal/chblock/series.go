@@ -78,7 +78,9 @@ func groupOf(p *otlpwire.Point, series uint64, typ uint8) groupKey {
 	return groupKey{hash: series, key: uint64(sec-sec%60)<<3 | uint64(typ&7)}
 }
 
-// Warm notes the row a point of series will go to, for Touch.
+// Warm notes the row a point of series will go to, for Touch. A point the series limit moves
+// to the overflow series goes to another row than the one warmed: that costs a miss, nothing
+// else.
 func (s *SeriesBlock) Warm(p *otlpwire.Point, series uint64, typ uint8) {
 	s.warmed = append(s.warmed, groupOf(p, series, typ))
 }

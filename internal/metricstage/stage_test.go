@@ -316,6 +316,94 @@ func TestStages_SameAsProcessors(t *testing.T) {
 	}
 }
 
+// TestStages_BatchSameAsRequest_ManyChunks: requests of a dozen of gen's batches each, one
+// scope per service of several warmings' points, plus a gauge of 300 points that overflows
+// the series limit (split between warmings), through AppendRequest and through AppendBatch,
+// each with stages of its own: the same blocks, byte for byte, and the same counts.
+func TestStages_BatchSameAsRequest_ManyChunks(t *testing.T) {
+	started := time.Now()
+	cfg := Config{Delta: true, MaxStaleness: time.Hour, MaxSeriesPerMetric: 8, MaxSeriesTotal: 40, SeriesIdle: 10 * time.Minute}
+	for seed := uint64(0); seed < 3; seed++ {
+		g := newGen(seed, started)
+		reqStages, batchStages := New(cfg, started), New(cfg, started)
+		wire, batched := chblock.NewMetricSet(false), chblock.NewMetricSet(false)
+		var mb otlpwire.MetricsBatch
+		most := 0
+		var want, got Counts
+		want.Dropped, got.Dropped = map[string]int64{}, map[string]int64{}
+		for r := 0; r < 6; r++ {
+			md := pmetric.NewMetrics()
+			scopes := map[string]pmetric.MetricSlice{}
+			for b := 0; b < 12; b++ {
+				part := g.batch(started.Add(time.Duration(r*12+b+7) * time.Second))
+				for i := 0; i < part.ResourceMetrics().Len(); i++ {
+					rm := part.ResourceMetrics().At(i)
+					svc, _ := rm.Resource().Attributes().Get("service.name")
+					ms, ok := scopes[svc.Str()]
+					if !ok {
+						out := md.ResourceMetrics().AppendEmpty()
+						rm.Resource().CopyTo(out.Resource())
+						sm := out.ScopeMetrics().AppendEmpty()
+						rm.ScopeMetrics().At(0).Scope().CopyTo(sm.Scope())
+						ms = sm.Metrics()
+						scopes[svc.Str()] = ms
+					}
+					rm.ScopeMetrics().At(0).Metrics().MoveAndAppendTo(ms)
+				}
+				if b == 5 {
+					big := scopes["a"].AppendEmpty()
+					big.SetName("big")
+					dps := big.SetEmptyGauge().DataPoints()
+					for i := range 300 {
+						dp := dps.AppendEmpty()
+						dp.SetTimestamp(pcommon.Timestamp(started.Add(time.Duration(r) * time.Minute).UnixNano()))
+						dp.SetDoubleValue(float64(i))
+						dp.Attributes().PutInt("i", int64(i))
+					}
+				}
+			}
+			req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+			require.NoError(t, err)
+			now := started.Add(time.Duration(r) * time.Minute).UnixNano()
+			wire.Reset()
+			_, err = wire.AppendRequest(req, reqStages, now)
+			require.NoError(t, err)
+			_, err = mb.Read(req)
+			require.NoError(t, err)
+			require.True(t, mb.Whole)
+			batched.Reset()
+			batched.AppendBatch(&mb, batchStages, now)
+			require.Equal(t, encodeSet(t, wire), encodeSet(t, batched), "seed %d request %d", seed, r)
+			for _, sc := range mb.Scopes {
+				n := 0
+				for _, m := range mb.Metrics[sc.First:sc.End] {
+					n += m.End - m.First
+				}
+				most = max(most, n)
+			}
+			addCounts(&want, reqStages.Drain())
+			addCounts(&got, batchStages.Drain())
+		}
+		require.Greater(t, most, 2*chblock.WarmPoints, "seed %d: no scope spans several warmings", seed)
+		require.Equal(t, want, got, "seed %d: counts", seed)
+		require.Greater(t, want.Converted, int64(100), "seed %d", seed)
+		require.NotEmpty(t, want.Overflowed, "seed %d", seed)
+	}
+}
+
+func addCounts(to *Counts, c Counts) {
+	to.Converted += c.Converted
+	for r, n := range c.Dropped {
+		to.Dropped[r] += n
+	}
+	if len(c.Overflowed) > 0 && to.Overflowed == nil {
+		to.Overflowed = map[[2]string]int64{}
+	}
+	for k, n := range c.Overflowed {
+		to.Overflowed[k] += n
+	}
+}
+
 func rowsOf(s *chblock.MetricSet, i int) int {
 	if i < len(s.Blocks)-1 {
 		return s.Blocks[i+1].Rows()
