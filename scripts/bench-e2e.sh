@@ -66,6 +66,7 @@
 # WEIR_MEMORY_LIMIT_MIB (1024, passed to weir; the full-load RSS target is 1.25x it),
 # WEIR_BENCH_KEEP_TMP=1 to keep the logs, WEIR_BENCH_CONFIG_EXTRA=FILE to merge one more
 # collector YAML over config/weir.yaml for every weir run (the table says so),
+# WEIR_BENCH_WEIR_GOGC=N to run weir (only weir) with GOGC=N,
 # WEIR_BENCH_CLICKHOUSE (private or shared, see above).
 set -euo pipefail
 
@@ -294,6 +295,7 @@ start_weir() {
 		WEIR_JOURNAL_DIR="$dir/journal" \
 		WEIR_SAMPLING_BASELINE="$sampling" \
 		WEIR_MEMORY_LIMIT_MIB="$LIMIT_MIB" \
+		env ${WEIR_BENCH_WEIR_GOGC:+GOGC="$WEIR_BENCH_WEIR_GOGC"} \
 		setsid bin/weir "${configs[@]}" </dev/null >"$dir/weir.log" 2>&1 &
 	PID=$! PID_NAME=weir
 	GRPC_ADDR="127.0.0.1:$grpc"
@@ -750,7 +752,7 @@ report() {
 		"$(cut -d' ' -f1-3 /proc/loadavg) at the end, ClickHouse $CH_VERSION ($CH_MODE server)," \
 		"tree $TREE (at the build)." \
 		"weirload: OTLP gRPC, $BATCH spans or points per request, $WORKERS workers, traces of $TRACE_SPANS spans," \
-		"${DURATION} s of traces and ${M_DURATION} s of metrics per run. weir: config/weir.yaml${CONFIG_EXTRA:+ merged with $CONFIG_EXTRA}," \
+		"${DURATION} s of traces and ${M_DURATION} s of metrics per run. weir: config/weir.yaml${CONFIG_EXTRA:+ merged with $CONFIG_EXTRA}${WEIR_BENCH_WEIR_GOGC:+, GOGC=$WEIR_BENCH_WEIR_GOGC}," \
 		"memory_limit_mib $LIMIT_MIB. Stock collector: bench/cmd/nopcollector, otlp → batch → nop." \
 		"CPU per span or point acknowledged; weir's over the load and until what it acknowledged" \
 		"(and kept) was stored, the stock collector's over the load. Ratio: the figure the target" \
