@@ -117,6 +117,18 @@ func TestMetricSet_RowsUnchanged(t *testing.T) {
 	}
 }
 
+// appendBoth appends req to a as it comes (AppendRequest, through sa) and to b read whole
+// into mb first (AppendBatch, through sb), and requires the same count of points stored.
+func appendBoth(t *testing.T, a, b *MetricSet, mb *otlpwire.MetricsBatch, req []byte, sa, sb PointStage, at int64) {
+	t.Helper()
+	na, err := a.AppendRequest(req, sa, at)
+	require.NoError(t, err)
+	_, err = mb.Read(req)
+	require.NoError(t, err)
+	require.True(t, mb.Whole)
+	require.Equal(t, na, b.AppendBatch(mb, sb, at))
+}
+
 // TestMetricSet_BatchSameAsRequest: a request read whole gives the blocks, byte for byte,
 // that reading it as it comes gives, for random requests of every kind, over several requests
 // (series_1m rows merge across them).
@@ -129,12 +141,7 @@ func TestMetricSet_BatchSameAsRequest(t *testing.T) {
 			g.Big = 100
 			req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(3, 3, 6)).MarshalProto()
 			require.NoError(t, err)
-			na, err := a.AppendRequest(req, nil, int64(seed))
-			require.NoError(t, err)
-			_, err = mb.Read(req)
-			require.NoError(t, err)
-			require.True(t, mb.Whole)
-			require.Equal(t, na, b.AppendBatch(&mb, nil, int64(seed)))
+			appendBoth(t, a, b, &mb, req, nil, nil, int64(seed))
 		}
 		wa, wb := map[string][]byte{}, map[string][]byte{}
 		appendSet(t, wa, a, round)
@@ -211,12 +218,7 @@ func TestMetricSet_BatchWarmedSameAsRequest(t *testing.T) {
 		}
 		req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
 		require.NoError(t, err)
-		na, err := a.AppendRequest(req, sa, int64(seed))
-		require.NoError(t, err)
-		_, err = mb.Read(req)
-		require.NoError(t, err)
-		require.True(t, mb.Whole)
-		require.Equal(t, na, b.AppendBatch(&mb, sb, int64(seed)))
+		appendBoth(t, a, b, &mb, req, sa, sb, int64(seed))
 		require.Empty(t, sb.ready, "points warmed and not stored")
 		for _, sc := range mb.Scopes {
 			n := 0

@@ -280,16 +280,7 @@ func TestStages_SameAsProcessors(t *testing.T) {
 			_, err = pd.AppendRequest(outReq, nil, 0)
 			require.NoError(t, err)
 
-			wire.Reset()
-			now := time.Now().UnixNano()
-			_, err = wire.AppendRequest(req, stages, now)
-			require.NoError(t, err)
-			_, err = mb.Read(req)
-			require.NoError(t, err)
-			require.True(t, mb.Whole)
-			batched.Reset()
-			batched.AppendBatch(&mb, batchStages, now)
-			require.Equal(t, encodeSet(t, wire), encodeSet(t, batched), "seed %d batch %d: AppendBatch", seed, b)
+			appendBoth(t, wire, batched, &mb, req, stages, batchStages, time.Now().UnixNano())
 			c := stages.Drain()
 			converted += c.Converted
 			for r, n := range c.Dropped {
@@ -364,16 +355,7 @@ func TestStages_BatchSameAsRequest_ManyChunks(t *testing.T) {
 			}
 			req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
 			require.NoError(t, err)
-			now := started.Add(time.Duration(r) * time.Minute).UnixNano()
-			wire.Reset()
-			_, err = wire.AppendRequest(req, reqStages, now)
-			require.NoError(t, err)
-			_, err = mb.Read(req)
-			require.NoError(t, err)
-			require.True(t, mb.Whole)
-			batched.Reset()
-			batched.AppendBatch(&mb, batchStages, now)
-			require.Equal(t, encodeSet(t, wire), encodeSet(t, batched), "seed %d request %d", seed, r)
+			appendBoth(t, wire, batched, &mb, req, reqStages, batchStages, started.Add(time.Duration(r)*time.Minute).UnixNano())
 			for _, sc := range mb.Scopes {
 				n := 0
 				for _, m := range mb.Metrics[sc.First:sc.End] {
@@ -389,6 +371,22 @@ func TestStages_BatchSameAsRequest_ManyChunks(t *testing.T) {
 		require.Greater(t, want.Converted, int64(100), "seed %d", seed)
 		require.NotEmpty(t, want.Overflowed, "seed %d", seed)
 	}
+}
+
+// appendBoth empties wire and batched, then appends req to wire as it comes (AppendRequest,
+// through ws) and to batched read whole into mb first (AppendBatch, through bs), and requires
+// the same blocks from both.
+func appendBoth(t *testing.T, wire, batched *chblock.MetricSet, mb *otlpwire.MetricsBatch, req []byte, ws, bs *Stages, at int64) {
+	t.Helper()
+	wire.Reset()
+	_, err := wire.AppendRequest(req, ws, at)
+	require.NoError(t, err)
+	_, err = mb.Read(req)
+	require.NoError(t, err)
+	require.True(t, mb.Whole)
+	batched.Reset()
+	batched.AppendBatch(mb, bs, at)
+	require.Equal(t, encodeSet(t, wire), encodeSet(t, batched), "AppendBatch against AppendRequest")
 }
 
 func addCounts(to *Counts, c Counts) {
