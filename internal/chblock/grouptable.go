@@ -34,6 +34,10 @@ func (t *groupTable) home(k groupKey) uint64 {
 	return ((k.hash^t.seed)*0x9E3779B97F4A7C15 + k.key*0xC2B2AE3D27D4EB4F) >> t.shift
 }
 
+// homeValue is the value in k's first slot, whatever key it holds: a load for SeriesBlock.Touch
+// to bring the slot into the cache, with no probing.
+func (t *groupTable) homeValue(k groupKey) int32 { return t.slots[t.home(k)].v }
+
 // get returns k's meta index.
 func (t *groupTable) get(k groupKey) (int32, bool) {
 	mask := uint64(len(t.slots) - 1)

@@ -89,7 +89,7 @@ func (s *SeriesBlock) Warm(p *otlpwire.Point, series uint64, typ uint8) {
 // nothing depending on it, so that their cache misses overlap (see MetricSet.AppendBatch).
 func (s *SeriesBlock) Touch() {
 	for _, k := range s.warmed {
-		s.sink += s.groups.slots[s.groups.home(k)].v
+		s.sink += s.groups.homeValue(k)
 	}
 	s.warmed = s.warmed[:0]
 }

@@ -78,12 +78,13 @@ func (t *Table[V]) Ref(k uint64) *V {
 	}
 }
 
-// Home returns the key and value in k's first slot, k's own when it is there. Key 0 marks an
-// empty slot (with a zero value), so for k == 0 a match says nothing.
+// Home returns the key and value in k's first slot: k's own when k is there. It does not probe
+// on, so a key that collided sits in a later slot Home does not load. Key 0 marks an empty
+// slot (with a zero value), so for k == 0 a match says nothing.
+//
 // Its use is the load: a caller about to look up many keys, each likely a cache miss, calls
 // Home for all of them first, so that their misses overlap instead of coming one after
-// another (see metricstage's Touch). Home does not probe on, so the values of a key that
-// collided sit in a later slot it does not load.
+// another (see metricstage's Touch).
 func (t *Table[V]) Home(k uint64) (uint64, V) {
 	s := &t.slots[t.home(k)]
 	return s.k, s.v

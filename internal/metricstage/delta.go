@@ -58,11 +58,12 @@ func (s *Stages) delta(c *chblock.MetricContext, p *otlpwire.Point, series uint6
 	if m.Type == otlpwire.MetricSum && p.ValueType == otlpwire.NumberDouble && math.IsNaN(p.Double) {
 		return true // passes unconverted, as cumulative_to_delta lets it
 	}
-	st, ok := s.streams.Get(s.streamKey(p, series))
+	key := s.streamKey(p, series)
+	st, ok := s.streams.Get(key)
 	if !ok {
 		st = &stream{}
 		s.remember(st, m.Type, p)
-		s.streams.Put(s.streamKey(p, series), st)
+		s.streams.Put(key, st)
 		// The first point: kept only when its stream started after weir did.
 		if p.Start < s.started || p.Time == p.Start {
 			s.counts.Dropped[ReasonInitial]++

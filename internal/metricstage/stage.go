@@ -177,7 +177,7 @@ func (s *Stages) Warm(p *otlpwire.Point, series uint64) {
 // there, in loops where nothing else waits on a load, so that the misses of different points
 // overlap (a stream's loads wait on its slot's). The four fields read sit at bytes 0, 64,
 // 128 and 168 of the 176-byte stream: no two more than a cache line apart, so they reach
-// every line it spans wherever it starts.
+// every line it spans wherever it starts (TestStages_TouchReachesEveryLine).
 func (s *Stages) Touch() {
 	for _, k := range s.warmStreams {
 		if key, st := s.streams.Home(k); key == k && st != nil { // key 0 marks an empty slot

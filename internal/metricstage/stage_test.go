@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/cumulativetodeltaprocessor"
 	"github.com/stretchr/testify/require"
@@ -453,4 +454,23 @@ func TestStages_TouchKeyZero(t *testing.T) {
 	s.warmStreams = append(s.warmStreams, 0, 12345)
 	s.Touch() // panicked on the empty slot's nil stream
 	require.Empty(t, s.warmStreams)
+}
+
+// TestStages_TouchReachesEveryLine: the words Touch reads of a stream are no more than a
+// cache line apart and the last is the stream's last, so that the loads reach every line
+// the stream spans wherever it starts, as Touch's comment says. A field added to stream
+// fails this until Touch reads one that keeps it true.
+func TestStages_TouchReachesEveryLine(t *testing.T) {
+	var st stream
+	read := []uintptr{
+		unsafe.Offsetof(st.observed),
+		unsafe.Offsetof(st.counts), // its pointer word
+		unsafe.Offsetof(st.exp) + unsafe.Offsetof(st.exp.pos) + unsafe.Offsetof(st.exp.pos.counts) + 8,  // len
+		unsafe.Offsetof(st.exp) + unsafe.Offsetof(st.exp.neg) + unsafe.Offsetof(st.exp.neg.counts) + 16, // cap
+	}
+	require.Zero(t, read[0])
+	for i := 1; i < len(read); i++ {
+		require.LessOrEqual(t, read[i]-read[i-1], uintptr(64), "fields %d and %d", i-1, i)
+	}
+	require.GreaterOrEqual(t, read[len(read)-1]+8, unsafe.Sizeof(st), "the last word read is the stream's last")
 }
