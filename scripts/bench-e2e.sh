@@ -414,26 +414,30 @@ metric_points() {
 	chq "$q"
 }
 
-# drain_metrics LABEL DB: waits until every acknowledged point is in the metric tables, or the
-# count stops growing; sets R[LABEL,stored] and T_DRAINED.
+# drain_metrics LABEL DB: waits until every acknowledged point is in the metric tables and
+# series_1m has counted them all (the sender inserts an epoch's series_1m block after its
+# metric blocks, so the point count alone can be reached a few blocks early), or the counts
+# stop growing; sets R[LABEL,stored] and T_DRAINED.
 drain_metrics() {
 	local label="$1" db="$2" dir="$WORK/$1"
-	local acked="${R[$label,acked]}" rows last=-1 changed=$SECONDS deadline=$((SECONDS + DRAIN_TIMEOUT))
+	local acked="${R[$label,acked]}" rows series now last="" changed=$SECONDS deadline=$((SECONDS + DRAIN_TIMEOUT))
 	T_DRAINED="$(date +%s.%N)"
 	while :; do
 		kill -0 "$PID" 2>/dev/null || die "[$label] $(exited "$dir")"
 		rows="$(metric_points "$db")"
-		if ((rows != last)); then
-			last=$rows changed=$SECONDS
+		series="$(chq "SELECT sum(Count) FROM $db.series_1m WHERE ServiceName = '$METRICS_SERVICE'")"
+		now="$rows $series"
+		if [[ "$now" != "$last" ]]; then
+			last=$now changed=$SECONDS
 			T_DRAINED="$(date +%s.%N)"
 		fi
-		((rows >= acked)) && break
+		((rows >= acked && series >= rows)) && break
 		if ((SECONDS - changed >= STABLE_SECONDS)); then
-			log "[$label] the metric tables stopped growing at $rows of $acked points"
+			log "[$label] the metric tables stopped growing at $rows of $acked points ($series in series_1m)"
 			break
 		fi
 		if ((SECONDS >= deadline)); then
-			log "[$label] drain timed out after ${DRAIN_TIMEOUT}s at $rows of $acked points"
+			log "[$label] drain timed out after ${DRAIN_TIMEOUT}s at $rows of $acked points ($series in series_1m)"
 			break
 		fi
 		sleep 0.5
