@@ -235,6 +235,70 @@ func TestMetricSet_BatchWarmedSameAsRequest(t *testing.T) {
 	require.Equal(t, wa, wb)
 }
 
+// TestMetricBlock_ContextRunsSameAsRowByRow: a block that fills a metric's context columns
+// once per run of its points (contextRun) encodes the bytes of one that appends them point
+// by point, for random requests of every kind (empty and 200-attribute resources and
+// scopes, metrics of up to 300 points, split between warmings) several to a block.
+func TestMetricBlock_ContextRunsSameAsRowByRow(t *testing.T) {
+	runs, rowByRow := NewMetricSet(false), NewMetricSet(false)
+	var mb otlpwire.MetricsBatch
+	points := 0
+	for round := uint64(0); round < 6; round++ {
+		for seed := round * 5; seed < round*5+5; seed++ {
+			g := otlpgen.New(seed)
+			g.Big = 200
+			md := g.Metrics(3, 3, 2+int(seed%3)*50)
+			if seed%2 == 0 && md.ResourceMetrics().Len() > 0 && md.ResourceMetrics().At(0).ScopeMetrics().Len() > 0 {
+				dps := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+				dps.SetName("big")
+				gauge := dps.SetEmptyGauge().DataPoints()
+				for i := range 300 {
+					dp := gauge.AppendEmpty()
+					dp.SetIntValue(int64(i))
+					dp.Attributes().PutInt("i", int64(i))
+				}
+			}
+			req, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+			require.NoError(t, err)
+			_, err = mb.Read(req)
+			require.NoError(t, err)
+			points += runs.AppendBatch(&mb, nil, 0)
+			// The same points, each with a context no run can match (its numbers 0).
+			for ri := range mb.Resources {
+				res := &mb.Resources[ri]
+				svc, ok := otlpwire.ServiceName(res.Resource.Attrs)
+				if !ok {
+					svc = unknownService
+				}
+				for si := res.First; si < res.End; si++ {
+					sc := &mb.Scopes[si]
+					for mi := sc.First; mi < sc.End; mi++ {
+						m := &mb.Metrics[mi]
+						if m.Type == otlpwire.MetricEmpty {
+							continue
+						}
+						c := MetricContext{Resource: &res.Resource, Service: svc, Scope: &sc.Scope, Metric: &m.Metric}
+						for pi := m.First; pi < m.End; pi++ {
+							rowByRow.Blocks[m.Type].Append(&c, &mb.Points[pi], runs.hashes[pi], m.Temporality)
+						}
+					}
+				}
+			}
+		}
+		for typ, b := range runs.Blocks[1:] {
+			want, err := rowByRow.Blocks[typ+1].Encode(nil, round)
+			require.NoError(t, err)
+			got, err := b.Encode(nil, round)
+			require.NoError(t, err)
+			require.Equal(t, rowByRow.Blocks[typ+1].Bytes(), b.Bytes(), "%s: Bytes", b.Table())
+			require.True(t, bytes.Equal(want, got), "%s, round %d: Native bytes differ", b.Table(), round)
+		}
+		runs.Reset()
+		rowByRow.Reset()
+	}
+	require.Greater(t, points, 3000)
+}
+
 // A block leaves out the columns that hold only defaults (no exemplar, metadata or scope
 // attribute in any row, no dropped counts, no schema URLs), keeps those where one row has a
 // value, and ClickHouse stores the same rows from it as from the block with every column.

@@ -280,6 +280,8 @@ func (a *pointAppender) metricSeeded(s *MetricSet, m *otlpwire.Metric, stage Poi
 	}
 	a.b = s.Blocks[m.Type]
 	a.seed = seed
+	s.seq++
+	a.c.MetricSeq = s.seq
 	if stage != nil {
 		stage.Metric(&a.c, a.seed)
 	}

@@ -22,7 +22,8 @@ type latencyCols struct {
 
 func newLatencyCols() *latencyCols {
 	l := &latencyCols{idxData: new(proto.ColInt32), cntData: new(proto.ColUInt64)}
-	l.indexes, l.counts = newArr(l.idxData), newArr(l.cntData)
+	a := newArrays(l.idxData, l.cntData)
+	l.indexes, l.counts = a[0], a[1]
 	return l
 }
 
@@ -45,7 +46,6 @@ func (l *latencyCols) add(count, zero uint64, sum float64, offset int32, counts 
 		}
 	}
 	l.indexes.end()
-	l.counts.end()
 	return 24 + 12*n
 }
 
@@ -74,7 +74,8 @@ type REDBlock struct {
 func NewREDBlock(lowCardinality bool) *REDBlock {
 	b := &REDBlock{service: newStrCol(lowCardinality), name: newStrCol(lowCardinality),
 		dimK: newStrCol(lowCardinality), dimV: newStrCol(false), lat: newLatencyCols()}
-	b.dimKeys, b.dimVals = newArr(b.dimK), newArr(b.dimV)
+	dim := newArrays(b.dimK, b.dimV)
+	b.dimKeys, b.dimVals = dim[0], dim[1]
 	b.cols = []column{{"Timestamp", &b.timestamp}, {"ServiceName", b.service}, {"SpanName", b.name},
 		{"SpanKind", &b.kind}, {"StatusCode", &b.status}, {"DimKeys", b.dimKeys}, {"DimValues", b.dimVals}}
 	b.cols = append(b.cols, b.lat.columns("Requests")...)
@@ -96,7 +97,6 @@ func (b *REDBlock) Append(r *red.Row) {
 		n += len(k) + len(r.DimVals[i])
 	}
 	b.dimKeys.end()
-	b.dimVals.end()
 	h := r.Hist
 	b.bytes += n + b.lat.add(h.Count, h.ZeroCount, h.Sum, h.Offset, h.Counts)
 	b.rows++
@@ -126,7 +126,6 @@ func (b *REDBlock) AppendPdata(service string, p pmetric.ExponentialHistogramDat
 		return true
 	})
 	b.dimKeys.end()
-	b.dimVals.end()
 	b.name.appendString(name)
 	b.kind.Append(uint8(kind))
 	b.status.Append(uint8(status))

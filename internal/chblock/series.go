@@ -119,7 +119,8 @@ func NewSeriesBlock(lowCardinality bool) *SeriesBlock {
 	s := &SeriesBlock{lc: lowCardinality, groups: newGroupTable()}
 	s.service, s.name, s.unit = newStrCol(s.lc), newStrCol(s.lc), newStrCol(s.lc)
 	s.keyData, s.valData = newStrCol(s.lc), newStrCol(false)
-	s.attrKeys, s.attrVals = newArr(s.keyData), newArr(s.valData)
+	kv := newArrays(s.keyData, s.valData)
+	s.attrKeys, s.attrVals = kv[0], kv[1]
 	s.bucketBoundsData, s.bucketCountsData = new(proto.ColFloat64), new(proto.ColUInt64)
 	s.bucketBounds, s.bucketCounts = newArr(s.bucketBoundsData), newArr(s.bucketCountsData)
 	s.cols = []column{
@@ -294,7 +295,6 @@ func (s *SeriesBlock) addGroup(ps []seriesPoint) {
 		s.valData.appendBytes(s.view(a.val))
 	}
 	s.attrKeys.end()
-	s.attrVals.end()
 
 	sum, mn, mx := 0.0, math.Inf(1), math.Inf(-1)
 	last, lastTime := 0.0, uint64(0)

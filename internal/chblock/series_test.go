@@ -30,9 +30,9 @@ var histogramContext = &MetricContext{Service: []byte("svc"),
 func rowBuckets(s *SeriesBlock, r int) ([]float64, []uint64) {
 	lo := 0
 	if r > 0 {
-		lo = int(s.bucketBounds.offsets[r-1])
+		lo = int((*s.bucketBounds.offsets)[r-1])
 	}
-	hi := int(s.bucketBounds.offsets[r])
+	hi := int((*s.bucketBounds.offsets)[r])
 	return []float64((*s.bucketBoundsData)[lo:hi]), []uint64((*s.bucketCountsData)[lo:hi])
 }
 

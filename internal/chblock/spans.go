@@ -141,12 +141,13 @@ func NewSpanBlock(lowCardinality bool, loc *time.Location) *SpanBlock {
 	b.attrs, b.resAttrs, b.scopeAttrs = newAttrCols(lc), newAttrCols(lc), newAttrCols(lc)
 	b.resSchemaURL, b.scopeName, b.scopeVersion, b.scopeSchema = newStrCol(lc), newStrCol(lc), newStrCol(lc), newStrCol(lc)
 	b.evTimeData, b.evNameData, b.evDropData = new(proto.ColUInt64), newStrCol(false), new(proto.ColUInt32)
-	b.evTime, b.evName, b.evDropped = newArr(b.evTimeData), newArr(b.evNameData), newArr(b.evDropData)
+	ev := newArrays(b.evTimeData, b.evNameData, b.evDropData)
+	b.evTime, b.evName, b.evDropped = ev[0], ev[1], ev[2]
 	b.evAttrs = newNestedAttrCols()
 	b.lkTraceData, b.lkSpanData, b.lkStateData = new(proto.ColFixedStr16), new(proto.ColFixedStr8), newStrCol(false)
 	b.lkFlagsData, b.lkDropData = new(proto.ColUInt32), new(proto.ColUInt32)
-	b.lkTrace, b.lkSpan, b.lkState = newArr(b.lkTraceData), newArr(b.lkSpanData), newArr(b.lkStateData)
-	b.lkFlags, b.lkDropped = newArr(b.lkFlagsData), newArr(b.lkDropData)
+	lk := newArrays(b.lkTraceData, b.lkSpanData, b.lkStateData, b.lkFlagsData, b.lkDropData)
+	b.lkTrace, b.lkSpan, b.lkState, b.lkFlags, b.lkDropped = lk[0], lk[1], lk[2], lk[3], lk[4]
 	b.lkAttrs = newNestedAttrCols()
 
 	b.cols = []column{
@@ -396,13 +397,13 @@ func (b *SpanBlock) head(start, end uint64, tid [16]byte, sid, parent [8]byte) {
 }
 
 func (b *SpanBlock) endEvents(dropped uint32) {
-	endRows(len(*b.evTimeData), b.evTime, b.evName, b.evDropped)
+	b.evTime.endAt(len(*b.evTimeData))
 	b.evAttrs.endRow()
 	b.droppedEvents.Append(dropped)
 }
 
 func (b *SpanBlock) endLinks(dropped uint32) {
-	endRows(len(*b.lkTraceData), b.lkTrace, b.lkSpan, b.lkState, b.lkFlags, b.lkDropped)
+	b.lkTrace.endAt(len(*b.lkTraceData))
 	b.lkAttrs.endRow()
 	b.droppedLinks.Append(dropped)
 }
