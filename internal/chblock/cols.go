@@ -91,6 +91,14 @@ func (c *strCol) repeatN(lo, hi, k int) {
 		copy(c.native[base+done:], c.native[base:base+done])
 	}
 	c.ends = slices.Grow(c.ends, k*(hi-lo))
+	if hi-lo == 1 { // one value (repeatLast): its copies end every w bytes
+		n := len(c.ends)
+		c.ends = c.ends[:n+k]
+		for j := range k {
+			c.ends[n+j] = int32(base + (j+1)*w)
+		}
+		return
+	}
 	for j := range k {
 		shift := int32(base - from + j*w)
 		for _, e := range c.ends[lo:hi] {
