@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
@@ -153,4 +154,156 @@ func TestHoldByReference_UnreadableRequest(t *testing.T) {
 	kept, n := h.kept()
 	assert.Equal(t, 2, n)
 	assert.Equal(t, map[uint64]string{1: "error", 3: "error"}, kept)
+}
+
+// TestOldestHeld_CountsSameAsScan: the position counts OldestHeld reads give, after every
+// step of a random stream, what walking every held and lingering trace gives. The stream has
+// positions consumed out of order, late spans of lingering traces, traces over
+// max_trace_bytes, decisions at the memory bound and by DecideBefore, and restored lingering
+// traces whose spans come back in a replay; it runs with spans held as frames and by
+// reference.
+func TestOldestHeld_CountsSameAsScan(t *testing.T) {
+	for _, byRef := range []bool{false, true} {
+		t.Run(fmt.Sprintf("byReference=%v", byRef), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Baseline.Probability = 0.3
+			cfg.IdleTime, cfg.MaxWait, cfg.LateWindow = 2*time.Second, 5*time.Second, 5*time.Second
+			cfg.MaxTraceBytes = 4 << 10
+			log := &memLog{reqs: map[uint64][]byte{}}
+			rng := rand.New(rand.NewPCG(3, 5))
+			request := func(traces ...uint64) []byte {
+				var specs []spanSpec
+				for _, tr := range traces {
+					for i := 1 + rng.IntN(3); i > 0; i-- {
+						specs = append(specs, spanSpec{trace: tr, span: rng.Uint64N(1 << 40), parent: uint64(rng.IntN(2)), err: rng.IntN(60) == 0})
+					}
+				}
+				req, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(specs...)).MarshalProto()
+				require.NoError(t, err)
+				return req
+			}
+
+			// Dropped decisions of a run before, to restore as lingering.
+			first := newHarness(t, testConfig())
+			first.ts.RecordDecisions()
+			for tr := uint64(500); tr < 520; tr++ {
+				require.NoError(t, first.ts.ConsumeAt(context.Background(), request(tr), 1, time.Time{}, nil))
+			}
+			first.advance(t, time.Minute)
+			decisions := first.ts.DrainDecisions(nil)
+			require.NotEmpty(t, decisions)
+
+			h := newHarness(t, cfg)
+			h.ts.cfg.MaxBufferedBytes = 12 << 10 // below what Validate allows: the bound is met often
+			if byRef {
+				h.ts.HoldByReference(log)
+			}
+			check := func(step string) {
+				t.Helper()
+				wp, wok := h.ts.oldestHeldByScan()
+				gp, gok := h.ts.OldestHeld()
+				require.Equal(t, wok, gok, "%s: held or not", step)
+				require.Equal(t, wp, gp, "%s: oldest position", step)
+			}
+			restored := h.ts.RestoreLingering(nil, decisions, h.clk.now())
+			require.NotEmpty(t, restored)
+			check("restored")
+			pos := uint64(100)
+			// The replay: the restored traces' spans come back.
+			only := map[[16]byte]bool{}
+			for _, id := range restored {
+				only[id] = true
+			}
+			for _, tr := range []uint64{500, 505, 510, 519} {
+				req := request(tr)
+				pos += uint64(len(req))
+				log.reqs[pos] = req
+				require.NoError(t, h.ts.ConsumeAt(context.Background(), req, pos, h.clk.now(),
+					func(id pcommon.TraceID) bool { return only[id] }))
+				check("replayed")
+			}
+
+			var counted, moved, full int
+			for round := 0; round < 400; round++ {
+				// Two requests logged in one order and consumed in the other, half the time.
+				var reqs [2][]byte
+				var at [2]uint64
+				for i := range reqs {
+					var traces []uint64
+					for k := rng.IntN(4); k >= 0; k-- {
+						// A sliding set of traces: each recurs over a few rounds, then its
+						// spans come late.
+						traces = append(traces, uint64(1000+3*round+rng.IntN(30)))
+					}
+					if rng.IntN(8) == 0 {
+						traces = append(traces, uint64(500+rng.IntN(20))) // late spans of a restored trace
+					}
+					reqs[i] = request(traces...)
+					pos += uint64(len(reqs[i]))
+					at[i] = pos
+					log.reqs[pos] = reqs[i]
+				}
+				order := []int{0, 1}
+				if rng.IntN(2) == 0 {
+					order = []int{1, 0}
+					moved++
+				}
+				for _, i := range order {
+					require.NoError(t, h.ts.ConsumeAt(context.Background(), reqs[i], at[i], time.Time{}, nil))
+					check("consumed")
+				}
+				h.advance(t, time.Duration(rng.IntN(400))*time.Millisecond)
+				check("ticked")
+				if rng.IntN(25) == 0 {
+					require.NoError(t, h.ts.DecideBefore(context.Background(), pos-uint64(rng.IntN(4000))))
+					check("decided before")
+				}
+				if _, ok := h.ts.OldestHeld(); ok {
+					counted++
+				}
+				h.ts.mu.Lock()
+				if h.ts.held > h.ts.cfg.MaxBufferedBytes*3/4 {
+					full++
+				}
+				h.ts.mu.Unlock()
+			}
+			h.advance(t, time.Minute)
+			check("all decided")
+			h.advance(t, time.Minute) // the traces dropped by the last advance stop lingering
+			check("none lingering")
+			_, ok := h.ts.OldestHeld()
+			assert.False(t, ok)
+			assert.Greater(t, counted, 300)
+			assert.Greater(t, moved, 100)
+			assert.Greater(t, full, 20, "rounds near the memory bound")
+			t.Logf("%d rounds with traces held, %d near the memory bound", counted, full)
+		})
+	}
+}
+
+// A late span of a lingering trace, logged before the spans that made it (consumed out of
+// order), moves the trace's position down: OldestHeld must cover the request it came in.
+func TestOldestHeld_LateSpanBelowLingering(t *testing.T) {
+	h := newHarness(t, testConfig()) // baseline 0: the trace is dropped and lingers
+	log := &memLog{reqs: map[uint64][]byte{}}
+	h.ts.HoldByReference(log)
+	consumeAt := func(pos uint64, s spanSpec) {
+		t.Helper()
+		req, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(s)).MarshalProto()
+		require.NoError(t, err)
+		log.reqs[pos] = req
+		require.NoError(t, h.ts.ConsumeAt(context.Background(), req, pos, time.Time{}, nil))
+	}
+	consumeAt(200, spanSpec{trace: 1, span: 1})
+	h.advance(t, 15*time.Second) // decided at max_wait, dropped: lingering
+	pos, ok := h.ts.OldestHeld()
+	require.True(t, ok)
+	require.Equal(t, uint64(200), pos)
+	consumeAt(100, spanSpec{trace: 1, span: 2, parent: 1}) // logged first, consumed late
+	pos, ok = h.ts.OldestHeld()
+	require.True(t, ok)
+	assert.Equal(t, uint64(100), pos, "the lingering trace now needs the request at 100")
+	wp, wok := h.ts.oldestHeldByScan()
+	assert.Equal(t, wok, ok)
+	assert.Equal(t, wp, pos)
 }
