@@ -105,13 +105,13 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 		return nil, err
 	}
 	ts := &Sampler{
-		cfg:     cfg,
-		pol:     newPolicies(cfg),
-		out:     out,
-		logger:  set.Logger,
-		tel:     tel,
-		now:     time.Now,
-		cache:   fastcache.New(cfg.DecisionCacheBytes),
+		cfg:      cfg,
+		pol:      newPolicies(cfg),
+		out:      out,
+		logger:   set.Logger,
+		tel:      tel,
+		now:      time.Now,
+		cache:    fastcache.New(cfg.DecisionCacheBytes),
 		traces:   map[pcommon.TraceID]*traceState{},
 		budgets:  map[string]*budget{},
 		firstPos: map[uint64]int32{},
