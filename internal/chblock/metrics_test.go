@@ -299,6 +299,69 @@ func TestMetricBlock_ContextRunsSameAsRowByRow(t *testing.T) {
 	require.Greater(t, points, 3000)
 }
 
+// A block encoded in the middle of a run encodes what a block without runs does, and the run
+// goes on after it. The engine encodes only at a seal, between requests, where no run is
+// split; Encode may still come at any time.
+func TestMetricBlock_EncodeMidRun(t *testing.T) {
+	for seed := uint64(0); seed < 20; seed++ {
+		runs, rowByRow := NewMetricSet(false), NewMetricSet(false)
+		g := otlpgen.New(seed)
+		g.Big = 50
+		req, err := pmetricotlp.NewExportRequestFromMetrics(g.Metrics(2, 2, 20)).MarshalProto()
+		require.NoError(t, err)
+		var mb otlpwire.MetricsBatch
+		_, err = mb.Read(req)
+		require.NoError(t, err)
+		seq, points := uint64(100), 0
+		for ri := range mb.Resources {
+			res := &mb.Resources[ri]
+			svc, ok := otlpwire.ServiceName(res.Resource.Attrs)
+			if !ok {
+				svc = unknownService
+			}
+			seq++
+			rs := seq
+			for si := res.First; si < res.End; si++ {
+				sc := &mb.Scopes[si]
+				seq++
+				ss := seq
+				for mi := sc.First; mi < sc.End; mi++ {
+					m := &mb.Metrics[mi]
+					if m.Type == otlpwire.MetricEmpty {
+						continue
+					}
+					seq++
+					c := MetricContext{Resource: &res.Resource, Service: svc, Scope: &sc.Scope, Metric: &m.Metric,
+						ResourceSeq: rs, ScopeSeq: ss, MetricSeq: seq}
+					plain := MetricContext{Resource: &res.Resource, Service: svc, Scope: &sc.Scope, Metric: &m.Metric}
+					for pi := m.First; pi < m.End; pi++ {
+						runs.Blocks[m.Type].Append(&c, &mb.Points[pi], 1, m.Temporality)
+						rowByRow.Blocks[m.Type].Append(&plain, &mb.Points[pi], 1, m.Temporality)
+						if points++; points%7 != 0 {
+							continue
+						}
+						for typ := 1; typ < len(MetricTables); typ++ {
+							want, err := rowByRow.Blocks[typ].Encode(nil, 1)
+							require.NoError(t, err)
+							got, err := runs.Blocks[typ].Encode(nil, 1)
+							require.NoError(t, err)
+							require.True(t, bytes.Equal(want, got), "seed %d, point %d, %s", seed, points, MetricTables[typ])
+						}
+					}
+				}
+			}
+		}
+		for typ := 1; typ < len(MetricTables); typ++ {
+			want, err := rowByRow.Blocks[typ].Encode(nil, 1)
+			require.NoError(t, err)
+			got, err := runs.Blocks[typ].Encode(nil, 1)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got), "seed %d, %s", seed, MetricTables[typ])
+			require.Equal(t, rowByRow.Blocks[typ].Bytes(), runs.Blocks[typ].Bytes())
+		}
+	}
+}
+
 // A block leaves out the columns that hold only defaults (no exemplar, metadata or scope
 // attribute in any row, no dropped counts, no schema URLs), keeps those where one row has a
 // value, and ClickHouse stores the same rows from it as from the block with every column.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -200,6 +201,9 @@ func TestOldestHeld_CountsSameAsScan(t *testing.T) {
 			}
 			check := func(step string) {
 				t.Helper()
+				// The whole count, not only its smallest position: a count off above the
+				// smallest would show only once it became the smallest.
+				require.Equal(t, h.ts.positionsByScan(), h.ts.positionCounts(), "%s: traces by position", step)
 				wp, wok := h.ts.oldestHeldByScan()
 				gp, gok := h.ts.OldestHeld()
 				require.Equal(t, wok, gok, "%s: held or not", step)
@@ -306,4 +310,53 @@ func TestOldestHeld_LateSpanBelowLingering(t *testing.T) {
 	wp, wok := h.ts.oldestHeldByScan()
 	assert.Equal(t, wok, ok)
 	assert.Equal(t, wp, pos)
+}
+
+// positionsByScan counts the traces OldestHeld covers by their firstPos, walking every held
+// and lingering trace: what the sampler's counts (firstPos) must hold.
+func (ts *Sampler) positionsByScan() map[uint64]int32 {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	m := map[uint64]int32{}
+	for _, t := range ts.fifo[ts.head:] {
+		if t != nil && !t.decided {
+			m[t.firstPos]++
+		}
+	}
+	if ts.src != nil {
+		for _, t := range ts.lingerQ[ts.lingerHead:] {
+			if t != nil && !t.gone && t.firstPos != noPos {
+				m[t.firstPos]++
+			}
+		}
+	}
+	return m
+}
+
+// positionCounts is a copy of the sampler's counts.
+func (ts *Sampler) positionCounts() map[uint64]int32 {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return maps.Clone(ts.firstPos)
+}
+
+// oldestHeldByScan is OldestHeld found by walking every held and lingering trace, as it was
+// before the counts.
+func (ts *Sampler) oldestHeldByScan() (pos uint64, ok bool) {
+	for p := range ts.positionsByScan() {
+		if !ok || p < pos {
+			pos, ok = p, true
+		}
+	}
+	return pos, ok
+}
+
+// HoldByReference after traces are held panics: the counts would leave out the dropped
+// traces lingering in memory.
+func TestHoldByReference_Late(t *testing.T) {
+	h := newHarness(t, testConfig())
+	req, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(spanSpec{trace: 1, span: 1})).MarshalProto()
+	require.NoError(t, err)
+	require.NoError(t, h.ts.ConsumeAt(context.Background(), req, 200, time.Time{}, nil))
+	assert.Panics(t, func() { h.ts.HoldByReference(&memLog{}) })
 }

@@ -126,8 +126,17 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 // position and the spans' ordinals, a few bytes a span) instead of compressed copies, for a
 // caller that keeps every request in a log anyway until the sampler no longer needs it:
 // OldestHeld then covers the lingering dropped traces too, and kept spans are read back when
-// they are handed to the output. Call it before the first Consume.
-func (ts *Sampler) HoldByReference(src Source) { ts.src = src }
+// they are handed to the output. Call it before the first Consume: it panics when traces
+// are held already, since OldestHeld's counts (firstPos) would leave out the dropped traces
+// held in memory until then.
+func (ts *Sampler) HoldByReference(src Source) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.traces) > 0 {
+		panic("tailsample: HoldByReference after traces were consumed")
+	}
+	ts.src = src
+}
 
 // StartTicker decides due traces every tick_interval in a goroutine of its own, until
 // Shutdown. Callers that drive decisions themselves call Tick instead.
@@ -581,26 +590,6 @@ func (ts *Sampler) movePos(t *traceState, p uint64) {
 	ts.uncountPos(t.firstPos)
 	ts.countPos(p)
 	t.firstPos = p
-}
-
-// oldestHeldByScan is OldestHeld found by walking every held and lingering trace, as it was
-// before the counts: the tests hold the two to each other.
-func (ts *Sampler) oldestHeldByScan() (pos uint64, ok bool) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for _, t := range ts.fifo[ts.head:] {
-		if t != nil && !t.decided && (!ok || t.firstPos < pos) {
-			pos, ok = t.firstPos, true
-		}
-	}
-	if ts.src != nil {
-		for _, t := range ts.lingerQ[ts.lingerHead:] {
-			if t != nil && !t.gone && t.firstPos != noPos && (!ok || t.firstPos < pos) {
-				pos, ok = t.firstPos, true
-			}
-		}
-	}
-	return pos, ok
 }
 
 func (ts *Sampler) cachedDecision(id pcommon.TraceID) (decision, bool) {
