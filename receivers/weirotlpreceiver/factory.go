@@ -33,9 +33,6 @@ func createDefaultConfig() component.Config {
 	// An SDK batch of 512 spans is 100-300 KB; 8 MiB leaves room for collectors' batches
 	// while bounding what one request costs.
 	grpc.MaxRecvMsgSizeMiB = 8
-	// The upstream otlp receiver's default: a request of a few hundred KB arrives in a few
-	// reads instead of one each 32 KB (grpc-go's default).
-	grpc.ReadBufferSize = 512 << 10
 	http := confighttp.NewDefaultServerConfig()
 	http.NetAddr.Endpoint = "localhost:4318"
 	http.MaxRequestBodySize = 8 << 20 // after decompression: a compressed bomb is refused too
