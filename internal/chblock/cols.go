@@ -70,9 +70,6 @@ func (c *strCol) repeatLast(k int) {
 	c.repeatN(n-1, n, k)
 }
 
-// repeat appends values lo to hi-1 again (not LowCardinality).
-func (c *strCol) repeat(lo, hi int) { c.repeatN(lo, hi, 1) }
-
 // repeatN appends values lo to hi-1 again k times (not LowCardinality). The bytes are copied
 // in doubling steps: k copies of a short value cost about log2(k) copies.
 func (c *strCol) repeatN(lo, hi, k int) {
@@ -420,19 +417,10 @@ func (c *attrCols) rowWireOf(kvs []otlpwire.KV, seq uint64, m *rowMemo) int {
 // repeatRow appends a copy of the last row; false when it cannot (no row yet, or
 // LowCardinality keys).
 func (c *attrCols) repeatRow() bool {
-	off := *c.keys.offsets
-	rows := len(off)
-	if rows == 0 || c.k.lc != nil {
+	if c.keys.Rows() == 0 || c.k.lc != nil {
 		return false
 	}
-	lo, hi := 0, int(off[rows-1])
-	if rows > 1 {
-		lo = int(off[rows-2])
-	}
-	c.k.repeat(lo, hi)
-	c.v.repeat(lo, hi)
-	*c.t = append(*c.t, (*c.t)[lo:hi]...)
-	c.end()
+	c.repeatRows(1)
 	return true
 }
 
