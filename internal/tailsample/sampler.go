@@ -61,6 +61,8 @@ type Sampler struct {
 	now    func() time.Time
 
 	cache *fastcache.Cache
+	// decided filters the cache's lookups: most traces were never decided (decidedFilter).
+	decided *decidedFilter
 	// remembered counts the decisions put in cache: Consume looks in the cache once, outside
 	// the lock, and again under it only if a decision was made in between.
 	remembered atomic.Uint64
@@ -104,7 +106,11 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 	if err != nil {
 		return nil, err
 	}
+	// Half as many again as the cache can hold: a bucket of the cache takes a 512th of the Adds,
+	// give or take a few percent, so it forgets a trace well before the filter does.
+	decided := newDecidedFilter(fastcacheEntries(cfg.DecisionCacheBytes, 16, DecisionRecordSize-16) * 3 / 2)
 	ts := &Sampler{
+		decided:  decided,
 		cfg:      cfg,
 		pol:      newPolicies(cfg),
 		out:      out,
@@ -465,6 +471,7 @@ func (ts *Sampler) LoadDecisions(b []byte) error {
 
 // setCached puts a trace's encoded decision in the cache later spans look in.
 func (ts *Sampler) setCached(id, enc []byte) {
+	ts.decided.Add(id) // before the cache: a lookup that finds it in the filter then looks there
 	ts.cache.Set(id, enc)
 	ts.remembered.Add(1)
 }
@@ -593,6 +600,9 @@ func (ts *Sampler) movePos(t *traceState, p uint64) {
 }
 
 func (ts *Sampler) cachedDecision(id pcommon.TraceID) (decision, bool) {
+	if !ts.decided.Has(id[:]) {
+		return decision{}, false
+	}
 	var buf [16]byte
 	v := ts.cache.Get(buf[:0], id[:])
 	if len(v) == 0 {
