@@ -20,8 +20,43 @@ import (
 // are already encoded: weir reads requests with otlpwire. It is this server's only codec.
 type rawCodec struct{}
 
-// message is a request's or a response's encoding.
-type message struct{ b []byte }
+// message is a request's or a response's encoding. A request's bytes are in buf, from
+// requestPool, freed once the request is handled.
+type message struct {
+	b   []byte
+	buf mem.Buffer
+}
+
+// requestPool holds the buffers requests are read into, by powers of two from 4 KiB to 16 MiB
+// (larger ones are allocated each time). A request of 100 KB allocated anew was 57 % of the
+// bytes weir allocated at 50k spans/s (2026-12-07 22:05 profile), and what drove its garbage
+// collections. A buffer stays out of the pool until its request is done: the engine keeps
+// no slice of a request past Take*, and tests poison freed requests to hold it to that.
+var requestPool = mem.NewTieredBufferPool(func() []int {
+	var sizes []int
+	for size := 4 << 10; size <= 16<<20; size *= 2 {
+		sizes = append(sizes, size)
+	}
+	return sizes
+}()...)
+
+// poisonFreed makes a freed request's bytes garbage, so that a test reading one afterwards
+// sees it; tests turn it on.
+var poisonFreed bool
+
+// free gives a handled request's buffer back.
+func (m *message) free() {
+	if m.buf == nil {
+		return
+	}
+	if poisonFreed {
+		for i := range m.b {
+			m.b[i] = 0xa5
+		}
+	}
+	m.buf.Free()
+	m.buf, m.b = nil, nil
+}
 
 // Name is "proto", what OTLP clients send and expect.
 func (rawCodec) Name() string { return "proto" }
@@ -39,7 +74,9 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return fmt.Errorf("weir_otlp: cannot decode into %T", v)
 	}
-	m.b = data.Materialize() // a copy: data is freed when Unmarshal returns
+	// data is freed when Unmarshal returns: a copy, or one more reference to data's one buffer.
+	m.buf = data.MaterializeToBuffer(requestPool)
+	m.b = m.buf.ReadOnlyData()
 	return nil
 }
 
@@ -54,6 +91,7 @@ func serviceDesc(name string, h exportHandler) *grpc.ServiceDesc {
 			MethodName: "Export",
 			Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 				in := new(message)
+				defer in.free()
 				if err := dec(in); err != nil {
 					return nil, err
 				}
