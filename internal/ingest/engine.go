@@ -132,9 +132,12 @@ type Engine struct {
 	redPos      journal.Pos // requests below it are counted in committed blocks
 	lastRED     time.Time
 	full        chan struct{} // a block reached its size limit: seal now
-	reader      otlpwire.Traces
-	enc, comp   []byte
-	cw          *compress.Writer
+	// held is the last EPOCH's Held, for reuse: a new one each second came to 40 MB a minute
+	// at 50k spans/s (2026-12-07 22:05).
+	held      []pcommon.TraceID
+	reader    otlpwire.Traces
+	enc, comp []byte
+	cw        *compress.Writer
 
 	// The metric stages and their snapshots. mmu serializes metrics requests (the stages are
 	// one state) and guards cur.metrics.
@@ -752,7 +755,7 @@ func (e *Engine) seal(final bool) error {
 		if p, ok := e.sampler.OldestHeld(); ok {
 			ep.Oldest = journal.Pos(p)
 		}
-		ep.Held = e.sampler.HeldIDs(ep.Held)
+		ep.Held = e.sampler.HeldIDs(e.held[:0])
 		e.decisions = e.sampler.DrainDecisions(e.decisions)
 	}
 	ep.Decisions = e.decisions
@@ -791,6 +794,7 @@ func (e *Engine) seal(final bool) error {
 		e.removeSnapshots(e.newSnap)
 	}
 	e.decisions = e.decisions[:0]
+	e.held = ep.Held[:0]
 	for _, b := range e.sealing {
 		b.reset()
 		if len(e.free) < 2 {
