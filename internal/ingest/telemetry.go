@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/weirhq/weir/internal/metricstage"
 
@@ -12,7 +13,9 @@ import (
 
 // telemetry is the engine's own metrics, from the meter it is given.
 type telemetry struct {
-	ingested   metric.Int64Counter
+	// ingested is weir_ingest_request_bytes, read when metrics are collected: a counter's Add
+	// on every request was 1.2 % of weir's CPU at 50k points/s (2026-12-07 22:01 profile).
+	ingested   atomic.Int64
 	epochs     metric.Int64Counter
 	sealFails  metric.Int64Counter
 	blocks     metric.Int64Counter
@@ -30,8 +33,12 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	m := set.MeterProvider.Meter("github.com/weirhq/weir/internal/ingest")
 	t := &telemetry{meter: m, tableAttrs: map[string]metric.AddOption{}}
 	var err error
-	if t.ingested, err = m.Int64Counter("weir_ingest_request_bytes", metric.WithUnit("By"),
-		metric.WithDescription("Bytes of requests written to the ingest log (and so acknowledged).")); err != nil {
+	if _, err = m.Int64ObservableCounter("weir_ingest_request_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of requests written to the ingest log (and so acknowledged)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.ingested.Load())
+			return nil
+		})); err != nil {
 		return nil, err
 	}
 	if t.unsettled, err = m.Int64Counter("weir_ingest_requests_unsettled", metric.WithUnit("{request}"),
@@ -131,7 +138,7 @@ func (t *telemetry) observe(e *Engine) error {
 	return err
 }
 
-func (t *telemetry) addIngested(n int64) { t.ingested.Add(context.Background(), n) }
+func (t *telemetry) addIngested(n int64) { t.ingested.Add(n) }
 func (t *telemetry) sealFailed()         { t.sealFails.Add(context.Background(), 1) }
 func (t *telemetry) unsettledRequest()   { t.unsettled.Add(context.Background(), 1) }
 func (t *telemetry) sealed(*Epoch)       { t.epochs.Add(context.Background(), 1) }
