@@ -29,7 +29,8 @@ type Config struct {
 	// MaxTraceBytes bounds one trace. A trace that reaches it is decided at once; its later
 	// spans follow the decision.
 	MaxTraceBytes int64 `mapstructure:"max_trace_bytes"`
-	// DecisionCacheBytes is the size of the cache of recent decisions (fastcache, at least 32 MiB).
+	// DecisionCacheBytes is the size of the cache of recent decisions (fastcache, at least 32 MiB);
+	// its filter (decidedFilter) takes about an eighth more.
 	DecisionCacheBytes int `mapstructure:"decision_cache_bytes"`
 	// ReasonAttribute names the span attribute that records why a trace was kept; empty: none.
 	ReasonAttribute string `mapstructure:"reason_attribute"`

@@ -21,7 +21,9 @@
 // weights of what it keeps rise to match, so sums of weights stay unbiased.
 //
 // Decisions are remembered in a fastcache keyed by trace ID, so spans that arrive after the
-// decision follow it; a dropped trace's spans stay held for late_window, so a late error
+// decision follow it (a Bloom filter in front of it, sized to forget nothing the cache still
+// holds, spares the lookup for the traces never decided, nearly all of those a request
+// starts); a dropped trace's spans stay held for late_window, so a late error
 // still keeps it whole.
 //
 // The sampler works on OTLP protobuf bytes (Consume): it reads them with internal/otlpwire,
