@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/weirhq/weir/internal/journal"
+	"github.com/weirhq/weir/internal/model"
 )
 
 // StoreOptions configure a Store.
@@ -152,17 +153,7 @@ func (s *Store) Dir() string { return s.dir }
 // run, keyed by the store's salt and a random number of the run, so that runs (and stores)
 // differ; the in-doubt lookup also narrows by table and time range.
 func (s *Store) NextInsertID() uint64 {
-	return mix64(s.salt ^ s.ids.Add(1)*0x9e3779b97f4a7c15)
-}
-
-// mix64 is the finalizer of MurmurHash3.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb93c185ec53
-	h ^= h >> 33
-	return h
+	return model.Fmix64(s.salt ^ s.ids.Add(1)*0x9e3779b97f4a7c15)
 }
 
 // ServerInfo is the server's info, once known.

@@ -71,10 +71,16 @@ func (h *Hasher) SeedBytes(scope, metric []byte, resource uint64) uint64 {
 	return Mix(h.d.Sum64(), resource)
 }
 
-// Mix combines two 64-bit hashes (the finalizer of MurmurHash3, applied to a xor-shifted sum).
+// Mix combines two 64-bit hashes (Fmix64 of a xor-shifted sum).
 // A series is Mix(seed, hash of its point's attributes).
 func Mix(a, b uint64) uint64 {
-	h := a ^ (b + 0x9e3779b97f4a7c15 + (a << 6) + (a >> 2))
+	return Fmix64(a ^ (b + 0x9e3779b97f4a7c15 + (a << 6) + (a >> 2)))
+}
+
+// Fmix64 is the finalizer of MurmurHash3, every bit of h moved into every bit of the result.
+// Its second multiplier is not MurmurHash3's (0xc4ceb9fe1a85ec53) but the one weir's series
+// hashes were first stored with; it mixes as well, and stored hashes must not change.
+func Fmix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33

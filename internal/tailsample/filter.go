@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync/atomic"
+
+	"github.com/weirhq/weir/internal/model"
 )
 
 // decidedFilter tells, in one memory access, that a trace was not decided recently: a blocked
@@ -56,13 +58,7 @@ func fastcacheEntries(maxBytes, keyLen, valueLen int) int {
 // filterHash mixes a trace ID into 64 bits. Trace IDs are meant to be random, but some are
 // not (X-Ray's begin with a timestamp), so both halves go through a finalizer.
 func filterHash(id []byte) uint64 {
-	h := binary.LittleEndian.Uint64(id) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(id[8:16]), 29)*0x9e3779b97f4a7c15
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+	return model.Fmix64(binary.LittleEndian.Uint64(id) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(id[8:16]), 29)*0x9e3779b97f4a7c15)
 }
 
 // slot returns the word pair index and the three-bit mask of h.
