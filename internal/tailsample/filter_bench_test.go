@@ -5,15 +5,11 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weirhq/weir/internal/otlpgen"
 )
-
-type discardOutput struct{}
-
-func (discardOutput) Keep(context.Context, []byte, map[pcommon.TraceID]Decision) error { return nil }
 
 // BenchmarkSampler_NewTracesFullCache consumes requests of new traces (510 spans, traces of
 // 10) while the decision cache holds 1.5M decisions, as it does after minutes at 50k spans/s:
@@ -21,7 +17,7 @@ func (discardOutput) Keep(context.Context, []byte, map[pcommon.TraceID]Decision)
 func BenchmarkSampler_NewTracesFullCache(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Baseline.Probability = 0.1
-	ts, err := New(cfg, componenttest.NewNopTelemetrySettings(), discardOutput{})
+	ts, err := New(cfg, componenttest.NewNopTelemetrySettings(), PdataOutput(consumertest.NewNop(), ""))
 	if err != nil {
 		b.Fatal(err)
 	}

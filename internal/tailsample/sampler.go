@@ -110,7 +110,6 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 	// give or take a few percent, so it forgets a trace well before the filter does.
 	decided := newDecidedFilter(fastcacheEntries(cfg.DecisionCacheBytes, 16, DecisionRecordSize-16) * 3 / 2)
 	ts := &Sampler{
-		decided:  decided,
 		cfg:      cfg,
 		pol:      newPolicies(cfg),
 		out:      out,
@@ -118,6 +117,7 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 		tel:      tel,
 		now:      time.Now,
 		cache:    fastcache.New(cfg.DecisionCacheBytes),
+		decided:  decided,
 		traces:   map[pcommon.TraceID]*traceState{},
 		budgets:  map[string]*budget{},
 		firstPos: map[uint64]int32{},

@@ -41,7 +41,9 @@ var requestPool = mem.NewTieredBufferPool(func() []int {
 }()...)
 
 // poisonFreed makes a freed request's bytes garbage, so that a test reading one afterwards
-// sees it; tests turn it on.
+// sees it (TestReceiver_SDKExportersToClickHouse checks names stored from requests); tests
+// turn it on. It writes to ReadOnlyData, which only a test may do: the buffer may be
+// grpc-go's own, and is freed right after.
 var poisonFreed bool
 
 // free gives a handled request's buffer back.
