@@ -57,8 +57,8 @@ func (t *Table[V]) Len() int {
 	return t.n
 }
 
-// Ref returns a pointer to k's value, nil when k is absent. It is valid until the next Put or
-// DeleteFunc.
+// Ref returns a pointer to k's value, nil when k is absent. It is valid until the next Put,
+// Delete or DeleteFunc.
 func (t *Table[V]) Ref(k uint64) *V {
 	if k == 0 {
 		if t.hasZero {
@@ -135,6 +135,39 @@ func (t *Table[V]) resize(n int) {
 			t.insert(s.k, s.v)
 		}
 	}
+}
+
+// Delete removes k and reports whether it was there. The slots after it in its run move back
+// into the gap (backward-shift deletion), so a lookup still stops at the first empty slot:
+// no tombstones, and lookups of absent keys stay as short under steady inserts and deletes
+// (the tail sampler's held traces: thousands a second come and go) as in a table only ever
+// added to. The table does not shrink; DeleteFunc does.
+func (t *Table[V]) Delete(k uint64) bool {
+	var zero V
+	if k == 0 {
+		had := t.hasZero
+		t.hasZero, t.zero = false, zero
+		return had
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := t.home(k)
+	for t.slots[i].k != k {
+		if t.slots[i].k == 0 {
+			return false
+		}
+		i = (i + 1) & mask
+	}
+	// Move back each later key of the run whose home is not in (i, j]: it was placed past
+	// the gap, and a lookup from its home would now stop at the gap.
+	for j := (i + 1) & mask; t.slots[j].k != 0; j = (j + 1) & mask {
+		if h := t.home(t.slots[j].k); (j-h)&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = slot[V]{v: zero}
+	t.n--
+	return true
 }
 
 // DeleteFunc deletes the keys for which del returns true and returns how many it deleted. It

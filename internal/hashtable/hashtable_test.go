@@ -65,6 +65,80 @@ func TestTable_AsAMap(t *testing.T) {
 	assert.Zero(t, tab.DeleteFunc(func(uint64, int64) bool { return true }))
 }
 
+// Delete against a map under steady puts and deletes, as the tail sampler's held traces come
+// and go: every key put and not deleted is found, every deleted one is not, at every step.
+func TestTable_DeleteAsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	tab := New[int](0)
+	want := map[uint64]int{}
+	for i := range 50_000 {
+		k := r.Uint64N(600) // few keys, so that deletes often hit and runs form
+		if r.IntN(300) == 0 {
+			k = 0
+		}
+		if r.IntN(2) == 0 {
+			_, had := want[k]
+			require.Equal(t, had, tab.Delete(k), "step %d: delete %d", i, k)
+			delete(want, k)
+		} else {
+			tab.Put(k, i)
+			want[k] = i
+		}
+		require.Equal(t, len(want), tab.Len(), "step %d", i)
+		if i%1000 == 0 {
+			for k := range uint64(600) {
+				v, ok := tab.Get(k)
+				wv, wok := want[k]
+				require.Equal(t, wok, ok, "step %d: key %d", i, k)
+				require.Equal(t, wv, v, "step %d: key %d", i, k)
+			}
+		}
+	}
+	assert.Equal(t, want, maps.Collect(tab.All()))
+}
+
+// A run of keys with one home at the end of the slots wraps around to the start; deleting
+// any of them in any order leaves the others found. This is the case the backward shift's
+// modular distances are for.
+func TestTable_DeleteAcrossTheWrap(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for trial := range 200 {
+		tab := New[uint64](0)
+		last := uint64(len(tab.slots) - 1)
+		// Keys whose home is the last slot or the one before it: five of them take that
+		// slot (or two) and three at the start. Eight slots hold six keys before growing,
+		// so five keys.
+		var keys []uint64
+		for len(keys) < 5 {
+			k := r.Uint64()
+			if h := tab.home(k); k != 0 && (h == last || h == last-1) {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			tab.Put(k, k)
+		}
+		require.Equal(t, uint64(len(tab.slots)-1), last, "the table did not grow")
+		require.NotZero(t, tab.slots[0].k, "trial %d: the run wraps", trial)
+		live := map[uint64]bool{}
+		for _, k := range keys {
+			live[k] = true
+		}
+		for _, i := range r.Perm(len(keys)) {
+			require.True(t, tab.Delete(keys[i]))
+			delete(live, keys[i])
+			for _, k := range keys {
+				_, ok := tab.Get(k)
+				require.Equal(t, live[k], ok, "trial %d: key %x after deleting %x", trial, k, keys[i])
+			}
+		}
+		require.Zero(t, tab.Len())
+		for _, s := range tab.slots {
+			require.Zero(t, s.k, "trial %d: every slot empty again", trial)
+		}
+	}
+}
+
 // Keys that differ only in their high bits, or only in their low bits, spread over the slots.
 func TestTable_Spread(t *testing.T) {
 	for _, step := range []uint64{1, 1 << 20, 1 << 44} {

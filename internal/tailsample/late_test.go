@@ -184,9 +184,9 @@ func TestUnlinger_LeavesAnotherEntry(t *testing.T) {
 	old, cur := &traceState{id: id}, &traceState{id: id}
 	h.ts.mu.Lock()
 	defer h.ts.mu.Unlock()
-	h.ts.traces[id] = cur
+	h.ts.traces.put(cur)
 	h.ts.unlingerLocked(old)
-	assert.Same(t, cur, h.ts.traces[id])
+	assert.Same(t, cur, h.ts.traces.get(id))
 }
 
 // After a restart, RestoreLingering makes the traces a checkpoint's decisions dropped linger
@@ -253,9 +253,9 @@ func TestRestoreLingering(t *testing.T) {
 // sampler idle.
 func (ts *Sampler) lingering() map[pcommon.TraceID]*traceState {
 	m := map[pcommon.TraceID]*traceState{}
-	for id, t := range ts.traces {
+	for t := range ts.traces.all {
 		if t.decided {
-			m[id] = t
+			m[t.id] = t
 		}
 	}
 	return m

@@ -115,10 +115,10 @@ func TestHoldByReference_SameAsFrames(t *testing.T) {
 			refs.ts.mu.Unlock()
 		}
 		frames.ts.mu.Lock()
-		heldFrames = max(heldFrames, frames.ts.held-int64(len(frames.ts.traces))*traceOverhead)
+		heldFrames = max(heldFrames, frames.ts.held-int64(frames.ts.traces.len())*traceOverhead)
 		frames.ts.mu.Unlock()
 		refs.ts.mu.Lock()
-		heldRefs = max(heldRefs, refs.ts.held-int64(len(refs.ts.traces))*traceOverhead)
+		heldRefs = max(heldRefs, refs.ts.held-int64(refs.ts.traces.len())*traceOverhead)
 		refs.ts.mu.Unlock()
 	}
 	frames.advance(t, time.Minute)

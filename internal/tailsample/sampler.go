@@ -69,10 +69,11 @@ type Sampler struct {
 
 	mu sync.Mutex
 	// traces holds the traces waiting for a decision and the dropped ones lingering for
-	// late_window (decided, not gone): one map, so that a new trace's spans cost one lookup
+	// late_window (decided, not gone): one table, so that a new trace's spans cost one lookup
 	// and a dropped trace stays where it is (a map of its own: its lookups, inserts and deletes
-	// came to about 4 % of weir's CPU in a shipped-config profile).
-	traces  map[pcommon.TraceID]*traceState
+	// came to about 4 % of weir's CPU in a shipped-config profile). traceTable says why it is
+	// not a Go map.
+	traces  traceTable
 	pending int           // the traces waiting for a decision
 	fifo    []*traceState // arrival order; decided entries are skipped and compacted away
 	head    int
@@ -118,7 +119,7 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 		now:      time.Now,
 		cache:    fastcache.New(cfg.DecisionCacheBytes),
 		decided:  decided,
-		traces:   map[pcommon.TraceID]*traceState{},
+		traces:   newTraceTable(),
 		budgets:  map[string]*budget{},
 		firstPos: map[uint64]int32{},
 	}
@@ -138,7 +139,7 @@ func New(cfg *Config, set component.TelemetrySettings, out Output) (*Sampler, er
 func (ts *Sampler) HoldByReference(src Source) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if len(ts.traces) > 0 {
+	if ts.traces.len() > 0 {
 		panic("tailsample: HoldByReference after traces were consumed")
 	}
 	ts.src = src
@@ -166,7 +167,13 @@ func (ts *Sampler) Shutdown(ctx context.Context) error {
 	ts.mu.Lock()
 	out := getBatch()
 	defer putBatch(out)
-	for _, t := range ts.traces {
+	// Collected first: deciding a trace deletes it, and the table's deletes move other
+	// traces back into slots its walk has passed.
+	var held []*traceState
+	for t := range ts.traces.all {
+		held = append(held, t)
+	}
+	for _, t := range held {
 		ts.decideLocked(t, out, causeShutdown)
 	}
 	ts.compactLocked()
@@ -342,12 +349,14 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 		// A replay runs no Tick: traces stop lingering as they did when these spans came.
 		ts.expireLingeringLocked(now)
 	}
+	ts.traces.warm(g.list)
 	for i := range g.list {
 		gr := &g.list[i]
 		if gr.late || gr.buf == nil {
 			continue
 		}
-		t, ok := ts.traces[gr.id]
+		t := ts.traces.get(gr.id)
+		ok := t != nil
 		if ok && t.decided {
 			// Dropped and lingering, even if the cache evicted its decision since: a new
 			// trace here would replace it, decided apart from the spans it holds.
@@ -373,7 +382,7 @@ func (ts *Sampler) consumeGroups(ctx context.Context, g *groups, invalid int, po
 			}
 			t = &traceState{id: gr.id, first: now, firstPos: pos}
 			ts.countPos(pos)
-			ts.traces[gr.id] = t
+			ts.traces.put(t)
 			ts.pending++
 			ts.fifo = append(ts.fifo, t)
 			ts.held += traceOverhead
@@ -516,12 +525,12 @@ func (ts *Sampler) RestoreLingering(dst []pcommon.TraceID, decisions []byte, dro
 		if now, ok := ts.cachedDecision(id); ok && now.keep {
 			continue // kept by a later decision (late spans)
 		}
-		if _, ok := ts.traces[id]; ok {
+		if ts.traces.get(id) != nil {
 			continue // lingering already, or (not before any spans) held
 		}
 		// firstPos is unknown until its spans come back: OldestHeld passes over it till then.
 		t := &traceState{id: id, first: dropped, last: dropped, firstPos: noPos, decided: true, dropped: dropped}
-		ts.traces[id] = t
+		ts.traces.put(t)
 		ts.lingerQ = append(ts.lingerQ, t)
 		ts.held += t.bytes()
 		dst = append(dst, id)
@@ -642,7 +651,7 @@ func (ts *Sampler) decideLocked(t *traceState, out *batch, cause string) {
 		return
 	}
 	ts.uncountPos(t.firstPos)
-	delete(ts.traces, t.id)
+	ts.traces.delete(t)
 	ts.held -= t.bytes()
 	if d.keep {
 		ts.addKept(out, t.id, t.buf, d)
@@ -719,9 +728,7 @@ func (ts *Sampler) unlingerLocked(t *traceState) {
 	if ts.src != nil && t.firstPos != noPos {
 		ts.uncountPos(t.firstPos)
 	}
-	if ts.traces[t.id] == t {
-		delete(ts.traces, t.id)
-	}
+	ts.traces.delete(t)
 	ts.held -= t.bytes()
 	t.buf = nil
 }

@@ -593,8 +593,8 @@ func TestTiming_EveryDueTraceDecidedAtItsTick(t *testing.T) {
 				causes[causeComplete]++
 			}
 			h.ts.mu.Lock()
-			st, held := h.ts.traces[traceID(id)]
-			held = held && !st.decided
+			st := h.ts.traces.get(traceID(id))
+			held := st != nil && !st.decided
 			h.ts.mu.Unlock()
 			require.Equal(t, x.decided, !held, "step %d trace %d", step, id)
 		}
