@@ -1,7 +1,7 @@
 package tailsample
 
 import (
-	"encoding/binary"
+	"hash/maphash"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -17,29 +17,33 @@ import (
 // with ClickHouse. hashtable.Table reads one slot for a miss in most cases, and its Delete
 // leaves no tombstones.
 //
-// The table is keyed by fold, 64 bits of the ID, and each traceState carries its whole ID. Two
-// IDs with one fold (only crafted ones, in practice: trace IDs are random) cannot both be in
-// the table: the second goes to more, a map, which is looked in only when the slot holds
-// another ID. So more holds an ID only while the table holds another one of its fold, and a
-// Delete from the table moves one from more in.
+// The table is keyed by a 64-bit hash of the ID, seeded per table (hash/maphash), so that a
+// sender cannot choose trace IDs that collide: with IDs of one key, lookups that go to the
+// overflow map would cost what the map costs, and a delete's walk of it would grow with every
+// such ID. Each traceState carries its whole ID. Two IDs with one key (by chance: about one
+// pair in 2^64) cannot both be in the table: the second goes to more, a map looked in only
+// when the slot holds another ID. So more holds an ID only while the table holds another one
+// of its key, and a Delete from the table moves one from more in.
 type traceTable struct {
 	t    *hashtable.Table[*traceState]
 	more map[pcommon.TraceID]*traceState
+	seed maphash.Seed
+	mask uint64 // all ones; tests narrow it to make keys collide
 	sink uint64 // warm's loads go here, so that they are not left out
 }
 
 func newTraceTable() traceTable {
-	return traceTable{t: hashtable.New[*traceState](1024), more: map[pcommon.TraceID]*traceState{}}
+	return traceTable{t: hashtable.New[*traceState](1024), more: map[pcommon.TraceID]*traceState{}, seed: maphash.MakeSeed(), mask: ^uint64(0)}
 }
 
-// fold is the table's key for id. The table spreads keys itself (hashtable's seeded multiply).
-func fold(id pcommon.TraceID) uint64 {
-	return binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
+// key is the table's key for id.
+func (tt *traceTable) key(id pcommon.TraceID) uint64 {
+	return maphash.Comparable(tt.seed, id) & tt.mask
 }
 
 // get returns id's trace, nil when none is held.
 func (tt *traceTable) get(id pcommon.TraceID) *traceState {
-	p := tt.t.Ref(fold(id))
+	p := tt.t.Ref(tt.key(id))
 	if p == nil {
 		return nil
 	}
@@ -51,7 +55,7 @@ func (tt *traceTable) get(id pcommon.TraceID) *traceState {
 
 // put holds t under its ID, in place of the trace held under it, if any.
 func (tt *traceTable) put(t *traceState) {
-	k := fold(t.id)
+	k := tt.key(t.id)
 	p := tt.t.Ref(k)
 	switch {
 	case p == nil:
@@ -66,7 +70,7 @@ func (tt *traceTable) put(t *traceState) {
 // delete removes t, if it is held. It compares pointers, not IDs: t is at hand, the IDs of the
 // others in its slots are a cache miss each.
 func (tt *traceTable) delete(t *traceState) {
-	k := fold(t.id)
+	k := tt.key(t.id)
 	p := tt.t.Ref(k)
 	if p == nil {
 		return
@@ -78,7 +82,7 @@ func (tt *traceTable) delete(t *traceState) {
 		return
 	}
 	for mid, mt := range tt.more {
-		if fold(mid) == k {
+		if tt.key(mid) == k {
 			*p = mt
 			delete(tt.more, mid)
 			return
@@ -92,7 +96,7 @@ func (tt *traceTable) delete(t *traceState) {
 func (tt *traceTable) warm(list []group) {
 	var s uint64
 	for i := range list {
-		k, _ := tt.t.Home(fold(list[i].id))
+		k, _ := tt.t.Home(tt.key(list[i].id))
 		s += k
 	}
 	tt.sink = s
