@@ -2,7 +2,9 @@ package tailsample
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/VictoriaMetrics/fastcache"
@@ -101,21 +103,28 @@ func TestDecidedFilter_CoversTheCache(t *testing.T) {
 }
 
 // TestDecidedFilter_Concurrent runs lookups beside Adds and rotations: every ID added by a
-// writer stays found while fewer than gen Adds came after it (run with -race too).
+// writer stays found while fewer than gen Adds came after it (run with -race too). A writer
+// can be descheduled between its Add and its Has for longer than the others take to make gen
+// Adds (it was, in 2 of 200 runs), so the Adds in between are counted: an ID may be gone only
+// once at least gen of them have been made, less the writers' Adds still in flight.
 func TestDecidedFilter_Concurrent(t *testing.T) {
 	f := newDecidedFilter(4096)
 	const writers, each = 4, 20_000
 	var wg sync.WaitGroup
+	var adds atomic.Int64 // Adds returned, counted after each returns
 	errs := make(chan string, writers)
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
 				id := testID(uint64(w)<<32 | uint64(i))
+				before := adds.Load()
 				f.Add(id)
-				// Fewer than gen Adds by all writers can have come since: it is still found.
+				adds.Add(1)
 				if !f.Has(id) {
-					errs <- "an ID is not found right after its Add"
-					return
+					if since := adds.Load() - before; since < f.gen-writers {
+						errs <- fmt.Sprintf("an ID is not found after %d Adds (gen %d)", since, f.gen)
+						return
+					}
 				}
 			}
 		})
