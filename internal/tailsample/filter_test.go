@@ -102,11 +102,12 @@ func TestDecidedFilter_CoversTheCache(t *testing.T) {
 	}
 }
 
-// TestDecidedFilter_Concurrent runs lookups beside Adds and rotations: every ID added by a
-// writer stays found while fewer than gen Adds came after it (run with -race too). A writer
-// can be descheduled between its Add and its Has for longer than the others take to make gen
-// Adds (it was, in 2 of 200 runs), so the Adds in between are counted: an ID may be gone only
-// once at least gen of them have been made, less the writers' Adds still in flight.
+// TestDecidedFilter_Concurrent runs lookups beside Adds and rotations: an ID a writer has
+// just added is found by its Has unless gen Adds came in between (run with -race too). A
+// writer can be descheduled between its Add and its Has for longer than the others take to
+// make gen Adds (it was, in 2 of 200 runs), so the Adds in between are counted: an ID may be
+// gone only once at least gen of them have been made, less the other writers' Adds still in
+// flight. That gen Adds are remembered is TestDecidedFilter_FindsTheLastGenAdds's to check.
 func TestDecidedFilter_Concurrent(t *testing.T) {
 	f := newDecidedFilter(4096)
 	const writers, each = 4, 20_000
@@ -121,7 +122,7 @@ func TestDecidedFilter_Concurrent(t *testing.T) {
 				f.Add(id)
 				adds.Add(1)
 				if !f.Has(id) {
-					if since := adds.Load() - before; since < f.gen-writers {
+					if since := adds.Load() - before; since < f.gen-(writers-1) {
 						errs <- fmt.Sprintf("an ID is not found after %d Adds (gen %d)", since, f.gen)
 						return
 					}

@@ -124,3 +124,58 @@ func BenchmarkTraceTable(b *testing.B) {
 		}
 	})
 }
+
+// Deletes of pointers that are no longer held (replaced by a later put of their ID, or
+// deleted already) change nothing, with keys narrowed so that IDs share them; after every
+// step each entry is under its own key and more holds an ID only while the table holds
+// another of its key. (Found missing in review: deleting from more by ID alone passed the
+// test above.)
+func TestTraceTable_StaleDeletes(t *testing.T) {
+	for _, mask := range []uint64{0, 1, 3, 31} {
+		r := rand.New(rand.NewPCG(mask, 99))
+		ids := make([]pcommon.TraceID, 40)
+		for i := range ids {
+			binary.LittleEndian.PutUint64(ids[i][:8], r.Uint64())
+			binary.LittleEndian.PutUint64(ids[i][8:], r.Uint64())
+		}
+		tt := newTraceTable()
+		tt.mask = mask
+		want := map[pcommon.TraceID]*traceState{}
+		var past []*traceState
+		for step := range 20_000 {
+			switch r.IntN(3) {
+			case 0:
+				st := &traceState{id: ids[r.IntN(len(ids))]}
+				tt.put(st)
+				want[st.id] = st
+				past = append(past, st)
+			case 1:
+				if len(past) > 0 {
+					st := past[r.IntN(len(past))] // held, replaced or deleted
+					tt.delete(st)
+					if want[st.id] == st {
+						delete(want, st.id)
+					}
+				}
+			case 2:
+				if st := want[ids[r.IntN(len(ids))]]; st != nil {
+					tt.delete(st)
+					delete(want, st.id)
+				}
+			}
+			inTable := map[uint64]pcommon.TraceID{}
+			for k, st := range tt.t.All() {
+				require.Equal(t, k, tt.key(st.id), "mask %d step %d: an entry under another key", mask, step)
+				inTable[k] = st.id
+			}
+			for id := range tt.more {
+				other, ok := inTable[tt.key(id)]
+				require.True(t, ok && other != id, "mask %d step %d: more holds an ID the table has no other of its key for", mask, step)
+			}
+			require.Equal(t, len(want), tt.len(), "mask %d step %d", mask, step)
+			for _, id := range ids {
+				require.Same(t, want[id], tt.get(id), "mask %d step %d", mask, step)
+			}
+		}
+	}
+}
